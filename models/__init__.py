@@ -1,0 +1,1 @@
+"""Learning code: river online models and the torch DQN (with numpy inference)."""

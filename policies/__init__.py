@@ -1,0 +1,1 @@
+"""Rego policies and compliance controls, and the engine that evaluates them (regopy)."""

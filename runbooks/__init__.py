@@ -1,0 +1,1 @@
+"""Runbooks and workflows: the DAG engine, step types and the YAML runbook library."""

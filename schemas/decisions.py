@@ -1,0 +1,232 @@
+"""Events of the closed loop: insights, decisions, verdicts, approvals, actions and outcomes."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field
+
+from schemas.envelope import Event, JsonObject
+
+__all__ = [
+    "ACTION_TYPES",
+    "DQN_ACTIONS",
+    "Action",
+    "Approval",
+    "Decision",
+    "Insight",
+    "Outcome",
+    "PolicyVerdict",
+    "action_id_for",
+]
+
+DQN_ACTIONS: tuple[str, ...] = (
+    "no_action",
+    "scale_up",
+    "scale_down",
+    "migrate_vm",
+    "rebalance_load",
+    "adjust_policy",
+    "enable_feature",
+    "disable_feature",
+)
+"""The eight actions of the decision engine, in the DQN's output order."""
+
+ACTION_TYPES: tuple[str, ...] = DQN_ACTIONS + (
+    "revert_drift",
+    "accept_drift",
+    "remediate_compliance",
+    "apply_recommendation",
+    "run_runbook",
+)
+"""Every action type the executor knows."""
+
+_ACTION_NS = uuid.UUID("6f1c1d8e-8f0b-4c51-9a55-2f4c8f0e7a10")
+
+
+def action_id_for(decision_id: str) -> str:
+    """Deterministic action id for a decision, so a re-sent decision cannot act twice."""
+    return str(uuid.uuid5(_ACTION_NS, decision_id))
+
+
+class Insight(Event):
+    """What the optimizer learned: a forecast, an anomaly or a recommendation."""
+
+    event_type = "Insight"
+    topic = "insights"
+
+    resource_id: str = Field(min_length=1, max_length=256)
+    """Resource the insight is about."""
+    kind: Literal["forecast", "anomaly", "recommendation"]
+    """Which kind of insight."""
+    metric: str | None = Field(default=None, max_length=64)
+    """Metric the insight is about (cpu_usage, cost_per_hour, …)."""
+    value: float | None = None
+    """Forecast value, anomaly score or recommended target."""
+    lower: float | None = None
+    """Lower bound of the forecast's uncertainty band."""
+    upper: float | None = None
+    """Upper bound of the forecast's uncertainty band."""
+    horizon: int | None = Field(default=None, ge=0)
+    """Forecast horizon in sampling intervals."""
+    score: float | None = Field(default=None, ge=0, le=1)
+    """Calibrated anomaly score in [0, 1]."""
+    threshold: float | None = None
+    """Anomaly threshold the score was compared to."""
+    confidence: float | None = Field(default=None, ge=0, le=1)
+    """Confidence of a recommendation."""
+    estimated_improvement: float | None = None
+    """Estimated improvement of a recommendation, percent."""
+    actions: list[str] = Field(default_factory=list)
+    """Concrete actions a recommendation proposes."""
+    dry_run: bool = True
+    """Recommendations are dry runs unless auto-apply is allowed."""
+    details: JsonObject = Field(default_factory=dict)
+    """Model quality (MAE/MAPE), explanation and other details."""
+
+
+class Decision(Event):
+    """A proposed action (from the DQN, the optimizer, drift or compliance) for the policy gate."""
+
+    event_type = "Decision"
+    topic = "decisions"
+
+    resource_id: str = Field(min_length=1, max_length=512)
+    """Service, scaling group or resource the decision is about."""
+    decision_type: str = Field(min_length=1, max_length=64)
+    """One of ACTION_TYPES."""
+    origin: Literal["dqn", "optimizer", "drift", "compliance", "manual"] = "dqn"
+    """Which agent proposed it."""
+    confidence: float = Field(default=1.0, ge=0, le=1)
+    """Confidence of the proposer."""
+    reasoning: str = Field(default="", max_length=4096)
+    """Why, in words a person can read."""
+    expected_impact: dict[str, float] = Field(default_factory=dict)
+    """Expected change of metrics (e.g. cpu_usage: -20)."""
+    state: dict[str, float] = Field(default_factory=dict)
+    """The (normalised) state the decision was taken in."""
+    params: JsonObject = Field(default_factory=dict)
+    """Parameters for the action (delta VMs, fields to revert, runbook, …)."""
+    mode: Literal["live", "shadow"] = "live"
+    """Shadow decisions are recorded and scored but never become actions."""
+    requires_approval: bool = False
+    """The proposer asks for human approval regardless of policy."""
+    severity: str | None = Field(default=None, max_length=16)
+    """Severity of the underlying finding, for remediations."""
+    model_version: str | None = Field(default=None, max_length=64)
+    """Model checkpoint that decided."""
+
+
+class PolicyVerdict(Event):
+    """The policy gate's verdict on a decision: one decision-log row."""
+
+    event_type = "PolicyVerdict"
+    topic = "verdicts"
+
+    decision_id: str = Field(min_length=1, max_length=128)
+    """The decision (or request) evaluated."""
+    resource_id: str = Field(default="", max_length=512)
+    """Resource of the decision."""
+    outcome: Literal["allow", "deny", "needs_approval", "error"]
+    """allow → action; deny → recorded; needs_approval → pending approval; error → fail closed."""
+    allowed: bool
+    """Whether the decision may proceed (now or after approval)."""
+    reasons: list[str] = Field(default_factory=list)
+    """Why, from the policies."""
+    violations: list[str] = Field(default_factory=list)
+    """Policy rules that were violated."""
+    warnings: list[str] = Field(default_factory=list)
+    """Violations of warn/audit policies (allowed but recorded)."""
+    policy_versions: dict[str, int] = Field(default_factory=dict)
+    """Policy id → version used."""
+    input_hash: str = Field(default="", max_length=128)
+    """SHA-256 of the canonical evaluation input."""
+    latency_ms: float = Field(default=0.0, ge=0)
+    """Evaluation latency."""
+
+
+class Approval(Event):
+    """A human decision on a pending item (or the pending item itself, or its expiry)."""
+
+    event_type = "Approval"
+    topic = "approvals"
+
+    request_id: str = Field(min_length=1, max_length=128)
+    """The decision id waiting for approval (the Kafka key)."""
+    status: Literal["pending", "approved", "rejected", "expired"]
+    """Lifecycle state of the approval request."""
+    by: str = Field(default="", max_length=256)
+    """Who approved or rejected."""
+    reason: str = Field(default="", max_length=4096)
+    """Why."""
+    expires_at: datetime | None = None
+    """When a pending item expires."""
+    resource_id: str = Field(default="", max_length=512)
+    """Resource of the decision."""
+
+    @property
+    def key(self) -> str:
+        return self.request_id
+
+
+class Action(Event):
+    """An approved action for the executor (keyed by action id)."""
+
+    event_type = "Action"
+    topic = "actions"
+
+    action_id: str = Field(min_length=1, max_length=128)
+    """Idempotency key: the executor runs an action id at most once."""
+    resource_id: str = Field(min_length=1, max_length=512)
+    """Target resource."""
+    action_type: str = Field(min_length=1, max_length=64)
+    """One of ACTION_TYPES."""
+    params: JsonObject = Field(default_factory=dict)
+    """Context for the runbook (`${var}` interpolation)."""
+    decision_id: str = Field(default="", max_length=128)
+    """The decision this action carries out."""
+    runbook: str | None = Field(default=None, max_length=128)
+    """Runbook to run (default: the one mapped to the action type)."""
+    dry_run: bool = False
+    """Plan only, change nothing."""
+
+    @property
+    def key(self) -> str:
+        return self.action_id
+
+
+class Outcome(Event):
+    """Progress and result of an action or one of its steps."""
+
+    event_type = "Outcome"
+    topic = "outcomes"
+
+    action_id: str = Field(min_length=1, max_length=128)
+    """Action this outcome belongs to (the Kafka key)."""
+    scope: Literal["action", "step"] = "action"
+    """Whole action or one step."""
+    step_id: str | None = Field(default=None, max_length=128)
+    """Step id for step outcomes."""
+    status: Literal[
+        "started", "succeeded", "failed", "skipped", "compensated", "timed_out", "sla_breached",
+        "waiting_approval",
+    ]
+    """What happened."""
+    attempt: int = Field(default=1, ge=1)
+    """Attempt number of the step."""
+    duration_ms: float | None = Field(default=None, ge=0)
+    """How long it took."""
+    error: str | None = Field(default=None, max_length=8192)
+    """Error message when it failed (secrets redacted)."""
+    output: JsonObject = Field(default_factory=dict)
+    """Result data (secrets redacted)."""
+    resource_id: str = Field(default="", max_length=512)
+    """Target resource."""
+    action_type: str = Field(default="", max_length=64)
+    """Action type, for reports."""
+
+    @property
+    def key(self) -> str:
+        return self.action_id

@@ -1,0 +1,75 @@
+"""The envelope every event shares: ids, UTC millisecond time, source and the causal chain."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = ["Event", "JsonObject", "utc_now"]
+
+JsonObject = dict[str, Any]
+
+
+def utc_now() -> datetime:
+    """Current UTC time truncated to the millisecond (the wire precision)."""
+    return _to_ms(datetime.now(UTC))
+
+
+def _to_ms(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    value = value.astimezone(UTC)
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+class Event(BaseModel):
+    """Base of every event: the envelope fields plus helpers to continue a causal chain."""
+
+    model_config = ConfigDict(
+        extra="ignore",  # a newer writer's extra field must not break an older reader
+        frozen=True,
+        allow_inf_nan=False,
+        ser_json_bytes="base64",
+        val_json_bytes="base64",
+    )
+
+    event_type: ClassVar[str] = "Event"
+    topic: ClassVar[str] = ""
+
+    event_id: str = Field(default_factory=lambda: str(uuid.uuid4()), min_length=1, max_length=128)
+    """Unique id of this event (a UUID string); the history deduplicates on it."""
+    event_time: datetime = Field(default_factory=utc_now)
+    """When the event happened, UTC, millisecond precision."""
+    source: str = Field(default="unknown", max_length=256)
+    """Who emitted the event: a producer name or `novacron.<agent>`."""
+    correlation_id: str = Field(default="", max_length=128)
+    """Id of the first event of the chain (the sample, change or request that started it)."""
+    causation_id: str = Field(default="", max_length=128)
+    """Id of the event that directly caused this one (empty for the first event)."""
+
+    @field_validator("event_time")
+    @classmethod
+    def _utc_millis(cls, value: datetime) -> datetime:
+        return _to_ms(value)
+
+    @model_validator(mode="after")
+    def _chain_starts_here(self) -> Self:
+        # The first event of a chain correlates with itself, so one SQL query walks every chain.
+        if not self.correlation_id:
+            object.__setattr__(self, "correlation_id", self.event_id)
+        return self
+
+    @classmethod
+    def caused_by(cls, parent: Event, **fields: Any) -> Self:
+        """Build an event that continues `parent`'s chain (same correlation, parent as cause)."""
+        fields.setdefault("correlation_id", parent.correlation_id)
+        fields.setdefault("causation_id", parent.event_id)
+        return cls(**fields)
+
+    @property
+    def key(self) -> str:
+        """The Kafka key: the resource id for most events (subclasses override)."""
+        return str(getattr(self, "resource_id", "") or self.event_id)

@@ -1,0 +1,1 @@
+"""History: ClickHouse DDL, backends (chDB, clickhouse-connect), batching writer and queries."""
