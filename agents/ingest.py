@@ -1,0 +1,65 @@
+"""The edge: decode each raw record once into a typed event, or a DeadLetter with a readable reason."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from schemas import DeadLetter, Event
+from schemas.codec import Codec
+from schemas.errors import DeadLetterError
+
+__all__ = ["DLQ_RAW_LIMIT", "Ingestor", "RawRecord", "record_event_id"]
+
+DLQ_RAW_LIMIT = 65_536
+"""Bytes of the original value kept in a dead letter (the size is recorded in full)."""
+
+_RECORD_NS = uuid.UUID("1b671a64-40d5-491e-99b0-da01e8ef8ad9")
+
+
+def record_event_id(topic: str, partition: int, offset: int) -> str:
+    """A deterministic id for a record position: replays after a crash deduplicate on it."""
+    return str(uuid.uuid5(_RECORD_NS, f"{topic}/{partition}/{offset}"))
+
+
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    """One Kafka record as the host hands it over (no Kafka types leak in)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+class Ingestor:
+    """Turns raw records of a known topic into events; bad input becomes a DeadLetter, never an error."""
+
+    def __init__(self, codec: Codec, source: str = "novacron.ingest") -> None:
+        self.codec = codec
+        self.source = source
+
+    def decode(self, record: RawRecord, expected: type[Event]) -> Event:
+        """The event, or a DeadLetter describing why the record is not one."""
+        event_id = record_event_id(record.topic, record.partition, record.offset)
+        try:
+            return self.codec.decode(record.value, expected, defaults={"event_id": event_id})
+        except DeadLetterError as exc:
+            return self.dead_letter(record, exc.reason, exc.kind, event_id)
+
+    def dead_letter(self, record: RawRecord, reason: str, kind: str, event_id: str) -> DeadLetter:
+        """A DeadLetter for a record (deterministic id: a replay does not duplicate it)."""
+        raw = record.value or b""
+        return DeadLetter(
+            event_id=event_id,
+            source=self.source,
+            source_topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            reason=reason[:8192],
+            error_kind=kind,
+            raw=raw[:DLQ_RAW_LIMIT],
+            raw_size=len(raw),
+            source_key=record.key.decode("utf-8", "replace")[:1024] if record.key else None,
+        )

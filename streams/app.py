@@ -1,0 +1,62 @@
+"""The Faust app factory: one app (and consumer group) per worker role, configured by Settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import faust
+
+from schemas.codec import Codec
+from streams.metrics import WorkerMetrics, render
+from streams.roles import role_index
+from streams.settings import Settings
+
+__all__ = ["WorkerContext", "create_app"]
+
+
+@dataclass
+class WorkerContext:
+    """What every wiring module gets: settings, the codec, metrics and the role name."""
+
+    settings: Settings
+    role: str
+    codec: Codec
+    metrics: WorkerMetrics = field(default_factory=WorkerMetrics)
+    health: dict[str, object] = field(default_factory=dict)
+
+    def topic(self, logical: str) -> str:
+        """Full topic name (with prefix)."""
+        return self.settings.kafka.topic(logical)
+
+
+def create_app(settings: Settings, role: str, web_port: int | None = None) -> faust.App:
+    """A Faust app for one role, with /metrics and /health on its web port."""
+    prefix = settings.kafka.topic_prefix.rstrip(".") or "novacron"
+    app = faust.App(
+        f"{prefix}-{role}",
+        broker=f"kafka://{settings.kafka.bootstrap.split(',')[0]}",
+        broker_servers=settings.kafka.bootstrap.split(","),
+        store="memory://",
+        autodiscover=False,
+        web_enabled=True,
+        web_host=settings.web.host,
+        web_port=web_port or settings.web.port + role_index(role),
+        web_bind=settings.web.host,
+        topic_partitions=settings.kafka.partitions,
+        topic_replication_factor=settings.kafka.replication_factor,
+        consumer_auto_offset_reset="earliest",
+        datadir=str(settings.data_dir / "faust" / role),
+        producer_acks=-1,
+    )
+    _register_common_pages(app)
+    return app
+
+
+def _register_common_pages(app: faust.App) -> None:
+    @app.page("/metrics")
+    async def metrics(web: faust.web.Web, request: faust.web.Request) -> faust.web.Response:
+        return web.bytes(render(), content_type="text/plain; version=0.0.4")
+
+    @app.page("/health")
+    async def health(web: faust.web.Web, request: faust.web.Request) -> faust.web.Response:
+        return web.json({"status": "ok", "app": app.conf.id})

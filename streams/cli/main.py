@@ -1,0 +1,164 @@
+"""`novacron`: the command line of NovaCron Automation (typer + rich)."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from streams.settings import Settings
+
+console = Console(stderr=True)
+app = typer.Typer(
+    help="NovaCron Automation: stream-processing infrastructure automation on Kafka + ClickHouse.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+kafka_app = typer.Typer(help="The local single-node Apache Kafka 4.x broker (KRaft).")
+topics_app = typer.Typer(help="The topic catalogue.")
+app.add_typer(kafka_app, name="kafka")
+app.add_typer(topics_app, name="topics")
+
+# Sub-command groups living in their own modules: (module, attribute, command name).
+MOUNTS: tuple[tuple[str, str, str], ...] = (
+    ("streams.cli.history", "sql_app", "sql"),
+    ("streams.cli.history", "audit_app", "audit"),
+    ("streams.cli.simulate", "app", "simulate"),
+    ("streams.cli.demo", "app", "demo"),
+    ("streams.cli.evaluate", "app", "eval"),
+    ("streams.cli.dqn", "train_app", "train"),
+    ("streams.cli.dqn", "model_app", "model"),
+    ("streams.cli.policy", "app", "policy"),
+    ("streams.cli.approve", "approve_app", "approve"),
+    ("streams.cli.approve", "reject_app", "reject"),
+    ("streams.cli.drift", "app", "drift"),
+    ("streams.cli.baseline", "app", "baseline"),
+    ("streams.cli.runbook", "app", "runbook"),
+    ("streams.cli.bench", "app", "bench"),
+)
+
+
+def _mount() -> None:
+    for module_name, attr, name in MOUNTS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name != module_name:
+                raise
+            continue  # that part of the product is not installed in this build
+        sub = getattr(module, attr)
+        if isinstance(sub, typer.Typer):
+            app.add_typer(sub, name=name)
+        else:
+            app.command(name)(sub)
+
+
+@app.command()
+def worker(
+    role: str = typer.Option(..., "--role", "-r", help="ingest, learn, govern or execute"),
+    loglevel: str = typer.Option("info", help="Log level of the worker"),
+) -> None:
+    """Run one worker role as its own process, Faust app and consumer group."""
+    from streams.roles import ROLES
+    from streams.worker import run_worker
+
+    if role not in ROLES:
+        console.print(f"[red]unknown role {role!r}[/]; roles: {', '.join(ROLES)}")
+        raise typer.Exit(2)
+    sys.argv = [sys.argv[0], "worker"]  # faust's Worker reads argv; hide ours from it
+    run_worker(role, loglevel=loglevel)
+
+
+@kafka_app.command("start")
+def kafka_start(port: int = typer.Option(9092, help="Client port (controller uses port+1)")) -> None:
+    """Fetch the jars (once), format KRaft storage and start the broker; waits until it answers."""
+    from streams.kafka_local import KafkaLocal, LocalKafkaConfig
+
+    with console.status("starting Kafka…"):
+        bootstrap = KafkaLocal(LocalKafkaConfig(port=port)).start()
+    console.print(f"Kafka ready on [bold]{bootstrap}[/]")
+
+
+@kafka_app.command("stop")
+def kafka_stop(port: int = typer.Option(9092, help="Client port of the broker to stop")) -> None:
+    """Stop the local broker by its PID."""
+    from streams.kafka_local import KafkaLocal, LocalKafkaConfig
+
+    stopped = KafkaLocal(LocalKafkaConfig(port=port)).stop()
+    console.print("stopped" if stopped else "not running")
+
+
+@kafka_app.command("status")
+def kafka_status(port: int = typer.Option(9092, help="Client port of the broker")) -> None:
+    """Show whether the local broker runs and answers."""
+    from streams.kafka_local import KafkaLocal, LocalKafkaConfig
+
+    status = KafkaLocal(LocalKafkaConfig(port=port)).status()
+    console.print_json(data=status)
+    raise typer.Exit(0 if status["answers"] else 1)
+
+
+@topics_app.command("create")
+def topics_create() -> None:
+    """Create every catalogue topic that does not exist yet (idempotent)."""
+    from streams.topics import create_topics
+
+    created = asyncio.run(create_topics(Settings().kafka))
+    console.print(f"created {len(created)} topics" + (": " + ", ".join(created) if created else ""))
+
+
+@topics_app.command("list")
+def topics_list() -> None:
+    """Print the catalogue: names, event types, keys, compaction, retention."""
+    from rich.table import Table
+
+    from streams.topics import CATALOGUE
+
+    kafka = Settings().kafka
+    table = Table("topic", "event type", "key", "cleanup", "retention (days)")
+    for spec in CATALOGUE.values():
+        days = "-" if spec.compacted else f"{spec.retention_ms / 86_400_000:g}"
+        cleanup = "compact" if spec.compacted else "delete"
+        table.add_row(kafka.topic(spec.name), spec.event_type.event_type, spec.key, cleanup, days)
+    Console().print(table)
+
+
+@app.command()
+def produce(
+    topic: str = typer.Argument(..., help="Logical topic: metrics, config, desired, actions, …"),
+    file: Path = typer.Argument(..., exists=True, help="JSON lines, one event per line"),
+    fmt: str = typer.Option("json", "--format", help="Wire format: json or avro"),
+) -> None:
+    """Validate events from a JSON-lines file and publish them (invalid lines are reported)."""
+    from schemas import TOPIC_TYPES
+    from schemas.codec import Codec
+    from schemas.errors import DeadLetterError
+    from streams.publish import publish
+
+    if topic not in TOPIC_TYPES or fmt not in ("json", "avro"):
+        console.print(f"[red]unknown topic {topic!r} or format {fmt!r}[/]")
+        raise typer.Exit(2)
+    codec, events, bad = Codec(), [], 0
+    for n, line in enumerate(file.read_bytes().splitlines(), 1):
+        try:
+            events.append(codec.decode(line, TOPIC_TYPES[topic]))
+        except DeadLetterError as exc:
+            bad += 1
+            console.print(f"[yellow]line {n}: {exc.reason}[/]")
+    sent = publish(events, Settings(), fmt)  # type: ignore[arg-type]
+    console.print(f"sent {sent} events to {Settings().kafka.topic(topic)}; {bad} invalid lines")
+    raise typer.Exit(1 if bad else 0)
+
+
+def main() -> None:
+    """Console entry point."""
+    _mount()
+    app()
+
+
+if __name__ == "__main__":
+    main()

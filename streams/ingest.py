@@ -1,0 +1,174 @@
+"""The ingest role: one aiokafka batch loop that decodes every topic, dead-letters bad input and
+lands everything in ClickHouse, committing offsets only after the insert.
+
+It runs as a task inside the role's Faust app (which serves /metrics, /health and /sql) but
+consumes with aiokafka's `getmany` directly: Faust's per-event machinery tops out near 13.5k
+events/s on this hardware (PERFORMANCE-NOTES.md), and the history path must move more than that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import faust
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+
+from agents.ingest import Ingestor, RawRecord
+from schemas import DeadLetter
+from schemas.errors import RejectedError
+from sinks.audit import AuditChain
+from sinks.backend import Backend, open_backend
+from sinks.ddl import AUDIT_TABLE, apply_ddl
+from sinks.readonly import check_readonly
+from sinks.writer import BatchingSink
+from streams.app import WorkerContext
+from streams.topics import CATALOGUE
+
+__all__ = ["SinkPipeline", "register"]
+
+log = logging.getLogger(__name__)
+
+
+class SinkPipeline:
+    """decode → dead-letter → batch → insert → commit, for every catalogue topic."""
+
+    def __init__(self, ctx: WorkerContext, backend: Backend, executor: ThreadPoolExecutor) -> None:
+        self.ctx = ctx
+        self.backend = backend
+        self.executor = executor  # one thread: chDB calls are blocking and not concurrent-safe
+        self.cfg = ctx.settings.sink
+        self.sink = BatchingSink(
+            backend, ctx.settings.clickhouse.database, self.cfg,
+            audit=_resume_audit(backend, ctx.settings.clickhouse.database),
+            on_retry=self._on_retry,
+        )
+        self.ingestor = Ingestor(ctx.codec)
+        self.topics = {ctx.topic(name): spec for name, spec in CATALOGUE.items()}
+        self.dlq_topic = ctx.topic("dlq")
+        self._dlq_sends: list[Awaitable[Any]] = []
+        self._stopping = False
+
+    async def run(self) -> None:
+        """Consume until cancelled; flush what is buffered on the way out."""
+        kafka = self.ctx.settings.kafka
+        consumer = AIOKafkaConsumer(
+            *self.topics,
+            bootstrap_servers=kafka.bootstrap,
+            group_id=f"{kafka.topic_prefix}sink",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            # inserts may block for a long time while ClickHouse is down; heartbeats keep the
+            # membership alive, so the poll interval is not what detects a dead worker
+            max_poll_interval_ms=24 * 3600 * 1000,
+            fetch_max_wait_ms=100,
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+        )
+        producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap, acks="all", linger_ms=5)
+        await producer.start()
+        await consumer.start()
+        try:
+            await self._loop(consumer, producer)
+        finally:
+            self._stopping = True
+            self.sink.stop()
+            await consumer.stop()
+            await producer.stop()
+
+    async def _loop(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer) -> None:
+        while True:
+            batches = await consumer.getmany(timeout_ms=200, max_records=self.cfg.batch_size)
+            for tp, records in batches.items():
+                await self._process(tp, records, producer)
+            if self._due():
+                await self._flush(consumer)
+                await self._update_lag(consumer)
+
+    async def _process(
+        self, tp: TopicPartition, records: list[ConsumerRecord], producer: AIOKafkaProducer
+    ) -> None:
+        spec = self.topics[tp.topic]
+        for rec in records:
+            raw = RawRecord(rec.topic, rec.partition, rec.offset, rec.key, rec.value)
+            event = self.ingestor.decode(raw, spec.event_type)
+            if isinstance(event, DeadLetter) and spec.name != "dlq":
+                await self._dead_letter(event, producer)
+                self.sink.add_offset(rec.topic, rec.partition, rec.offset)
+            else:
+                self.sink.add(event, rec.topic, rec.partition, rec.offset)
+        self.ctx.metrics.events.labels("ingest", spec.name).inc(len(records))
+
+    async def _dead_letter(self, letter: DeadLetter, producer: AIOKafkaProducer) -> None:
+        self.ctx.metrics.dlq.labels(letter.source_topic, letter.error_kind).inc()
+        log.info("dead-lettered %s[%d]@%d: %s", letter.source_topic, letter.partition,
+                 letter.offset, letter.reason)
+        value = self.ctx.codec.encode(letter)
+        self._dlq_sends.append(await producer.send(self.dlq_topic, value, key=letter.key.encode()))
+
+    def _due(self) -> bool:
+        return self.sink.due(time.monotonic())
+
+    def _on_retry(self, attempt: int, delay: float, exc: Exception) -> None:
+        self.ctx.metrics.sink_failures.inc()
+        self.ctx.health["clickhouse"] = f"unavailable: {exc}"
+        log.warning("ClickHouse insert failed (attempt %d), retrying in %.1fs: %s",
+                    attempt, delay, exc)
+
+    async def _flush(self, consumer: AIOKafkaConsumer) -> None:
+        rows_before = self.sink.stats.rows_inserted
+        loop = asyncio.get_running_loop()
+        offsets = await loop.run_in_executor(self.executor, self.sink.flush)
+        if self._dlq_sends:  # dead letters must be durable before their offsets are committed
+            await asyncio.gather(*self._dlq_sends)
+            self._dlq_sends.clear()
+        if offsets:
+            await consumer.commit({TopicPartition(t, p): off for (t, p), off in offsets.items()})
+        self.ctx.health["clickhouse"] = "ok"
+        m = self.ctx.metrics
+        m.sink_batches.inc()
+        m.sink_insert_seconds.observe(self.sink.stats.last_insert_seconds)
+        m.sink_rows.labels("all").inc(self.sink.stats.rows_inserted - rows_before)
+
+    async def _update_lag(self, consumer: AIOKafkaConsumer) -> None:
+        group = f"{self.ctx.settings.kafka.topic_prefix}sink"
+        for tp in consumer.assignment():
+            high = consumer.highwater(tp)
+            if high is not None:
+                lag = max(0, high - await consumer.position(tp))
+                self.ctx.metrics.lag.labels(group, tp.topic, str(tp.partition)).set(lag)
+
+
+def _resume_audit(backend: Backend, database: str) -> AuditChain:
+    rows = backend.query(f"SELECT seq, hash FROM {database}.{AUDIT_TABLE} ORDER BY seq DESC LIMIT 1")
+    return AuditChain.resume(rows[0] if rows else None)
+
+
+def register(app: faust.App, ctx: WorkerContext) -> None:
+    """Open ClickHouse (this process owns chDB), apply DDL, run the pipeline, serve /sql."""
+    backend = open_backend(ctx.settings.clickhouse)
+    apply_ddl(backend, ctx.settings.clickhouse)
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
+    pipeline = SinkPipeline(ctx, backend, executor)
+
+    @app.task
+    async def sink_loop() -> None:
+        await pipeline.run()
+
+    @app.page("/sql")
+    async def sql(web: faust.web.Web, request: faust.web.Request) -> faust.web.Response:
+        query = request.query.get("query") or (await request.text())
+        fmt = request.query.get("format", "JSONEachRow")
+        try:
+            checked = check_readonly(query)
+        except RejectedError as exc:
+            return web.json({"error": str(exc)}, status=400)
+        loop = asyncio.get_running_loop()
+        try:
+            data = await loop.run_in_executor(executor, backend.query_raw, checked, fmt)
+        except Exception as exc:  # report the engine's message to the caller, keep serving
+            return web.json({"error": f"{type(exc).__name__}: {exc}"}, status=400)
+        return web.bytes(data, content_type="application/x-ndjson")

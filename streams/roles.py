@@ -1,0 +1,89 @@
+"""Worker roles: which wiring each process loads, and which heavy libraries it must never import.
+
+regopy and torch crash or leak when loaded in one process (PERFORMANCE-NOTES.md), so the role
+that evaluates Rego (`govern`) and the role that may load torch (`learn`) are different processes,
+and every role installs an import guard that refuses the library it must not load.
+"""
+
+from __future__ import annotations
+
+import importlib.abc
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+__all__ = ["ROLES", "ForbiddenImport", "RoleSpec", "install_import_guard", "role_index"]
+
+
+@dataclass(frozen=True)
+class RoleSpec:
+    """One worker role: its wiring modules (each has `register(app, ctx)`) and forbidden imports."""
+
+    name: str
+    description: str
+    wiring: tuple[str, ...]
+    forbidden: tuple[str, ...]
+
+
+ROLES: dict[str, RoleSpec] = {
+    r.name: r
+    for r in (
+        RoleSpec(
+            "ingest",
+            "decode at the edge, dead-letter bad input, land every topic in ClickHouse; owns chDB",
+            ("streams.ingest",),
+            ("torch", "regopy"),
+        ),
+        RoleSpec(
+            "learn",
+            "optimizer (river) and decision engine (DQN); the only role that may load torch",
+            ("streams.learn",),
+            ("regopy",),
+        ),
+        RoleSpec(
+            "govern",
+            "policy gate, drift and compliance; the only role that loads regopy",
+            ("streams.govern",),
+            ("torch",),
+        ),
+        RoleSpec(
+            "execute",
+            "executor: runs actions as runbooks and workflows, at most once per action id",
+            ("streams.execute",),
+            ("torch", "regopy"),
+        ),
+    )
+}
+"""Every role, in web-port order (role i listens on web.port + i)."""
+
+
+def role_index(name: str) -> int:
+    """Position of a role (its web port offset)."""
+    return list(ROLES).index(name)
+
+
+class ForbiddenImport(ImportError):
+    """A role tried to import a library it must never load."""
+
+
+class _Guard(importlib.abc.MetaPathFinder):
+    def __init__(self, role: str, forbidden: Sequence[str]) -> None:
+        self.role = role
+        self.forbidden = frozenset(forbidden)
+
+    def find_spec(self, fullname: str, path: object = None, target: object = None) -> None:
+        if fullname.split(".")[0] in self.forbidden:
+            raise ForbiddenImport(
+                f"{fullname!r} must not be imported in the {self.role!r} role: regopy and torch "
+                "cannot share a process (see PERFORMANCE-NOTES.md); move this code to its role"
+            )
+        return None
+
+
+def install_import_guard(role: str) -> None:
+    """Refuse the role's forbidden libraries from now on; fail if one is already loaded."""
+    spec = ROLES[role]
+    loaded = [name for name in spec.forbidden if name in sys.modules]
+    if loaded:
+        raise ForbiddenImport(f"{loaded} already imported in the {role!r} role process")
+    sys.meta_path.insert(0, _Guard(role, spec.forbidden))

@@ -1,0 +1,90 @@
+"""The topic catalogue (SPEC §3) declared in one place, and `novacron topics create`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from schemas import TOPIC_TYPES, Event
+from streams.settings import KafkaConfig
+
+__all__ = ["CATALOGUE", "TopicSpec", "create_topics"]
+
+DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """One logical topic: what it carries, how it is keyed, compaction and retention."""
+
+    name: str
+    event_type: type[Event]
+    key: str
+    compacted: bool = False
+    retention_ms: int = 7 * DAY_MS
+    external_input: bool = False  # written by producers outside the project: ingest dead-letters it
+
+    def config(self) -> dict[str, str]:
+        if self.compacted:
+            return {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000"}
+        return {"cleanup.policy": "delete", "retention.ms": str(self.retention_ms)}
+
+
+def _spec(name: str, key: str, **kw: object) -> TopicSpec:
+    return TopicSpec(name, TOPIC_TYPES[name], key, **kw)  # type: ignore[arg-type]
+
+
+CATALOGUE: dict[str, TopicSpec] = {
+    s.name: s
+    for s in (
+        _spec("metrics", "resource_id", external_input=True),
+        _spec("config", "resource_id", external_input=True),
+        _spec("desired", "resource_id", compacted=True),
+        _spec("policies", "policy_id", compacted=True),
+        _spec("insights", "resource_id"),
+        _spec("decisions", "resource_id"),
+        # the decision log: one PolicyVerdict per evaluation (not in SPEC §3's list; the govern
+        # role cannot write ClickHouse itself, so verdicts travel to the sink on their own topic)
+        _spec("verdicts", "resource_id"),
+        _spec("approvals", "request_id", retention_ms=30 * DAY_MS),
+        _spec("actions", "action_id", retention_ms=30 * DAY_MS),
+        _spec("outcomes", "action_id", retention_ms=30 * DAY_MS),
+        _spec("drift", "resource_id"),
+        _spec("compliance", "resource_id"),
+        _spec("dlq", "source topic/partition", retention_ms=30 * DAY_MS),
+    )
+}
+"""Every topic of the product by logical name (the prefix is added by KafkaConfig.topic)."""
+
+INTERNAL_TOPICS: dict[str, str] = {
+    "optimizer-state": "compacted per-resource optimizer model snapshots",
+    "executor-journal": "compacted per-action step journal (at-most-once execution)",
+}
+"""Compacted state topics owned by agents (not event streams)."""
+
+
+async def create_topics(cfg: KafkaConfig) -> list[str]:
+    """Create every catalogue topic that does not exist yet; return the names created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=cfg.bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [
+            NewTopic(cfg.topic(s.name), cfg.partitions, cfg.replication_factor, topic_configs=s.config())
+            for s in CATALOGUE.values()
+        ] + [
+            NewTopic(cfg.topic(name), cfg.partitions, cfg.replication_factor,
+                     topic_configs={"cleanup.policy": "compact"})
+            for name in INTERNAL_TOPICS
+        ]
+        new = [t for t in wanted if t.name not in existing]
+        if new:
+            try:
+                await admin.create_topics(new)
+            except TopicAlreadyExistsError:
+                pass  # a concurrent creator won the race; the topics exist either way
+        return [t.name for t in new]
+    finally:
+        await admin.close()

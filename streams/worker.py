@@ -1,0 +1,42 @@
+"""`novacron worker --role NAME`: build the role's Faust app, load its wiring, run it."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+
+from schemas.codec import Codec
+from streams.roles import ROLES, install_import_guard
+from streams.settings import Settings
+
+__all__ = ["build_worker", "run_worker"]
+
+
+def build_worker(role: str, settings: Settings | None = None, web_port: int | None = None):  # type: ignore[no-untyped-def]
+    """The role's Faust app with its wiring registered (importing only what the role allows)."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
+    install_import_guard(role)
+    from streams.app import WorkerContext, create_app
+
+    settings = settings or Settings()
+    app = create_app(settings, role, web_port)
+    ctx = WorkerContext(settings=settings, role=role, codec=Codec(settings.max_message_bytes))
+    for module in ROLES[role].wiring:
+        importlib.import_module(module).register(app, ctx)
+    return app
+
+
+def run_worker(role: str, settings: Settings | None = None, loglevel: str = "info") -> None:
+    """Run one role until SIGTERM/SIGINT (uvloop, Faust worker)."""
+    import faust
+    import uvloop
+
+    uvloop.install()
+    settings = settings or Settings()
+    app = build_worker(role, settings)
+    os.makedirs(settings.data_dir / "faust" / role, exist_ok=True)
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    worker = faust.Worker(app, loglevel=loglevel)
+    worker.execute_from_commandline()
