@@ -14,6 +14,9 @@ __all__ = ["DLQ_RAW_LIMIT", "Ingestor", "RawRecord", "record_event_id"]
 DLQ_RAW_LIMIT = 65_536
 """Bytes of the original value kept in a dead letter (the size is recorded in full)."""
 
+INTERNAL_MAX_BYTES = 16 * 1_048_576
+"""Size limit for topics our own agents write (the external limit guards producers' topics)."""
+
 _RECORD_NS = uuid.UUID("1b671a64-40d5-491e-99b0-da01e8ef8ad9")
 
 
@@ -40,11 +43,16 @@ class Ingestor:
         self.codec = codec
         self.source = source
 
-    def decode(self, record: RawRecord, expected: type[Event]) -> Event:
-        """The event, or a DeadLetter describing why the record is not one."""
+    def decode(self, record: RawRecord, expected: type[Event], external: bool = True) -> Event:
+        """The event, or a DeadLetter describing why the record is not one.
+
+        `external` topics (written by producers outside the project) get the configured size
+        limit; internal ones get a large limit, since dead letters carry the raw bytes.
+        """
         event_id = record_event_id(record.topic, record.partition, record.offset)
+        limit = None if external else max(INTERNAL_MAX_BYTES, self.codec.max_bytes)
         try:
-            return self.codec.decode(record.value, expected, defaults={"event_id": event_id})
+            return self.codec.decode(record.value, expected, {"event_id": event_id}, limit)
         except DeadLetterError as exc:
             return self.dead_letter(record, exc.reason, exc.kind, event_id)
 

@@ -53,17 +53,23 @@ class Codec:
         return orjson.dumps(data)
 
     def decode(
-        self, raw: bytes | None, expected: type[E], defaults: Mapping[str, Any] | None = None
+        self,
+        raw: bytes | None,
+        expected: type[E],
+        defaults: Mapping[str, Any] | None = None,
+        max_bytes: int | None = None,
     ) -> E:
         """Decode and validate one message; raise a DeadLetterError with a readable reason.
 
         `defaults` fill envelope fields a producer left out (the ingest edge derives a
         deterministic `event_id` from topic/partition/offset so a replay deduplicates).
+        `max_bytes` overrides the size limit (internal topics carry dead letters with raw bytes).
         """
+        limit = self.max_bytes if max_bytes is None else max_bytes
         if raw is None or len(raw) == 0:
             raise DecodeError("empty message value (tombstone or null)")
-        if len(raw) > self.max_bytes:
-            raise OversizedMessage(f"message is {len(raw)} bytes, above the {self.max_bytes} limit")
+        if len(raw) > limit:
+            raise OversizedMessage(f"message is {len(raw)} bytes, above the {limit} limit")
         data = self._avro(raw, expected) if raw[:2] == MAGIC else self._json(raw, expected)
         for name, value in (defaults or {}).items():
             data.setdefault(name, value)

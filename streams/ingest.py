@@ -94,7 +94,7 @@ class SinkPipeline:
         spec = self.topics[tp.topic]
         for rec in records:
             raw = RawRecord(rec.topic, rec.partition, rec.offset, rec.key, rec.value)
-            event = self.ingestor.decode(raw, spec.event_type)
+            event = self.ingestor.decode(raw, spec.event_type, spec.external_input)
             if isinstance(event, DeadLetter) and spec.name != "dlq":
                 await self._dead_letter(event, producer)
                 self.sink.add_offset(rec.topic, rec.partition, rec.offset)

@@ -28,14 +28,16 @@ def build_worker(role: str, settings: Settings | None = None, web_port: int | No
     return app
 
 
-def run_worker(role: str, settings: Settings | None = None, loglevel: str = "info") -> None:
+def run_worker(
+    role: str, settings: Settings | None = None, loglevel: str = "info", web_port: int | None = None
+) -> None:
     """Run one role until SIGTERM/SIGINT (uvloop, Faust worker)."""
     import faust
     import uvloop
 
     uvloop.install()
     settings = settings or Settings()
-    app = build_worker(role, settings)
+    app = build_worker(role, settings, web_port)
     os.makedirs(settings.data_dir / "faust" / role, exist_ok=True)
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
     worker = faust.Worker(app, loglevel=loglevel)

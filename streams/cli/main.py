@@ -61,6 +61,7 @@ def _mount() -> None:
 def worker(
     role: str = typer.Option(..., "--role", "-r", help="ingest, learn, govern or execute"),
     loglevel: str = typer.Option("info", help="Log level of the worker"),
+    web_port: int | None = typer.Option(None, help="Web port (default: web.port + role index)"),
 ) -> None:
     """Run one worker role as its own process, Faust app and consumer group."""
     from streams.roles import ROLES
@@ -70,7 +71,7 @@ def worker(
         console.print(f"[red]unknown role {role!r}[/]; roles: {', '.join(ROLES)}")
         raise typer.Exit(2)
     sys.argv = [sys.argv[0], "worker"]  # faust's Worker reads argv; hide ours from it
-    run_worker(role, loglevel=loglevel)
+    run_worker(role, loglevel=loglevel, web_port=web_port)
 
 
 @kafka_app.command("start")

@@ -1,0 +1,195 @@
+"""The history sink: buffer events, insert one batch per table, then hand back offsets to commit."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from schemas.envelope import Event
+from schemas.errors import BackendUnavailable, RetryableError
+from sinks.audit import AuditChain, audit_entry_for
+from sinks.backend import Backend
+from sinks.config import SinkConfig
+from sinks.ddl import AUDIT_TABLE, quote, table_for
+from sinks.rows import to_row
+
+__all__ = ["BatchingSink", "SinkStats", "SinkStopped"]
+
+TopicPartition = tuple[str, int]
+
+
+class SinkStopped(RetryableError):
+    """flush() gave up because stop() was called while the backend was down; nothing was lost."""
+
+
+@dataclass
+class SinkStats:
+    """Counters for Prometheus (read them, do not write them)."""
+
+    rows_inserted: int = 0
+    """Rows inserted into event tables (audit rows not counted)."""
+    batches: int = 0
+    """Batches fully inserted."""
+    failed_attempts: int = 0
+    """Insert attempts that raised BackendUnavailable."""
+    last_insert_seconds: float = 0.0
+    """Wall time of the last successful batch insert (all tables)."""
+    buffered: int = 0
+    """Records waiting in the buffer."""
+    last_error: str = ""
+    """Message of the latest failed attempt (empty after a success)."""
+
+
+@dataclass
+class _Batch:
+    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    offsets: dict[TopicPartition, int] = field(default_factory=dict)
+    count: int = 0
+    started: float | None = None
+
+
+class BatchingSink:
+    """Pure batching around a Backend; the host decides when to call `flush` and commits offsets.
+
+    Host loop (flush blocks, chDB calls are synchronous, so run it in a thread):
+        sink.add(event, topic, partition, offset)            # per record
+        if sink.due(time.monotonic()):
+            offsets = await asyncio.to_thread(sink.flush)    # retries until inserted or stop()
+            await consumer.commit(offsets)                   # only after flush returned
+    Only one flush may run at a time; add() from the loop while it runs is safe (the batch being
+    inserted was swapped out first).
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        database: str = "novacron",
+        cfg: SinkConfig | None = None,
+        *,
+        audit: AuditChain | None = None,
+        sleep: Callable[[float], Any] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        on_retry: Callable[[int, float, Exception], None] | None = None,
+    ):
+        self.backend = backend
+        self.database = database
+        self.cfg = cfg or SinkConfig()
+        self.audit = audit
+        self.stats = SinkStats()
+        self._stop = threading.Event()
+        self._guard = threading.Lock()  # add() on the loop may race a flush() in a worker thread
+        # Default sleep waits on the stop event, so stop() interrupts a long backoff.
+        self._sleep = sleep or self._stop.wait
+        self._clock, self._on_retry = clock, on_retry
+        self._batch = _Batch()
+
+    def add(self, event: Event, topic: str, partition: int, offset: int) -> None:
+        """Buffer one event and remember its offset (the next offset to commit is offset + 1)."""
+        table = f"{quote(self.database)}.{quote(table_for(event.event_type))}"
+        row = to_row(event)  # the costly part, outside the lock
+        with self._guard:
+            self._add_row(table, row, event, (topic, partition), offset)
+
+    def _add_row(
+        self, table: str, row: dict[str, Any], event: Event, tp: TopicPartition, offset: int
+    ) -> None:
+        batch = self._batch
+        batch.rows.setdefault(table, []).append(row)
+        if self.audit is not None and (entry := audit_entry_for(event)) is not None:
+            audit_table = f"{quote(self.database)}.{AUDIT_TABLE}"
+            batch.rows.setdefault(audit_table, []).append(self.audit.append(**entry).as_dict())
+        batch.offsets[tp] = max(batch.offsets.get(tp, -1), offset + 1)
+        batch.count += 1
+        if batch.started is None:
+            batch.started = self._clock()
+        self.stats.buffered = batch.count
+
+    def add_offset(self, topic: str, partition: int, offset: int) -> None:
+        """Record an offset with no row (a record another agent handles), so it is committed too."""
+        tp = (topic, partition)
+        with self._guard:
+            self._batch.offsets[tp] = max(self._batch.offsets.get(tp, -1), offset + 1)
+            if self._batch.started is None:
+                self._batch.started = self._clock()
+
+    def __len__(self) -> int:
+        return self._batch.count
+
+    def due(self, now: float | None = None) -> bool:
+        """True when the batch is full or `batch_seconds` passed since its first record."""
+        batch = self._batch
+        if batch.count >= self.cfg.batch_size:
+            return True
+        if batch.started is None:
+            return False
+        now = self._clock() if now is None else now
+        return now - batch.started >= self.cfg.batch_seconds
+
+    def flush(self) -> dict[TopicPartition, int]:
+        """Insert the buffer (one INSERT per table) and return offsets to commit.
+
+        Retries with exponential backoff while the backend is unavailable; offsets are returned
+        only after every table's insert succeeded. A retry re-inserts the whole batch: tables
+        deduplicate by event_id (audit rows by seq), so a partly inserted batch is harmless.
+        Raises SinkStopped if stop() is called during an outage; the batch stays buffered.
+        """
+        with self._guard:
+            batch, self._batch = self._batch, _Batch()
+        try:
+            self._insert_with_retry(batch)
+        except BaseException:
+            self._restore(batch)
+            raise
+        self.stats.buffered = self._batch.count
+        return batch.offsets
+
+    def _restore(self, batch: _Batch) -> None:
+        # Put the failed batch back in front of anything added meanwhile; nothing is lost.
+        with self._guard:
+            self._merge_back(batch)
+
+    def _merge_back(self, batch: _Batch) -> None:
+        newer = self._batch
+        for table, rows in newer.rows.items():
+            batch.rows.setdefault(table, []).extend(rows)
+        for tp, off in newer.offsets.items():
+            batch.offsets[tp] = max(batch.offsets.get(tp, -1), off)
+        batch.count += newer.count
+        self._batch = batch
+        self.stats.buffered = batch.count
+
+    def _insert_with_retry(self, batch: _Batch) -> None:
+        delay, attempt = self.cfg.retry_initial_seconds, 0
+        while True:
+            try:
+                self._insert(batch)
+                return
+            except BackendUnavailable as exc:
+                attempt += 1
+                self.stats.failed_attempts += 1
+                self.stats.last_error = str(exc)
+                if self._on_retry is not None:
+                    self._on_retry(attempt, delay, exc)
+                if self._stop.is_set():
+                    raise SinkStopped(f"sink stopped; {batch.count} records kept") from exc
+                self._sleep(delay)
+                delay = min(delay * 2, self.cfg.retry_max_seconds)
+
+    def _insert(self, batch: _Batch) -> None:
+        start = self._clock()
+        for table, rows in batch.rows.items():
+            self.backend.insert_rows(table, rows)
+        self.stats.last_insert_seconds = self._clock() - start
+        self.stats.rows_inserted += batch.count
+        self.stats.batches += 1 if batch.count else 0
+        self.stats.last_error = ""
+
+    def stop(self) -> None:
+        """Make a flush that waits for the backend give up after its current attempt.
+
+        Thread-safe; with the default sleep it also cuts the current backoff short.
+        """
+        self._stop.set()

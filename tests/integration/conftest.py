@@ -1,0 +1,158 @@
+"""Real-broker fixtures: the local Kafka 4.x broker, per-test topic prefixes and worker processes."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from streams.kafka_local import KafkaLocal, LocalKafkaConfig
+from streams.settings import KafkaConfig
+from streams.topics import create_topics
+
+pytestmark = pytest.mark.kafka
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """The broker of NOVACRON_TEST_KAFKA, or the project's local broker (started if needed)."""
+    given = os.environ.get("NOVACRON_TEST_KAFKA")
+    if given:
+        yield given
+        return
+    local = KafkaLocal(LocalKafkaConfig())
+    started = local.pid() is None
+    bootstrap = local.start()
+    yield bootstrap
+    if started:
+        local.stop()
+
+
+@pytest.fixture
+def kafka_cfg(kafka_bootstrap: str) -> KafkaConfig:
+    """A fresh topic prefix per test (its own topics and consumer groups), topics created."""
+    cfg = KafkaConfig(bootstrap=kafka_bootstrap, topic_prefix=f"t{uuid.uuid4().hex[:10]}.", partitions=4)
+    asyncio.run(create_topics(cfg))
+    return cfg
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class WorkerProcess:
+    """A `novacron worker --role ROLE` child process with its own data folder and web port."""
+
+    role: str
+    kafka: KafkaConfig
+    workdir: Path
+    port: int = field(default_factory=free_port)
+    extra_env: dict[str, str] = field(default_factory=dict)
+    proc: subprocess.Popen[bytes] | None = None
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update({
+            "NOVACRON_KAFKA__BOOTSTRAP": self.kafka.bootstrap,
+            "NOVACRON_KAFKA__TOPIC_PREFIX": self.kafka.topic_prefix,
+            "NOVACRON_WEB__PORT": str(self.port),
+            "NOVACRON_DATA_DIR": str(self.workdir / "var"),
+            "NOVACRON_CLICKHOUSE__PATH": str(self.workdir / "var" / "chdb"),
+            "NOVACRON_SINK__BATCH_SECONDS": "0.5",
+        })
+        env.update(self.extra_env)
+        return env
+
+    def start(self, timeout: float = 60) -> WorkerProcess:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        log = open(self.workdir / f"{self.role}.log", "ab")  # noqa: SIM115 - child owns it
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "streams.cli.main", "worker", "--role", self.role,
+             "--web-port", str(self.port)],
+            env=self.env(), cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"worker exited: {self.log_tail()}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise TimeoutError(f"worker not healthy: {self.log_tail()}")
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def log_tail(self, n: int = 40) -> str:
+        path = self.workdir / f"{self.role}.log"
+        return "\n".join(path.read_text(errors="replace").splitlines()[-n:]) if path.exists() else ""
+
+    def sql(self, query: str) -> list[dict[str, object]]:
+        import orjson
+
+        resp = httpx.get(f"{self.url}/sql", params={"query": query}, timeout=30)
+        assert resp.status_code == 200, resp.text
+        return [orjson.loads(line) for line in resp.content.splitlines() if line.strip()]
+
+    def scalar(self, query: str) -> int:
+        row = self.sql(query)[0]
+        return int(next(iter(row.values())))  # type: ignore[call-overload]
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+
+@pytest.fixture
+def worker_factory(kafka_cfg: KafkaConfig, tmp_path: Path) -> Iterator[object]:
+    """Start worker processes for the test's topic prefix; all are stopped afterwards."""
+    started: list[WorkerProcess] = []
+
+    def start(role: str, **env: str) -> WorkerProcess:
+        w = WorkerProcess(role, kafka_cfg, tmp_path / "work", extra_env=env).start()
+        started.append(w)
+        return w
+
+    yield start
+    for w in started:
+        w.stop()
+
+
+def wait_until(predicate, timeout: float = 60, interval: float = 0.5, what: str = "condition"):  # type: ignore[no-untyped-def]
+    """Poll `predicate` until it returns a truthy value; fail with `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what} (last value: {last!r})")

@@ -1,0 +1,82 @@
+"""Hypothesis strategies that build any event type from its pydantic model's fields."""
+
+from __future__ import annotations
+
+import types
+import typing
+from datetime import UTC, datetime
+from typing import Any, Literal, get_args, get_origin
+
+from annotated_types import Ge, Le, MaxLen, MinLen
+from hypothesis import strategies as st
+
+from schemas import Event
+
+TEXT = st.characters(exclude_categories=("Cs",))
+JSON_LEAF = st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.floats(
+    allow_nan=False, allow_infinity=False
+) | st.text(TEXT, max_size=12)
+JSON = st.recursive(
+    JSON_LEAF,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(TEXT, max_size=8), inner, max_size=3),
+    max_leaves=8,
+)
+TIMES = st.datetimes(
+    min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+).map(lambda t: t.replace(microsecond=t.microsecond // 1000 * 1000))
+
+
+def _bounds(metadata: list[Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for m in metadata:
+        if isinstance(m, Ge):
+            out["min_value"] = m.ge
+        elif isinstance(m, Le):
+            out["max_value"] = m.le
+        elif isinstance(m, MinLen):
+            out["min_size"] = m.min_length
+        elif isinstance(m, MaxLen):
+            out["max_size"] = min(m.max_length, 40)
+    return out
+
+
+def _for(annotation: Any, metadata: list[Any]) -> st.SearchStrategy[Any]:
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in args if a is not type(None)][0]
+        return st.none() | _for(inner, metadata)
+    b = _bounds(metadata)
+    if annotation is str:
+        return st.text(TEXT, min_size=b.get("min_size", 0), max_size=b.get("max_size", 20))
+    if annotation is float:
+        return st.floats(b.get("min_value"), b.get("max_value"), allow_nan=False, allow_infinity=False)
+    if annotation is int:
+        return st.integers(b.get("min_value", -(2**40)), b.get("max_value", 2**40))
+    if annotation is bool:
+        return st.booleans()
+    if annotation is bytes:
+        return st.binary(max_size=64)
+    if annotation is datetime:
+        return TIMES
+    if origin is Literal:
+        return st.sampled_from(args)
+    if origin is dict:
+        value = JSON if args[1] is Any else _for(args[1], [])
+        return st.dictionaries(st.text(TEXT, max_size=8), value, max_size=3)
+    if origin is list:
+        item = JSON if args[0] is not str else st.text(TEXT, max_size=10)
+        if get_origin(args[0]) is dict:
+            item = st.dictionaries(st.text(TEXT, max_size=8), JSON, max_size=3)
+        return st.lists(item, max_size=3)
+    raise TypeError(f"no strategy for {annotation!r}")
+
+
+def events(model: type[Event]) -> st.SearchStrategy[Event]:
+    """Valid instances of `model` with every field drawn."""
+    fields = {
+        name: _for(info.annotation, list(info.metadata))
+        for name, info in model.model_fields.items()
+        if name not in ("event_id", "correlation_id", "causation_id")
+    }
+    fields["event_id"] = st.uuids().map(str)
+    return st.builds(model, **fields)
