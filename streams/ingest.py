@@ -23,7 +23,8 @@ from schemas import DeadLetter
 from schemas.errors import RejectedError
 from sinks.audit import AuditChain
 from sinks.backend import Backend, open_backend
-from sinks.ddl import AUDIT_TABLE, apply_ddl
+from sinks.ddl import apply_ddl
+from sinks.queries import audit_tail
 from sinks.readonly import check_readonly
 from sinks.writer import BatchingSink
 from streams.app import WorkerContext
@@ -143,8 +144,7 @@ class SinkPipeline:
 
 
 def _resume_audit(backend: Backend, database: str) -> AuditChain:
-    rows = backend.query(f"SELECT seq, hash FROM {database}.{AUDIT_TABLE} ORDER BY seq DESC LIMIT 1")
-    return AuditChain.resume(rows[0] if rows else None)
+    return AuditChain.resume(audit_tail(backend, database))
 
 
 def register(app: faust.App, ctx: WorkerContext) -> None:

@@ -13,7 +13,13 @@ from rich.progress import Progress
 from rich.table import Table
 
 from models.anomaly import AnomalyConfig, AnomalyDetector
-from models.forecast_eval import METHODS, evaluate_series, is_real_series, summarise
+from models.forecast_eval import (
+    METHODS,
+    SeriesResult,
+    evaluate_series,
+    is_real_series,
+    summarise,
+)
 from models.nab.corpus import NabFile, evaluate_corpus, load_corpus, profiles_of
 from schemas.errors import NonRetryableError
 
@@ -81,6 +87,20 @@ def nab(
         json_out.write_text(json.dumps(result.as_dict(), indent=2))
 
 
+def _forecast_table(results: list[SeriesResult], horizon: int) -> Table:
+    table = Table(title=f"Forecast error, horizon {horizon}: MAE (MAPE %)")
+    table.add_column("series", no_wrap=True)
+    table.add_column("rows", justify="right")
+    for m in ("ours", "s-naive", "last"):
+        table.add_column(m, justify="right")
+    table.add_column("win")
+    for r in results:
+        cells = [f"{r.mae[m]:.4g} ({r.mape[m]:.0f})" for m in METHODS]
+        short = r.name.split("/")[-1].removesuffix(".csv")
+        table.add_row(short, str(r.rows), *cells, "yes" if r.beats_seasonal_naive else "no")
+    return table
+
+
 @app.command("forecast")
 def forecast(
     data: Path = typer.Option(..., "--data", help=DATA_HELP),
@@ -101,16 +121,7 @@ def forecast(
             progress.update(task, description=file.name)
             results.append(evaluate_series(file, horizon))
             progress.advance(task)
-    table = Table(title=f"Forecast error, horizon {horizon} (MAE / MAPE %)")
-    table.add_column("series", no_wrap=True, min_width=48)
-    table.add_column("rows", justify="right")
-    for m in METHODS:
-        table.add_column(m, justify="right")
-    table.add_column("beats s-naive")
-    for r in results:
-        cells = [f"{r.mae[m]:.4g} / {r.mape[m]:.1f}" for m in METHODS]
-        table.add_row(r.name, str(r.rows), *cells, "yes" if r.beats_seasonal_naive else "no")
-    console.print(table)
+    console.print(_forecast_table(results, horizon))
     summary = summarise(results)
     payload = {
         "horizon": horizon,

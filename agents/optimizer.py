@@ -1,0 +1,228 @@
+"""The optimizer agent's pure logic: per-resource forecasts, anomalies and recommendations."""
+
+from __future__ import annotations
+
+import pickle  # noqa: S403 - snapshots are our own model state, written and read by our workers
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from models.anomaly import AnomalyConfig, AnomalyDetector
+from models.forecast import ForecastConfig, Forecaster
+from models.recommend import Recommendation, RecommendConfig, Recommender
+from schemas import Decision, Event, Insight, MetricSample
+from schemas.errors import DecodeError
+
+__all__ = ["FORECAST_METRICS", "Optimizer", "OptimizerConfig"]
+
+FORECAST_METRICS = ("cpu_usage", "memory_usage", "network_latency_ms", "cost_per_hour")
+"""Metrics forecast per resource."""
+ANOMALY_METRICS = FORECAST_METRICS + ("request_rate", "error_rate")
+"""Metrics the anomaly detector watches."""
+SOURCE = "novacron.optimizer"
+_SNAPSHOT_VERSION = 1
+
+
+class OptimizerConfig(BaseModel):
+    """Settings of the optimizer agent."""
+
+    forecast: ForecastConfig = Field(default_factory=lambda: ForecastConfig(horizon=3))
+    """Forecaster settings (horizon = intervals ahead)."""
+    anomaly: AnomalyConfig = Field(default_factory=AnomalyConfig)
+    """Anomaly detector settings (threshold, cooldown)."""
+    recommend: RecommendConfig = Field(default_factory=RecommendConfig)
+    """Recommender settings (CPU band, memory limit)."""
+    forecast_every: int = Field(default=12, ge=1)
+    """Emit forecast insights every N samples of a resource (keeps the insights topic small)."""
+    recommend_every: int = Field(default=60, ge=1)
+    """Evaluate and emit recommendations every N samples of a resource."""
+    auto_apply_confidence: float | None = Field(default=None, ge=0, le=1)
+    """Recommendations at or above this confidence also become Decisions (None: never)."""
+    seed: int = 0
+    """Seed of every model (they are deterministic; kept for reproducibility)."""
+
+
+@dataclass
+class _Quality:
+    """Online MAE/MAPE of one series of forecasts."""
+
+    n: int = 0
+    abs_err: float = 0.0
+    pct_err: float = 0.0
+    n_pct: int = 0
+
+    def update(self, err: float, actual: float) -> None:
+        self.n += 1
+        self.abs_err += err
+        if abs(actual) > 1e-9:  # MAPE is undefined at 0
+            self.n_pct += 1
+            self.pct_err += 100.0 * err / abs(actual)
+
+    def as_dict(self) -> dict[str, float | int | None]:
+        return {
+            "n": self.n,
+            "mae": self.abs_err / self.n if self.n else None,
+            "mape": self.pct_err / self.n_pct if self.n_pct else None,
+        }
+
+
+@dataclass
+class _ResourceState:
+    """Every model of one resource (what a snapshot holds)."""
+
+    forecasters: dict[str, Forecaster]
+    detector: AnomalyDetector
+    recommender: Recommender
+    quality: dict[str, _Quality] = field(default_factory=dict)
+    seen: int = 0
+
+
+def _values(sample: MetricSample) -> dict[str, float]:
+    # missing is not zero: only the metrics present in this sample
+    out = {m: float(v) for m in ANOMALY_METRICS if (v := getattr(sample, m)) is not None}
+    if sample.active_vms is not None:
+        out["active_vms"] = float(sample.active_vms)
+    return out
+
+
+class Optimizer:
+    """Per-resource prequential learning: `process(sample)` returns the insights (and decisions)."""
+
+    def __init__(self, config: OptimizerConfig | None = None) -> None:
+        self.config = config or OptimizerConfig()
+        self._state: dict[str, _ResourceState] = {}
+
+    def _new_state(self) -> _ResourceState:
+        c = self.config
+        return _ResourceState(
+            {m: Forecaster(c.forecast, c.seed) for m in FORECAST_METRICS},
+            AnomalyDetector(c.anomaly, c.seed),
+            Recommender(c.recommend, c.seed),
+        )
+
+    def _get(self, resource_id: str) -> _ResourceState:
+        state = self._state.get(resource_id)
+        if state is None:
+            state = self._state[resource_id] = self._new_state()
+        return state
+
+    def process(self, sample: MetricSample) -> list[Event]:
+        """Score, then learn one sample; return the insights and decisions it causes."""
+        state = self._get(sample.resource_id)
+        values = _values(sample)
+        events: list[Event] = []
+        self._track_quality(state, values)
+        detector_input = {k: v for k, v in values.items() if k != "active_vms"}
+        score = state.detector.score_learn(detector_input)
+        if score >= state.detector.threshold:
+            events.append(self._anomaly(sample, state, score, detector_input))
+        for metric, model in state.forecasters.items():
+            if metric in values:
+                model.learn_one(values[metric], sample.event_time)
+        state.recommender.learn_one({**values})
+        state.seen += 1
+        if state.seen % self.config.forecast_every == 0:
+            events.extend(self._forecasts(sample, state))
+        if state.seen % self.config.recommend_every == 0:
+            for rec in state.recommender.predict_one():
+                events.extend(self._recommendation(sample, rec))
+        return events
+
+    def _track_quality(self, state: _ResourceState, values: dict[str, float]) -> None:
+        for metric, model in state.forecasters.items():
+            if metric not in values:
+                continue
+            err = model.score_one(values[metric])
+            if err is not None:
+                state.quality.setdefault(metric, _Quality()).update(err, values[metric])
+
+    def _anomaly(
+        self, sample: MetricSample, state: _ResourceState, score: float, x: dict[str, float]
+    ) -> Insight:
+        return Insight.caused_by(
+            sample, source=SOURCE, resource_id=sample.resource_id, kind="anomaly",
+            value=score, score=min(1.0, score), threshold=state.detector.threshold,
+            details={"metrics": x, "quality": self._resource_quality(state)},
+        )
+
+    def _forecasts(self, sample: MetricSample, state: _ResourceState) -> list[Event]:
+        out: list[Event] = []
+        for metric, model in state.forecasters.items():
+            forecast = model.predict_one()
+            if forecast is None:
+                continue
+            out.append(Insight.caused_by(
+                sample, source=SOURCE, resource_id=sample.resource_id, kind="forecast",
+                metric=metric, value=forecast.value, lower=forecast.lower, upper=forecast.upper,
+                horizon=forecast.horizon,
+                details={"weights": forecast.weights,
+                         "quality": state.quality.get(metric, _Quality()).as_dict()},
+            ))
+        return out
+
+    def _recommendation(self, sample: MetricSample, rec: Recommendation) -> list[Event]:
+        threshold = self.config.auto_apply_confidence
+        auto = threshold is not None and rec.confidence >= threshold
+        insight = Insight.caused_by(
+            sample, source=SOURCE, resource_id=sample.resource_id, kind="recommendation",
+            metric=rec.metric, value=rec.target, confidence=rec.confidence,
+            estimated_improvement=rec.estimated_improvement, actions=rec.actions,
+            dry_run=not auto,
+            details={"recommendation": rec.kind, "reason": rec.reason, "params": rec.params},
+        )
+        if not auto:
+            return [insight]
+        decision = Decision.caused_by(
+            insight, source=SOURCE, resource_id=sample.resource_id,
+            decision_type=rec.decision_type, origin="optimizer", confidence=rec.confidence,
+            reasoning=f"{rec.kind}: {rec.reason}; " + "; ".join(rec.actions),
+            expected_impact={rec.metric: rec.target}, params={**rec.params, "kind": rec.kind},
+        )
+        return [insight, decision]
+
+    @staticmethod
+    def _resource_quality(state: _ResourceState) -> dict[str, Any]:
+        return {m: q.as_dict() for m, q in state.quality.items()}
+
+    def quality(self) -> dict[str, Any]:
+        """Online forecast quality: per resource and metric, and overall per metric."""
+        overall: dict[str, _Quality] = {}
+        for state in self._state.values():
+            for metric, q in state.quality.items():
+                agg = overall.setdefault(metric, _Quality())
+                agg.n += q.n
+                agg.abs_err += q.abs_err
+                agg.pct_err += q.pct_err
+                agg.n_pct += q.n_pct
+        return {
+            "resources": {r: self._resource_quality(s) for r, s in self._state.items()},
+            "overall": {m: q.as_dict() for m, q in overall.items()},
+        }
+
+    def resources(self) -> list[str]:
+        """Resources with models in memory."""
+        return sorted(self._state)
+
+    def snapshot(self, resource_id: str) -> bytes:
+        """Every model of one resource as bytes (for a compacted checkpoint topic)."""
+        state = self._get(resource_id)
+        return pickle.dumps((_SNAPSHOT_VERSION, state), protocol=pickle.HIGHEST_PROTOCOL)
+
+    def restore(self, resource_id: str, blob: bytes) -> None:
+        """Resume a resource's models from `snapshot()` bytes."""
+        try:
+            version, state = pickle.loads(blob)  # noqa: S301 - our own checkpoint topic
+        except Exception as exc:  # pickle raises many types on garbled bytes
+            raise DecodeError(f"optimizer snapshot of {resource_id} is corrupt: {exc}") from exc
+        if version != _SNAPSHOT_VERSION or not isinstance(state, _ResourceState):
+            raise DecodeError(f"optimizer snapshot of {resource_id} has unknown version {version}")
+        self._state[resource_id] = state
+
+    def snapshot_all(self) -> dict[str, bytes]:
+        """Snapshots of every resource in memory."""
+        return {r: self.snapshot(r) for r in self._state}
+
+    def forget(self, resource_id: str) -> None:
+        """Drop a resource's models (its partition moved to another worker)."""
+        self._state.pop(resource_id, None)

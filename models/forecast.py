@@ -1,0 +1,201 @@
+"""Per-metric h-step forecaster: an online-weighted ensemble of experts with a residual band."""
+
+from __future__ import annotations
+
+import math
+import pickle  # noqa: S403 - snapshots are our own model state, written and read by our workers
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+from river import stats
+
+__all__ = ["EXPERTS", "Forecast", "ForecastConfig", "Forecaster"]
+
+EXPERTS = ("last", "fast", "slow", "seasonal_level", "seasonal_naive")
+"""The experts the ensemble weighs, in order."""
+
+
+class ForecastConfig(BaseModel):
+    """Settings of the forecaster."""
+
+    horizon: int = Field(default=1, ge=1, le=1000)
+    """Steps ahead (sampling intervals) the forecast is for."""
+    fast_alpha: float = Field(default=0.5, gt=0, le=1)
+    """Fading factor of the fast level."""
+    slow_alpha: float = Field(default=0.05, gt=0, le=1)
+    """Fading factor of the slow level."""
+    season_seconds: int = Field(default=86_400, ge=60)
+    """Length of the season (a day): the seasonal experts look this far back."""
+    season_buckets: int = Field(default=48, ge=2)
+    """Buckets of the seasonal profile (48 = half-hours of a day)."""
+    season_alpha: float = Field(default=0.1, gt=0, le=1)
+    """Fading factor of each bucket of the seasonal profile."""
+    error_alpha: float = Field(default=0.02, gt=0, le=1)
+    """Fading factor of each expert's running absolute error (its weight)."""
+    sharpness: float = Field(default=2.0, gt=0)
+    """Exponent of the inverse-error weights: higher trusts the best expert more."""
+    band_quantile: float = Field(default=0.05, gt=0, lt=0.5)
+    """Lower quantile of the residuals that sets the band (upper = 1 − this)."""
+    band_window: int = Field(default=500, ge=10)
+    """Residuals kept for the band."""
+    min_samples: int = Field(default=3, ge=1)
+    """Samples before the first forecast (cold start returns None)."""
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """A forecast h steps ahead with its uncertainty band."""
+
+    value: float
+    lower: float
+    upper: float
+    horizon: int
+    weights: dict[str, float]
+
+
+class Forecaster:
+    """Forecast of one metric h steps ahead (river verbs: learn, then predict; prequential).
+
+    Experts: last value, a fast and a slow EWMA, the fast level moved along a time-of-day profile,
+    and the value one season before the target time. Each expert's forecasts are scored when their
+    target arrives; weights are inverse running absolute errors, so the ensemble follows the best
+    expert of each series. The band is the rolling quantiles of the ensemble's own residuals.
+    """
+
+    def __init__(self, config: ForecastConfig | None = None, seed: int = 0) -> None:
+        self.config = config or ForecastConfig()
+        self.seed = seed  # deterministic by construction; kept for a uniform model signature
+        c = self.config
+        self._fast = stats.EWMean(c.fast_alpha)
+        self._slow = stats.EWMean(c.slow_alpha)
+        self._profile: dict[int, float] = {}
+        self._history: dict[int, float] = {}  # minute → value, for the seasonal-naive expert
+        self._pending: deque[tuple[dict[str, float], float | None]] = deque()
+        self._errors = {name: 0.0 for name in EXPERTS}
+        self._error_n = {name: 0 for name in EXPERTS}
+        self._lo = stats.RollingQuantile(c.band_quantile, c.band_window)
+        self._hi = stats.RollingQuantile(1 - c.band_quantile, c.band_window)
+        self._last: float | None = None
+        self._last_t: float | None = None
+        self._step = stats.EWMean(0.1)
+        self.n_seen = 0
+
+    def _bucket(self, epoch: float) -> int:
+        c = self.config
+        return int((epoch % c.season_seconds) / c.season_seconds * c.season_buckets)
+
+    def _target_time(self) -> float | None:
+        if self._last_t is None or self.n_seen < 2:
+            return None
+        return self._last_t + self.config.horizon * self._step.get()
+
+    def _experts(self) -> dict[str, float]:
+        assert self._last is not None
+        fast = self._fast.get()
+        out = {"last": self._last, "fast": fast, "slow": self._slow.get()}
+        target = self._target_time()
+        if target is not None and self._last_t is not None:
+            here = self._profile.get(self._bucket(self._last_t))
+            there = self._profile.get(self._bucket(target))
+            if here is not None and there is not None:
+                out["seasonal_level"] = fast + there - here
+            naive = self._history.get(round((target - self.config.season_seconds) / 60))
+            if naive is not None:
+                out["seasonal_naive"] = naive
+        return out
+
+    def _weights(self, experts: dict[str, float]) -> dict[str, float]:
+        raw = {}
+        for name in experts:
+            if self._error_n[name] == 0:
+                continue
+            raw[name] = (self._errors[name] + 1e-9) ** -self.config.sharpness
+        if not raw:
+            return {"last": 1.0}
+        total = sum(raw.values())
+        return {name: w / total for name, w in raw.items()}
+
+    def predict_one(self) -> Forecast | None:
+        """The forecast `horizon` steps after the last learned sample (None at cold start)."""
+        if self._last is None or self.n_seen < self.config.min_samples:
+            return None
+        experts = self._experts()
+        weights = self._weights(experts)
+        value = sum(w * experts[name] for name, w in weights.items())
+        lo, hi = self._lo.get(), self._hi.get()
+        lower = value + (lo if lo is not None else 0.0)
+        upper = value + (hi if hi is not None else 0.0)
+        return Forecast(value, min(lower, value), max(upper, value), self.config.horizon, weights)
+
+    def score_one(self, y: float) -> float | None:
+        """Absolute error of the forecast that targeted this sample (None when there was none)."""
+        if len(self._pending) < self.config.horizon:
+            return None
+        _, ensemble = self._pending[0]
+        return None if ensemble is None else abs(y - ensemble)
+
+    def learn_one(self, y: float, t: datetime | None = None) -> None:
+        """Learn one observation (t: its timestamp, enables the seasonal experts)."""
+        y = float(y)
+        if not math.isfinite(y):
+            return  # a NaN/inf would poison every running statistic; skip it
+        self._settle(y)
+        self._observe(y, t)
+        forecast = self.predict_one()
+        experts = self._experts() if self._last is not None else {}
+        self._pending.append((experts, forecast.value if forecast else None))
+
+    def _settle(self, y: float) -> None:
+        # the forecasts made `horizon` samples ago targeted this sample: score them now
+        if len(self._pending) < self.config.horizon:
+            return
+        experts, ensemble = self._pending.popleft()
+        a = self.config.error_alpha
+        for name, guess in experts.items():
+            err = abs(y - guess)
+            n = self._error_n[name]
+            self._errors[name] = err if n == 0 else (1 - a) * self._errors[name] + a * err
+            self._error_n[name] = n + 1
+        if ensemble is not None:
+            self._lo.update(y - ensemble)
+            self._hi.update(y - ensemble)
+
+    def _observe(self, y: float, t: datetime | None) -> None:
+        if t is not None:
+            epoch = t.timestamp()
+            if self._last_t is not None and epoch > self._last_t:
+                self._step.update(epoch - self._last_t)
+            self._last_t = epoch
+            self._remember(epoch, y)
+        self._fast.update(y)
+        self._slow.update(y)
+        self._last = y
+        self.n_seen += 1
+
+    def _remember(self, epoch: float, y: float) -> None:
+        minute = round(epoch / 60)
+        self._history[minute] = y
+        horizon_minutes = (self.config.season_seconds // 60) + self.config.horizon * 60 + 60
+        if len(self._history) > 4 * horizon_minutes:  # prune rarely: dict order is insertion
+            cutoff = minute - 2 * horizon_minutes
+            self._history = {m: v for m, v in self._history.items() if m >= cutoff}
+        bucket = self._bucket(epoch)
+        deviation = y - self._slow.get()
+        old = self._profile.get(bucket)
+        a = self.config.season_alpha
+        self._profile[bucket] = deviation if old is None else (1 - a) * old + a * deviation
+
+    def snapshot(self) -> bytes:
+        """The whole model state as bytes."""
+        return pickle.dumps(self.__dict__, protocol=pickle.HIGHEST_PROTOCOL)
+
+    @classmethod
+    def restore(cls, blob: bytes) -> Forecaster:
+        """A forecaster from `snapshot()` bytes."""
+        model = cls.__new__(cls)
+        state: dict[str, Any] = pickle.loads(blob)  # noqa: S301 - our own snapshot format
+        model.__dict__.update(state)
+        return model

@@ -1,0 +1,97 @@
+"""Nothing is lost: a worker killed with SIGKILL mid-stream, and a ClickHouse outage."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from schemas import MetricSample
+from schemas.codec import Codec
+from sinks.backend import ChdbBackend, FlakyBackend
+from sinks.config import ClickHouseConfig, SinkConfig
+from sinks.ddl import apply_ddl
+from streams.app import WorkerContext
+from streams.ingest import SinkPipeline
+from streams.metrics import WorkerMetrics
+from streams.settings import KafkaConfig, Settings
+from tests.integration.conftest import wait_until
+
+pytestmark = pytest.mark.kafka
+CODEC = Codec()
+
+
+async def _produce(cfg: KafkaConfig, start: int, count: int, pause_every: int = 0) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=cfg.bootstrap, linger_ms=5)
+    await producer.start()
+    try:
+        for i in range(start, start + count):
+            sample = MetricSample(resource_id=f"vm-{i % 50}", cpu_usage=float(i % 100), event_id=f"ev-{i}")
+            await producer.send(cfg.topic("metrics"), CODEC.encode(sample, "avro" if i % 2 else "json"),
+                                key=sample.resource_id.encode())
+            if pause_every and i % pause_every == 0:
+                await producer.flush()
+                await asyncio.sleep(0.05)
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+def test_sigkill_mid_stream_loses_nothing(worker_factory, kafka_cfg) -> None:  # type: ignore[no-untyped-def]
+    total = 12_000
+    worker = worker_factory("ingest")
+    producing = threading.Thread(target=lambda: asyncio.run(_produce(kafka_cfg, 0, total, pause_every=500)))
+    producing.start()
+    wait_until(lambda: worker.scalar("SELECT count() FROM novacron.metric_samples") > 2000,
+               timeout=60, interval=0.1, what="first rows before the kill")
+    worker.kill()  # SIGKILL: no flush, no commit, no goodbye
+    producing.join()
+    worker.start()  # same data folder, same consumer group: resumes from committed offsets
+    wait_until(lambda: worker.scalar("SELECT uniqExact(event_id) FROM novacron.metric_samples") == total,
+               timeout=120, what="every event stored after the restart")
+    assert worker.scalar("SELECT count() FROM novacron.metric_samples FINAL") == total
+    assert worker.scalar("SELECT count() FROM novacron.dead_letters") == 0
+
+
+def test_clickhouse_outage_loses_nothing(kafka_cfg: KafkaConfig, tmp_path: Path) -> None:
+    ch = ClickHouseConfig(path=tmp_path / "chdb")
+    settings = Settings(kafka=kafka_cfg, clickhouse=ch, sink=SinkConfig(batch_seconds=0.2,
+                        retry_initial_seconds=0.1, retry_max_seconds=0.5))
+    backend = FlakyBackend(ChdbBackend(ch.path))
+    apply_ddl(backend, ch)
+    ctx = WorkerContext(settings=settings, role="ingest", codec=CODEC, metrics=WorkerMetrics(registry=None))  # type: ignore[arg-type]
+    executor = ThreadPoolExecutor(max_workers=1)
+    count = lambda: backend.inner.query("SELECT uniqExact(event_id) AS n FROM novacron.metric_samples")[0]["n"]  # noqa: E731
+
+    async def scenario() -> None:
+        pipeline = SinkPipeline(ctx, backend, executor)
+        task = asyncio.create_task(pipeline.run())
+        await _produce(kafka_cfg, 0, 2000)
+        await _wait(lambda: count() == 2000)
+        backend.down = True  # ClickHouse goes away
+        await _produce(kafka_cfg, 2000, 3000)
+        await _wait(lambda: pipeline.sink.stats.failed_attempts >= 3)
+        assert count() == 2000  # nothing new landed while it was down
+        backend.down = False  # and comes back
+        await _wait(lambda: count() == 5000)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    try:
+        asyncio.run(scenario())
+        assert backend.inner.query("SELECT count() AS n FROM novacron.metric_samples FINAL")[0]["n"] == 5000
+    finally:
+        backend.inner.close()
+        executor.shutdown()
+
+
+async def _wait(predicate, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        assert loop.time() < deadline, "timed out"
+        await asyncio.sleep(0.2)
