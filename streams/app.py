@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import faust
 
+from agents.ingest import INTERNAL_MAX_BYTES
+from schemas import Event
 from schemas.codec import Codec
+from schemas.errors import DeadLetterError
+from streams.emit import Emitter
 from streams.metrics import WorkerMetrics, render
 from streams.roles import role_index
 from streams.settings import Settings
 
 __all__ = ["WorkerContext", "create_app"]
+
+E = TypeVar("E", bound=Event)
 
 
 @dataclass
@@ -23,6 +31,30 @@ class WorkerContext:
     codec: Codec
     metrics: WorkerMetrics = field(default_factory=WorkerMetrics)
     health: dict[str, object] = field(default_factory=dict)
+    _emitter: Emitter | None = None
+
+    @property
+    def emitter(self) -> Emitter:
+        """The process's batched event producer (created on first use)."""
+        if self._emitter is None:
+            self._emitter = Emitter(self.settings, self.codec)
+        return self._emitter
+
+    def decode_all(self, values: Iterable[bytes | None], expected: type[E]) -> list[E]:
+        """Decode a batch; undecodable records are skipped here (the ingest role owns the DLQ:
+        it consumes every topic and dead-letters what fails, so nothing vanishes)."""
+        out: list[E] = []
+        for value in values:
+            try:
+                out.append(self.codec.decode(value, expected, max_bytes=INTERNAL_MAX_BYTES))
+            except DeadLetterError:
+                self.metrics.events.labels(self.role, "skipped-invalid").inc()
+        return out
+
+    def raw_topic(self, app: faust.App, logical: str) -> faust.TopicT:
+        """A Faust topic of raw bytes: agents decode with the codec, once, at their edge."""
+        return app.topic(self.topic(logical), key_type=bytes, value_type=bytes,
+                         key_serializer="raw", value_serializer="raw")
 
     def topic(self, logical: str) -> str:
         """Full topic name (with prefix)."""

@@ -37,19 +37,19 @@ ROLES: dict[str, RoleSpec] = {
         RoleSpec(
             "learn",
             "optimizer (river) and decision engine (DQN); the only role that may load torch",
-            ("streams.learn",),
+            ("streams.optimizer", "streams.decision"),
             ("regopy",),
         ),
         RoleSpec(
             "govern",
             "policy gate, drift and compliance; the only role that loads regopy",
-            ("streams.govern",),
+            ("streams.gate", "streams.drift"),
             ("torch",),
         ),
         RoleSpec(
             "execute",
             "executor: runs actions as runbooks and workflows, at most once per action id",
-            ("streams.execute",),
+            ("streams.executor",),
             ("torch", "regopy"),
         ),
     )

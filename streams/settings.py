@@ -8,6 +8,12 @@ from typing import Any
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from agents.control_api import ApiConfig
+from agents.decision import DecisionConfig
+from agents.drift.config import DriftConfig
+from agents.executor import ExecutorConfig
+from agents.gate import GateConfig
+from agents.optimizer import OptimizerConfig
 from sinks.config import ClickHouseConfig, SinkConfig
 
 __all__ = ["KafkaConfig", "Settings", "WebConfig"]
@@ -56,6 +62,18 @@ class Settings(BaseSettings):
     """History backend: embedded chDB (default, under data_dir) or a ClickHouse server."""
     sink: SinkConfig = Field(default_factory=SinkConfig)
     """Batching of the history sink."""
+    optimizer: OptimizerConfig = Field(default_factory=OptimizerConfig)
+    """Online learning: forecasts, anomaly detection, recommendations (learn role)."""
+    decision: DecisionConfig = Field(default_factory=DecisionConfig)
+    """The DQN decision engine: safety limits, confidence gate, shadow mode (learn role)."""
+    gate: GateConfig = Field(default_factory=GateConfig)
+    """The policy gate: approvals and their expiry (govern role)."""
+    drift: DriftConfig = Field(default_factory=DriftConfig)
+    """Configuration drift: severity, ignores, list modes, auto-remediation (govern role)."""
+    executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
+    """Runbook execution: concurrency, allow-list, secrets (execute role)."""
+    api: ApiConfig = Field(default_factory=ApiConfig)
+    """The HTTP control API: hashed bearer tokens and their subjects (govern role)."""
     max_message_bytes: int = Field(default=1_048_576, ge=1024)
     """Largest accepted message value; larger ones are dead-lettered."""
     config_file: Path | None = None

@@ -1,4 +1,4 @@
-"""`novacron policy`: run Rego tests, evaluate locally, and manage the registry over the control API."""
+"""`novacron policy`: Rego tests, local evaluation, and the registry over the control API."""
 
 from __future__ import annotations
 
@@ -12,13 +12,19 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-app = typer.Typer(help="Rego policies: test, evaluate, register, update, enable/disable, roll back, history.")
+app = typer.Typer(
+    help="Rego policies: test, evaluate, register, update, enable/disable, roll back, history."
+)
 console = Console()
 err = Console(stderr=True)
 
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "policies" / "rego"
-ApiOpt = typer.Option("http://127.0.0.1:6066", "--api", envvar="NOVACRON_API_URL", help="Control API base URL.")
-TokenOpt = typer.Option("", "--token", envvar="NOVACRON_API_TOKEN", help="Bearer token for the control API.")
+ApiOpt = typer.Option(
+    "http://127.0.0.1:6066", "--api", envvar="NOVACRON_API_URL", help="Control API base URL."
+)
+TokenOpt = typer.Option(
+    "", "--token", envvar="NOVACRON_API_TOKEN", help="Bearer token for the control API."
+)
 
 
 def _call(api: str, token: str, method: str, path: str, body: Any = None) -> Any:
@@ -26,10 +32,17 @@ def _call(api: str, token: str, method: str, path: str, body: Any = None) -> Any
         err.print("[red]No API token.[/] Pass --token or set NOVACRON_API_TOKEN.")
         raise typer.Exit(2)
     try:
-        resp = httpx.request(method, api.rstrip("/") + path, json=body, timeout=10,
-                             headers={"Authorization": f"Bearer {token}"})
+        resp = httpx.request(
+            method,
+            api.rstrip("/") + path,
+            json=body,
+            timeout=10,
+            headers={"Authorization": f"Bearer {token}"},
+        )
     except httpx.HTTPError as exc:
-        err.print(f"[red]Cannot reach the control API at {api}:[/] {exc}. Is a `govern` worker running?")
+        err.print(
+            f"[red]Cannot reach the control API at {api}:[/] {exc}. Is a `govern` worker running?"
+        )
         raise typer.Exit(2) from exc
     data = resp.json() if resp.content else {}
     if resp.status_code >= 400:
@@ -41,7 +54,9 @@ def _call(api: str, token: str, method: str, path: str, body: Any = None) -> Any
 
 @app.command("test")
 def test_cmd(
-    path: Path = typer.Argument(DEFAULT_DIR, help="Folder (searched recursively) or one *_test.rego file."),
+    path: Path = typer.Argument(
+        DEFAULT_DIR, help="Folder (searched recursively) or one *_test.rego file."
+    ),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Print passing tests too."),
 ) -> None:
     """Run Rego unit tests like `opa test`: every `test_*` rule in every *_test.rego file."""
@@ -61,7 +76,9 @@ def test_cmd(
             console.print(f"[{colour}]{c.status}[/] {c.name} ({c.duration_ms:.2f} ms) {c.detail}")
     passed = sum(c.status == "PASS" for c in cases)
     failed, errors = sum(c.status == "FAIL" for c in cases), sum(c.status == "ERROR" for c in cases)
-    console.print(f"{'-' * 40}\n{passed} passed, {failed} failed, {errors} errors ({len(files)} files)")
+    console.print(
+        f"{'-' * 40}\n{passed} passed, {failed} failed, {errors} errors ({len(files)} files)"
+    )
     raise typer.Exit(0 if failed == errors == 0 else 1)
 
 
@@ -69,7 +86,9 @@ def test_cmd(
 def eval_cmd(
     input_json: str = typer.Argument(..., help="Input JSON, or @file.json, or - for stdin."),
     path: Path = typer.Option(DEFAULT_DIR, "--dir", help="Policy folder to evaluate."),
-    policy_type: list[str] = typer.Option([], "--type", help="Only policies of this type (repeatable)."),
+    policy_type: list[str] = typer.Option(
+        [], "--type", help="Only policies of this type (repeatable)."
+    ),
 ) -> None:
     """Evaluate an input (subject / action / resource / context) against local policy files."""
     from dataclasses import asdict
@@ -77,14 +96,19 @@ def eval_cmd(
     from policies.engine import RegoEngine, StaticSource
     from policies.source import load_directory
 
-    raw = sys.stdin.read() if input_json == "-" else (
-        Path(input_json[1:]).read_text() if input_json.startswith("@") else input_json)
+    raw = (
+        sys.stdin.read()
+        if input_json == "-"
+        else (Path(input_json[1:]).read_text() if input_json.startswith("@") else input_json)
+    )
     try:
         value = json.loads(raw)
     except json.JSONDecodeError as exc:
         err.print(f"[red]The input is not JSON:[/] {exc}")
         raise typer.Exit(2) from exc
-    result = RegoEngine(StaticSource(load_directory(path))).evaluate(value, types=policy_type or None)
+    result = RegoEngine(StaticSource(load_directory(path))).evaluate(
+        value, types=policy_type or None
+    )
     console.print_json(json.dumps(asdict(result)))
     raise typer.Exit(0 if result.allowed else 1)
 
@@ -94,8 +118,15 @@ def list_cmd(api: str = ApiOpt, token: str = TokenOpt) -> None:
     """List registered policies."""
     table = Table("id", "version", "type", "enforcement", "enabled", "author", "change")
     for p in _call(api, token, "GET", "/policies")["policies"]:
-        table.add_row(p["policy_id"], str(p["version"]), p["policy_type"], p["enforcement"],
-                      str(p["enabled"]), p["author"], p["change"])
+        table.add_row(
+            p["policy_id"],
+            str(p["version"]),
+            p["policy_type"],
+            p["enforcement"],
+            str(p["enabled"]),
+            p["author"],
+            p["change"],
+        )
     console.print(table)
 
 
@@ -104,18 +135,28 @@ def register_cmd(
     file: Path = typer.Argument(..., exists=True, help="The .rego module."),
     policy_id: str = typer.Option("", "--id", help="Policy id (default: the package name)."),
     policy_type: str = typer.Option("", "--type", help="Policy type (default: from # METADATA)."),
-    enforcement: str = typer.Option("", "--enforcement", help="block, warn or audit (default: from # METADATA)."),
-    sign_key: Path | None = typer.Option(None, "--sign-key", help="File with a hex ed25519 signing key."),
-    api: str = ApiOpt, token: str = TokenOpt,
+    enforcement: str = typer.Option(
+        "", "--enforcement", help="block, warn or audit (default: from # METADATA)."
+    ),
+    sign_key: Path | None = typer.Option(
+        None, "--sign-key", help="File with a hex ed25519 signing key."
+    ),
+    api: str = ApiOpt,
+    token: str = TokenOpt,
 ) -> None:
     """Register a new policy from a .rego file."""
     from policies.source import metadata_of, package_of
 
     rego = file.read_text(encoding="utf-8")
     custom = metadata_of(rego).get("custom") or {}
-    body = {"policy_id": policy_id or package_of(rego), "rego": rego, "name": file.stem,
-            "policy_type": policy_type or custom.get("policy_type", "access"),
-            "enforcement": enforcement or custom.get("enforcement", "block"), "signature": _sign(rego, sign_key)}
+    body = {
+        "policy_id": policy_id or package_of(rego),
+        "rego": rego,
+        "name": file.stem,
+        "policy_type": policy_type or custom.get("policy_type", "access"),
+        "enforcement": enforcement or custom.get("enforcement", "block"),
+        "signature": _sign(rego, sign_key),
+    }
     p = _call(api, token, "POST", "/policies", body)
     console.print(f"registered {p['policy_id']} v{p['version']} ({p['content_hash'][:12]})")
 
@@ -124,13 +165,22 @@ def register_cmd(
 def update_cmd(
     policy_id: str = typer.Argument(..., help="Policy id."),
     file: Path | None = typer.Option(None, "--file", exists=True, help="New .rego source."),
-    enforcement: str | None = typer.Option(None, "--enforcement", help="New mode: block, warn or audit."),
-    sign_key: Path | None = typer.Option(None, "--sign-key", help="File with a hex ed25519 signing key."),
-    api: str = ApiOpt, token: str = TokenOpt,
+    enforcement: str | None = typer.Option(
+        None, "--enforcement", help="New mode: block, warn or audit."
+    ),
+    sign_key: Path | None = typer.Option(
+        None, "--sign-key", help="File with a hex ed25519 signing key."
+    ),
+    api: str = ApiOpt,
+    token: str = TokenOpt,
 ) -> None:
     """Create a new version of a policy (new source and/or enforcement mode)."""
     rego = file.read_text(encoding="utf-8") if file else None
-    body = {"rego": rego, "enforcement": enforcement, "signature": _sign(rego, sign_key) if rego else None}
+    body = {
+        "rego": rego,
+        "enforcement": enforcement,
+        "signature": _sign(rego, sign_key) if rego else None,
+    }
     p = _call(api, token, "PUT", f"/policies/{policy_id}", body)
     console.print(f"{p['policy_id']} is now v{p['version']}")
 
@@ -151,8 +201,10 @@ def disable_cmd(policy_id: str, api: str = ApiOpt, token: str = TokenOpt) -> Non
 
 @app.command("rollback")
 def rollback_cmd(
-    policy_id: str, version: int = typer.Option(..., "--to", help="Version to restore."),
-    api: str = ApiOpt, token: str = TokenOpt,
+    policy_id: str,
+    version: int = typer.Option(..., "--to", help="Version to restore."),
+    api: str = ApiOpt,
+    token: str = TokenOpt,
 ) -> None:
     """Restore an earlier version (as a new version)."""
     p = _call(api, token, "POST", f"/policies/{policy_id}/rollback", {"version": version})
@@ -164,13 +216,23 @@ def history_cmd(policy_id: str, api: str = ApiOpt, token: str = TokenOpt) -> Non
     """Every version and change of a policy."""
     table = Table("version", "change", "enforcement", "enabled", "author", "time", "hash", "signed")
     for p in _call(api, token, "GET", f"/policies/{policy_id}/history")["versions"]:
-        table.add_row(str(p["version"]), p["change"], p["enforcement"], str(p["enabled"]), p["author"],
-                      p["event_time"], p["content_hash"][:12], "yes" if p["signature"] else "no")
+        table.add_row(
+            str(p["version"]),
+            p["change"],
+            p["enforcement"],
+            str(p["enabled"]),
+            p["author"],
+            p["event_time"],
+            p["content_hash"][:12],
+            "yes" if p["signature"] else "no",
+        )
     console.print(table)
 
 
 @app.command("keygen")
-def keygen_cmd(out: Path = typer.Argument(..., help="Where to write the secret signing key.")) -> None:
+def keygen_cmd(
+    out: Path = typer.Argument(..., help="Where to write the secret signing key."),
+) -> None:
     """Create an ed25519 signing key; prints the public key to add to the trusted keys."""
     from policies.signing import generate_key, public_key_of
 

@@ -1,4 +1,4 @@
-"""Wiring of the `govern` role (policy gate, drift, compliance)."""
+"""Kafka wiring of the optimizer agent (filled in by its issue)."""
 
 from __future__ import annotations
 
@@ -8,4 +8,4 @@ from streams.app import WorkerContext
 
 
 def register(app: faust.App, ctx: WorkerContext) -> None:
-    """Register the govern role's agents."""
+    """Register the optimizer agent's streams on the role's app."""

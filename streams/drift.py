@@ -1,4 +1,4 @@
-"""Wiring of the `execute` role (executor)."""
+"""Kafka wiring of the drift agent (filled in by its issue)."""
 
 from __future__ import annotations
 
@@ -8,4 +8,4 @@ from streams.app import WorkerContext
 
 
 def register(app: faust.App, ctx: WorkerContext) -> None:
-    """Register the execute role's agents."""
+    """Register the drift agent's streams on the role's app."""

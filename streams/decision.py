@@ -1,4 +1,4 @@
-"""Wiring of the `learn` role (optimizer and decision engine)."""
+"""Kafka wiring of the decision agent (filled in by its issue)."""
 
 from __future__ import annotations
 
@@ -8,4 +8,4 @@ from streams.app import WorkerContext
 
 
 def register(app: faust.App, ctx: WorkerContext) -> None:
-    """Register the learn role's agents."""
+    """Register the decision agent's streams on the role's app."""

@@ -1,0 +1,167 @@
+"""The DQN CLI: `novacron train dqn`, `novacron eval autoscale`, `novacron model list|rollback`."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from agents.decision import DecisionConfig
+from agents.simulator.benchmark import BenchmarkConfig, BenchmarkResult, compare
+from agents.simulator.world import SimConfig
+from models.dqn.checkpoints import CheckpointStore
+from models.dqn.config import DQNConfig
+from schemas.errors import NovacronError
+
+train_app = typer.Typer(help="Train models on the simulator.", no_args_is_help=True)
+eval_app = typer.Typer(help="Evaluate controllers on the simulator.", no_args_is_help=True)
+model_app = typer.Typer(help="Versioned DQN checkpoints: list and roll back.",
+                        no_args_is_help=True)
+app = typer.Typer(help="The DQN decision engine: train, evaluate, manage models.",
+                  no_args_is_help=True)
+app.add_typer(train_app, name="train")
+app.add_typer(eval_app, name="eval")
+app.add_typer(model_app, name="model")
+
+console = Console()
+MODEL_DIR = typer.Option(Path("var/models/dqn"), "--model-dir", help="Checkpoint folder.")
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    console.print(f"[red]error:[/red] {exc}")
+    return typer.Exit(2)
+
+
+@train_app.command("dqn")
+def train_dqn(
+    episodes: int = typer.Option(60, min=1, help="Episodes (each a fresh world)."),
+    ticks: int = typer.Option(1440, min=10, help="Ticks per episode (1440 = a day at 60 s)."),
+    trace: list[str] = typer.Option(["synthetic"], help="Demand trace: 'synthetic' or a NAB CSV; "
+                                    "repeat to cycle several."),
+    seed: int = typer.Option(0, help="Seed of torch, exploration and the episode schedule."),
+    threads: int = typer.Option(1, min=1, max=8, help="torch threads (the machine is shared)."),
+    eps_decay: float = typer.Option(0.6, min=0.01, max=1.0,
+                                    help="Share of the run over which ε decays to its floor."),
+    train_every: int = typer.Option(2, min=1, help="Environment steps per gradient step."),
+    resume: bool = typer.Option(False, help="Start from the current checkpoint's weights."),
+    model_dir: Path = MODEL_DIR,
+) -> None:
+    """Train the DQN on the simulator and save a new versioned checkpoint (made current)."""
+    from agents.simulator.training import TrainConfig, train
+
+    store = CheckpointStore(model_dir)
+    steps = episodes * ticks
+    cfg = TrainConfig(episodes=episodes, episode_ticks=ticks, traces=trace, seed=seed,
+                      train_every=train_every,
+                      dqn=DQNConfig(seed=seed, threads=threads,
+                                    eps_decay_steps=max(1, int(steps * eps_decay))))
+    try:
+        parent = store.current() if resume else None
+        initial = store.load(parent) if parent else None
+        started = time.perf_counter()
+        columns = (TextColumn("[bold]training[/bold]"), BarColumn(),
+                   TextColumn("{task.completed}/{task.total} episodes"),
+                   TextColumn("reward {task.fields[reward]:.1f}"), TimeElapsedColumn(),
+                   TimeRemainingColumn())
+        with Progress(*columns, console=console) as bar:
+            task = bar.add_task("train", total=episodes, reward=0.0)
+            result = train(cfg, initial, lambda _e, r: bar.update(task, advance=1, reward=r))
+    except NovacronError as exc:
+        raise _fail(exc) from exc
+    tail = result.episode_rewards[-max(1, episodes // 5):]
+    meta = store.save(result.weights, {
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "episodes": episodes, "env_steps": result.env_steps,
+        "mean_reward": round(sum(tail) / len(tail), 3), "traces": trace, "parent": parent,
+        "data_range": {"first": result.first_time.isoformat(),
+                       "last": result.last_time.isoformat()},
+        "config": {"train": cfg.model_dump(mode="json", exclude={"decision"}),
+                   "decision": DecisionConfig().model_dump(mode="json"),
+                   "train_seconds": round(time.perf_counter() - started, 1)}})
+    console.print(f"saved [bold]{meta.version}[/bold] under {model_dir} (current); "
+                  f"mean reward of the last episodes {meta.mean_reward}, "
+                  f"{meta.config['train_seconds']} s")
+
+
+def _table(result: BenchmarkResult) -> Table:
+    table = Table(title=f"autoscaling on {Path(result.trace).name} (seed {result.seed}, "
+                        f"{result.ticks} ticks)")
+    for column in ("controller", "SLO violation %", "VM-hours", "cost", "total reward",
+                   "actions", "mean latency ms"):
+        table.add_column(column, justify="left" if column == "controller" else "right")
+    for row in result.rows:
+        table.add_row(row.controller, f"{row.slo_violation_pct:.2f}", f"{row.vm_hours:.1f}",
+                      f"{row.cost:.2f}", f"{row.total_reward:.1f}", str(row.actions),
+                      f"{row.mean_latency_ms:.0f}")
+    return table
+
+
+@eval_app.command("autoscale")
+def eval_autoscale(
+    trace: str = typer.Option("synthetic", help="'synthetic' or a NAB CSV (timestamp,value)."),
+    seed: int = typer.Option(7, help="World seed (every controller sees the same world)."),
+    ticks: int | None = typer.Option(None, min=1, help="Ticks (default: the whole trace)."),
+    version: str | None = typer.Option(None, help="Model version (default: the current one)."),
+    no_dqn: bool = typer.Option(False, help="Only the baselines (no trained model needed)."),
+    output: Path | None = typer.Option(None, "--json", help="Also write the result as JSON."),
+    model_dir: Path = MODEL_DIR,
+) -> None:
+    """Static provisioning at peak, the HPA rule at 50–90 % and the DQN on the same trace."""
+    store = CheckpointStore(model_dir)
+    sim = SimConfig(services=1, seed=seed, trace=trace, drift_probability=0.0,
+                    violation_probability=0.0, config_every_ticks=0)
+    try:
+        weights, decision, used = None, None, None
+        if not no_dqn:
+            used = version or store.current()
+            weights = store.load(used)
+            saved = store.meta(str(used)).config.get("decision", {})
+            decision = DecisionConfig.model_validate(saved)
+        with console.status("simulating…") as status:
+            result = compare(BenchmarkConfig(sim=sim, ticks=ticks), weights, decision, used,
+                             lambda name: status.update(f"simulating {name}…"))
+    except NovacronError as exc:
+        raise _fail(exc) from exc
+    console.print(_table(result))
+    if result.dqn_beats_hpa_curve is not None:
+        verdict = "beats" if result.dqn_beats_hpa_curve else "does not beat"
+        console.print(f"DQN ({used}) {verdict} the HPA curve by ≥ 10 % VM-hours; savings vs HPA "
+                      f"settings with no lower SLO violation: {result.vm_hours_saving_pct}")
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(result.model_dump(mode="json"), indent=2))
+        console.print(f"wrote {output}")
+
+
+@model_app.command("list")
+def model_list(model_dir: Path = MODEL_DIR) -> None:
+    """Every checkpoint with its training metadata; * marks the current one."""
+    store = CheckpointStore(model_dir)
+    current = store.current()
+    table = Table(title=f"DQN models in {model_dir}")
+    for column in ("", "version", "created", "episodes", "steps", "mean reward", "traces"):
+        table.add_column(column)
+    for meta in store.list_versions():
+        table.add_row("*" if meta.version == current else "", meta.version, meta.created_at,
+                      str(meta.episodes), str(meta.env_steps), str(meta.mean_reward),
+                      ", ".join(Path(t).name for t in meta.traces))
+    console.print(table)
+
+
+@model_app.command("rollback")
+def model_rollback(
+    version: str | None = typer.Argument(None, help="Version to make current "
+                                         "(default: the one before the current)."),
+    model_dir: Path = MODEL_DIR,
+) -> None:
+    """Make an earlier checkpoint current; decision agents pick it up on their next reload."""
+    try:
+        now = CheckpointStore(model_dir).rollback(version)
+    except NovacronError as exc:
+        raise _fail(exc) from exc
+    console.print(f"current model is now [bold]{now}[/bold]")

@@ -1,0 +1,11 @@
+"""Kafka wiring of the gate agent (filled in by its issue)."""
+
+from __future__ import annotations
+
+import faust
+
+from streams.app import WorkerContext
+
+
+def register(app: faust.App, ctx: WorkerContext) -> None:
+    """Register the gate agent's streams on the role's app."""
