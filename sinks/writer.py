@@ -136,14 +136,25 @@ class BatchingSink:
         deduplicate by event_id (audit rows by seq), so a partly inserted batch is harmless.
         Raises SinkStopped if stop() is called during an outage; the batch stays buffered.
         """
+        return self.insert(self.detach())
+
+    def detach(self) -> _Batch:
+        """Take the buffered batch out, so `add` can go on while it is inserted."""
         with self._guard:
             batch, self._batch = self._batch, _Batch()
+            self.stats.buffered = 0
+        return batch
+
+    def insert(self, batch: _Batch) -> dict[TopicPartition, int]:
+        """Insert a detached batch (may run in a worker thread while `add` continues).
+
+        On SinkStopped (or any error) the batch is put back in front of the buffer.
+        """
         try:
             self._insert_with_retry(batch)
         except BaseException:
             self._restore(batch)
             raise
-        self.stats.buffered = self._batch.count
         return batch.offsets
 
     def _restore(self, batch: _Batch) -> None:

@@ -81,13 +81,26 @@ class SinkPipeline:
             await producer.stop()
 
     async def _loop(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer) -> None:
-        while True:
-            batches = await consumer.getmany(timeout_ms=200, max_records=self.cfg.batch_size)
-            for tp, records in batches.items():
-                await self._process(tp, records, producer)
-            if self._due():
-                await self._flush(consumer)
-                await self._update_lag(consumer)
+        # One insert runs in the ClickHouse thread while the loop decodes the next batch; the
+        # buffer is bounded (2 batches), so an outage stops consumption instead of eating memory.
+        inflight: asyncio.Task[None] | None = None
+        try:
+            while True:
+                batches = await consumer.getmany(timeout_ms=100, max_records=self.cfg.batch_size)
+                for tp, records in batches.items():
+                    await self._process(tp, records, producer)
+                if inflight is not None and (inflight.done() or self._full()):
+                    await inflight
+                    inflight = None
+                if inflight is None and self._due():
+                    inflight = asyncio.create_task(self._flush(consumer))
+        finally:
+            if inflight is not None:
+                inflight.cancel()
+                await asyncio.gather(inflight, return_exceptions=True)
+
+    def _full(self) -> bool:
+        return len(self.sink) >= 2 * self.cfg.batch_size
 
     async def _process(
         self, tp: TopicPartition, records: list[ConsumerRecord], producer: AIOKafkaProducer
@@ -121,11 +134,12 @@ class SinkPipeline:
 
     async def _flush(self, consumer: AIOKafkaConsumer) -> None:
         rows_before = self.sink.stats.rows_inserted
+        batch = self.sink.detach()  # on the loop thread: add() never races with the swap
+        dlq_sends, self._dlq_sends = self._dlq_sends, []
         loop = asyncio.get_running_loop()
-        offsets = await loop.run_in_executor(self.executor, self.sink.flush)
-        if self._dlq_sends:  # dead letters must be durable before their offsets are committed
-            await asyncio.gather(*self._dlq_sends)
-            self._dlq_sends.clear()
+        offsets = await loop.run_in_executor(self.executor, self.sink.insert, batch)
+        if dlq_sends:  # dead letters must be durable before their offsets are committed
+            await asyncio.gather(*dlq_sends)
         if offsets:
             await consumer.commit({TopicPartition(t, p): off for (t, p), off in offsets.items()})
         self.ctx.health["clickhouse"] = "ok"
@@ -133,6 +147,7 @@ class SinkPipeline:
         m.sink_batches.inc()
         m.sink_insert_seconds.observe(self.sink.stats.last_insert_seconds)
         m.sink_rows.labels("all").inc(self.sink.stats.rows_inserted - rows_before)
+        await self._update_lag(consumer)
 
     async def _update_lag(self, consumer: AIOKafkaConsumer) -> None:
         group = f"{self.ctx.settings.kafka.topic_prefix}sink"

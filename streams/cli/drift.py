@@ -308,12 +308,16 @@ def list_cmd(
     resource_type: str | None = typer.Option(None, "--type", "-t", help="Only this type."),
     since_days: int = typer.Option(30, "--since-days", help="Look back this many days."),
     limit: int = typer.Option(100, "--limit", help="At most this many findings."),
+    table: str = typer.Option(
+        "novacron.drift_findings", "--table", help="History table of DriftFinding events."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print rows as JSON."),
 ) -> None:
     """Open drift findings from ClickHouse (the latest finding per resource, still open)."""
     try:
         rows = open_findings(
             make_query(sql_url),
+            table=table,
             severities=[s.upper() for s in severity],
             resource_type=resource_type,
             since_days=since_days,
@@ -326,13 +330,13 @@ def list_cmd(
     if as_json:
         console.print_json(data=rows)
         return
-    table = Table(title=f"{len(rows)} open drift findings", title_justify="left")
+    out = Table(title=f"{len(rows)} open drift findings", title_justify="left")
     for col in ("time", "resource", "type", "severity", "drift", "fields", "baseline"):
-        table.add_column(col, overflow="fold")
+        out.add_column(col, overflow="fold")
     for r in rows:
         fields = r.get("changed_fields") or []
         sev = str(r.get("severity", ""))
-        table.add_row(
+        out.add_row(
             str(r.get("event_time", "")),
             str(r.get("resource_id", "")),
             str(r.get("resource_type", "")),
@@ -341,4 +345,4 @@ def list_cmd(
             ", ".join(fields[:3]) + (" …" if len(fields) > 3 else ""),
             str(r.get("baseline_revision") or ""),
         )
-    console.print(table)
+    console.print(out)

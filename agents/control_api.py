@@ -1,0 +1,398 @@
+"""The HTTP control API as pure logic: routes, bearer-token authentication, Rego authorisation."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, Field, ValidationError
+
+from agents.gate import PolicyGate
+from policies.engine import PolicyEngine
+from policies.registry import PolicyRegistry
+from schemas import Approval, Event, PolicyVersion
+from schemas.errors import RejectedError
+
+__all__ = ["ApiConfig", "ApiSubject", "ControlApi", "hash_token"]
+
+Response = tuple[int, dict[str, Any]]
+Verb = Literal["read", "write", "evaluate", "approve"]
+
+
+def hash_token(token: str) -> str:
+    """SHA-256 hex of a bearer token: what the config stores instead of the token."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+class ApiSubject(BaseModel):
+    """Who a token belongs to."""
+
+    user: str
+    """User name recorded as author / approver."""
+    role: str
+    """Role the access-control policy decides on (admin, operator, viewer, …)."""
+
+
+class ApiConfig(BaseModel):
+    """Authentication settings of the control API."""
+
+    tokens: dict[str, ApiSubject] = Field(default_factory=dict)
+    """SHA-256 hex of each bearer token → its subject (see `hash_token`)."""
+    access_policy_types: list[str] = Field(default_factory=lambda: ["access"])
+    """Policy types that authorise API calls."""
+    source: str = "novacron.control-api"
+    """`source` of the approval events the API emits."""
+
+
+class RegisterBody(BaseModel):
+    """Body of POST /policies."""
+
+    policy_id: str = Field(min_length=1, max_length=128)
+    rego: str = Field(min_length=1)
+    name: str = ""
+    policy_type: str = "access"
+    enforcement: str = "block"
+    signature: str | None = None
+
+
+class UpdateBody(BaseModel):
+    """Body of PUT /policies/{id}."""
+
+    rego: str | None = None
+    enforcement: str | None = None
+    name: str | None = None
+    signature: str | None = None
+
+
+class RollbackBody(BaseModel):
+    """Body of POST /policies/{id}/rollback."""
+
+    version: int = Field(ge=1)
+
+
+class EvaluateBody(BaseModel):
+    """Body of POST /evaluate."""
+
+    input: dict[str, Any]
+    types: list[str] | None = None
+    policy_ids: list[str] | None = None
+
+
+class DecideBody(BaseModel):
+    """Body of POST /approvals/{id}/approve|reject."""
+
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    method: str
+    pattern: str
+    verb: Verb | None  # None: no authentication (health, openapi)
+    resource: str
+    handler: str
+    summary: str
+    body: type[BaseModel] | None = None
+
+
+_ROUTES = (
+    _Route("GET", "/health", None, "health", "_health", "Liveness and policy counts"),
+    _Route("GET", "/openapi.json", None, "openapi", "_openapi", "This OpenAPI 3.1 document"),
+    _Route("GET", "/policies", "read", "policy", "_list", "List policies"),
+    _Route("POST", "/policies", "write", "policy", "_register", "Register a policy", RegisterBody),
+    _Route("GET", "/policies/{id}", "read", "policy", "_get", "Current version of a policy"),
+    _Route(
+        "PUT", "/policies/{id}", "write", "policy", "_update", "New version of a policy", UpdateBody
+    ),
+    _Route(
+        "DELETE",
+        "/policies/{id}",
+        "write",
+        "policy",
+        "_disable",
+        "Disable a policy (kept in history)",
+    ),
+    _Route("POST", "/policies/{id}/enable", "write", "policy", "_enable", "Enable a policy"),
+    _Route("POST", "/policies/{id}/disable", "write", "policy", "_disable", "Disable a policy"),
+    _Route(
+        "GET", "/policies/{id}/history", "read", "policy", "_history", "Every version of a policy"
+    ),
+    _Route(
+        "POST",
+        "/policies/{id}/rollback",
+        "write",
+        "policy",
+        "_rollback",
+        "Roll back to a version",
+        RollbackBody,
+    ),
+    _Route(
+        "POST",
+        "/evaluate",
+        "evaluate",
+        "evaluation",
+        "_evaluate",
+        "Evaluate an input",
+        EvaluateBody,
+    ),
+    _Route("GET", "/approvals", "read", "approval", "_approvals", "Pending approvals"),
+    _Route(
+        "POST", "/approvals/{id}/approve", "approve", "approval", "_approve", "Approve", DecideBody
+    ),
+    _Route(
+        "POST", "/approvals/{id}/reject", "approve", "approval", "_reject", "Reject", DecideBody
+    ),
+)
+
+
+def _compile(pattern: str) -> re.Pattern[str]:
+    return re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern) + "$")
+
+
+_MATCHERS = [(r, _compile(r.pattern)) for r in _ROUTES]
+
+
+class ControlApi:
+    """`handle(method, path, headers, body) -> (status, json)`, mounted by the host on its server.
+
+    Changes return their events through `drain_events()` (PolicyVersion → `policies`,
+    Approval → `approvals`); the gate releases approved items when it consumes the approval.
+    """
+
+    def __init__(
+        self,
+        engine: PolicyEngine,
+        registry: PolicyRegistry,
+        gate: PolicyGate | None,
+        tokens: ApiConfig | Mapping[str, ApiSubject],
+        validate_rego: Callable[[str], list[str]] | None = None,
+    ) -> None:
+        self.engine, self.registry, self.gate = engine, registry, gate
+        self.config = tokens if isinstance(tokens, ApiConfig) else ApiConfig(tokens=dict(tokens))
+        self.validate_rego = validate_rego
+        self._outbox: list[Event] = []
+
+    def drain_events(self) -> list[Event]:
+        """Events produced since the last call, for the host to publish."""
+        events, self._outbox = self._outbox, []
+        return events
+
+    def handle(
+        self, method: str, path: str, headers: Mapping[str, str], body: bytes | str | None = None
+    ) -> Response:
+        """Route, authenticate, authorise, run."""
+        route, params = self._match(method.upper(), path.split("?", 1)[0].rstrip("/") or "/")
+        if route is None:
+            return params.pop("status", 404), {"error": params.pop("error", "not found")}
+        subject: ApiSubject | None = None
+        if route.verb is not None:
+            subject = self._authenticate(headers)
+            if subject is None:
+                return 401, {"error": "missing or unknown bearer token"}
+            denied = self._authorise(subject, route, params.get("id"))
+            if denied is not None:
+                return denied
+        try:
+            parsed = route.body.model_validate(_json(body)) if route.body else None
+            handler: Callable[..., Response] = getattr(self, route.handler)
+            return handler(subject=subject, body=parsed, **params)
+        except (ValidationError, ValueError) as exc:
+            return 400, {"error": "invalid request", "detail": str(exc)[:2000]}
+        except RejectedError as exc:
+            status = 404 if str(exc).startswith("unknown policy") else 409
+            return status, {"error": str(exc)}
+
+    def _match(self, method: str, path: str) -> tuple[_Route | None, dict[str, Any]]:
+        allowed = []
+        for route, rx in _MATCHERS:
+            m = rx.match(path)
+            if m and route.method == method:
+                return route, m.groupdict()
+            if m:
+                allowed.append(route.method)
+        if allowed:
+            return None, {"status": 405, "error": f"method not allowed; use {', '.join(allowed)}"}
+        return None, {}
+
+    def _authenticate(self, headers: Mapping[str, str]) -> ApiSubject | None:
+        value = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
+        scheme, _, token = value.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return None
+        return self.config.tokens.get(hash_token(token.strip()))
+
+    def _authorise(self, subject: ApiSubject, route: _Route, rid: str | None) -> Response | None:
+        value = {
+            "subject": subject.model_dump(),
+            "action": route.verb,
+            "resource": {"type": route.resource, "id": rid or "", "path": route.pattern},
+            "context": {"method": route.method},
+        }
+        result = self.engine.evaluate(value, types=self.config.access_policy_types)
+        if result.allowed:
+            return None
+        return 403, {"error": "forbidden", "reasons": result.reasons}
+
+    # --- handlers --------------------------------------------------------------------------------
+    def _health(self, **_: Any) -> Response:
+        pending = len(self.gate.pending()) if self.gate else 0
+        return 200, {
+            "status": "ok",
+            "policies": len(self.registry.current()),
+            "enabled": len(self.registry.active()),
+            "pending_approvals": pending,
+        }
+
+    def _openapi(self, **_: Any) -> Response:
+        return 200, openapi_document()
+
+    def _list(self, **_: Any) -> Response:
+        return 200, {"policies": [_summary(p) for p in self.registry.current()]}
+
+    def _get(self, id: str, **_: Any) -> Response:  # noqa: A002 - path parameter name
+        return 200, self.registry.get(id).model_dump(mode="json")
+
+    def _check(self, rego: str | None) -> None:
+        if rego is not None and self.validate_rego is not None:
+            errors = self.validate_rego(rego)
+            if errors:
+                raise ValueError("the Rego module does not compile: " + " | ".join(errors[:5]))
+
+    def _register(self, subject: ApiSubject, body: RegisterBody, **_: Any) -> Response:
+        self._check(body.rego)
+        event = self.registry.register(
+            body.policy_id,
+            body.rego,
+            name=body.name,
+            policy_type=body.policy_type,
+            enforcement=body.enforcement,
+            author=subject.user,
+            signature=body.signature,
+        )
+        return self._changed(event, 201)
+
+    def _update(self, id: str, subject: ApiSubject, body: UpdateBody, **_: Any) -> Response:  # noqa: A002
+        self._check(body.rego)
+        event = self.registry.update(
+            id,
+            rego=body.rego,
+            enforcement=body.enforcement,
+            name=body.name,
+            author=subject.user,
+            signature=body.signature,
+        )
+        return self._changed(event)
+
+    def _enable(self, id: str, subject: ApiSubject, **_: Any) -> Response:  # noqa: A002
+        return self._changed(self.registry.enable(id, author=subject.user))
+
+    def _disable(self, id: str, subject: ApiSubject, **_: Any) -> Response:  # noqa: A002
+        return self._changed(self.registry.disable(id, author=subject.user))
+
+    def _rollback(self, id: str, subject: ApiSubject, body: RollbackBody, **_: Any) -> Response:  # noqa: A002
+        return self._changed(self.registry.rollback(id, body.version, author=subject.user))
+
+    def _history(self, id: str, **_: Any) -> Response:  # noqa: A002
+        return 200, {"policy_id": id, "versions": [_summary(p) for p in self.registry.history(id)]}
+
+    def _changed(self, event: PolicyVersion, status: int = 200) -> Response:
+        self._outbox.append(event)
+        return status, _summary(event)
+
+    def _evaluate(self, body: EvaluateBody, **_: Any) -> Response:
+        result = self.engine.evaluate(body.input, types=body.types, policy_ids=body.policy_ids)
+        return 200, asdict(result)
+
+    def _approvals(self, **_: Any) -> Response:
+        items = self.gate.pending() if self.gate else []
+        return 200, {"pending": [a.model_dump(mode="json") for a in items]}
+
+    def _approve(self, id: str, subject: ApiSubject, body: DecideBody, **_: Any) -> Response:  # noqa: A002
+        return self._decide(id, "approved", subject, body)
+
+    def _reject(self, id: str, subject: ApiSubject, body: DecideBody, **_: Any) -> Response:  # noqa: A002
+        return self._decide(id, "rejected", subject, body)
+
+    def _decide(
+        self,
+        rid: str,
+        status: Literal["approved", "rejected"],
+        subject: ApiSubject,
+        body: DecideBody,
+    ) -> Response:
+        pending = {a.request_id: a for a in (self.gate.pending() if self.gate else [])}
+        if rid not in pending:
+            return 404, {"error": f"no pending approval {rid!r}"}
+        approval = Approval.caused_by(
+            pending[rid],
+            request_id=rid,
+            status=status,
+            by=subject.user,
+            reason=body.reason,
+            resource_id=pending[rid].resource_id,
+            source=self.config.source,
+        )
+        self._outbox.append(approval)
+        return 202, approval.model_dump(mode="json")
+
+
+def _json(body: bytes | str | None) -> Any:
+    if body is None or body in (b"", ""):
+        return {}
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        msg = f"body is not JSON: {exc}"
+        raise ValueError(msg) from exc
+
+
+def _summary(p: PolicyVersion) -> dict[str, Any]:
+    return p.model_dump(mode="json", exclude={"rego"})
+
+
+def openapi_document() -> dict[str, Any]:
+    """OpenAPI 3.1 description generated from the route table."""
+    paths: dict[str, dict[str, Any]] = {}
+    for r in _ROUTES:
+        op: dict[str, Any] = {
+            "summary": r.summary,
+            "operationId": r.handler.strip("_") + "_" + r.method.lower(),
+            "responses": _responses(r),
+        }
+        if r.verb is not None:
+            op["security"] = [{"bearer": []}]
+        params = re.findall(r"\{(\w+)\}", r.pattern)
+        if params:
+            op["parameters"] = [
+                {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+                for n in params
+            ]
+        if r.body is not None:
+            op["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": r.body.model_json_schema()}},
+            }
+        paths.setdefault(r.pattern, {})[r.method.lower()] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "NovaCron control API", "version": "1.0.0"},
+        "paths": paths,
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+    }
+
+
+def _responses(r: _Route) -> dict[str, Any]:
+    ok = {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}
+    out: dict[str, Any] = {"200": ok}
+    if r.verb is not None:
+        out |= {
+            "401": {"description": "missing or unknown token"},
+            "403": {"description": "denied by policy"},
+        }
+    if r.body is not None:
+        out["400"] = {"description": "invalid request"}
+    return out

@@ -1,0 +1,169 @@
+"""The executor agent: runs an Action's runbook at most once per action id and reports Outcomes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+from pydantic import BaseModel, Field
+
+from runbooks.engine import Engine, WorkflowResult
+from runbooks.interpolate import EnvSecrets, Secrets
+from runbooks.journal import WORKFLOW, FileJournal, InMemoryJournal, Journal, JournalEntry
+from runbooks.loader import LIBRARY_DIR, Library
+from runbooks.model import ValidationError
+from runbooks.runtime import ApprovalWaiter, Emit, EngineConfig, emit_event
+from runbooks.timing import Clock
+from schemas import Action, Outcome
+
+__all__ = [
+    "DEFAULT_RUNBOOKS",
+    "Executor",
+    "ExecutorConfig",
+    "FileJournal",
+    "InMemoryJournal",
+    "Journal",
+    "JournalEntry",
+]
+
+DEFAULT_RUNBOOKS: dict[str, str] = {
+    "scale_up": "scale-up",
+    "scale_down": "scale-down",
+    "migrate_vm": "migrate-vm",
+    "rebalance_load": "rebalance",
+    "revert_drift": "drift-revert",
+    "remediate_compliance": "drift-revert",
+    "adjust_policy": "notify",
+    "enable_feature": "notify",
+    "disable_feature": "notify",
+    "accept_drift": "notify",
+    "apply_recommendation": "notify",
+}
+"""Action type → runbook id (`run_runbook` takes `action.runbook` or `params.runbook`)."""
+
+
+class ExecutorConfig(BaseModel):
+    """How actions map to runbooks and how the engine runs them."""
+
+    runbooks: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_RUNBOOKS))
+    """Action type → runbook id; `no_action` and unmapped types are reported as skipped."""
+    library_dirs: list[Path] = Field(default_factory=lambda: [LIBRARY_DIR])
+    """Folders of YAML runbooks (later folders override earlier ones by id)."""
+    defaults: dict[str, Any] = Field(default_factory=dict)
+    """Variables every run sees unless the action sets them (e.g. notify_webhook)."""
+    secrets_dir: Path | None = None
+    """Folder of secret files (`${secret:NAME}` reads `<dir>/NAME` if the env var is unset)."""
+    engine: EngineConfig = Field(default_factory=EngineConfig)
+    """Engine limits: parallelism, allow-list, timeouts, webhook."""
+
+
+class Executor:
+    """Pure executor: `await handle(action)`; the host feeds actions and ships emitted events."""
+
+    def __init__(
+        self,
+        config: ExecutorConfig | None = None,
+        *,
+        journal: Journal,
+        emit: Emit,
+        clock: Clock | None = None,
+        secrets: Secrets | None = None,
+        http: httpx.AsyncClient | None = None,
+        wait_for_approval: ApprovalWaiter | None = None,
+        library: Library | None = None,
+    ) -> None:
+        self.config = config or ExecutorConfig()
+        self.journal = journal
+        self.emit = emit
+        self.library = library or Library(self.config.library_dirs)
+        self.engine = Engine(
+            self.config.engine,
+            clock=clock,
+            emit=emit,
+            journal=journal,
+            secrets=secrets or EnvSecrets(self.config.secrets_dir),
+            http=http,
+            wait_for_approval=wait_for_approval,
+            resolve=self.library.get,
+        )
+        self._inflight: set[str] = set()
+
+    def runbook_id(self, action: Action) -> str | None:
+        """Which runbook an action runs: `action.runbook`, else `params.runbook` for run_runbook,
+        else the configured mapping."""
+        if action.runbook:
+            return action.runbook
+        if action.action_type == "run_runbook":
+            return str(action.params.get("runbook") or "") or None
+        return self.config.runbooks.get(action.action_type)
+
+    def variables(self, action: Action) -> dict[str, Any]:
+        """The `${var}` context: defaults, then params, then the action's own identity."""
+        return {
+            **self.config.defaults,
+            **action.params,
+            "resource_id": action.resource_id,
+            "action_id": action.action_id,
+            "action_type": action.action_type,
+            "decision_id": action.decision_id,
+            "dry_run": action.dry_run,
+        }
+
+    async def handle(self, action: Action) -> WorkflowResult:
+        """Run an action at most once: skip finished ids, resume interrupted ones."""
+        aid = action.action_id
+        entry = await self.journal.get(aid)
+        if aid in self._inflight or (entry is not None and entry.done):
+            return await self._skipped(action, "already executed" if entry else "in progress")
+        self._inflight.add(aid)
+        try:
+            return await self._run(action, entry)
+        finally:
+            self._inflight.discard(aid)
+
+    async def _run(self, action: Action, entry: JournalEntry | None) -> WorkflowResult:
+        rid = self.runbook_id(action)
+        if rid is None:
+            return await self._skipped(action, f"no runbook for action type {action.action_type}")
+        try:
+            runbook = self.library.get(rid)
+            return await self.engine.run(
+                runbook,
+                self.variables(action),
+                parent=action,
+                action_id=action.action_id,
+                resume=entry,
+                dry_run=action.dry_run,
+            )
+        except (KeyError, ValidationError) as exc:
+            return await self._rejected(action, rid, exc)
+
+    async def _skipped(self, action: Action, reason: str) -> WorkflowResult:
+        await self._report(action, "skipped", output={"reason": reason})
+        return WorkflowResult(action.action_id, self.runbook_id(action) or "", "skipped")
+
+    async def _rejected(self, action: Action, rid: str, exc: Exception) -> WorkflowResult:
+        # refused before any step: record it finished so a redelivery does not try again
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        await self.journal.record(action.action_id, WORKFLOW, "started")
+        await self.journal.record(action.action_id, WORKFLOW, "finished")
+        await self._report(action, "failed", error=f"rejected: {message}", output={"runbook": rid})
+        return WorkflowResult(action.action_id, rid, "rejected", error=str(message))
+
+    async def _report(self, action: Action, status: str, **fields: Any) -> None:
+        event = Outcome.caused_by(
+            action,
+            source=self.config.engine.source,
+            action_id=action.action_id,
+            scope="action",
+            status=status,
+            resource_id=action.resource_id,
+            action_type=action.action_type,
+            **fields,
+        )
+        await emit_event(self.emit, event)
+
+    async def aclose(self) -> None:
+        """Close the engine's HTTP client."""
+        await self.engine.aclose()

@@ -1,0 +1,317 @@
+"""The policy gate: every decision passes the policies before it becomes an action."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from policies.engine import PolicyEngine
+from policies.result import EvalResult
+from schemas import (
+    Action,
+    Approval,
+    Decision,
+    Event,
+    Insight,
+    PolicyVerdict,
+    action_id_for,
+    utc_now,
+)
+
+__all__ = ["GATE_POLICY_TYPES", "GateConfig", "GateResult", "PolicyGate"]
+
+GATE_POLICY_TYPES = (
+    "resource_allocation",
+    "compliance",
+    "security",
+    "network",
+    "data_governance",
+    "action_safety",
+)
+"""Policy types the gate applies by default (access policies guard the HTTP API)."""
+
+
+class GateConfig(BaseModel):
+    """Settings of the policy gate."""
+
+    approval_ttl_seconds: float = Field(default=3600.0, gt=0)
+    """A pending approval expires after this long."""
+    policy_types: list[str] | None = Field(default_factory=lambda: list(GATE_POLICY_TYPES))
+    """Policy types evaluated for decisions (None: every enabled policy)."""
+    migration_window_seconds: float = Field(default=3600.0, gt=0)
+    """Window of the per-resource migration counter passed as `context.migrations_last_hour`."""
+    incident_score: float = Field(default=0.9, ge=0, le=1)
+    """An anomaly insight with at least this score flags the resource as in an incident."""
+    incident_ttl_seconds: float = Field(default=900.0, gt=0)
+    """How long an anomaly keeps the incident flag up after the last one."""
+    skip_no_action: bool = True
+    """Allowed `no_action` decisions produce a verdict but no Action."""
+    agent_role: str = "agent"
+    """`input.subject.role` of automated proposers."""
+    source: str = "novacron.gate"
+    """`source` of the events the gate emits."""
+
+
+@dataclass(frozen=True, slots=True)
+class GateResult:
+    """What one evaluation produced: always a verdict, at most one action or pending approval."""
+
+    verdict: PolicyVerdict
+    """The decision-log row."""
+    action: Action | None = None
+    """Set when the decision may act now."""
+    approval: Approval | None = None
+    """Set (status pending) when a person has to approve first."""
+    result: EvalResult | None = None
+    """The engine's raw result."""
+
+    @property
+    def events(self) -> list[Event]:
+        """Events to publish, in order."""
+        return [e for e in (self.verdict, self.approval, self.action) if e is not None]
+
+
+@dataclass(slots=True)
+class _Pending:
+    decision: Decision
+    approval: Approval
+
+
+@dataclass(slots=True)
+class _Counters:
+    migrations: dict[str, deque[datetime]] = field(default_factory=dict)
+    incidents: dict[str, datetime] = field(default_factory=dict)  # resource → flag expiry
+
+
+class PolicyGate:
+    """Pure gate logic: evaluate, hold pending approvals, release or drop them, expire them."""
+
+    def __init__(self, engine: PolicyEngine, config: GateConfig | None = None) -> None:
+        self.engine = engine
+        self.config = config or GateConfig()
+        self._pending: dict[str, _Pending] = {}
+        self._counters = _Counters()
+
+    # --- observations feeding the action-safety context --------------------------------------
+    def observe_insight(self, insight: Insight) -> None:
+        """Raise a resource's incident flag on a high-scoring anomaly."""
+        if insight.kind == "anomaly" and (insight.score or 0.0) >= self.config.incident_score:
+            until = insight.event_time + timedelta(seconds=self.config.incident_ttl_seconds)
+            current = self._counters.incidents.get(insight.resource_id)
+            self._counters.incidents[insight.resource_id] = max(until, current or until)
+
+    def observe_action(self, action: Action) -> None:
+        """Count a migration (the gate calls it for the actions it releases)."""
+        if action.action_type == "migrate_vm":
+            self._counters.migrations.setdefault(action.resource_id, deque()).append(
+                action.event_time
+            )
+
+    def migrations_last_window(self, resource_id: str, now: datetime) -> int:
+        """Migrations of a resource within the configured window before now."""
+        times = self._counters.migrations.get(resource_id)
+        if not times:
+            return 0
+        horizon = now - timedelta(seconds=self.config.migration_window_seconds)
+        while times and times[0] <= horizon:
+            times.popleft()
+        return len(times)
+
+    def in_incident(self, resource_id: str, now: datetime) -> bool:
+        """Whether a recent anomaly flags the resource."""
+        until = self._counters.incidents.get(resource_id)
+        return until is not None and until > now
+
+    # --- evaluation ------------------------------------------------------------------------------
+    def build_input(
+        self, decision: Decision, context: Mapping[str, Any] | None, now: datetime
+    ) -> dict[str, Any]:
+        """The Rego input: subject (the proposer), action, resource and context.
+
+        `context["resource"]` adds facts about the resource (environment, region, labels, …); the
+        other keys of `context` go into `input.context` and override the gate's own counters.
+        """
+        extra = dict(context or {})
+        resource = {"id": decision.resource_id, **dict(extra.pop("resource", None) or {})}
+        incident = self.in_incident(decision.resource_id, now) or bool(extra.pop("incident", False))
+        ctx: dict[str, Any] = {
+            "params": decision.params,
+            "confidence": decision.confidence,
+            "mode": decision.mode,
+            "origin": decision.origin,
+            "requires_approval": decision.requires_approval,
+            "severity": decision.severity,
+            "incident": incident,
+            "migrations_last_hour": self.migrations_last_window(decision.resource_id, now),
+        }
+        ctx.update(extra)
+        subject = {
+            "user": decision.source,
+            "role": self.config.agent_role,
+            "origin": decision.origin,
+        }
+        return {
+            "subject": subject,
+            "action": decision.decision_type,
+            "resource": resource,
+            "context": ctx,
+        }
+
+    def evaluate(
+        self,
+        decision: Decision,
+        context: Mapping[str, Any] | None = None,
+        *,
+        now: datetime | None = None,
+    ) -> GateResult:
+        """Verdict for a decision, plus the Action or the pending Approval (needs approval)."""
+        now = now or utc_now()
+        types = self.config.policy_types
+        result = self.engine.evaluate(self.build_input(decision, context, now), types=types)
+        verdict = self._verdict(decision, result)
+        if decision.mode == "shadow" or verdict.outcome in ("deny", "error"):
+            return GateResult(verdict, result=result)
+        if verdict.outcome == "needs_approval":
+            return GateResult(verdict, approval=self._hold(decision, verdict, now), result=result)
+        if decision.decision_type == "no_action" and self.config.skip_no_action:
+            return GateResult(verdict, result=result)
+        return GateResult(verdict, action=self._act(decision, decision, now), result=result)
+
+    def _verdict(self, decision: Decision, result: EvalResult) -> PolicyVerdict:
+        reasons = list(result.reasons)
+        if decision.requires_approval:
+            reasons.append("the proposer asked for human approval")
+        if not result.allowed:
+            outcome = "error" if result.error else "deny"
+        elif result.needs_approval or decision.requires_approval:
+            outcome = "needs_approval"
+        else:
+            outcome = "allow"
+        return PolicyVerdict.caused_by(
+            decision,
+            decision_id=decision.event_id,
+            resource_id=decision.resource_id,
+            outcome=outcome,
+            allowed=result.allowed,
+            reasons=reasons,
+            violations=result.violations,
+            warnings=result.warnings + [f"audit: {a}" for a in result.audit],
+            policy_versions=result.policy_versions,
+            input_hash=result.input_hash,
+            latency_ms=result.latency_ms,
+            source=self.config.source,
+        )
+
+    def _hold(self, decision: Decision, verdict: PolicyVerdict, now: datetime) -> Approval:
+        approval = Approval.caused_by(
+            verdict,
+            request_id=decision.event_id,
+            status="pending",
+            resource_id=decision.resource_id,
+            reason="; ".join(verdict.reasons)[:4096],
+            source=self.config.source,
+            expires_at=now + timedelta(seconds=self.config.approval_ttl_seconds),
+        )
+        self._pending[decision.event_id] = _Pending(decision, approval)
+        return approval
+
+    def _act(self, decision: Decision, cause: Event, now: datetime) -> Action:
+        runbook = decision.params.get("runbook")
+        action = Action.caused_by(
+            cause,
+            action_id=action_id_for(decision.event_id),
+            resource_id=decision.resource_id,
+            action_type=decision.decision_type,
+            params=decision.params,
+            decision_id=decision.event_id,
+            runbook=runbook if isinstance(runbook, str) else None,
+            source=self.config.source,
+            event_time=now,
+        )
+        self.observe_action(action)
+        return action
+
+    # --- approvals -------------------------------------------------------------------------------
+    def pending(self) -> list[Approval]:
+        """Pending approval requests, oldest first."""
+        return [p.approval for p in self._pending.values()]
+
+    def on_approval(self, approval: Approval, *, now: datetime | None = None) -> list[Event]:
+        """Release (approved → Action) or drop (rejected) a pending item; others are ignored.
+
+        Approving an item past its expiry emits its expiry instead: a late yes must not act on a
+        stale decision.
+        """
+        now = now or utc_now()
+        item = self._pending.get(approval.request_id)
+        if item is None or approval.status in ("pending",):
+            return []
+        expires_at = item.approval.expires_at
+        if expires_at is not None and expires_at <= now:
+            return list(self._expire_one(approval.request_id))
+        del self._pending[approval.request_id]
+        if approval.status == "approved":
+            return [self._act(item.decision, approval, now)]
+        return []
+
+    def expire(self, now: datetime | None = None) -> list[Approval]:
+        """Emit (and forget) every pending item whose time is up."""
+        now = now or utc_now()
+        due = [
+            rid
+            for rid, p in self._pending.items()
+            if p.approval.expires_at and p.approval.expires_at <= now
+        ]
+        return [e for rid in due for e in self._expire_one(rid)]
+
+    def _expire_one(self, request_id: str) -> list[Approval]:
+        item = self._pending.pop(request_id)
+        return [
+            Approval.caused_by(
+                item.approval,
+                request_id=request_id,
+                status="expired",
+                resource_id=item.approval.resource_id,
+                reason=f"no decision within {self.config.approval_ttl_seconds:g} s",
+                source=self.config.source,
+            )
+        ]
+
+    # --- state -----------------------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        """JSON-able state (pending items, counters) for a changelog/table; see `restore`."""
+        return {
+            "pending": [
+                {
+                    "decision": p.decision.model_dump(mode="json"),
+                    "approval": p.approval.model_dump(mode="json"),
+                }
+                for p in self._pending.values()
+            ],
+            "migrations": {
+                r: [t.isoformat() for t in ts] for r, ts in self._counters.migrations.items()
+            },
+            "incidents": {r: t.isoformat() for r, t in self._counters.incidents.items()},
+        }
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Replace the state with a snapshot."""
+        self._pending = {}
+        for row in state.get("pending", []):
+            decision, approval = (
+                Decision.model_validate(row["decision"]),
+                Approval.model_validate(row["approval"]),
+            )
+            self._pending[decision.event_id] = _Pending(decision, approval)
+        self._counters = _Counters(
+            {
+                r: deque(datetime.fromisoformat(t) for t in ts)
+                for r, ts in state.get("migrations", {}).items()
+            },
+            {r: datetime.fromisoformat(t) for r, t in state.get("incidents", {}).items()},
+        )

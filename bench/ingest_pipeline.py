@@ -1,0 +1,164 @@
+"""Benchmark: metric events through ingest → ClickHouse (chDB) on the real broker, against the raw
+aiokafka consume rate of the same topic measured in the same run.
+
+    python bench/ingest_pipeline.py [--events 200000]   (needs the local broker: novacron kafka start)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from schemas import MetricSample
+from schemas.codec import Codec
+from streams.settings import KafkaConfig
+from streams.topics import create_topics
+
+RESULTS = Path(__file__).with_name("results")
+
+
+async def produce(cfg: KafkaConfig, n: int) -> float:
+    codec = Codec()
+    producer = AIOKafkaProducer(bootstrap_servers=cfg.bootstrap, linger_ms=20,
+                                max_batch_size=1 << 20, acks=1)
+    await producer.start()
+    started = time.perf_counter()
+    try:
+        futures = []
+        for i in range(n):
+            sample = MetricSample(resource_id=f"vm-{i % 500}", cpu_usage=float(i % 100),
+                                  memory_usage=50.0, request_rate=float(i % 1000))
+            futures.append(await producer.send(cfg.topic("metrics"), codec.encode(sample),
+                                               key=sample.resource_id.encode()))
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    return time.perf_counter() - started
+
+
+async def raw_consume(cfg: KafkaConfig, n: int) -> float:
+    """Baseline: the plain aiokafka getmany rate of the same topic (no decode, no insert)."""
+    consumer = AIOKafkaConsumer(cfg.topic("metrics"), bootstrap_servers=cfg.bootstrap,
+                                group_id=f"bench-raw-{uuid.uuid4().hex[:6]}",
+                                auto_offset_reset="earliest", enable_auto_commit=False,
+                                max_partition_fetch_bytes=4 << 20)
+    await consumer.start()
+    seen, started = 0, None
+    try:
+        while seen < n:
+            batch = await consumer.getmany(timeout_ms=500, max_records=10_000)
+            if batch and started is None:
+                started = time.perf_counter()
+            seen += sum(len(v) for v in batch.values())
+    finally:
+        await consumer.stop()
+    return time.perf_counter() - (started or time.perf_counter())
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def count(url: str) -> int:
+    resp = httpx.get(f"{url}/sql", params={"query": "SELECT count() AS n FROM novacron.metric_samples"})
+    return int(json.loads(resp.text)["n"])
+
+
+def histogram_quantiles(url: str) -> dict[str, float]:
+    """p50/p99 batch insert latency from the worker's Prometheus histogram (bucket upper bounds)."""
+    text = httpx.get(f"{url}/metrics").text
+    buckets = [(float(le), float(v)) for le, v in re.findall(
+        r'novacron_sink_insert_seconds_bucket\{le="([^"+]+)"\} (\S+)', text)]
+    total = buckets[-1][1] if buckets else 0
+    out = {}
+    for q in (0.5, 0.99):
+        out[f"p{int(q * 100)}_batch_seconds"] = next((le for le, c in buckets if c >= q * total), float("nan"))
+    out["batches"] = total
+    return out
+
+
+def run_pipeline(cfg: KafkaConfig, n: int, workdir: Path) -> dict[str, float]:
+    port = free_port()
+    env = dict(os.environ, NOVACRON_KAFKA__BOOTSTRAP=cfg.bootstrap,
+               NOVACRON_KAFKA__TOPIC_PREFIX=cfg.topic_prefix,
+               NOVACRON_CLICKHOUSE__PATH=str(workdir / "chdb"), NOVACRON_DATA_DIR=str(workdir))
+    log = open(workdir / "ingest.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "streams.cli.main", "worker", "--role", "ingest",
+                             "--web-port", str(port), "--loglevel", "warning"],
+                            env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        while True:
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        started, first, seen = time.perf_counter(), None, 0
+        while seen < n:
+            seen = count(url)
+            if seen and first is None:
+                first = (time.perf_counter(), seen)
+            time.sleep(0.1)
+        ended = time.perf_counter()
+        quantiles = histogram_quantiles(url)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    assert first is not None
+    return {"seconds_from_healthy": ended - started,
+            "events_per_s_from_healthy": n / (ended - started),
+            "events_per_s_steady": (n - first[1]) / (ended - first[0]),
+            **quantiles}
+
+
+async def main_async(n: int) -> dict[str, object]:
+    cfg = KafkaConfig(topic_prefix=f"bench{uuid.uuid4().hex[:6]}.", partitions=4)
+    await create_topics(cfg)
+    produce_s = await produce(cfg, n)
+    raw_s = await raw_consume(cfg, n)
+    workdir = Path(tempfile.mkdtemp(prefix="novacron-bench-"))
+    try:
+        pipeline = await asyncio.to_thread(run_pipeline, cfg, n, workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    raw_rate = n / raw_s
+    return {
+        "benchmark": "ingest_pipeline", "events": n, "partitions": cfg.partitions,
+        "produce_events_per_s": n / produce_s,
+        "baseline_raw_aiokafka_consume_events_per_s": raw_rate,
+        "pipeline": pipeline,
+        "ratio_pipeline_to_raw_consume": pipeline["events_per_s_steady"] / raw_rate,
+        "cpu_count": os.cpu_count(),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--events", type=int, default=200_000)
+    args = parser.parse_args()
+    result = asyncio.run(main_async(args.events))
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "ingest_pipeline.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""Evaluation results and how per-policy answers combine under block / warn / audit."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+import orjson
+
+__all__ = ["EvalResult", "PolicyAnswer", "PolicyRef", "combine", "failed", "input_hash"]
+
+Enforcement = Literal["block", "warn", "audit"]
+
+
+def input_hash(value: Mapping[str, Any]) -> str:
+    """SHA-256 of the canonical JSON of an evaluation input (sorted keys): the cache and log key."""
+    return hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyRef:
+    """What the combiner needs to know about one policy."""
+
+    policy_id: str
+    """Registry id (the package name for policies loaded from files)."""
+    version: int
+    """Version evaluated."""
+    enforcement: Enforcement
+    """block, warn or audit."""
+    has_allow: bool
+    """The module defines `allow`, so a non-true value is a violation."""
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyAnswer:
+    """One policy's raw answer: its `allow`, `deny` and `approval_required` values."""
+
+    allow: bool | None
+    """Value of `allow` (None: not defined or undefined)."""
+    deny: Sequence[str] = ()
+    """Reasons from `deny`."""
+    approval_required: Sequence[str] = ()
+    """Reasons from `approval_required`."""
+    error: str | None = None
+    """The policy could not be compiled or evaluated."""
+
+
+@dataclass(frozen=True, slots=True)
+class EvalResult:
+    """The combined verdict of the policies in scope for one input."""
+
+    allowed: bool
+    """False when a block policy denies or errors."""
+    needs_approval: bool = False
+    """A block policy asks for human approval (only meaningful when allowed)."""
+    reasons: list[str] = field(default_factory=list)
+    """Block violations, approval reasons and warnings, for people."""
+    violations: list[str] = field(default_factory=list)
+    """Block-mode violations (why it was denied)."""
+    warnings: list[str] = field(default_factory=list)
+    """Warn-mode violations (allowed, reasons attached)."""
+    audit: list[str] = field(default_factory=list)
+    """Audit-mode violations (recorded only)."""
+    approvals: list[str] = field(default_factory=list)
+    """Why approval is needed."""
+    policy_versions: dict[str, int] = field(default_factory=dict)
+    """Policy id → version of every policy evaluated."""
+    error: str | None = None
+    """Engine error (compile, runtime, undefined); the result then fails closed in block mode."""
+    latency_ms: float = 0.0
+    """Evaluation time in milliseconds."""
+    input_hash: str = ""
+    """SHA-256 of the canonical input."""
+    cached: bool = False
+    """Served from the result cache."""
+
+    def with_timing(self, latency_ms: float, *, cached: bool = False) -> EvalResult:
+        """A copy with the latency of this call (cached results keep their verdict)."""
+        return replace(self, latency_ms=latency_ms, cached=cached)
+
+
+def _violations(ref: PolicyRef, ans: PolicyAnswer) -> list[str]:
+    found = [f"{ref.policy_id}: {msg}" for msg in sorted(ans.deny)]
+    if ref.has_allow and ans.allow is not True and not found:
+        found.append(f"{ref.policy_id}: not allowed")
+    return found
+
+
+def combine(
+    refs: Sequence[PolicyRef], answers: Mapping[str, PolicyAnswer], digest: str = ""
+) -> EvalResult:
+    """Block: deny wins; warn: allowed with reasons; audit: recorded only. Errors fail closed."""
+    out = EvalResult(allowed=True, input_hash=digest)
+    errors: list[str] = []
+    for ref in refs:
+        out.policy_versions[ref.policy_id] = ref.version
+        ans = answers.get(ref.policy_id) or PolicyAnswer(None, error="no result (undefined)")
+        if ans.error is not None:
+            _record_error(out, ref, ans.error, errors)
+            continue
+        found = _violations(ref, ans)
+        approvals = [f"{ref.policy_id}: {msg}" for msg in sorted(ans.approval_required)]
+        if ref.enforcement == "block":
+            out.violations.extend(found)
+            out.approvals.extend(approvals)
+        elif ref.enforcement == "warn":
+            out.warnings.extend(found + approvals)
+        else:
+            out.audit.extend(found + approvals)
+    allowed = not out.violations and not errors
+    reasons = out.violations + errors + out.approvals + out.warnings
+    return replace(
+        out,
+        allowed=allowed,
+        needs_approval=allowed and bool(out.approvals),
+        reasons=reasons,
+        error="; ".join(errors) or None,
+    )
+
+
+def _record_error(out: EvalResult, ref: PolicyRef, error: str, errors: list[str]) -> None:
+    msg = f"{ref.policy_id}: policy error ({error})"
+    if ref.enforcement == "block":
+        errors.append(msg + ", failing closed")
+    elif ref.enforcement == "warn":
+        out.warnings.append(msg)
+    else:
+        out.audit.append(msg)
+
+
+def failed(refs: Sequence[PolicyRef], error: str, digest: str = "") -> EvalResult:
+    """The result when the whole evaluation failed: every policy errored with the same reason."""
+    return combine(refs, {r.policy_id: PolicyAnswer(None, error=error) for r in refs}, digest)

@@ -1,0 +1,171 @@
+"""The workflow engine: validates a runbook against its context, then runs its DAG (see run.py)."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import httpx
+
+from runbooks.interpolate import EnvSecrets, Redactor, Secrets
+from runbooks.journal import InMemoryJournal, Journal, JournalEntry
+from runbooks.model import Runbook
+from runbooks.runtime import ApprovalWaiter, Emit, EngineConfig, StepHandler
+from runbooks.steps import HANDLERS
+from runbooks.timing import Clock, SystemClock
+from runbooks.validate import validate
+from schemas import Action, Event
+
+__all__ = ["Engine", "StepResult", "WorkflowResult", "WorkflowStatus"]
+
+WorkflowStatus = Literal["succeeded", "failed", "compensated", "skipped", "rejected"]
+
+
+@dataclass
+class StepResult:
+    """Final state of one step."""
+
+    step_id: str
+    status: str
+    """succeeded, failed, timed_out, skipped or compensated."""
+    attempts: int = 0
+    output: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    duration_ms: float = 0.0
+
+
+@dataclass
+class WorkflowResult:
+    """Outcome of one workflow run."""
+
+    action_id: str
+    runbook_id: str
+    status: WorkflowStatus
+    steps: dict[str, StepResult] = field(default_factory=dict)
+    error: str | None = None
+    sla_breached: bool = False
+    compensated: list[str] = field(default_factory=list)
+    """Steps undone, in the order they were compensated."""
+    resumed: bool = False
+    """The run continued an interrupted one."""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "succeeded"
+
+
+def _ignore(event: Event) -> None:
+    return None
+
+
+class Engine:
+    """Runs runbooks: pure logic with injected clock, emitter, journal, secrets and HTTP client."""
+
+    def __init__(
+        self,
+        config: EngineConfig | None = None,
+        *,
+        clock: Clock | None = None,
+        emit: Emit | None = None,
+        journal: Journal | None = None,
+        secrets: Secrets | None = None,
+        http: httpx.AsyncClient | None = None,
+        wait_for_approval: ApprovalWaiter | None = None,
+        resolve: Callable[[str], Runbook] | None = None,
+        handlers: Mapping[str, StepHandler] | None = None,
+    ) -> None:
+        self.config = config or EngineConfig()
+        self.clock = clock or SystemClock()
+        self.emit = emit or _ignore
+        self.journal: Journal = journal or InMemoryJournal()
+        self.secrets = secrets or EnvSecrets()
+        self._http = http
+        self._own_http = http is None
+        self.wait_for_approval = wait_for_approval
+        self.resolve = resolve
+        self.handlers = {**HANDLERS, **(handlers or {})}
+        self.rng = random.Random(self.config.jitter_seed)
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        """The shared HTTP client (created on first use unless injected)."""
+        if self._http is None:
+            self._http = httpx.AsyncClient(follow_redirects=False)
+        return self._http
+
+    async def aclose(self) -> None:
+        """Close what the engine created."""
+        if self._own_http and self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    def context(self, runbook: Runbook, variables: Mapping[str, Any]) -> dict[str, Any]:
+        """The variables a run sees: the runbook's defaults, overridden by the given ones."""
+        return {**runbook.variables, **variables}
+
+    def validate(self, runbook: Runbook, variables: Mapping[str, Any]) -> dict[str, Any]:
+        """Check the runbook against its context; raise ValidationError; return the context."""
+        ctx = self.context(runbook, variables)
+        known = None
+        if self.resolve is not None:
+            resolve = self.resolve
+
+            def known(rid: str) -> bool:
+                try:
+                    resolve(rid)
+                except KeyError:
+                    return False
+                return True
+
+        validate(runbook, ctx, self.secrets, self.config, known, set(self.handlers))
+        return ctx
+
+    async def run(
+        self,
+        runbook: Runbook,
+        variables: Mapping[str, Any],
+        *,
+        parent: Event | None = None,
+        action_id: str | None = None,
+        resume: JournalEntry | None = None,
+        dry_run: bool = False,
+        depth: int = 0,
+    ) -> WorkflowResult:
+        """Validate, then run the DAG; raises ValidationError before any step when invalid."""
+        from runbooks.run import WorkflowRun  # run.py imports this module's result types
+
+        ctx = self.validate(runbook, variables)
+        action_id = action_id or str(uuid.uuid4())
+        if parent is None:
+            parent = Action(
+                action_id=action_id,
+                action_type="run_runbook",
+                resource_id=str(ctx.get("resource_id") or runbook.id),
+                runbook=runbook.id,
+                source=self.config.source,
+            )
+        if resume is None:
+            resume = await self.journal.get(action_id)
+        run = WorkflowRun(self, runbook, ctx, parent, action_id, resume, depth, Redactor())
+        return await run.execute(dry_run=dry_run)
+
+    async def run_child(
+        self, runbook_id: str, variables: dict[str, Any], action_id: str, parent: Event, depth: int
+    ) -> WorkflowResult:
+        """Run a sub-workflow (its own journal entry, so it too runs at most once)."""
+        if self.resolve is None:
+            raise KeyError("no runbook library configured for sub-workflows")
+        if depth > self.config.max_depth:
+            from schemas.errors import NonRetryableError
+
+            raise NonRetryableError(f"sub-workflow nesting deeper than {self.config.max_depth}")
+        entry = await self.journal.get(action_id)
+        if entry is not None and entry.done:
+            return WorkflowResult(action_id, runbook_id, "skipped")
+        runbook = self.resolve(runbook_id)
+        return await self.run(
+            runbook, variables, parent=parent, action_id=action_id, resume=entry, depth=depth
+        )

@@ -1,0 +1,218 @@
+"""The executor: action → runbook, at most once per action id, resume after a crash (SIGKILL)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agents.executor import Executor, ExecutorConfig, FileJournal, InMemoryJournal
+from runbooks.journal import WORKFLOW
+from runbooks.loader import Library
+from schemas import Action, Event, Outcome
+from tests.unit.test_runbooks_support import book
+
+HOLD = "import os, time, sys\nwhile os.path.exists(sys.argv[1]):\n    time.sleep(0.02)\n"
+
+
+@pytest.fixture
+def infra_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "fake_infra.jsonl"
+    monkeypatch.setenv("NOVACRON_FAKE_INFRA_LOG", str(path))
+    return path
+
+
+def no_events() -> list[Event]:
+    return []
+
+
+def verbs(path: Path) -> list[str]:
+    return [json.loads(x)["verb"] for x in path.read_text().splitlines()] if path.exists() else []
+
+
+def five_steps(idempotent: bool = True, hold: Path | None = None) -> dict[str, Any]:
+    def cmd(i: int) -> dict[str, Any]:
+        step: dict[str, Any] = {
+            "id": f"s{i}",
+            "action_type": "command",
+            "critical": True,
+            "action": f"python -m runbooks.fake_infra s{i} --target=${{resource_id}}",
+            "compensation": {
+                "action_type": "command",
+                "action": f"python -m runbooks.fake_infra undo-s{i}",
+            },
+        }
+        if i > 1:
+            step["dependencies"] = [f"s{i - 1}"]
+        return step
+
+    steps = [cmd(i) for i in range(1, 6)]
+    if hold is not None:  # step 3 logs, then waits while the hold file exists
+        steps[2]["action"] = ["python", "-m", "runbooks.fake_infra", "s3"]
+        steps.insert(
+            3,
+            {
+                "id": "s3wait",
+                "action_type": "command",
+                "dependencies": ["s3"],
+                "action": ["python", "-c", HOLD, str(hold)],
+                "idempotent": True,
+            },
+        )
+        steps[4]["dependencies"] = ["s3wait"]
+    steps[2]["idempotent"] = idempotent
+    return {"metadata": {"id": "five"}, "steps": steps}
+
+
+def executor(journal: Any, events: list[Event], runbook: dict[str, Any] | None = None) -> Executor:
+    lib = Library()
+    lib.add(
+        book(runbook["steps"], id="five") if runbook else book(five_steps()["steps"], id="five")
+    )
+    return Executor(ExecutorConfig(), journal=journal, emit=events.append, library=lib)
+
+
+def action(**kw: Any) -> Action:
+    fields = {"action_id": "act-1", "resource_id": "web-1", "action_type": "scale_up", **kw}
+    return Action(**fields)
+
+
+async def test_action_type_maps_to_the_library_runbook(infra_log: Path) -> None:
+    events: list[Event] = []
+    ex = Executor(journal=InMemoryJournal(), emit=events.append)
+    result = await ex.handle(action(params={"delta": 3}))
+    assert result.ok and result.runbook_id == "scale-up"
+    scale = [json.loads(x) for x in infra_log.read_text().splitlines() if '"scale"' in x]
+    assert scale[0]["options"] == {"service": "web-1", "delta": "3", "action-id": "act-1"}
+
+
+async def test_redelivered_action_runs_once(infra_log: Path, tmp_path: Path) -> None:
+    events: list[Event] = []
+    journal = FileJournal(tmp_path / "journal.jsonl")
+    first = await executor(journal, events).handle(action(runbook="five"))
+    again = await executor(journal, events).handle(action(runbook="five"))
+    journal.close()
+    reopened = FileJournal(tmp_path / "journal.jsonl")  # a restarted worker
+    third = await executor(reopened, events).handle(action(runbook="five"))
+    assert first.ok and again.status == third.status == "skipped"
+    assert verbs(infra_log).count("s1") == 1 and len(verbs(infra_log)) == 5  # side effects once
+    skipped = [e for e in events if isinstance(e, Outcome) and e.status == "skipped"]
+    assert [e.output["reason"] for e in skipped] == ["already executed"] * 2
+
+
+async def seed_crash(journal: Any, started: list[str], finished: list[str]) -> None:
+    await journal.record("act-1", WORKFLOW, "started")
+    for sid in started:
+        await journal.record("act-1", sid, "started")
+        if sid in finished:
+            await journal.record("act-1", sid, "finished")
+
+
+async def test_resume_runs_only_the_remaining_steps(infra_log: Path) -> None:
+    journal, events = InMemoryJournal(), no_events()
+    await seed_crash(journal, ["s1", "s2", "s3"], ["s1", "s2"])
+    result = await executor(journal, events).handle(action(runbook="five"))
+    assert result.ok and result.resumed
+    assert verbs(infra_log) == ["s3", "s4", "s5"]  # s3 is idempotent: re-run
+
+
+async def test_interrupted_non_idempotent_step_fails_and_compensates(infra_log: Path) -> None:
+    journal, events = InMemoryJournal(), no_events()
+    await seed_crash(journal, ["s1", "s2", "s3"], ["s1", "s2"])
+    ex = executor(journal, events, five_steps(idempotent=False))
+    result = await ex.handle(action(runbook="five"))
+    assert result.status == "compensated" and "interrupted" in (result.error or "")
+    assert verbs(infra_log) == ["undo-s3", "undo-s2", "undo-s1"]
+    assert result.compensated == ["s3", "s2", "s1"]
+
+
+async def test_crash_during_compensation_resumes_compensation(infra_log: Path) -> None:
+    journal, events = InMemoryJournal(), no_events()
+    await seed_crash(journal, ["s1", "s2", "s3"], ["s1", "s2"])
+    await journal.record("act-1", "s3", "failed")
+    await journal.record("act-1", "s2.compensate", "started")
+    await journal.record("act-1", "s2", "compensated")
+    result = await executor(journal, events).handle(action(runbook="five"))
+    assert verbs(infra_log) == ["undo-s1"] and result.status == "compensated"
+
+
+async def test_unknown_runbook_is_rejected_once_and_no_action_is_skipped() -> None:
+    journal, events = InMemoryJournal(), no_events()
+    ex = Executor(journal=journal, emit=events.append)
+    bad = await ex.handle(action(runbook="does-not-exist"))
+    again = await ex.handle(action(runbook="does-not-exist"))
+    none = await ex.handle(action(action_id="act-2", action_type="no_action"))
+    assert bad.status == "rejected" and again.status == "skipped" and none.status == "skipped"
+    failed = [e for e in events if isinstance(e, Outcome) and e.status == "failed"]
+    assert len(failed) == 1 and "unknown runbook 'does-not-exist'" in (failed[0].error or "")
+
+
+async def test_file_journal_ignores_a_torn_last_line(tmp_path: Path) -> None:
+    path = tmp_path / "j.jsonl"
+    journal = FileJournal(path)
+    await journal.record("a", WORKFLOW, "started")
+    await journal.record("a", "s1", "finished")
+    journal.close()
+    with path.open("a") as f:
+        f.write('{"a":"a","s":"s2","st":"fin')  # the process died mid-write
+    entry = await FileJournal(path).get("a")
+    assert entry is not None and entry.steps == {"s1": "finished"} and not entry.done
+
+
+def test_sigkill_mid_workflow_then_restart(tmp_path: Path, infra_log: Path) -> None:
+    hold, journal_path, lib = tmp_path / "hold", tmp_path / "journal.jsonl", tmp_path / "lib"
+    hold.write_text("")
+    lib.mkdir()
+    (lib / "five.json.yaml").write_text(json.dumps(five_steps(hold=hold)))
+    script = tmp_path / "worker.py"
+    script.write_text(WORKER.format(journal=str(journal_path), lib=str(lib)))
+    env = {**os.environ, "NOVACRON_FAKE_INFRA_LOG": str(infra_log)}
+    proc = subprocess.Popen([sys.executable, str(script)], env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while '"s":"s3wait","st":"started"' not in _read(journal_path):
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)  # the worker dies while step 3 is in progress
+        proc.wait()
+    finally:
+        hold.unlink()  # lets the orphaned step-3 process end
+        if proc.poll() is None:
+            proc.kill()
+    assert verbs(infra_log) == ["s1", "s2", "s3"]
+    import asyncio
+
+    events: list[Event] = []
+    journal = FileJournal(journal_path)
+    ex = Executor(ExecutorConfig(library_dirs=[lib]), journal=journal, emit=events.append)
+    result = asyncio.run(ex.handle(action(runbook="five")))
+    again = asyncio.run(ex.handle(action(runbook="five")))
+    assert result.ok and result.resumed and again.status == "skipped"
+    assert verbs(infra_log) == ["s1", "s2", "s3", "s4", "s5"]  # nothing finished ran twice
+
+
+def _read(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
+
+
+WORKER = """
+import asyncio
+from pathlib import Path
+from agents.executor import Executor, ExecutorConfig, FileJournal
+from schemas import Action
+
+async def main():
+    ex = Executor(ExecutorConfig(library_dirs=[Path({lib!r})]),
+                  journal=FileJournal(Path({journal!r})), emit=lambda e: None)
+    await ex.handle(Action(action_id="act-1", resource_id="web-1", action_type="scale_up",
+                           runbook="five"))
+
+asyncio.run(main())
+"""
