@@ -36,7 +36,7 @@ class HttpSqlBackend:
                 "running? (with chDB only that process can open the data folder)"
             ) from exc
         if resp.status_code != 200:
-            raise RejectedError(resp.json().get("error", resp.text) if resp.content else resp.text)
+            raise RejectedError(f"SQL endpoint answered {resp.status_code}: {_error_text(resp)}")
         return resp.content
 
     def query(self, sql: str) -> list[dict[str, Any]]:
@@ -45,3 +45,10 @@ class HttpSqlBackend:
 
     def close(self) -> None:
         self.client.close()
+
+
+def _error_text(resp: httpx.Response) -> str:
+    try:
+        return str(resp.json().get("error", resp.text))
+    except ValueError:
+        return resp.text

@@ -174,16 +174,24 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
         await pipeline.run()
 
     @app.page("/sql")
-    async def sql(web: faust.web.Web, request: faust.web.Request) -> faust.web.Response:
-        query = request.query.get("query") or (await request.text())
-        fmt = request.query.get("format", "JSONEachRow")
-        try:
-            checked = check_readonly(query)
-        except RejectedError as exc:
-            return web.json({"error": str(exc)}, status=400)
-        loop = asyncio.get_running_loop()
-        try:
-            data = await loop.run_in_executor(executor, backend.query_raw, checked, fmt)
-        except Exception as exc:  # report the engine's message to the caller, keep serving
-            return web.json({"error": f"{type(exc).__name__}: {exc}"}, status=400)
-        return web.bytes(data, content_type="application/x-ndjson")
+    class SqlView(faust.web.View):
+        """Read-only SQL over the history: GET ?query=… or POST the statement as the body."""
+
+        async def get(self, request: faust.web.Request) -> faust.web.Response:
+            return await self._run(request.query.get("query", ""), request)
+
+        async def post(self, request: faust.web.Request) -> faust.web.Response:
+            return await self._run(request.query.get("query") or await request.text(), request)
+
+        async def _run(self, query: str, request: faust.web.Request) -> faust.web.Response:
+            fmt = request.query.get("format", "JSONEachRow")
+            try:
+                checked = check_readonly(query)
+            except RejectedError as exc:
+                return self.json({"error": str(exc)}, status=400)
+            loop = asyncio.get_running_loop()
+            try:
+                data = await loop.run_in_executor(executor, backend.query_raw, checked, fmt)
+            except Exception as exc:  # report the engine's message to the caller, keep serving
+                return self.json({"error": f"{type(exc).__name__}: {exc}"}, status=400)
+            return self.bytes(data, content_type="application/x-ndjson")

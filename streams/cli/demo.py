@@ -1,0 +1,181 @@
+"""`novacron demo`: local Kafka, every worker role, the simulator, then a report from ClickHouse."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import typer
+from rich.console import Console
+from rich.progress import Progress
+
+from streams.roles import ROLES, role_index
+from streams.settings import Settings
+
+console = Console()
+MALFORMED = (b"not json at all", b'{"resource_id": "svc-x", "cpu_usage": 250}', b"[1,2,3]")
+
+
+def demo(
+    ticks: int = typer.Option(240, help="Simulated ticks (one simulated minute each)"),
+    tick_seconds: float = typer.Option(0.1, help="Real seconds per tick"),
+    services: int = typer.Option(3, help="Simulated services"),
+    seed: int = typer.Option(7, help="Simulator seed"),
+    roles: str = typer.Option(",".join(ROLES), help="Comma-separated worker roles to run"),
+) -> None:
+    """Run the whole loop for a bounded time, print what landed in ClickHouse, stop everything."""
+    from streams.kafka_local import KafkaLocal
+
+    settings = Settings()
+    kafka = KafkaLocal()
+    started_kafka = kafka.pid() is None
+    workers: list[subprocess.Popen[bytes]] = []
+    try:
+        with console.status("starting Kafka (first run downloads the jars with Maven)…"):
+            kafka.start()
+            from streams.topics import create_topics
+
+            asyncio.run(create_topics(settings.kafka))
+        wanted = [r.strip() for r in roles.split(",") if r.strip()]
+        workers = [_start_worker(role, settings) for role in wanted]
+        _wait_healthy(settings, wanted, workers)
+        published = _simulate(settings, ticks, tick_seconds, services, seed)
+        _wait_landed(settings, published)
+        _report(settings)
+    finally:
+        _stop(workers)
+        if started_kafka:
+            kafka.stop()
+
+
+def _start_worker(role: str, settings: Settings) -> subprocess.Popen[bytes]:
+    logs = settings.data_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    out = open(logs / f"{role}.log", "ab")  # noqa: SIM115 - the child owns it
+    cmd = [sys.executable, "-m", "streams.cli.main", "worker", "--role", role]
+    console.print(f"started worker [bold]{role}[/] (log: {logs / f'{role}.log'})")
+    return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ))
+
+
+def _url(settings: Settings, role: str) -> str:
+    return f"http://{settings.web.host}:{settings.web.port + role_index(role)}"
+
+
+def _wait_healthy(settings: Settings, roles: list[str], procs: list[subprocess.Popen[bytes]]) -> None:
+    with console.status("waiting for the workers…"):
+        for role, proc in zip(roles, procs, strict=True):
+            deadline = time.monotonic() + 120
+            while not _healthy(_url(settings, role)):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    log = settings.data_dir / "logs" / f"{role}.log"
+                    raise typer.Exit(_fail(f"worker {role} did not start; see {log}"))
+                time.sleep(0.5)
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/health", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _fail(message: str) -> int:
+    console.print(f"[red]{message}[/]")
+    return 1
+
+
+def _simulate(settings: Settings, ticks: int, tick_seconds: float, services: int, seed: int) -> int:
+    from datetime import UTC, datetime
+
+    from agents.simulator.world import SimConfig, World
+    from streams.simulate import SimulatorHost
+
+    start = datetime.now(UTC).replace(second=0, microsecond=0)
+    world = World(SimConfig(seed=seed, services=services, start_time=start,
+                            drift_probability=0.02, violation_probability=0.01))
+    with Progress(console=console) as progress:
+        task = progress.add_task("simulating the cluster", total=ticks)
+
+        def on_tick(stats):  # type: ignore[no-untyped-def]
+            progress.update(task, completed=stats.ticks)
+            if stats.ticks == ticks // 2:  # something for the optimizer and the DQN to react to
+                world.inject_anomaly("svc-0", "load", 3.0, 20)
+
+        stats = asyncio.run(SimulatorHost(world, settings, tick_seconds, on_tick=on_tick).run(ticks))
+    asyncio.run(_send_malformed(settings))
+    console.print(f"published {stats.metrics} metric samples, {stats.configs} config snapshots and "
+                  f"{len(MALFORMED)} malformed records; the world applied {stats.actions_applied} actions")
+    return stats.metrics
+
+
+async def _send_malformed(settings: Settings) -> None:
+    from aiokafka import AIOKafkaProducer
+
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap)
+    await producer.start()
+    try:
+        for raw in MALFORMED:  # producers are not perfect: these must land in the DLQ
+            await producer.send_and_wait(settings.kafka.topic("metrics"), raw, key=b"svc-x")
+    finally:
+        await producer.stop()
+
+
+def _wait_landed(settings: Settings, metrics: int) -> None:
+    from sinks.http import HttpSqlBackend
+
+    backend = HttpSqlBackend(_url(settings, "ingest"))
+    query = "SELECT uniqExact(event_id) AS n FROM novacron.metric_samples"
+    with console.status("waiting for the history sink to catch up…"):
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if int(backend.query(query)[0]["n"]) >= metrics:
+                break
+            time.sleep(0.5)
+        time.sleep(3)  # let the other roles' last outputs land too
+
+
+SAMPLES = {
+    "metric_samples": "resource_id, cpu_usage, memory_usage, network_latency_ms, request_rate, active_vms",
+    "insights": "resource_id, kind, metric, round(value, 2) AS value, score, confidence",
+    "decisions": "resource_id, decision_type, origin, round(confidence, 2) AS confidence, reasoning",
+    "policy_verdicts": "resource_id, outcome, reasons",
+    "actions": "resource_id, action_type, action_id",
+    "outcomes": "action_id, scope, step_id, status",
+    "drift_findings": "resource_id, severity, round(drift_ratio, 2) AS ratio, changed_fields",
+}
+
+
+def _report(settings: Settings) -> None:
+    from sinks.http import HttpSqlBackend
+    from sinks.queries import dlq_reasons, table_counts
+    from streams.cli.history import rows_table
+
+    backend, db = HttpSqlBackend(_url(settings, "ingest")), settings.clickhouse.database
+    counts = table_counts(backend, db)
+    console.print(rows_table([{"table": t, "rows": n} for t, n in counts.items()], "rows per table"))
+    console.print(rows_table(dlq_reasons(backend, db, 5), f"dead letters: {counts.get('dead_letters', 0)}"))
+    for table, columns in SAMPLES.items():
+        if counts.get(table):
+            rows = backend.query(f"SELECT {columns} FROM {db}.{table} FINAL "
+                                 "ORDER BY event_time DESC LIMIT 3")
+            console.print(rows_table(rows, f"latest {table}"))
+    console.print(f"\nquery more with: novacron sql \"SELECT ...\" (history under {settings.clickhouse.path})")
+
+
+def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+app = demo
