@@ -1,4 +1,4 @@
-"""The edge: decode each raw record once into a typed event, or a DeadLetter with a readable reason."""
+"""The edge: decode each raw record once into a typed event, or a DeadLetter saying why not."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ class RawRecord:
 
 
 class Ingestor:
-    """Turns raw records of a known topic into events; bad input becomes a DeadLetter, never an error."""
+    """Turns raw records of a known topic into events; bad input becomes a DeadLetter."""
 
     def __init__(self, codec: Codec, source: str = "novacron.ingest") -> None:
         self.codec = codec

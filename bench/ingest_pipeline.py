@@ -1,7 +1,7 @@
-"""Benchmark: metric events through ingest → ClickHouse (chDB) on the real broker, against the raw
+"""Benchmark: metric events through ingest → ClickHouse (chDB) on the real broker, vs the raw
 aiokafka consume rate of the same topic measured in the same run.
 
-    python bench/ingest_pipeline.py [--events 200000]   (needs the local broker: novacron kafka start)
+    python bench/ingest_pipeline.py [--events 200000]   (needs `novacron kafka start`)
 """
 
 from __future__ import annotations
@@ -34,17 +34,25 @@ RESULTS = Path(__file__).with_name("results")
 
 async def produce(cfg: KafkaConfig, n: int) -> float:
     codec = Codec()
-    producer = AIOKafkaProducer(bootstrap_servers=cfg.bootstrap, linger_ms=20,
-                                max_batch_size=1 << 20, acks=1)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=cfg.bootstrap, linger_ms=20, max_batch_size=1 << 20, acks=1
+    )
     await producer.start()
     started = time.perf_counter()
     try:
         futures = []
         for i in range(n):
-            sample = MetricSample(resource_id=f"vm-{i % 500}", cpu_usage=float(i % 100),
-                                  memory_usage=50.0, request_rate=float(i % 1000))
-            futures.append(await producer.send(cfg.topic("metrics"), codec.encode(sample),
-                                               key=sample.resource_id.encode()))
+            sample = MetricSample(
+                resource_id=f"vm-{i % 500}",
+                cpu_usage=float(i % 100),
+                memory_usage=50.0,
+                request_rate=float(i % 1000),
+            )
+            futures.append(
+                await producer.send(
+                    cfg.topic("metrics"), codec.encode(sample), key=sample.resource_id.encode()
+                )
+            )
         await asyncio.gather(*futures)
     finally:
         await producer.stop()
@@ -53,10 +61,14 @@ async def produce(cfg: KafkaConfig, n: int) -> float:
 
 async def raw_consume(cfg: KafkaConfig, n: int) -> float:
     """Baseline: the plain aiokafka getmany rate of the same topic (no decode, no insert)."""
-    consumer = AIOKafkaConsumer(cfg.topic("metrics"), bootstrap_servers=cfg.bootstrap,
-                                group_id=f"bench-raw-{uuid.uuid4().hex[:6]}",
-                                auto_offset_reset="earliest", enable_auto_commit=False,
-                                max_partition_fetch_bytes=4 << 20)
+    consumer = AIOKafkaConsumer(
+        cfg.topic("metrics"),
+        bootstrap_servers=cfg.bootstrap,
+        group_id=f"bench-raw-{uuid.uuid4().hex[:6]}",
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        max_partition_fetch_bytes=4 << 20,
+    )
     await consumer.start()
     seen, started = 0, None
     try:
@@ -77,32 +89,57 @@ def free_port() -> int:
 
 
 def count(url: str) -> int:
-    resp = httpx.get(f"{url}/sql", params={"query": "SELECT count() AS n FROM novacron.metric_samples"})
+    resp = httpx.get(
+        f"{url}/sql", params={"query": "SELECT count() AS n FROM novacron.metric_samples"}
+    )
     return int(json.loads(resp.text)["n"])
 
 
 def histogram_quantiles(url: str) -> dict[str, float]:
     """p50/p99 batch insert latency from the worker's Prometheus histogram (bucket upper bounds)."""
     text = httpx.get(f"{url}/metrics").text
-    buckets = [(float(le), float(v)) for le, v in re.findall(
-        r'novacron_sink_insert_seconds_bucket\{le="([^"+]+)"\} (\S+)', text)]
+    buckets = [
+        (float(le), float(v))
+        for le, v in re.findall(r'novacron_sink_insert_seconds_bucket\{le="([^"+]+)"\} (\S+)', text)
+    ]
     total = buckets[-1][1] if buckets else 0
     out = {}
     for q in (0.5, 0.99):
-        out[f"p{int(q * 100)}_batch_seconds"] = next((le for le, c in buckets if c >= q * total), float("nan"))
+        out[f"p{int(q * 100)}_batch_seconds"] = next(
+            (le for le, c in buckets if c >= q * total), float("nan")
+        )
     out["batches"] = total
     return out
 
 
 def run_pipeline(cfg: KafkaConfig, n: int, workdir: Path) -> dict[str, float]:
     port = free_port()
-    env = dict(os.environ, NOVACRON_KAFKA__BOOTSTRAP=cfg.bootstrap,
-               NOVACRON_KAFKA__TOPIC_PREFIX=cfg.topic_prefix,
-               NOVACRON_CLICKHOUSE__PATH=str(workdir / "chdb"), NOVACRON_DATA_DIR=str(workdir))
+    env = dict(
+        os.environ,
+        NOVACRON_KAFKA__BOOTSTRAP=cfg.bootstrap,
+        NOVACRON_KAFKA__TOPIC_PREFIX=cfg.topic_prefix,
+        NOVACRON_CLICKHOUSE__PATH=str(workdir / "chdb"),
+        NOVACRON_DATA_DIR=str(workdir),
+    )
     log = open(workdir / "ingest.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "streams.cli.main", "worker", "--role", "ingest",
-                             "--web-port", str(port), "--loglevel", "warning"],
-                            env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "streams.cli.main",
+            "worker",
+            "--role",
+            "ingest",
+            "--web-port",
+            str(port),
+            "--loglevel",
+            "warning",
+        ],
+        env=env,
+        cwd=workdir,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         while True:
@@ -123,10 +160,12 @@ def run_pipeline(cfg: KafkaConfig, n: int, workdir: Path) -> dict[str, float]:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
     assert first is not None
-    return {"seconds_from_healthy": ended - started,
-            "events_per_s_from_healthy": n / (ended - started),
-            "events_per_s_steady": (n - first[1]) / (ended - first[0]),
-            **quantiles}
+    return {
+        "seconds_from_healthy": ended - started,
+        "events_per_s_from_healthy": n / (ended - started),
+        "events_per_s_steady": (n - first[1]) / (ended - first[0]),
+        **quantiles,
+    }
 
 
 async def main_async(n: int) -> dict[str, object]:
@@ -141,7 +180,9 @@ async def main_async(n: int) -> dict[str, object]:
         shutil.rmtree(workdir, ignore_errors=True)
     raw_rate = n / raw_s
     return {
-        "benchmark": "ingest_pipeline", "events": n, "partitions": cfg.partitions,
+        "benchmark": "ingest_pipeline",
+        "events": n,
+        "partitions": cfg.partitions,
         "produce_events_per_s": n / produce_s,
         "baseline_raw_aiokafka_consume_events_per_s": raw_rate,
         "pipeline": pipeline,

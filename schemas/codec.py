@@ -87,7 +87,9 @@ class Codec:
             raise SchemaViolation(f"expected a JSON object, got {type(data).__name__}")
         declared = data.pop("event_type", expected.event_type)
         if declared != expected.event_type:
-            raise SchemaViolation(f"event_type is {declared!r}, this topic carries {expected.event_type}")
+            raise SchemaViolation(
+                f"event_type is {declared!r}, this topic carries {expected.event_type}"
+            )
         return data
 
     def _avro(self, raw: bytes, expected: type[Event]) -> dict[str, Any]:

@@ -210,7 +210,13 @@ class Outcome(Event):
     step_id: str | None = Field(default=None, max_length=128)
     """Step id for step outcomes."""
     status: Literal[
-        "started", "succeeded", "failed", "skipped", "compensated", "timed_out", "sla_breached",
+        "started",
+        "succeeded",
+        "failed",
+        "skipped",
+        "compensated",
+        "timed_out",
+        "sla_breached",
         "waiting_approval",
     ]
     """What happened."""

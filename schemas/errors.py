@@ -1,14 +1,14 @@
 """One exception tree for the whole product, classified by what the caller does next.
 
-    NovacronError
-    ├── DeadLetterError      bad input: never retried, dead-lettered with the raw bytes and reason
-    │   ├── DecodeError          not decodable (not UTF-8 / JSON / Avro, unknown writer schema)
-    │   ├── SchemaViolation      decodable but wrong types, missing fields, out-of-range values
-    │   └── OversizedMessage     larger than the configured maximum
-    ├── RejectedError        well-formed but refused (policy deny, invalid request): reported, not retried
-    ├── RetryableError       transient (backend down, timeout): retry with backoff, lose nothing
-    │   └── BackendUnavailable
-    └── NonRetryableError    permanent failure of an operation: fail it, compensate, alert
+NovacronError
+├── DeadLetterError      bad input: never retried, dead-lettered with the raw bytes and reason
+│   ├── DecodeError          not decodable (UTF-8/JSON/Avro, unknown writer schema)
+│   ├── SchemaViolation      decodable but wrong types, missing fields, out-of-range values
+│   └── OversizedMessage     larger than the configured maximum
+├── RejectedError        well-formed but refused (policy deny, bad request): not retried
+├── RetryableError       transient (backend down, timeout): retry with backoff, lose nothing
+│   └── BackendUnavailable
+└── NonRetryableError    permanent failure of an operation: fail it, compensate, alert
 """
 
 from __future__ import annotations

@@ -100,7 +100,7 @@ class PolicyVersion(Event):
     name: str = Field(default="", max_length=256)
     """Human-readable name."""
     policy_type: str = Field(default="access", max_length=64)
-    """access, resource_allocation, compliance, security, network, data_governance, action_safety."""
+    """access, resource_allocation, compliance, security, network, data_governance, safety."""
     version: int = Field(default=1, ge=1)
     """Monotonic version number within the policy."""
     rego: str = Field(default="", max_length=1_000_000)

@@ -16,8 +16,12 @@ __all__ = ["HttpSqlBackend"]
 class HttpSqlBackend:
     """Queries through the ingest worker's web port; writes are refused (it is read-only)."""
 
-    def __init__(self, url: str = "http://127.0.0.1:6066", timeout: float = 30.0,
-                 transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        url: str = "http://127.0.0.1:6066",
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         self.url = url.rstrip("/")
         self.client = httpx.Client(timeout=timeout, transport=transport)
 

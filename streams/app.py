@@ -53,8 +53,13 @@ class WorkerContext:
 
     def raw_topic(self, app: faust.App, logical: str) -> faust.TopicT:
         """A Faust topic of raw bytes: agents decode with the codec, once, at their edge."""
-        return app.topic(self.topic(logical), key_type=bytes, value_type=bytes,
-                         key_serializer="raw", value_serializer="raw")
+        return app.topic(
+            self.topic(logical),
+            key_type=bytes,
+            value_type=bytes,
+            key_serializer="raw",
+            value_serializer="raw",
+        )
 
     def topic(self, logical: str) -> str:
         """Full topic name (with prefix)."""
@@ -86,9 +91,9 @@ def create_app(settings: Settings, role: str, web_port: int | None = None) -> fa
 
 def _register_common_pages(app: faust.App) -> None:
     @app.page("/metrics")
-    async def metrics(web: faust.web.Web, request: faust.web.Request) -> faust.web.Response:
-        return web.bytes(render(), content_type="text/plain; version=0.0.4")
+    async def metrics(view: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        return view.bytes(render(), content_type="text/plain; version=0.0.4")
 
     @app.page("/health")
-    async def health(web: faust.web.Web, request: faust.web.Request) -> faust.web.Response:
-        return web.json({"status": "ok", "app": app.conf.id})
+    async def health(view: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        return view.json({"status": "ok", "app": app.conf.id})

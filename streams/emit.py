@@ -1,4 +1,4 @@
-"""Batched sends of events to their topics: one aiokafka producer per process, one await per batch."""
+"""Batched sends of events to their topics: one producer per process, one await per batch."""
 
 from __future__ import annotations
 
@@ -44,7 +44,9 @@ class Emitter:
         producer = await self._ensure()
         kafka = self.settings.kafka
         futures = [
-            await producer.send(kafka.topic(e.topic), self.codec.encode(e, self.fmt), key=e.key.encode())
+            await producer.send(
+                kafka.topic(e.topic), self.codec.encode(e, self.fmt), key=e.key.encode()
+            )
             for e in events
         ]
         if futures:

@@ -44,7 +44,9 @@ class SinkPipeline:
         self.executor = executor  # one thread: chDB calls are blocking and not concurrent-safe
         self.cfg = ctx.settings.sink
         self.sink = BatchingSink(
-            backend, ctx.settings.clickhouse.database, self.cfg,
+            backend,
+            ctx.settings.clickhouse.database,
+            self.cfg,
             audit=_resume_audit(backend, ctx.settings.clickhouse.database),
             on_retry=self._on_retry,
         )
@@ -118,8 +120,13 @@ class SinkPipeline:
 
     async def _dead_letter(self, letter: DeadLetter, producer: AIOKafkaProducer) -> None:
         self.ctx.metrics.dlq.labels(letter.source_topic, letter.error_kind).inc()
-        log.info("dead-lettered %s[%d]@%d: %s", letter.source_topic, letter.partition,
-                 letter.offset, letter.reason)
+        log.info(
+            "dead-lettered %s[%d]@%d: %s",
+            letter.source_topic,
+            letter.partition,
+            letter.offset,
+            letter.reason,
+        )
         value = self.ctx.codec.encode(letter)
         self._dlq_sends.append(await producer.send(self.dlq_topic, value, key=letter.key.encode()))
 
@@ -129,8 +136,9 @@ class SinkPipeline:
     def _on_retry(self, attempt: int, delay: float, exc: Exception) -> None:
         self.ctx.metrics.sink_failures.inc()
         self.ctx.health["clickhouse"] = f"unavailable: {exc}"
-        log.warning("ClickHouse insert failed (attempt %d), retrying in %.1fs: %s",
-                    attempt, delay, exc)
+        log.warning(
+            "ClickHouse insert failed (attempt %d), retrying in %.1fs: %s", attempt, delay, exc
+        )
 
     async def _flush(self, consumer: AIOKafkaConsumer) -> None:
         rows_before = self.sink.stats.rows_inserted

@@ -1,4 +1,4 @@
-"""The local single-node Apache Kafka 4.x broker (KRaft) from Maven Central jars: fetch, start, stop."""
+"""The local single-node Apache Kafka 4.x broker (KRaft) from Maven Central jars."""
 
 from __future__ import annotations
 
@@ -97,8 +97,14 @@ class KafkaLocal:
             return self.cfg.libs
         self.cfg.libs.mkdir(parents=True, exist_ok=True)
         cmd = [
-            "mvn", "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
-            f"-Dkafka.version={self.cfg.version}", f"-DoutputDirectory={self.cfg.libs}",
+            "mvn",
+            "-q",
+            "-B",
+            "-f",
+            str(POM),
+            "dependency:copy-dependencies",
+            f"-Dkafka.version={self.cfg.version}",
+            f"-DoutputDirectory={self.cfg.libs}",
             "-DincludeScope=runtime",
         ]
         subprocess.run(cmd, check=True)
@@ -107,23 +113,34 @@ class KafkaLocal:
 
     def _java(self, main: str, *args: str, background: bool = False) -> subprocess.Popen[bytes]:
         cmd = [
-            "java", f"-Xmx{self.cfg.heap}", f"-Xms{self.cfg.heap}", "-XX:+UseG1GC",
+            "java",
+            f"-Xmx{self.cfg.heap}",
+            f"-Xms{self.cfg.heap}",
+            "-XX:+UseG1GC",
             f"-Dlog4j2.configurationFile={self.cfg.run_dir / 'log4j2.properties'}",
-            "-cp", f"{self.cfg.libs}/*", main, *args,
+            "-cp",
+            f"{self.cfg.libs}/*",
+            main,
+            *args,
         ]
         out = open(self.cfg.run_dir / "stdout.log", "ab")  # noqa: SIM115 - owned by the child
-        return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=background)
+        return subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=background
+        )
 
     def _write_config(self) -> Path:
         run = self.cfg.run_dir
         run.mkdir(parents=True, exist_ok=True)
         (run / "log4j2.properties").write_text(LOG4J2.format(log=self.log_file))
         props = run / "server.properties"
-        props.write_text(SERVER_PROPERTIES.format(
-            host=self.cfg.host, port=self.cfg.port, controller_port=self.cfg.controller_port,
-            data=run / "data",
-        ))
+        props.write_text(
+            SERVER_PROPERTIES.format(
+                host=self.cfg.host,
+                port=self.cfg.port,
+                controller_port=self.cfg.controller_port,
+                data=run / "data",
+            )
+        )
         return props
 
     def _format(self, props: Path) -> None:
@@ -132,7 +149,9 @@ class KafkaLocal:
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         proc = self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props))
         if proc.wait() != 0:
-            raise RuntimeError(f"formatting KRaft storage failed; see {self.cfg.run_dir}/stdout.log")
+            raise RuntimeError(
+                f"formatting KRaft storage failed; see {self.cfg.run_dir}/stdout.log"
+            )
 
     def pid(self) -> int | None:
         """PID of the running broker, or None."""
@@ -185,8 +204,14 @@ class KafkaLocal:
         """Running state, PID, bootstrap address and whether it answers."""
         pid = self.pid()
         answers = pid is not None and asyncio.run(_answers(self.bootstrap))
-        return {"running": pid is not None, "pid": pid, "bootstrap": self.bootstrap,
-                "answers": answers, "version": self.cfg.version, "log": str(self.log_file)}
+        return {
+            "running": pid is not None,
+            "pid": pid,
+            "bootstrap": self.bootstrap,
+            "answers": answers,
+            "version": self.cfg.version,
+            "log": str(self.log_file),
+        }
 
 
 def _alive(pid: int) -> bool:

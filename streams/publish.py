@@ -1,4 +1,4 @@
-"""Publish events to their topics from short-lived CLI processes (baselines, approvals, policies)."""
+"""Publish events to their topics from short-lived CLI processes (baselines, approvals)."""
 
 from __future__ import annotations
 
@@ -34,6 +34,8 @@ async def publish_async(
         await producer.stop()
 
 
-def publish(events: Iterable[Event], settings: Settings | None = None, fmt: WireFormat = "json") -> int:
+def publish(
+    events: Iterable[Event], settings: Settings | None = None, fmt: WireFormat = "json"
+) -> int:
     """Blocking wrapper of `publish_async` for CLI commands."""
     return asyncio.run(publish_async(list(events), settings or Settings(), fmt))

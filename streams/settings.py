@@ -1,4 +1,4 @@
-"""Typed configuration from `NOVACRON_*` environment variables or a config file (pydantic-settings)."""
+"""Typed configuration from `NOVACRON_*` environment variables or a config file."""
 
 from __future__ import annotations
 

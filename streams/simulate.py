@@ -54,10 +54,14 @@ class SimulatorHost:
     async def run(self, ticks: int) -> SimulatorStats:
         """Publish `ticks` ticks (0 = until cancelled), applying actions as they arrive."""
         kafka = self.settings.kafka
-        self._producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap, acks="all", linger_ms=5)
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=kafka.bootstrap, acks="all", linger_ms=5
+        )
         consumer = AIOKafkaConsumer(
-            kafka.topic("actions"), bootstrap_servers=kafka.bootstrap,
-            group_id=f"{kafka.topic_prefix}simulator", auto_offset_reset="latest",
+            kafka.topic("actions"),
+            bootstrap_servers=kafka.bootstrap,
+            group_id=f"{kafka.topic_prefix}simulator",
+            auto_offset_reset="latest",
             enable_auto_commit=True,
         )
         await self._producer.start()

@@ -72,11 +72,17 @@ async def create_topics(cfg: KafkaConfig) -> list[str]:
     try:
         existing = set(await admin.list_topics())
         wanted = [
-            NewTopic(cfg.topic(s.name), cfg.partitions, cfg.replication_factor, topic_configs=s.config())
+            NewTopic(
+                cfg.topic(s.name), cfg.partitions, cfg.replication_factor, topic_configs=s.config()
+            )
             for s in CATALOGUE.values()
         ] + [
-            NewTopic(cfg.topic(name), cfg.partitions, cfg.replication_factor,
-                     topic_configs={"cleanup.policy": "compact"})
+            NewTopic(
+                cfg.topic(name),
+                cfg.partitions,
+                cfg.replication_factor,
+                topic_configs={"cleanup.policy": "compact"},
+            )
             for name in INTERNAL_TOPICS
         ]
         new = [t for t in wanted if t.name not in existing]

@@ -13,12 +13,18 @@ from hypothesis import strategies as st
 from schemas import Event
 
 TEXT = st.characters(exclude_categories=("Cs",))
-JSON_LEAF = st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.floats(
-    allow_nan=False, allow_infinity=False
-) | st.text(TEXT, max_size=12)
+JSON_LEAF = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53), 2**53)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(TEXT, max_size=12)
+)
 JSON = st.recursive(
     JSON_LEAF,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(TEXT, max_size=8), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(TEXT, max_size=8), inner, max_size=3)
+    ),
     max_leaves=8,
 )
 TIMES = st.datetimes(
@@ -49,7 +55,9 @@ def _for(annotation: Any, metadata: list[Any]) -> st.SearchStrategy[Any]:
     if annotation is str:
         return st.text(TEXT, min_size=b.get("min_size", 0), max_size=b.get("max_size", 20))
     if annotation is float:
-        return st.floats(b.get("min_value"), b.get("max_value"), allow_nan=False, allow_infinity=False)
+        return st.floats(
+            b.get("min_value"), b.get("max_value"), allow_nan=False, allow_infinity=False
+        )
     if annotation is int:
         return st.integers(b.get("min_value", -(2**40)), b.get("max_value", 2**40))
     if annotation is bool:

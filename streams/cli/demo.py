@@ -66,7 +66,9 @@ def _url(settings: Settings, role: str) -> str:
     return f"http://{settings.web.host}:{settings.web.port + role_index(role)}"
 
 
-def _wait_healthy(settings: Settings, roles: list[str], procs: list[subprocess.Popen[bytes]]) -> None:
+def _wait_healthy(
+    settings: Settings, roles: list[str], procs: list[subprocess.Popen[bytes]]
+) -> None:
     with console.status("waiting for the workers…"):
         for role, proc in zip(roles, procs, strict=True):
             deadline = time.monotonic() + 120
@@ -96,8 +98,15 @@ def _simulate(settings: Settings, ticks: int, tick_seconds: float, services: int
     from streams.simulate import SimulatorHost
 
     start = datetime.now(UTC).replace(second=0, microsecond=0)
-    world = World(SimConfig(seed=seed, services=services, start_time=start,
-                            drift_probability=0.02, violation_probability=0.01))
+    world = World(
+        SimConfig(
+            seed=seed,
+            services=services,
+            start_time=start,
+            drift_probability=0.02,
+            violation_probability=0.01,
+        )
+    )
     with Progress(console=console) as progress:
         task = progress.add_task("simulating the cluster", total=ticks)
 
@@ -106,10 +115,14 @@ def _simulate(settings: Settings, ticks: int, tick_seconds: float, services: int
             if stats.ticks == ticks // 2:  # something for the optimizer and the DQN to react to
                 world.inject_anomaly("svc-0", "load", 3.0, 20)
 
-        stats = asyncio.run(SimulatorHost(world, settings, tick_seconds, on_tick=on_tick).run(ticks))
+        stats = asyncio.run(
+            SimulatorHost(world, settings, tick_seconds, on_tick=on_tick).run(ticks)
+        )
     asyncio.run(_send_malformed(settings))
-    console.print(f"published {stats.metrics} metric samples, {stats.configs} config snapshots and "
-                  f"{len(MALFORMED)} malformed records; the world applied {stats.actions_applied} actions")
+    console.print(
+        f"published {stats.metrics} metric samples, {stats.configs} config snapshots and "
+        f"{len(MALFORMED)} malformed records; the world applied {stats.actions_applied} actions"
+    )
     return stats.metrics
 
 
@@ -140,9 +153,9 @@ def _wait_landed(settings: Settings, metrics: int) -> None:
 
 
 SAMPLES = {
-    "metric_samples": "resource_id, cpu_usage, memory_usage, network_latency_ms, request_rate, active_vms",
+    "metric_samples": "resource_id, cpu_usage, memory_usage, network_latency_ms, active_vms",
     "insights": "resource_id, kind, metric, round(value, 2) AS value, score, confidence",
-    "decisions": "resource_id, decision_type, origin, round(confidence, 2) AS confidence, reasoning",
+    "decisions": "resource_id, decision_type, origin, round(confidence, 2) AS conf, reasoning",
     "policy_verdicts": "resource_id, outcome, reasons",
     "actions": "resource_id, action_type, action_id",
     "outcomes": "action_id, scope, step_id, status",
@@ -157,14 +170,22 @@ def _report(settings: Settings) -> None:
 
     backend, db = HttpSqlBackend(_url(settings, "ingest")), settings.clickhouse.database
     counts = table_counts(backend, db)
-    console.print(rows_table([{"table": t, "rows": n} for t, n in counts.items()], "rows per table"))
-    console.print(rows_table(dlq_reasons(backend, db, 5), f"dead letters: {counts.get('dead_letters', 0)}"))
+    console.print(
+        rows_table([{"table": t, "rows": n} for t, n in counts.items()], "rows per table")
+    )
+    console.print(
+        rows_table(dlq_reasons(backend, db, 5), f"dead letters: {counts.get('dead_letters', 0)}")
+    )
     for table, columns in SAMPLES.items():
         if counts.get(table):
-            rows = backend.query(f"SELECT {columns} FROM {db}.{table} FINAL "
-                                 "ORDER BY event_time DESC LIMIT 3")
+            rows = backend.query(
+                f"SELECT {columns} FROM {db}.{table} FINAL "  # noqa: S608 - fixed names above
+                "ORDER BY event_time DESC LIMIT 3"
+            )
             console.print(rows_table(rows, f"latest {table}"))
-    console.print(f"\nquery more with: novacron sql \"SELECT ...\" (history under {settings.clickhouse.path})")
+    console.print(
+        f'\nquery more with: novacron sql "SELECT ..." (history under {settings.clickhouse.path})'
+    )
 
 
 def _stop(procs: list[subprocess.Popen[bytes]]) -> None:

@@ -18,15 +18,19 @@ from streams.settings import Settings
 
 console = Console()
 err = Console(stderr=True)
-SQL_URL = typer.Option("http://127.0.0.1:6066", "--sql-url", envvar="NOVACRON_SQL_URL",
-                       help="Web address of the ingest worker (it owns ClickHouse)")
+SQL_URL = typer.Option(
+    "http://127.0.0.1:6066",
+    "--sql-url",
+    envvar="NOVACRON_SQL_URL",
+    help="Web address of the ingest worker (it owns ClickHouse)",
+)
 audit_app = typer.Typer(help="Audit reports, causal chains and tamper checks over the history.")
 
 
 def rows_table(rows: list[dict[str, Any]], title: str = "") -> Table:
     """A rich table of query rows."""
     table = Table(title=title or None)
-    for column in (rows[0] if rows else {}):
+    for column in rows[0] if rows else {}:
         table.add_column(str(column))
     for row in rows:
         table.add_row(*(_cell(v) for v in row.values()))
@@ -102,14 +106,18 @@ def audit_report(
         print(_markdown(sections, since, until))
 
 
-def _query_report(backend: HttpSqlBackend, name: str, db: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+def _query_report(
+    backend: HttpSqlBackend, name: str, db: str, params: dict[str, Any]
+) -> list[dict[str, Any]]:
     try:
         return run_report(backend, name, db, **params)
     except Exception as exc:  # one broken section must not hide the others
         return [{"error": str(exc)}]
 
 
-def _markdown(sections: dict[str, list[dict[str, Any]]], since: str | None, until: str | None) -> str:
+def _markdown(
+    sections: dict[str, list[dict[str, Any]]], since: str | None, until: str | None
+) -> str:
     lines = [f"# NovaCron audit report ({since or 'beginning'} – {until or 'now'})", ""]
     for name, rows in sections.items():
         lines += [f"## {name.replace('_', ' ')}", ""]
@@ -125,15 +133,22 @@ def _markdown(sections: dict[str, list[dict[str, Any]]], since: str | None, unti
 def _html(sections: dict[str, list[dict[str, Any]]], since: str | None, until: str | None) -> str:
     import html
 
-    parts = [f"<html><head><meta charset='utf-8'><title>NovaCron audit</title></head><body>"
-             f"<h1>NovaCron audit report ({html.escape(since or 'beginning')} – "
-             f"{html.escape(until or 'now')})</h1>"]
+    parts = [
+        f"<html><head><meta charset='utf-8'><title>NovaCron audit</title></head><body>"
+        f"<h1>NovaCron audit report ({html.escape(since or 'beginning')} – "
+        f"{html.escape(until or 'now')})</h1>"
+    ]
     for name, rows in sections.items():
         parts.append(f"<h2>{html.escape(name.replace('_', ' '))}</h2>")
         parts.append(_bar_chart(rows))
-        parts.append("<table border='1'>" + "".join(
-            "<tr>" + "".join(f"<td>{html.escape(_cell(v))}</td>" for v in r.values()) + "</tr>"
-            for r in rows) + "</table>")
+        parts.append(
+            "<table border='1'>"
+            + "".join(
+                "<tr>" + "".join(f"<td>{html.escape(_cell(v))}</td>" for v in r.values()) + "</tr>"
+                for r in rows
+            )
+            + "</table>"
+        )
     return "".join(parts) + "</body></html>"
 
 
@@ -145,7 +160,8 @@ def _bar_chart(rows: list[dict[str, Any]]) -> str:
     label, value = next(iter(rows[0])), numeric[0]
     top = max(float(r[value]) for r in rows) or 1.0
     bars = "".join(
-        f"<rect x='0' y='{i * 22}' width='{300 * float(r[value]) / top:.0f}' height='18' fill='#4a7'/>"
+        f"<rect x='0' y='{i * 22}' width='{300 * float(r[value]) / top:.0f}' height='18'"
+        " fill='#4a7'/>"
         f"<text x='305' y='{i * 22 + 14}' font-size='12'>{r[label]}: {r[value]}</text>"
         for i, r in enumerate(rows[:20])
     )
@@ -154,7 +170,7 @@ def _bar_chart(rows: list[dict[str, Any]]) -> str:
 
 @audit_app.command("chain")
 def audit_chain(correlation_id: str, sql_url: str = SQL_URL) -> None:
-    """Every event of one causal chain (anomaly → decision → verdict → approval → action → outcome)."""
+    """Every event of one causal chain: anomaly → decision → verdict → approval → action…"""
     rows = chain(HttpSqlBackend(sql_url), Settings().clickhouse.database, correlation_id)
     _emit(rows, "table", f"chain {correlation_id}")
 

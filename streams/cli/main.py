@@ -75,7 +75,9 @@ def worker(
 
 
 @kafka_app.command("start")
-def kafka_start(port: int = typer.Option(9092, help="Client port (controller uses port+1)")) -> None:
+def kafka_start(
+    port: int = typer.Option(9092, help="Client port (controller uses port+1)"),
+) -> None:
     """Fetch the jars (once), format KRaft storage and start the broker; waits until it answers."""
     from streams.kafka_local import KafkaLocal, LocalKafkaConfig
 

@@ -31,9 +31,16 @@ def simulate(
     from agents.simulator.world import SimConfig, World
     from streams.simulate import SimulatorHost
 
-    begin = datetime.now(UTC).replace(second=0, microsecond=0) if start == "now" else datetime.fromisoformat(start)
-    world = World(SimConfig(seed=seed, services=services, interval_seconds=interval, trace=trace,
-                            start_time=begin))
+    begin = (
+        datetime.now(UTC).replace(second=0, microsecond=0)
+        if start == "now"
+        else datetime.fromisoformat(start)
+    )
+    world = World(
+        SimConfig(
+            seed=seed, services=services, interval_seconds=interval, trace=trace, start_time=begin
+        )
+    )
     with Progress(console=console) as progress:
         task = progress.add_task("simulating", total=ticks or None)
         inject = _parse_anomaly(anomaly)
@@ -45,8 +52,10 @@ def simulate(
 
         host = SimulatorHost(world, Settings(), tick_seconds, fmt, on_tick)  # type: ignore[arg-type]
         stats = asyncio.run(host.run(ticks))
-    console.print(f"published {stats.metrics} metrics and {stats.configs} configs in {stats.ticks} "
-                  f"ticks; applied {stats.actions_applied} actions ({stats.actions_rejected} rejected)")
+    console.print(
+        f"published {stats.metrics} metrics and {stats.configs} configs in {stats.ticks} "
+        f"ticks; applied {stats.actions_applied} actions ({stats.actions_rejected} rejected)"
+    )
 
 
 def _parse_anomaly(spec: str | None):  # type: ignore[no-untyped-def]
@@ -56,7 +65,9 @@ def _parse_anomaly(spec: str | None):  # type: ignore[no-untyped-def]
         service, kind, magnitude, at, ticks = spec.split(":")
         return service, kind, float(magnitude), int(at), int(ticks)
     except ValueError as exc:
-        raise typer.BadParameter("use SERVICE:KIND:MAGNITUDE:AT_TICK:TICKS, e.g. svc-0:load:3:50:20") from exc
+        raise typer.BadParameter(
+            "use SERVICE:KIND:MAGNITUDE:AT_TICK:TICKS, e.g. svc-0:load:3:50:20"
+        ) from exc
 
 
 app = simulate

@@ -1,4 +1,4 @@
-"""Real-broker fixtures: the local Kafka 4.x broker, per-test topic prefixes and worker processes."""
+"""Real-broker fixtures: the local Kafka 4.x broker, per-test topic prefixes, workers."""
 
 from __future__ import annotations
 
@@ -42,7 +42,9 @@ def kafka_bootstrap() -> Iterator[str]:
 @pytest.fixture
 def kafka_cfg(kafka_bootstrap: str) -> KafkaConfig:
     """A fresh topic prefix per test (its own topics and consumer groups), topics created."""
-    cfg = KafkaConfig(bootstrap=kafka_bootstrap, topic_prefix=f"t{uuid.uuid4().hex[:10]}.", partitions=4)
+    cfg = KafkaConfig(
+        bootstrap=kafka_bootstrap, topic_prefix=f"t{uuid.uuid4().hex[:10]}.", partitions=4
+    )
     asyncio.run(create_topics(cfg))
     return cfg
 
@@ -66,14 +68,16 @@ class WorkerProcess:
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
-        env.update({
-            "NOVACRON_KAFKA__BOOTSTRAP": self.kafka.bootstrap,
-            "NOVACRON_KAFKA__TOPIC_PREFIX": self.kafka.topic_prefix,
-            "NOVACRON_WEB__PORT": str(self.port),
-            "NOVACRON_DATA_DIR": str(self.workdir / "var"),
-            "NOVACRON_CLICKHOUSE__PATH": str(self.workdir / "var" / "chdb"),
-            "NOVACRON_SINK__BATCH_SECONDS": "0.5",
-        })
+        env.update(
+            {
+                "NOVACRON_KAFKA__BOOTSTRAP": self.kafka.bootstrap,
+                "NOVACRON_KAFKA__TOPIC_PREFIX": self.kafka.topic_prefix,
+                "NOVACRON_WEB__PORT": str(self.port),
+                "NOVACRON_DATA_DIR": str(self.workdir / "var"),
+                "NOVACRON_CLICKHOUSE__PATH": str(self.workdir / "var" / "chdb"),
+                "NOVACRON_SINK__BATCH_SECONDS": "0.5",
+            }
+        )
         env.update(self.extra_env)
         return env
 
@@ -81,9 +85,20 @@ class WorkerProcess:
         self.workdir.mkdir(parents=True, exist_ok=True)
         log = open(self.workdir / f"{self.role}.log", "ab")  # noqa: SIM115 - child owns it
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "streams.cli.main", "worker", "--role", self.role,
-             "--web-port", str(self.port)],
-            env=self.env(), cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "streams.cli.main",
+                "worker",
+                "--role",
+                self.role,
+                "--web-port",
+                str(self.port),
+            ],
+            env=self.env(),
+            cwd=self.workdir,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -103,7 +118,9 @@ class WorkerProcess:
 
     def log_tail(self, n: int = 40) -> str:
         path = self.workdir / f"{self.role}.log"
-        return "\n".join(path.read_text(errors="replace").splitlines()[-n:]) if path.exists() else ""
+        return (
+            "\n".join(path.read_text(errors="replace").splitlines()[-n:]) if path.exists() else ""
+        )
 
     def sql(self, query: str) -> list[dict[str, object]]:
         import orjson

@@ -40,7 +40,9 @@ def _malformed(i: int) -> bytes:
     ][kind]
 
 
-@pytest.mark.skipif(shutil.which("kcat") is None, reason="kcat missing: apt-get install kcat (.ci/run does)")
+@pytest.mark.skipif(
+    shutil.which("kcat") is None, reason="kcat missing: apt-get install kcat (.ci/run does)"
+)
 def test_every_record_is_stored_or_dead_lettered(worker_factory, kafka_cfg) -> None:  # type: ignore[no-untyped-def]
     rng = random.Random(42)
     records = [(_malformed(i) if i % 4 == 0 else _valid(i, rng)) for i in range(400)]
@@ -50,7 +52,9 @@ def test_every_record_is_stored_or_dead_lettered(worker_factory, kafka_cfg) -> N
     topic = kafka_cfg.topic("metrics")
     subprocess.run(
         ["kcat", "-P", "-b", kafka_cfg.bootstrap, "-t", topic],
-        input=b"\n".join(records) + b"\n", check=True, timeout=60,
+        input=b"\n".join(records) + b"\n",
+        check=True,
+        timeout=60,
     )
 
     def landed() -> bool:
@@ -72,6 +76,12 @@ def test_every_record_is_stored_or_dead_lettered(worker_factory, kafka_cfg) -> N
     kinds = {r["error_kind"] for r in reasons}
     assert kinds == {"decode", "schema", "oversized"}
     texts = " | ".join(str(r["reason"]) for r in reasons)
-    for words in ("not valid JSON", "less than or equal to 100", "Field required",
-                  "expected a JSON object", "above the 4096 limit", "valid number"):
+    for words in (
+        "not valid JSON",
+        "less than or equal to 100",
+        "Field required",
+        "expected a JSON object",
+        "above the 4096 limit",
+        "valid number",
+    ):
         assert words in texts

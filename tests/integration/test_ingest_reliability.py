@@ -30,9 +30,14 @@ async def _produce(cfg: KafkaConfig, start: int, count: int, pause_every: int = 
     await producer.start()
     try:
         for i in range(start, start + count):
-            sample = MetricSample(resource_id=f"vm-{i % 50}", cpu_usage=float(i % 100), event_id=f"ev-{i}")
-            await producer.send(cfg.topic("metrics"), CODEC.encode(sample, "avro" if i % 2 else "json"),
-                                key=sample.resource_id.encode())
+            sample = MetricSample(
+                resource_id=f"vm-{i % 50}", cpu_usage=float(i % 100), event_id=f"ev-{i}"
+            )
+            await producer.send(
+                cfg.topic("metrics"),
+                CODEC.encode(sample, "avro" if i % 2 else "json"),
+                key=sample.resource_id.encode(),
+            )
             if pause_every and i % pause_every == 0:
                 await producer.flush()
                 await asyncio.sleep(0.05)
@@ -44,28 +49,46 @@ async def _produce(cfg: KafkaConfig, start: int, count: int, pause_every: int = 
 def test_sigkill_mid_stream_loses_nothing(worker_factory, kafka_cfg) -> None:  # type: ignore[no-untyped-def]
     total = 12_000
     worker = worker_factory("ingest")
-    producing = threading.Thread(target=lambda: asyncio.run(_produce(kafka_cfg, 0, total, pause_every=500)))
+    producing = threading.Thread(
+        target=lambda: asyncio.run(_produce(kafka_cfg, 0, total, pause_every=500))
+    )
     producing.start()
-    wait_until(lambda: worker.scalar("SELECT count() FROM novacron.metric_samples") > 2000,
-               timeout=60, interval=0.1, what="first rows before the kill")
+    wait_until(
+        lambda: worker.scalar("SELECT count() FROM novacron.metric_samples") > 2000,
+        timeout=60,
+        interval=0.1,
+        what="first rows before the kill",
+    )
     worker.kill()  # SIGKILL: no flush, no commit, no goodbye
     producing.join()
     worker.start()  # same data folder, same consumer group: resumes from committed offsets
-    wait_until(lambda: worker.scalar("SELECT uniqExact(event_id) FROM novacron.metric_samples") == total,
-               timeout=120, what="every event stored after the restart")
+    wait_until(
+        lambda: worker.scalar("SELECT uniqExact(event_id) FROM novacron.metric_samples") == total,
+        timeout=120,
+        what="every event stored after the restart",
+    )
     assert worker.scalar("SELECT count() FROM novacron.metric_samples FINAL") == total
     assert worker.scalar("SELECT count() FROM novacron.dead_letters") == 0
 
 
 def test_clickhouse_outage_loses_nothing(kafka_cfg: KafkaConfig, tmp_path: Path) -> None:
     ch = ClickHouseConfig(path=tmp_path / "chdb")
-    settings = Settings(kafka=kafka_cfg, clickhouse=ch, sink=SinkConfig(batch_seconds=0.2,
-                        retry_initial_seconds=0.1, retry_max_seconds=0.5))
+    settings = Settings(
+        kafka=kafka_cfg,
+        clickhouse=ch,
+        sink=SinkConfig(batch_seconds=0.2, retry_initial_seconds=0.1, retry_max_seconds=0.5),
+    )
     backend = FlakyBackend(ChdbBackend(ch.path))
     apply_ddl(backend, ch)
-    ctx = WorkerContext(settings=settings, role="ingest", codec=CODEC, metrics=WorkerMetrics(registry=None))  # type: ignore[arg-type]
+    ctx = WorkerContext(
+        settings=settings, role="ingest", codec=CODEC, metrics=WorkerMetrics(registry=None)
+    )  # type: ignore[arg-type]
     executor = ThreadPoolExecutor(max_workers=1)
-    count = lambda: backend.inner.query("SELECT uniqExact(event_id) AS n FROM novacron.metric_samples")[0]["n"]  # noqa: E731
+
+    def count() -> int:
+        rows = backend.inner.query("SELECT uniqExact(event_id) AS n FROM novacron.metric_samples")
+        return int(rows[0]["n"])
+
 
     async def scenario() -> None:
         pipeline = SinkPipeline(ctx, backend, executor)
@@ -83,7 +106,10 @@ def test_clickhouse_outage_loses_nothing(kafka_cfg: KafkaConfig, tmp_path: Path)
 
     try:
         asyncio.run(scenario())
-        assert backend.inner.query("SELECT count() AS n FROM novacron.metric_samples FINAL")[0]["n"] == 5000
+        assert (
+            backend.inner.query("SELECT count() AS n FROM novacron.metric_samples FINAL")[0]["n"]
+            == 5000
+        )
     finally:
         backend.inner.close()
         executor.shutdown()

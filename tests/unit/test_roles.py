@@ -1,4 +1,4 @@
-"""regopy and torch never share a process: every role's process is checked in a fresh interpreter."""
+"""regopy and torch never share a process: each role is checked in a fresh interpreter."""
 
 from __future__ import annotations
 
@@ -24,7 +24,10 @@ print(json.dumps({"torch": "torch" in sys.modules, "regopy": "regopy" in sys.mod
 def test_role_process_never_loads_both_regopy_and_torch(role: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
     out = subprocess.run(
         [sys.executable, "-c", PROBE, role, str(tmp_path)],
-        capture_output=True, text=True, timeout=120, check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
     loaded = json.loads(out.stdout.strip().splitlines()[-1])
     assert not (loaded["torch"] and loaded["regopy"]), f"{role} loads both: {loaded}"
@@ -47,6 +50,9 @@ except ForbiddenImport as exc:
 def test_import_guard_refuses_the_other_library(role: str, lib: str) -> None:
     out = subprocess.run(
         [sys.executable, "-c", GUARD.format(lib=lib), role],
-        capture_output=True, text=True, timeout=60, check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     assert out.stdout.startswith("refused:") and "cannot share a process" in out.stdout

@@ -73,7 +73,9 @@ def test_json_with_unknown_field_from_a_newer_writer_is_accepted() -> None:
 
 
 def test_history_schemas_are_resolvable(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    (tmp_path / "MetricSample.v0.avsc").write_text(json.dumps(_with_new_field(avro_schema(MetricSample))))
+    (tmp_path / "MetricSample.v0.avsc").write_text(
+        json.dumps(_with_new_field(avro_schema(MetricSample)))
+    )
     registry = AvroRegistry(EVENT_TYPES.values(), tmp_path)
     newer = fastavro.parse_schema(_with_new_field(avro_schema(MetricSample)))
     assert newer is not None
@@ -88,11 +90,19 @@ def test_history_schemas_are_resolvable(tmp_path) -> None:  # type: ignore[no-un
         (b'{"resource_id": "vm-1", "cpu_usage": ', DecodeError, "not valid JSON"),
         (b"[1, 2, 3]", SchemaViolation, "expected a JSON object"),
         (b'{"cpu_usage": 10}', SchemaViolation, "resource_id: Field required"),
-        (b'{"resource_id": "vm", "cpu_usage": "high"}', SchemaViolation, "cpu_usage: Input should be a valid number"),
+        (
+            b'{"resource_id": "vm", "cpu_usage": "high"}',
+            SchemaViolation,
+            "cpu_usage: Input should be a valid number",
+        ),
         (b'{"resource_id": "vm", "cpu_usage": 140}', SchemaViolation, "less than or equal to 100"),
         (b'{"resource_id": "vm", "error_rate": -0.1}', SchemaViolation, "error_rate"),
         (b'{"resource_id": "vm", "labels": {"a": 1}}', SchemaViolation, "labels.a"),
-        (b'{"event_type": "Decision", "resource_id": "vm"}', SchemaViolation, "event_type is 'Decision'"),
+        (
+            b'{"event_type": "Decision", "resource_id": "vm"}',
+            SchemaViolation,
+            "event_type is 'Decision'",
+        ),
         (MAGIC + b"\x00" * 8 + b"\x02", DecodeError, "unknown Avro writer schema"),
     ],
 )
@@ -143,5 +153,7 @@ def test_chain_helpers_keep_correlation() -> None:
 
 
 def test_event_time_is_utc_milliseconds() -> None:
-    sample = CODEC.decode(b'{"resource_id": "v", "event_time": "2026-01-02T03:04:05.123456+02:00"}', MetricSample)
+    sample = CODEC.decode(
+        b'{"resource_id": "v", "event_time": "2026-01-02T03:04:05.123456+02:00"}', MetricSample
+    )
     assert sample.event_time.isoformat() == "2026-01-02T01:04:05.123000+00:00"

@@ -1,0 +1,45 @@
+# NovaCron Automation — the same targets locally and in CI. `make help` lists them.
+VENV ?= $(HOME)/.cache/novacron/venv
+export PATH := $(VENV)/bin:$(PATH)
+PYTEST_ARGS ?=
+
+.PHONY: help install demo test test-unit check bench kafka-start kafka-stop topics
+
+help: ## this list
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+install: ## create the cached Python environment (outside the checkout) and install the project
+	@deploy/local/install.sh
+
+demo: install ## the main job: local Kafka, every worker role, the simulator, then a report
+	novacron demo
+
+test: install ## every test: unit and real-broker (starts the local Kafka broker if needed)
+	python -m pytest -q $(PYTEST_ARGS)
+
+test-unit: install ## unit tests only (no broker)
+	python -m pytest -q tests/unit $(PYTEST_ARGS)
+
+check: install ## ruff, mypy, import-linter (layering), Rego unit tests
+	ruff check .
+	mypy schemas sinks agents models policies runbooks streams
+	lint-imports
+	novacron policy test policies/rego
+
+bench: install ## benchmarks (JSON in bench/results/, table in bench/README.md)
+	python bench/ingest_pipeline.py
+	python bench/sink_insert.py
+	python bench/optimizer.py
+	python bench/decision.py
+	python bench/policy.py
+	python bench/drift.py
+	python bench/executor.py
+
+kafka-start: install ## start the local single-node Kafka 4.x broker (KRaft) on 127.0.0.1:9092
+	novacron kafka start
+
+kafka-stop: ## stop the local broker
+	$(VENV)/bin/novacron kafka stop
+
+topics: install ## create the topic catalogue
+	novacron topics create

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Creates (once) the cached Python environment outside the checkout and installs the project into
+# it; installs the system tools the tests use (kcat, Java, Maven) when missing. Idempotent.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+venv=${NOVACRON_VENV:-$HOME/.cache/novacron/venv}
+
+need_apt=()
+command -v kcat >/dev/null || need_apt+=(kcat)
+command -v java >/dev/null || need_apt+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null || need_apt+=(maven)
+command -v git >/dev/null || need_apt+=(git)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "installing ${need_apt[*]} (apt)"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+if [ ! -x "$venv/bin/python" ]; then
+  echo "creating the Python environment in $venv (torch is large: the first run takes minutes)"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --upgrade pip
+fi
+stamp="$venv/.novacron-$(sha256sum "$root/pyproject.toml" | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+  "$venv/bin/pip" install -q -e "$root[dev]"
+  touch "$stamp"
+else
+  # the dependencies are current; point the editable install at this checkout
+  "$venv/bin/pip" install -q --no-deps --no-build-isolation -e "$root" >/dev/null
+fi
+echo "environment ready: $venv"
