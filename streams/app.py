@@ -84,6 +84,11 @@ def create_app(settings: Settings, role: str, web_port: int | None = None) -> fa
         consumer_auto_offset_reset="earliest",
         datadir=str(settings.data_dir / "faust" / role),
         producer_acks=-1,
+        # a SIGKILLed member is noticed after the session timeout; Faust's default (60 s) would
+        # hold every partition of a crashed worker for a minute before a restart can take it
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=3.0,
+        broker_rebalance_timeout=30.0,
     )
     _register_common_pages(app)
     return app

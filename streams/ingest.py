@@ -16,7 +16,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import faust
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import (
+    AIOKafkaConsumer,
+    AIOKafkaProducer,
+    ConsumerRebalanceListener,
+    ConsumerRecord,
+    TopicPartition,
+)
 
 from agents.ingest import Ingestor, RawRecord
 from schemas import DeadLetter
@@ -60,7 +66,6 @@ class SinkPipeline:
         """Consume until cancelled; flush what is buffered on the way out."""
         kafka = self.ctx.settings.kafka
         consumer = AIOKafkaConsumer(
-            *self.topics,
             bootstrap_servers=kafka.bootstrap,
             group_id=f"{kafka.topic_prefix}sink",
             enable_auto_commit=False,
@@ -68,12 +73,15 @@ class SinkPipeline:
             # inserts may block for a long time while ClickHouse is down; heartbeats keep the
             # membership alive, so the poll interval is not what detects a dead worker
             max_poll_interval_ms=24 * 3600 * 1000,
+            rebalance_timeout_ms=30_000,
+            session_timeout_ms=10_000,
             fetch_max_wait_ms=100,
             max_partition_fetch_bytes=4 * 1024 * 1024,
         )
         producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap, acks="all", linger_ms=5)
         await producer.start()
         await consumer.start()
+        consumer.subscribe(list(self.topics), listener=_LogRebalance())
         try:
             await self._loop(consumer, producer)
         finally:
@@ -164,6 +172,18 @@ class SinkPipeline:
             if high is not None:
                 lag = max(0, high - await consumer.position(tp))
                 self.ctx.metrics.lag.labels(group, tp.topic, str(tp.partition)).set(lag)
+
+
+class _LogRebalance(ConsumerRebalanceListener):
+    """Logs partition movements of the sink's consumer group (operators ask "who has what")."""
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        log.info(
+            "sink: partitions revoked: %s", sorted(f"{tp.topic}[{tp.partition}]" for tp in revoked)
+        )
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        log.info("sink: partitions assigned: %d", len(assigned))
 
 
 def _resume_audit(backend: Backend, database: str) -> AuditChain:

@@ -85,22 +85,29 @@ def test_clickhouse_outage_loses_nothing(kafka_cfg: KafkaConfig, tmp_path: Path)
     )  # type: ignore[arg-type]
     executor = ThreadPoolExecutor(max_workers=1)
 
-    def count() -> int:
+    def count_now() -> int:
         rows = backend.inner.query("SELECT uniqExact(event_id) AS n FROM novacron.metric_samples")
         return int(rows[0]["n"])
+
+    async def count() -> int:
+        # through the sink's single ClickHouse thread, as the /sql endpoint does: a chDB
+        # connection must not run a query while that thread streams an insert
+        return await asyncio.get_running_loop().run_in_executor(executor, count_now)
 
 
     async def scenario() -> None:
         pipeline = SinkPipeline(ctx, backend, executor)
         task = asyncio.create_task(pipeline.run())
         await _produce(kafka_cfg, 0, 2000)
-        await _wait(lambda: count() == 2000)
+        await _wait(lambda: _eq(count(), 2000))
         backend.down = True  # ClickHouse goes away
         await _produce(kafka_cfg, 2000, 3000)
-        await _wait(lambda: pipeline.sink.stats.failed_attempts >= 3)
-        assert count() == 2000  # nothing new landed while it was down
+        await _wait(lambda: _true(pipeline.sink.stats.failed_attempts >= 3))
+        assert backend.inner.query("SELECT uniqExact(event_id) AS n FROM novacron.metric_samples")[0][
+            "n"
+        ] == 2000  # nothing new landed while it was down (the insert thread is in its backoff)
         backend.down = False  # and comes back
-        await _wait(lambda: count() == 5000)
+        await _wait(lambda: _eq(count(), 5000))
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
 
@@ -115,9 +122,17 @@ def test_clickhouse_outage_loses_nothing(kafka_cfg: KafkaConfig, tmp_path: Path)
         executor.shutdown()
 
 
+async def _eq(value, expected) -> bool:  # type: ignore[no-untyped-def]
+    return bool(await value == expected)
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
 async def _wait(predicate, timeout: float = 60.0) -> None:  # type: ignore[no-untyped-def]
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    while not predicate():
+    while not await predicate():
         assert loop.time() < deadline, "timed out"
         await asyncio.sleep(0.2)
