@@ -1,11 +1,365 @@
-"""Kafka wiring of the gate agent (filled in by its issue)."""
+"""Kafka wiring of the policy gate: decisions → verdicts, actions and approvals; the control API."""
 
 from __future__ import annotations
 
-import faust
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
 
+import faust
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from agents.control_api import ControlApi
+from agents.gate import GateResult, PolicyGate
+from policies.engine import RegoEngine, compile_errors
+from policies.registry import PolicyRegistry
+from policies.source import load_directory
+from schemas import Approval, Decision, DesiredState, Event, Insight, PolicyVersion
+from schemas.envelope import utc_now
 from streams.app import WorkerContext
+from streams.metrics import REGISTRY
+
+__all__ = [
+    "POLICY_DIR",
+    "GateHost",
+    "GateMetrics",
+    "ResourceFacts",
+    "TopicFollower",
+    "facts_of",
+    "register",
+]
+
+log = logging.getLogger(__name__)
+
+POLICY_DIR = Path(__file__).resolve().parents[1] / "policies" / "rego"
+"""The shipped Rego policies, seeded into the registry when the `policies` topic lacks them."""
+BATCH_SIZE, BATCH_SECONDS = 200, 0.2  # decisions are few and latency matters more than volume
+EXPIRE_SECONDS = 1.0  # period of the pending-approval expiry timer
+_FACT_KEYS = ("environment", "region", "zone", "cluster", "tier", "owner")
+
+Handler = Callable[[list[ConsumerRecord]], Awaitable[None]]
+
+
+class TopicFollower:
+    """Every partition of one topic, without a consumer group: each process sees every record.
+
+    `catch_up()` reads up to the end offsets of the moment it is called, so state folded from a
+    compacted topic is complete before it is used; `run()` then keeps following.
+    """
+
+    def __init__(self, bootstrap: str, topic: str, handle: Handler, *, from_start: bool) -> None:
+        self.bootstrap, self.topic, self.handle = bootstrap, topic, handle
+        self.from_start = from_start
+        self._consumer: AIOKafkaConsumer | None = None
+        self._tps: list[TopicPartition] = []
+        self._lock = asyncio.Lock()  # one reader at a time: run() and catch_up() share the consumer
+
+    async def start(self) -> None:
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
+            fetch_max_wait_ms=100, auto_offset_reset="earliest",
+        )
+        await consumer.start()
+        self._consumer = consumer
+        self._tps = [TopicPartition(self.topic, p) for p in sorted(await self._partitions())]
+        consumer.assign(self._tps)
+        if self.from_start:
+            await consumer.seek_to_beginning(*self._tps)
+        else:
+            await consumer.seek_to_end(*self._tps)
+        for tp in self._tps:  # resolve the positions now: later records are never skipped
+            await consumer.position(tp)
+
+    async def _partitions(self, attempts: int = 50) -> set[int]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        await admin.start()
+        try:
+            for _ in range(attempts):  # metadata of a just-created topic may lag a moment
+                for t in await admin.describe_topics([self.topic]):
+                    if t.get("topic") == self.topic and t.get("partitions"):
+                        return {p["partition"] for p in t["partitions"]}
+                await asyncio.sleep(0.2)
+        finally:
+            await admin.close()
+        raise RuntimeError(f"topic {self.topic} does not exist; run `novacron topics create`")
+
+    async def catch_up(self) -> None:
+        """Return once every record that existed when called has been handled."""
+        consumer = self._require()
+        ends = await consumer.end_offsets(self._tps)
+        while not await self._reached(ends):
+            async with self._lock:
+                await self._read(100)
+
+    async def _reached(self, ends: Mapping[TopicPartition, int]) -> bool:
+        consumer = self._require()
+        return all([await consumer.position(tp) >= end for tp, end in ends.items()])
+
+    async def run(self) -> None:
+        """Follow the topic until cancelled."""
+        while True:
+            async with self._lock:
+                await self._read(200)
+            await asyncio.sleep(0)  # let a waiting catch_up() take the lock
+
+    async def _read(self, timeout_ms: int) -> None:
+        batches = await self._require().getmany(timeout_ms=timeout_ms, max_records=1000)
+        for records in batches.values():
+            await self.handle(records)
+
+    def _require(self) -> AIOKafkaConsumer:
+        if self._consumer is None:
+            raise RuntimeError(f"follower of {self.topic} used before start()")
+        return self._consumer
+
+    async def stop(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
+
+
+def facts_of(state: DesiredState) -> dict[str, Any]:
+    """Facts about a resource for `input.resource`, from its declared baseline.
+
+    `environment` (alias `env`), `region`, … are read from the config's top level, its `labels`
+    and its `tags`; string-valued labels and tags become `labels`.
+    """
+    cfg = state.config
+    labels: dict[str, str] = {}
+    for name in ("tags", "labels"):
+        src = cfg.get(name)
+        if isinstance(src, dict):
+            labels.update({k: v for k, v in src.items() if isinstance(v, str)})
+    facts: dict[str, Any] = {"type": state.resource_type, "labels": labels}
+    for src in (labels, cfg):
+        if "env" in src and isinstance(src["env"], str):
+            facts["environment"] = src["env"]
+        for key in _FACT_KEYS:
+            if isinstance(src.get(key), (str, int, float, bool)):
+                facts[key] = src[key]
+    return facts
+
+
+class ResourceFacts:
+    """Latest declared facts per resource (from the `desired` topic), for the gate's input."""
+
+    def __init__(self) -> None:
+        self._facts: dict[str, dict[str, Any]] = {}
+
+    def on_baseline(self, state: DesiredState) -> None:
+        if state.deleted:
+            self._facts.pop(state.resource_id, None)
+        else:
+            self._facts[state.resource_id] = facts_of(state)
+
+    def context_for(self, decision: Decision) -> dict[str, Any] | None:
+        """`{"resource": facts}` for `PolicyGate.evaluate`; a drift remediation's baseline
+        config (in its params) is used when the resource has no baseline here yet."""
+        facts = self._facts.get(decision.resource_id)
+        if facts is None and isinstance(decision.params.get("baseline_config"), dict):
+            state = DesiredState(resource_id=decision.resource_id,
+                                 resource_type=str(decision.params.get("resource_type") or "?"),
+                                 config=decision.params["baseline_config"])
+            facts = facts_of(state)
+        return {"resource": facts} if facts else None
+
+    def __len__(self) -> int:
+        return len(self._facts)
+
+
+class GateMetrics:
+    """Prometheus metrics of the gate (one set per registry)."""
+
+    _cache: dict[int, GateMetrics] = {}
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.verdicts = Counter("novacron_gate_verdicts_total", "Gate verdicts by outcome",
+                                ["outcome"], registry=registry)
+        self.approvals = Counter("novacron_gate_approvals_total",
+                                 "Approval events handled, by status", ["status"],
+                                 registry=registry)
+        self.pending = Gauge("novacron_gate_pending_approvals", "Decisions waiting for a person",
+                             registry=registry)
+        self.policies = Gauge("novacron_gate_policies_enabled", "Enabled policies",
+                              registry=registry)
+
+    @classmethod
+    def for_registry(cls, registry: CollectorRegistry = REGISTRY) -> GateMetrics:
+        if id(registry) not in cls._cache:
+            cls._cache[id(registry)] = cls(registry)
+        return cls._cache[id(registry)]
+
+
+class GateHost:
+    """The thin host around PolicyGate: batches of decisions and approvals in, events out."""
+
+    def __init__(self, ctx: WorkerContext, gate: PolicyGate, facts: ResourceFacts,
+                 emit: Callable[[list[Event]], Awaitable[int]]) -> None:
+        self.ctx, self.gate, self.facts, self.emit = ctx, gate, facts, emit
+        self.metrics = GateMetrics.for_registry()
+
+    async def decisions(self, decisions: Iterable[Decision]) -> list[Event]:
+        out: list[Event] = []
+        for d in decisions:
+            try:
+                result = self.gate.evaluate(d, self.facts.context_for(d))
+            except Exception:  # one bad decision must not stop the gate for everyone else
+                log.exception("gate failed on decision %s", d.event_id)
+                continue
+            out.extend(self._count(result))
+        await self.emit(out)
+        self.metrics.pending.set(len(self.gate.pending()))
+        return out
+
+    def _count(self, result: GateResult) -> list[Event]:
+        self.ctx.metrics.policy_latency.observe(result.verdict.latency_ms / 1000)
+        self.metrics.verdicts.labels(result.verdict.outcome).inc()
+        return result.events
+
+    async def approvals(self, approvals: Iterable[Approval]) -> list[Event]:
+        out: list[Event] = []
+        for a in approvals:
+            if a.status in ("approved", "rejected"):
+                self.metrics.approvals.labels(a.status).inc()
+                out.extend(self.gate.on_approval(a))
+        await self.emit(out)
+        self.metrics.pending.set(len(self.gate.pending()))
+        return out
+
+    async def expire(self) -> list[Event]:
+        out: list[Event] = list(self.gate.expire(utc_now()))
+        if out:
+            self.metrics.approvals.labels("expired").inc(len(out))
+            await self.emit(out)
+            self.metrics.pending.set(len(self.gate.pending()))
+        return out
+
+    def observe(self, insights: Iterable[Insight]) -> None:
+        for i in insights:
+            self.gate.observe_insight(i)
+
+
+def _policy_loader(ctx: WorkerContext, registry: PolicyRegistry) -> Handler:
+    async def handle(records: list[ConsumerRecord]) -> None:
+        events = ctx.decode_all([r.value for r in records if r.value is not None], PolicyVersion)
+        for refusal in registry.apply_all(events):
+            log.warning("refused policy version: %s", refusal)
+    return handle
+
+
+def _decoder(ctx: WorkerContext, kind: type[Any], sink: Callable[[list[Any]], Awaitable[Any]]
+             ) -> Handler:
+    async def handle(records: list[ConsumerRecord]) -> None:
+        await sink(ctx.decode_all([r.value for r in records if r.value is not None], kind))
+    return handle
 
 
 def register(app: faust.App, ctx: WorkerContext) -> None:
-    """Register the gate agent's streams on the role's app."""
+    """Policies from their topic (seeded from policies/rego), the gate agents, /api/… views."""
+    registry = PolicyRegistry()
+    engine = RegoEngine(registry)
+    gate = PolicyGate(engine, ctx.settings.gate)
+    facts = ResourceFacts()
+    host = GateHost(ctx, gate, facts, ctx.emitter.emit)
+    api = ControlApi(engine, registry, gate, ctx.settings.api, validate_rego=compile_errors)
+    ready = asyncio.Event()
+    bootstrap = ctx.settings.kafka.bootstrap
+
+    async def baselines(states: list[DesiredState]) -> None:
+        for s in states:
+            facts.on_baseline(s)
+
+    followers = {
+        "policies": TopicFollower(bootstrap, ctx.topic("policies"),
+                                  _policy_loader(ctx, registry), from_start=True),
+        "desired": TopicFollower(bootstrap, ctx.topic("desired"),
+                                 _decoder(ctx, DesiredState, baselines), from_start=True),
+        # approvals are keyed by request id, not by resource: the instance holding a pending item
+        # may not own the approval's partition, so every instance reads every partition
+        "approvals": TopicFollower(bootstrap, ctx.topic("approvals"),
+                                   _decoder(ctx, Approval, host.approvals), from_start=False),
+    }
+
+    @app.task
+    async def gate_state() -> None:
+        try:
+            for follower in followers.values():
+                await follower.start()
+                await follower.catch_up()
+            seeded = registry.seed(load_directory(POLICY_DIR))
+            await ctx.emitter.emit(seeded)
+            log.info("gate ready: %d policies (%d seeded), %d resources with facts",
+                     len(registry.current()), len(seeded), len(facts))
+            host.metrics.policies.set(len(registry.active()))
+            ctx.health["gate"] = "ready"
+            ready.set()
+            await asyncio.gather(*(f.run() for f in followers.values()))
+        finally:
+            for follower in followers.values():
+                await follower.stop()
+
+    @app.agent(ctx.raw_topic(app, "decisions"))
+    async def evaluate(stream: faust.StreamT[bytes]) -> None:
+        await ready.wait()  # no verdict before the policies are loaded
+        async for values in stream.take(BATCH_SIZE, within=BATCH_SECONDS):
+            await host.decisions(ctx.decode_all(values, Decision))
+            ctx.metrics.events.labels("gate", "decisions").inc(len(values))
+
+    @app.agent(ctx.raw_topic(app, "insights"))
+    async def incidents(stream: faust.StreamT[bytes]) -> None:
+        async for values in stream.take(1000, within=0.5):
+            # forecasts dominate this topic: only records naming an anomaly are decoded (the kind
+            # is a plain string in JSON and in Avro alike)
+            wanted = [v for v in values if v is not None and b"anomaly" in v]
+            host.observe(ctx.decode_all(wanted, Insight))
+            ctx.metrics.events.labels("gate", "insights").inc(len(values))
+
+    @app.timer(EXPIRE_SECONDS)
+    async def expire() -> None:
+        if ready.is_set():
+            await host.expire()
+            host.metrics.policies.set(len(registry.active()))
+
+    @app.page("/gate")
+    async def gate_status(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        rid = request.query.get("resource", "")
+        return web.json({
+            "ready": ready.is_set(), "policies": len(registry.active()),
+            "pending": len(gate.pending()), "resources_with_facts": len(facts),
+            **({"resource": rid, "in_incident": gate.in_incident(rid, utc_now())} if rid else {}),
+        })
+
+    _mount_api(app, ctx, api, ready)
+
+
+def _mount_api(app: faust.App, ctx: WorkerContext, api: ControlApi, ready: asyncio.Event) -> None:
+    """The ControlApi under /api/… (its own paths after the prefix)."""
+
+    async def call(view: faust.web.View, request: faust.web.Request, path: str) -> Any:
+        if not ready.is_set():
+            return view.json({"error": "the gate is still loading its policies"}, status=503)
+        body = await request.read()
+        status, data = api.handle(request.method, "/" + path, dict(request.headers), body)
+        events = api.drain_events()
+        if events:
+            await ctx.emitter.emit(events)  # approvals come back to the gate through the topic
+        return view.json(data, status=status)
+
+    class ControlApiView(faust.web.View):
+        async def get(self, request: faust.web.Request, path: str = "") -> Any:
+            return await call(self, request, path)
+
+        async def post(self, request: faust.web.Request, path: str = "") -> Any:
+            return await call(self, request, path)
+
+        async def put(self, request: faust.web.Request, path: str = "") -> Any:
+            return await call(self, request, path)
+
+        async def delete(self, request: faust.web.Request, path: str = "") -> Any:
+            return await call(self, request, path)
+
+    app.page("/api/{path:.*}")(ControlApiView)
