@@ -120,7 +120,8 @@ class WorkflowRun:
             if sla is not None:
                 sla.cancel()
         status, error = self._verdict(compensated, comp_failed, dry_run)
-        await self.e.journal.record(self.action_id, WORKFLOW, "finished")
+        # the final outcome goes out before the journal says "finished": a crash in between
+        # repeats the (idempotent) outcome on redelivery instead of losing it
         await self._outcome(
             status,
             duration_ms=(self.e.clock.now() - t0) * 1000,
@@ -131,6 +132,7 @@ class WorkflowRun:
                 "steps": {k: v.status for k, v in self.results.items()},
             },
         )
+        await self.e.journal.record(self.action_id, WORKFLOW, "finished")
         return WorkflowResult(
             self.action_id,
             self.runbook.id,

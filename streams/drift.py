@@ -15,7 +15,7 @@ from agents.drift import DriftDetector, IgnoreSet, load_ignores
 from schemas import ConfigChange, DesiredState, DriftFinding, Event
 from schemas.errors import RejectedError
 from streams.app import WorkerContext
-from streams.gate import TopicFollower
+from streams.follow import TopicFollower
 from streams.metrics import REGISTRY
 
 __all__ = ["DriftHost", "DriftMetrics", "IgnoreFileWatch", "register"]

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import faust
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import ConsumerRecord
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from agents.control_api import ControlApi
@@ -21,6 +20,7 @@ from policies.source import load_directory
 from schemas import Approval, Decision, DesiredState, Event, Insight, PolicyVersion
 from schemas.envelope import utc_now
 from streams.app import WorkerContext
+from streams.follow import Handler, TopicFollower
 from streams.metrics import REGISTRY
 
 __all__ = [
@@ -28,7 +28,6 @@ __all__ = [
     "GateHost",
     "GateMetrics",
     "ResourceFacts",
-    "TopicFollower",
     "facts_of",
     "register",
 ]
@@ -40,87 +39,6 @@ POLICY_DIR = Path(__file__).resolve().parents[1] / "policies" / "rego"
 BATCH_SIZE, BATCH_SECONDS = 200, 0.2  # decisions are few and latency matters more than volume
 EXPIRE_SECONDS = 1.0  # period of the pending-approval expiry timer
 _FACT_KEYS = ("environment", "region", "zone", "cluster", "tier", "owner")
-
-Handler = Callable[[list[ConsumerRecord]], Awaitable[None]]
-
-
-class TopicFollower:
-    """Every partition of one topic, without a consumer group: each process sees every record.
-
-    `catch_up()` reads up to the end offsets of the moment it is called, so state folded from a
-    compacted topic is complete before it is used; `run()` then keeps following.
-    """
-
-    def __init__(self, bootstrap: str, topic: str, handle: Handler, *, from_start: bool) -> None:
-        self.bootstrap, self.topic, self.handle = bootstrap, topic, handle
-        self.from_start = from_start
-        self._consumer: AIOKafkaConsumer | None = None
-        self._tps: list[TopicPartition] = []
-        self._lock = asyncio.Lock()  # one reader at a time: run() and catch_up() share the consumer
-
-    async def start(self) -> None:
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
-            fetch_max_wait_ms=100, auto_offset_reset="earliest",
-        )
-        await consumer.start()
-        self._consumer = consumer
-        self._tps = [TopicPartition(self.topic, p) for p in sorted(await self._partitions())]
-        consumer.assign(self._tps)
-        if self.from_start:
-            await consumer.seek_to_beginning(*self._tps)
-        else:
-            await consumer.seek_to_end(*self._tps)
-        for tp in self._tps:  # resolve the positions now: later records are never skipped
-            await consumer.position(tp)
-
-    async def _partitions(self, attempts: int = 50) -> set[int]:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
-        await admin.start()
-        try:
-            for _ in range(attempts):  # metadata of a just-created topic may lag a moment
-                for t in await admin.describe_topics([self.topic]):
-                    if t.get("topic") == self.topic and t.get("partitions"):
-                        return {p["partition"] for p in t["partitions"]}
-                await asyncio.sleep(0.2)
-        finally:
-            await admin.close()
-        raise RuntimeError(f"topic {self.topic} does not exist; run `novacron topics create`")
-
-    async def catch_up(self) -> None:
-        """Return once every record that existed when called has been handled."""
-        consumer = self._require()
-        ends = await consumer.end_offsets(self._tps)
-        while not await self._reached(ends):
-            async with self._lock:
-                await self._read(100)
-
-    async def _reached(self, ends: Mapping[TopicPartition, int]) -> bool:
-        consumer = self._require()
-        return all([await consumer.position(tp) >= end for tp, end in ends.items()])
-
-    async def run(self) -> None:
-        """Follow the topic until cancelled."""
-        while True:
-            async with self._lock:
-                await self._read(200)
-            await asyncio.sleep(0)  # let a waiting catch_up() take the lock
-
-    async def _read(self, timeout_ms: int) -> None:
-        batches = await self._require().getmany(timeout_ms=timeout_ms, max_records=1000)
-        for records in batches.values():
-            await self.handle(records)
-
-    def _require(self) -> AIOKafkaConsumer:
-        if self._consumer is None:
-            raise RuntimeError(f"follower of {self.topic} used before start()")
-        return self._consumer
-
-    async def stop(self) -> None:
-        if self._consumer is not None:
-            await self._consumer.stop()
-            self._consumer = None
-
 
 def facts_of(state: DesiredState) -> dict[str, Any]:
     """Facts about a resource for `input.resource`, from its declared baseline.
@@ -260,8 +178,8 @@ def _decoder(ctx: WorkerContext, kind: type[Any], sink: Callable[[list[Any]], Aw
 
 def register(app: faust.App, ctx: WorkerContext) -> None:
     """Policies from their topic (seeded from policies/rego), the gate agents, /api/… views."""
-    registry = PolicyRegistry()
-    engine = RegoEngine(registry)
+    registry = PolicyRegistry(ctx.settings.policies)
+    engine = RegoEngine(registry, ctx.settings.policy_engine)
     gate = PolicyGate(engine, ctx.settings.gate)
     facts = ResourceFacts()
     host = GateHost(ctx, gate, facts, ctx.emitter.emit)
@@ -290,7 +208,10 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
             for follower in followers.values():
                 await follower.start()
                 await follower.catch_up()
-            seeded = registry.seed(load_directory(POLICY_DIR))
+            files = load_directory(POLICY_DIR)
+            if ctx.settings.policy_dir is not None:
+                files += load_directory(ctx.settings.policy_dir)
+            seeded = registry.seed(files)
             await ctx.emitter.emit(seeded)
             log.info("gate ready: %d policies (%d seeded), %d resources with facts",
                      len(registry.current()), len(seeded), len(facts))

@@ -14,6 +14,8 @@ from agents.drift.config import DriftConfig
 from agents.executor import ExecutorConfig
 from agents.gate import GateConfig
 from agents.optimizer import OptimizerConfig
+from policies.engine import EngineConfig as PolicyEngineConfig
+from policies.registry import RegistryConfig
 from sinks.config import ClickHouseConfig, SinkConfig
 
 __all__ = ["KafkaConfig", "Settings", "WebConfig"]
@@ -68,6 +70,12 @@ class Settings(BaseSettings):
     """The DQN decision engine: safety limits, confidence gate, shadow mode (learn role)."""
     gate: GateConfig = Field(default_factory=GateConfig)
     """The policy gate: approvals and their expiry (govern role)."""
+    policies: RegistryConfig = Field(default_factory=RegistryConfig)
+    """Policy registry trust: ed25519 keys whose signatures are accepted, signatures required."""
+    policy_engine: PolicyEngineConfig = Field(default_factory=PolicyEngineConfig)
+    """Rego evaluation: result cache size and engine behaviour (govern role)."""
+    policy_dir: Path | None = None
+    """Extra folder of .rego policies loaded at start besides the shipped `policies/rego`."""
     drift: DriftConfig = Field(default_factory=DriftConfig)
     """Configuration drift: severity, ignores, list modes, auto-remediation (govern role)."""
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)

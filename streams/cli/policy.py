@@ -20,7 +20,7 @@ err = Console(stderr=True)
 
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "policies" / "rego"
 ApiOpt = typer.Option(
-    "http://127.0.0.1:6066", "--api", envvar="NOVACRON_API_URL", help="Control API base URL."
+    "http://127.0.0.1:6068/api", "--api", envvar="NOVACRON_API_URL", help="Control API base URL."
 )
 TokenOpt = typer.Option(
     "", "--token", envvar="NOVACRON_API_TOKEN", help="Bearer token for the control API."
