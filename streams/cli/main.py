@@ -38,6 +38,7 @@ MOUNTS: tuple[tuple[str, str, str], ...] = (
     ("streams.cli.drift", "app", "drift"),
     ("streams.cli.baseline", "app", "baseline"),
     ("streams.cli.runbook", "app", "runbook"),
+    ("streams.cli.compliance", "app", "compliance"),
     ("streams.cli.bench", "app", "bench"),
 )
 
