@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from agents.simulator.world import World
-from schemas import Action, Event
+from schemas import Action, DesiredState, Event
 from schemas.codec import Codec, WireFormat
 from schemas.errors import DeadLetterError, RejectedError
 from streams.settings import Settings
@@ -29,6 +29,7 @@ class SimulatorStats:
     configs: int = 0
     actions_applied: int = 0
     actions_rejected: int = 0
+    baselines: int = 0
 
 
 class SimulatorHost:
@@ -41,6 +42,7 @@ class SimulatorHost:
         tick_seconds: float = 0.5,
         fmt: WireFormat = "json",
         on_tick: Callable[[SimulatorStats], None] | None = None,
+        publish_baselines: bool = True,
     ) -> None:
         self.world = world
         self.settings = settings
@@ -49,6 +51,7 @@ class SimulatorHost:
         self.codec = Codec(settings.max_message_bytes)
         self.stats = SimulatorStats()
         self.on_tick = on_tick
+        self.publish_baselines = publish_baselines
         self._producer: AIOKafkaProducer | None = None
 
     async def run(self, ticks: int) -> SimulatorStats:
@@ -67,6 +70,8 @@ class SimulatorHost:
         await self._producer.start()
         await consumer.start()
         try:
+            if self.publish_baselines:
+                await self._declare(list(self.world.book.baseline))
             n = 0
             while ticks == 0 or n < ticks:
                 await self._tick()
@@ -79,8 +84,24 @@ class SimulatorHost:
             await self._producer.stop()
         return self.stats
 
+    async def _declare(self, resource_ids: list[str]) -> None:
+        """Publish the declared baselines (the simulator plays the team's IaC repository)."""
+        for rid in resource_ids:
+            current = self.world.book.current.get(rid)
+            baseline = self.world.book.baseline.get(rid)
+            if current is None or baseline is None:
+                continue
+            await self._send(DesiredState(
+                resource_id=rid, resource_type=current[0], config=baseline, origin="api",
+                author="novacron.simulator", source="novacron.simulator",
+                event_time=self.world.now,
+            ))
+        self.stats.baselines += len(resource_ids)
+
     async def _tick(self) -> None:
         tick = self.world.step()
+        if self.publish_baselines:  # resources created by scale-ups get their baseline first
+            await self._declare([c.resource_id for c in tick.configs if c.op == "create"])
         for event in [*tick.metrics, *tick.configs]:
             await self._send(event)
         self.stats.ticks += 1
