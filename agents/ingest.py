@@ -49,12 +49,15 @@ class Ingestor:
         `external` topics (written by producers outside the project) get the configured size
         limit; internal ones get a large limit, since dead letters carry the raw bytes.
         """
-        event_id = record_event_id(record.topic, record.partition, record.offset)
         limit = None if external else max(INTERNAL_MAX_BYTES, self.codec.max_bytes)
+
+        def position_id() -> str:
+            return record_event_id(record.topic, record.partition, record.offset)
+
         try:
-            return self.codec.decode(record.value, expected, {"event_id": event_id}, limit)
+            return self.codec.decode(record.value, expected, None, limit, position_id)
         except DeadLetterError as exc:
-            return self.dead_letter(record, exc.reason, exc.kind, event_id)
+            return self.dead_letter(record, exc.reason, exc.kind, position_id())
 
     def dead_letter(self, record: RawRecord, reason: str, kind: str, event_id: str) -> DeadLetter:
         """A DeadLetter for a record (deterministic id: a replay does not duplicate it)."""

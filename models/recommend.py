@@ -91,7 +91,7 @@ class Recommender:
         # more history and a steadier load both make the estimate more trustworthy
         warm = n / (n + self.config.min_samples)
         mean = self._cpu_mean.get() or 0.0
-        cv = math.sqrt(self._cpu_var.get() or 0.0) / (mean + 1.0)
+        cv = math.sqrt(max(0.0, self._cpu_var.get() or 0.0)) / (mean + 1.0)  # EWVar can dip < 0
         return round(max(0.0, min(1.0, warm * (1.0 - min(cv, 1.0) / 2.0))), 3)
 
     def predict_one(self) -> list[Recommendation]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Literal, TypeVar
 
 import orjson
@@ -58,12 +58,14 @@ class Codec:
         expected: type[E],
         defaults: Mapping[str, Any] | None = None,
         max_bytes: int | None = None,
+        event_id: Callable[[], str] | None = None,
     ) -> E:
         """Decode and validate one message; raise a DeadLetterError with a readable reason.
 
         `defaults` fill envelope fields a producer left out (the ingest edge derives a
         deterministic `event_id` from topic/partition/offset so a replay deduplicates).
         `max_bytes` overrides the size limit (internal topics carry dead letters with raw bytes).
+        `event_id` makes the id of an event that has none (called only then: it is not free).
         """
         limit = self.max_bytes if max_bytes is None else max_bytes
         if raw is None or len(raw) == 0:
@@ -73,6 +75,8 @@ class Codec:
         data = self._avro(raw, expected) if raw[:2] == MAGIC else self._json(raw, expected)
         for name, value in (defaults or {}).items():
             data.setdefault(name, value)
+        if event_id is not None and "event_id" not in data:
+            data["event_id"] = event_id()
         try:
             return expected.model_validate(data)
         except ValidationError as exc:

@@ -19,10 +19,13 @@ def utc_now() -> datetime:
 
 
 def _to_ms(value: datetime) -> datetime:
-    if value.tzinfo is None:
+    offset = value.utcoffset()
+    if offset:  # a non-UTC zone: convert (the rare, costly case)
+        value = value.astimezone(UTC)
+    elif value.tzinfo is not UTC:  # naive (taken as UTC) or another zero-offset zone object
         value = value.replace(tzinfo=UTC)
-    value = value.astimezone(UTC)
-    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+    micro = value.microsecond % 1000
+    return value.replace(microsecond=value.microsecond - micro) if micro else value
 
 
 class Event(BaseModel):
