@@ -87,10 +87,10 @@ class _Channel:
         best = c.w_range * max(lo - x, x - hi, 0.0) / (hi - lo + floor)
         # the two z-score members measured worse on NAB than the range alone: off by default
         if c.w_resid:
-            resid = abs(x - self.fast.get()) / (math.sqrt(self.resid_var.get()) + floor)
+            resid = abs(x - self.fast.get()) / (math.sqrt(max(0.0, self.resid_var.get())) + floor)
             best = max(best, c.w_resid * resid)
         if c.w_level:
-            level = abs(x - self.level.get()) / (math.sqrt(self.level_var.get()) + floor)
+            level = abs(x - self.level.get()) / (math.sqrt(max(0.0, self.level_var.get())) + floor)
             best = max(best, c.w_level * level)
         return best
 
@@ -147,7 +147,7 @@ class AnomalyDetector:
         recent = list(self._recent) + [raw]
         window = self.config.short_window
         short = sum(recent[-window:]) / min(len(recent), window)
-        spread = math.sqrt(self._raw_var.get()) + self.config.raw_floor
+        spread = math.sqrt(max(0.0, self._raw_var.get())) + self.config.raw_floor
         return tail_score((short - self._raw_mean.get()) / spread)
 
     def _score(self, raw: float) -> float:
