@@ -89,9 +89,8 @@ def free_port() -> int:
 
 
 def count(url: str) -> int:
-    resp = httpx.get(
-        f"{url}/sql", params={"query": "SELECT count() AS n FROM novacron.metric_samples"}
-    )
+    query = {"query": "SELECT count() AS n FROM novacron.metric_samples"}
+    resp = httpx.get(f"{url}/sql", params=query, timeout=60)  # waits behind a running insert
     return int(json.loads(resp.text)["n"])
 
 
