@@ -1,0 +1,58 @@
+# METADATA
+# title: AWS compute and storage controls (EC2, EBS, EFS)
+package novacron.compliance.aws_compute
+
+import data.novacron.compliance.lib
+import rego.v1
+
+cfg := input.config
+
+deny contains "aws-ebs-encrypted" if {
+	input.type == "aws_ebs_volume"
+	not cfg.encrypted == true
+}
+
+deny contains "aws-ebs-default-encryption" if {
+	input.type == "aws_ebs_encryption_by_default"
+	not object.get(cfg, "enabled", true) == true
+}
+
+deny contains "aws-instance-volumes-encrypted" if {
+	input.type in {"aws_instance", "aws_launch_template"}
+	some d in devices
+	not d.encrypted == true
+}
+
+devices contains d if {
+	input.type == "aws_instance"
+	some key in ["root_block_device", "ebs_block_device"]
+	some d in lib.list_of(cfg, key)
+}
+
+devices contains d if {
+	input.type == "aws_launch_template"
+	some m in lib.list_of(cfg, "block_device_mappings")
+	some d in lib.list_of(m, "ebs")
+}
+
+deny contains "aws-instance-imdsv2" if {
+	input.type in {"aws_instance", "aws_launch_template"}
+	meta := lib.block(cfg, "metadata_options")
+	object.get(meta, "http_endpoint", "enabled") != "disabled"
+	not meta.http_tokens == "required"
+}
+
+deny contains "aws-instance-no-public-ip" if {
+	input.type == "aws_instance"
+	cfg.associate_public_ip_address == true
+}
+
+deny contains "aws-instance-detailed-monitoring" if {
+	input.type == "aws_instance"
+	not cfg.monitoring == true
+}
+
+deny contains "aws-efs-encrypted" if {
+	input.type == "aws_efs_file_system"
+	not cfg.encrypted == true
+}

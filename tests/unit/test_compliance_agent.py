@@ -1,0 +1,173 @@
+"""The compliance agent: results per config change, violation lifecycle, remediation proposals."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from agents.compliance import SOURCE, ComplianceChecker, ComplianceConfig
+from policies.compliance import FakeEvaluator, Resource, load_library
+from schemas import ComplianceResult, ConfigChange
+
+LIBRARY = load_library()
+T0 = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
+VM_OK = {"service": "checkout", "disk_encrypted": True, "public_ip": False, "monitoring": True,
+         "tags": {"owner": "platform"}, "security_groups": []}
+
+
+@pytest.fixture(scope="module")
+def shared_checker() -> ComplianceChecker:
+    return ComplianceChecker(library=LIBRARY)
+
+
+def _checker(**config: Any) -> ComplianceChecker:
+    return ComplianceChecker(ComplianceConfig(**config), library=LIBRARY)
+
+
+def _change(config: dict[str, Any], *, minutes: int = 0, op: str = "update",
+            rid: str = "vm-1", rtype: str = "novacron_vm") -> ConfigChange:
+    return ConfigChange(resource_id=rid, resource_type=rtype, config=config, op=op,  # type: ignore[arg-type]
+                        event_time=T0 + timedelta(minutes=minutes))
+
+
+def _by_control(results: list[ComplianceResult]) -> dict[str, ComplianceResult]:
+    return {r.control_id: r for r in results}
+
+
+def test_every_applicable_control_gets_a_result_on_the_change_chain() -> None:
+    checker = _checker()
+    change = _change({**VM_OK, "disk_encrypted": False})
+    results = checker.on_config(change)
+    assert {r.control_id for r in results} == {c.id for c in LIBRARY.for_type("novacron_vm")}
+    bad = _by_control(results)["novacron-vm-disk-encrypted"]
+    assert (bad.passed, bad.status, bad.severity) == (False, "open", "HIGH")
+    assert bad.remediation and "violated by vm-1" in bad.message
+    assert "pci-dss:3.5.1" in bad.standards and "hipaa:164.312(a)(2)(iv)" in bad.standards
+    assert all(r.causation_id == change.event_id for r in results)
+    assert all(r.correlation_id == change.correlation_id and r.source == SOURCE for r in results)
+    ok = _by_control(results)["novacron-vm-monitoring"]
+    assert (ok.passed, ok.status, ok.remediation) == (True, "passed", "")
+
+
+def test_lifecycle_open_then_remediated() -> None:
+    checker = _checker()
+    bad = {**VM_OK, "public_ip": True}
+    first = _by_control(checker.on_config(_change(bad)))["novacron-vm-no-public-ip"]
+    again = _by_control(checker.on_config(_change(bad, minutes=1)))["novacron-vm-no-public-ip"]
+    fixed = _by_control(checker.on_config(_change(VM_OK, minutes=2)))["novacron-vm-no-public-ip"]
+    later = _by_control(checker.on_config(_change(VM_OK, minutes=3)))["novacron-vm-no-public-ip"]
+    assert [first.status, again.status, fixed.status, later.status] == [
+        "open", "open", "remediated", "passed"]
+    assert fixed.passed and checker.tracker.open_violations() == []
+
+
+def test_accepted_violations_stay_accepted_until_they_expire() -> None:
+    checker = _checker()
+    bad = {**VM_OK, "monitoring": False}
+    checker.on_config(_change(bad))
+    assert checker.accept("vm-1", "novacron-vm-monitoring", by="olga", reason="batch host",
+                          until=T0 + timedelta(hours=1))
+    during = _by_control(checker.on_config(_change(bad, minutes=30)))["novacron-vm-monitoring"]
+    after = _by_control(checker.on_config(_change(bad, minutes=90)))["novacron-vm-monitoring"]
+    assert (during.status, during.passed) == ("accepted", False)
+    assert after.status == "open"
+
+
+def test_accepting_an_unknown_violation_is_refused() -> None:
+    assert not _checker().accept("vm-9", "novacron-vm-monitoring", by="x", reason="y")
+
+
+def test_deleting_a_resource_remediates_its_open_violations() -> None:
+    checker = _checker()
+    checker.on_config(_change({**VM_OK, "public_ip": True, "disk_encrypted": False}))
+    results = checker.on_config(_change({}, minutes=1, op="delete"))
+    assert {(r.control_id, r.status, r.passed) for r in results} == {
+        ("novacron-vm-no-public-ip", "remediated", True),
+        ("novacron-vm-disk-encrypted", "remediated", True)}
+    assert checker.on_config(_change({}, minutes=2, op="delete")) == []
+
+
+def test_standards_filter_limits_controls_and_refs() -> None:
+    checker = _checker(standards=["HIPAA"])
+    results = checker.on_config(_change(VM_OK))
+    ids = {r.control_id for r in results}
+    assert "novacron-vm-owner-tag" not in ids  # no HIPAA mapping
+    assert "novacron-vm-disk-encrypted" in ids
+    assert all(ref.startswith("hipaa:") for r in results for ref in r.standards)
+
+
+def test_passing_results_can_be_suppressed() -> None:
+    checker = _checker(emit_passed=False)
+    assert checker.on_config(_change(VM_OK)) == []
+    (only,) = checker.on_config(_change({**VM_OK, "monitoring": False}, minutes=1))
+    assert only.control_id == "novacron-vm-monitoring"
+    (fixed,) = checker.on_config(_change(VM_OK, minutes=2))
+    assert fixed.status == "remediated"  # a transition is always reported
+
+
+def test_unknown_types_produce_no_results(shared_checker: ComplianceChecker) -> None:
+    assert shared_checker.on_config(_change({"x": 1}, rtype="random_id", rid="r")) == []
+
+
+def test_evaluation_errors_fail_closed() -> None:
+    def broken(rtype: str, config: Any) -> set[str]:
+        raise ValueError("bad input")
+
+    checker = ComplianceChecker(library=LIBRARY, evaluator=FakeEvaluator(broken))
+    results = checker.on_config(_change(VM_OK))
+    assert results and all(not r.passed and "failing closed" in r.message for r in results)
+
+
+def test_remediation_decision_for_auto_remediable_controls() -> None:
+    checker = _checker()
+    results = _by_control(checker.on_config(_change({**VM_OK, "monitoring": False,
+                                                     "disk_encrypted": False})))
+    medium = checker.remediation(results["novacron-vm-monitoring"])
+    high = checker.remediation(results["novacron-vm-disk-encrypted"])
+    assert medium is not None and high is not None
+    assert medium.origin == "compliance" and medium.decision_type == "remediate_compliance"
+    assert medium.params["merge_patch"] == {"monitoring": True}
+    assert medium.causation_id == results["novacron-vm-monitoring"].event_id
+    assert not medium.requires_approval and high.requires_approval  # HIGH needs a person
+    assert checker.remediation(results["novacron-vm-owner-tag"]) is None  # passed
+
+
+def test_no_remediation_without_a_safe_fix() -> None:
+    checker = _checker()
+    sg = {**VM_OK, "security_groups": [{"port": 22, "cidr": "0.0.0.0/0", "protocol": "tcp"}]}
+    result = _by_control(checker.on_config(_change(sg)))["novacron-vm-no-public-admin-ports"]
+    assert not result.passed and checker.remediation(result) is None
+
+
+def test_snapshot_restore_keeps_the_lifecycle() -> None:
+    checker = _checker()
+    checker.on_config(_change({**VM_OK, "monitoring": False}))
+    checker.accept("vm-1", "novacron-vm-monitoring", by="olga", reason="batch",
+                   until=T0 + timedelta(days=1))
+    clone = _checker()
+    clone.restore(checker.snapshot())
+    again = _by_control(clone.on_config(_change({**VM_OK, "monitoring": False}, minutes=5)))
+    assert again["novacron-vm-monitoring"].status == "accepted"
+    assert clone.snapshot() == checker.snapshot()
+
+
+def test_scan_scores_requested_standard(shared_checker: ComplianceChecker) -> None:
+    report = shared_checker.scan(
+        [Resource("vm-1", "novacron_vm", VM_OK),
+         Resource("vm-2", "novacron_vm", {**VM_OK, "disk_encrypted": False})], "pci")
+    pci = report.standards["pci-dss"]
+    assert list(report.standards) == ["pci-dss"]
+    assert [v.resource_id for v in pci.violations] == ["vm-2"]
+    assert pci.score is not None and 0 < pci.score < 100
+
+
+def test_scan_defaults_to_configured_standards() -> None:
+    report = _checker(standards=["gdpr", "soc2"]).scan([Resource("vm-1", "novacron_vm", VM_OK)])
+    assert list(report.standards) == ["gdpr", "soc2"]
+
+
+def test_config_rejects_unknown_standards() -> None:
+    with pytest.raises(ValueError, match="unknown standard"):
+        ComplianceConfig(standards=["fedramp"])
