@@ -43,7 +43,7 @@ ROLES: dict[str, RoleSpec] = {
         RoleSpec(
             "govern",
             "policy gate, drift and compliance; the only role that loads regopy",
-            ("streams.gate", "streams.drift"),
+            ("streams.gate", "streams.drift", "streams.compliance"),
             ("torch",),
         ),
         RoleSpec(

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from agents.compliance import ComplianceConfig
 from agents.control_api import ApiConfig
 from agents.decision import DecisionConfig
 from agents.drift.config import DriftConfig
@@ -78,6 +79,8 @@ class Settings(BaseSettings):
     """Extra folder of .rego policies loaded at start besides the shipped `policies/rego`."""
     drift: DriftConfig = Field(default_factory=DriftConfig)
     """Configuration drift: severity, ignores, list modes, auto-remediation (govern role)."""
+    compliance: ComplianceConfig = Field(default_factory=ComplianceConfig)
+    """Compliance: standards to check, auto-remediation severities (govern role)."""
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
     """Runbook execution: concurrency, allow-list, secrets (execute role)."""
     api: ApiConfig = Field(default_factory=ApiConfig)

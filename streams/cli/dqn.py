@@ -47,7 +47,8 @@ def train_dqn(
     threads: int = typer.Option(1, min=1, max=8, help="torch threads (the machine is shared)."),
     eps_decay: float = typer.Option(0.6, min=0.01, max=1.0,
                                     help="Share of the run over which ε decays to its floor."),
-    train_every: int = typer.Option(2, min=1, help="Environment steps per gradient step."),
+    train_every: int = typer.Option(1, min=1, help="Environment steps per gradient step."),
+    gamma: float = typer.Option(0.99, min=0.0, max=1.0, help="Discount factor."),
     resume: bool = typer.Option(False, help="Start from the current checkpoint's weights."),
     model_dir: Path = MODEL_DIR,
 ) -> None:
@@ -58,7 +59,7 @@ def train_dqn(
     steps = episodes * ticks
     cfg = TrainConfig(episodes=episodes, episode_ticks=ticks, traces=trace, seed=seed,
                       train_every=train_every,
-                      dqn=DQNConfig(seed=seed, threads=threads,
+                      dqn=DQNConfig(seed=seed, threads=threads, gamma=gamma,
                                     eps_decay_steps=max(1, int(steps * eps_decay))))
     try:
         parent = store.current() if resume else None

@@ -158,8 +158,19 @@ def produce(
     raise typer.Exit(1 if bad else 0)
 
 
+def _merge_eval() -> None:
+    # `novacron eval` gathers the evaluations of several modules (NAB/forecast, autoscale)
+    try:
+        from streams.cli.dqn import eval_app
+        from streams.cli.evaluate import app as evaluate_app
+    except ModuleNotFoundError:
+        return
+    evaluate_app.registered_commands.extend(eval_app.registered_commands)
+
+
 def main() -> None:
     """Console entry point."""
+    _merge_eval()
     _mount()
     app()
 

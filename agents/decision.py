@@ -1,0 +1,220 @@
+"""The decision agent's core: telemetry → masked, confidence-gated DQN decisions → replay rewards.
+
+Pure and torch-free: the Q-network runs in numpy from exported weights (models.dqn.policy).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal, Protocol
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from agents.simulator.reward import RewardConfig, reward
+from models.dqn.explain import ImpactModel, expected_impact, reasoning, scale_delta
+from models.dqn.features import FEATURES, FeatureConfig, StateBuilder
+from models.dqn.policy import QPolicy, confidence, init_weights, masked_argmax
+from models.dqn.replay import ReplayBuffer
+from models.dqn.safety import SafetyConfig, SafetyGuard
+from schemas import DQN_ACTIONS, Decision, Insight, MetricSample, Outcome, action_id_for
+
+__all__ = ["DecisionConfig", "DecisionEngine", "Explorer", "QFunction"]
+
+SOURCE = "novacron.decision"
+Transition = tuple[np.ndarray, int, float, np.ndarray, bool, np.ndarray]
+
+
+class DecisionConfig(BaseModel):
+    """Settings of the decision engine (safety limits, gate, sizing, reward)."""
+
+    features: FeatureConfig = Field(default_factory=FeatureConfig)
+    """How telemetry becomes the 9-feature state."""
+    safety: SafetyConfig = Field(default_factory=SafetyConfig)
+    """Hard limits that mask actions before the choice."""
+    impact: ImpactModel = Field(default_factory=ImpactModel)
+    """Sizing of scale steps and the expected-impact model."""
+    reward: RewardConfig = Field(default_factory=RewardConfig)
+    """The reward that turns outcomes and the following telemetry into learning signal."""
+    min_confidence: float = Field(default=0.3, ge=0, le=1)
+    """Below this confidence the engine does not act on its own."""
+    low_confidence: Literal["no_action", "escalate"] = "escalate"
+    """What happens below min_confidence: nothing, or a decision that requires approval."""
+    confidence_temperature: float = Field(default=0.02, gt=0)
+    """Softmax temperature of the confidence, in reward units (see models.dqn.policy)."""
+    shadow: bool = False
+    """Shadow mode: decisions are emitted with mode=shadow, scored, never executed."""
+    failure_penalty: float = Field(default=0.1, ge=0)
+    """Extra penalty when the action's outcome is failed / timed out."""
+    outcome_timeout_seconds: float = Field(default=600.0, gt=0)
+    """An action whose outcome has not arrived by then is dropped from learning."""
+    replay_size: int = Field(default=50_000, ge=10)
+    """Capacity of the engine's replay buffer (exported for the trainer)."""
+    seed: int = 0
+    """Seed of the initial random weights when no trained model is loaded."""
+
+
+class QFunction(Protocol):
+    """Anything that gives Q-values for a state (QPolicy, or a torch adapter in training)."""
+
+    version: str | None
+
+    def q_values(self, state: np.ndarray) -> np.ndarray: ...
+
+
+class Explorer(Protocol):
+    """Training hook: may override the greedy choice with an exploratory allowed action."""
+
+    def pick(self, mask: np.ndarray) -> int | None: ...
+
+
+@dataclass
+class _Pending:
+    state: np.ndarray
+    action: int
+    action_id: str | None
+    at: datetime
+    shadow: bool = False
+    status: str | None = None
+
+
+class DecisionEngine:
+    """Per service: observe samples and insights, decide, and learn rewards from outcomes."""
+
+    def __init__(self, config: DecisionConfig | None = None,
+                 policy: QFunction | None = None) -> None:
+        self.config = config or DecisionConfig()
+        self.states = StateBuilder(self.config.features)
+        self.guard = SafetyGuard(self.config.safety)
+        self.policy: QFunction = policy or QPolicy(init_weights(self.config.seed), "untrained")
+        self.buffer = ReplayBuffer(self.config.replay_size, len(FEATURES), len(DQN_ACTIONS),
+                                   seed=self.config.seed)
+        self.explorer: Explorer | None = None
+        self.pending: dict[str, _Pending] = {}
+        self.new_transitions: list[Transition] = []
+        self.shadow_scores: dict[str, list[float]] = {}
+
+    # --- inputs ------------------------------------------------------------------------------
+    def observe(self, sample: MetricSample) -> float | None:
+        """Add a sample; closes the service's open transition. Returns its reward, if any."""
+        self.states.learn_one(sample)
+        pending = self.pending.get(sample.resource_id)
+        if pending is None:
+            return None
+        if pending.action_id is None or pending.status is not None or pending.shadow:
+            return self._close(sample.resource_id, sample)
+        if (sample.event_time - pending.at).total_seconds() > self.config.outcome_timeout_seconds:
+            del self.pending[sample.resource_id]  # never executed as far as we know: no lesson
+        return None
+
+    def observe_insight(self, insight: Insight) -> None:
+        """Take a forecast or anomaly from the optimizer into the service's state."""
+        self.states.learn_insight(insight)
+
+    def record_outcome(self, outcome: Outcome, next_sample: MetricSample | None = None
+                       ) -> float | None:
+        """An action's outcome: with the telemetry that followed it becomes a reward."""
+        service = outcome.resource_id.split("/", 1)[0]
+        pending = self.pending.get(service)
+        if pending is None or pending.action_id != outcome.action_id:
+            return None
+        if outcome.status in ("started", "waiting_approval"):
+            return None
+        pending.status = outcome.status
+        if next_sample is None:
+            return None  # the next observed sample closes it
+        self.states.learn_one(next_sample)
+        return self._close(service, next_sample)
+
+    # --- decisions ---------------------------------------------------------------------------
+    def decide(self, service_id: str, now: datetime) -> Decision | None:
+        """The service's next action as a Decision, or None for no action."""
+        sample = self.states.latest(service_id)
+        state = self.states.state(service_id, now)
+        if sample is None or state is None:
+            return None
+        self.pending.pop(service_id, None)  # an unanswered action teaches nothing
+        mask = self.guard.mask(service_id, sample, now)
+        q = self.policy.q_values(state)
+        index = masked_argmax(q, mask)
+        if self.explorer is not None:
+            index = self._explore(index, mask)
+        conf = confidence(q, mask, self.config.confidence_temperature)
+        gated = conf < self.config.min_confidence and self.explorer is None
+        if index == 0 or (gated and self.config.low_confidence == "no_action"):
+            self.pending[service_id] = _Pending(state, 0, None, now)
+            return None
+        return self._decision(service_id, sample, state, q, mask, index, conf, gated, now)
+
+    def mask(self, service_id: str, now: datetime) -> np.ndarray | None:
+        """The current safety mask of a service (True = allowed)."""
+        sample = self.states.latest(service_id)
+        return None if sample is None else self.guard.mask(service_id, sample, now)
+
+    # --- model and replay --------------------------------------------------------------------
+    def load_policy(self, policy: QFunction) -> None:
+        """Swap in a new model (e.g. after background training or a rollback)."""
+        self.policy = policy
+
+    def reset(self) -> None:
+        """Forget every service's window, history and open transition (a new world or clock)."""
+        self.states = StateBuilder(self.config.features)
+        self.guard = SafetyGuard(self.config.safety)
+        self.pending.clear()
+
+    def take_transitions(self) -> list[Transition]:
+        """Transitions completed since the last call, for a trainer running elsewhere."""
+        out, self.new_transitions = self.new_transitions, []
+        return out
+
+    # --- internals ---------------------------------------------------------------------------
+    def _explore(self, index: int, mask: np.ndarray) -> int:
+        assert self.explorer is not None
+        pick = self.explorer.pick(mask)
+        return index if pick is None or not mask[pick] else pick
+
+    def _decision(self, service_id: str, sample: MetricSample, state: np.ndarray, q: np.ndarray,
+                  mask: np.ndarray, index: int, conf: float, gated: bool, now: datetime
+                  ) -> Decision:
+        action = DQN_ACTIONS[index]
+        cfg = self.config
+        delta = 0
+        params: dict[str, object] = {}
+        if action in ("scale_up", "scale_down"):
+            bounds = (cfg.safety.min_vms, cfg.safety.max_vms)
+            delta = scale_delta(action, sample, float(state[3]), float(state[7]), cfg.impact,
+                                bounds)
+            params["delta"] = delta
+        blocked = self.guard.blocked(service_id, sample, now)
+        decision = Decision.caused_by(
+            sample, source=SOURCE, event_time=now, resource_id=service_id,
+            decision_type=action, origin="dqn", confidence=round(conf, 4),
+            reasoning=reasoning(action, sample, state, q, mask, conf, blocked, delta)
+            + (" Below min_confidence: escalated for approval." if gated else ""),
+            expected_impact=expected_impact(action, sample, delta, cfg.impact),
+            state={name: round(float(v), 5) for name, v in zip(FEATURES, state, strict=True)},
+            params=params, mode="shadow" if cfg.shadow else "live", requires_approval=gated,
+            model_version=self.policy.version)
+        if not cfg.shadow:
+            self.guard.record(service_id, action, now)
+        self.pending[service_id] = _Pending(state, index, action_id_for(decision.event_id), now,
+                                            shadow=cfg.shadow)
+        return decision
+
+    def _close(self, service: str, sample: MetricSample) -> float | None:
+        pending = self.pending.pop(service)
+        next_state = self.states.state(service, sample.event_time)
+        if next_state is None:
+            return None
+        value = reward(sample, self.config.reward, acted=pending.action != 0)
+        if pending.status in ("failed", "timed_out", "sla_breached"):
+            value -= self.config.failure_penalty
+        if pending.shadow:
+            self.shadow_scores.setdefault(DQN_ACTIONS[pending.action], []).append(value)
+            return value
+        next_mask = self.guard.state_mask(sample)
+        self.buffer.push(pending.state, pending.action, value, next_state, False, next_mask)
+        self.new_transitions.append((pending.state, pending.action, value, next_state, False,
+                                     next_mask))
+        return value

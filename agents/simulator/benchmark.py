@@ -1,0 +1,93 @@
+"""The autoscaling benchmark: static at peak, HPA at 50–90 % and the DQN on one trace and seed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from agents.decision import DecisionConfig, DecisionEngine
+from agents.simulator.controllers import DQNController, HPAController, StaticController
+from agents.simulator.evaluate import EpisodeStats, peak_vms, run_episode
+from agents.simulator.reward import RewardConfig
+from agents.simulator.world import SimConfig
+from models.dqn.policy import QPolicy
+
+__all__ = ["BenchmarkConfig", "BenchmarkResult", "compare"]
+
+
+class BenchmarkConfig(BaseModel):
+    """One comparison: the world, how long, and which HPA targets."""
+
+    sim: SimConfig = Field(default_factory=lambda: SimConfig(
+        services=1, drift_probability=0.0, violation_probability=0.0, config_every_ticks=0))
+    """World (its trace and seed are what every controller sees)."""
+    ticks: int | None = Field(default=None, ge=1)
+    """Ticks to simulate (default: the whole trace, or 7 days for synthetic)."""
+    hpa_targets: list[float] = Field(default_factory=lambda: [0.5, 0.6, 0.7, 0.8, 0.9])
+    """Target utilisations of the HPA rule."""
+    hpa_tolerance: float = Field(default=0.1, ge=0)
+    """HPA tolerance around the target."""
+    hpa_stabilisation_seconds: float = Field(default=300.0, ge=0)
+    """HPA scale-down stabilisation window."""
+
+
+class BenchmarkResult(BaseModel):
+    """Rows of the comparison and whether the DQN beats the whole HPA curve."""
+
+    trace: str
+    seed: int
+    ticks: int
+    rows: list[EpisodeStats]
+    dqn_beats_hpa_curve: bool | None
+    """True when the DQN uses ≥ 10 % fewer VM-hours than every HPA setting whose SLO-violation
+    rate is no lower than the DQN's, and there is at least one (None without a DQN row)."""
+    vm_hours_saving_pct: dict[str, float]
+    """For those HPA settings: the DQN's VM-hour saving, percent."""
+
+
+def _ticks(cfg: BenchmarkConfig) -> int:
+    if cfg.ticks:
+        return cfg.ticks
+    if cfg.sim.trace == "synthetic":
+        return int(86400 / cfg.sim.interval_seconds) * cfg.sim.synthetic_days
+    from agents.simulator.demand import load_csv_trace
+
+    return len(load_csv_trace(cfg.sim.trace))
+
+
+def _verdict(rows: list[EpisodeStats]) -> tuple[bool | None, dict[str, float]]:
+    dqn = next((r for r in rows if r.controller == "dqn"), None)
+    if dqn is None:
+        return None, {}
+    rivals = [r for r in rows if r.controller.startswith("hpa-")
+              and r.slo_violation_pct >= dqn.slo_violation_pct]
+    savings = {r.controller: round(100.0 * (1 - dqn.vm_hours / r.vm_hours), 2) for r in rivals}
+    # No rival means the DQN violates the SLO more than every HPA setting: that is no win.
+    return bool(savings) and all(s >= 10.0 for s in savings.values()), savings
+
+
+def compare(cfg: BenchmarkConfig, weights: dict[str, Any] | None,
+            decision: DecisionConfig | None = None, version: str | None = None,
+            progress: Callable[[str], None] | None = None) -> BenchmarkResult:
+    """Run every controller on the same trace and seed and score them."""
+    sim, ticks = cfg.sim, _ticks(cfg)
+    rc = (decision.reward if decision else RewardConfig(cost_per_vm_hour=sim.cost_per_vm_hour))
+    plans: list[tuple[SimConfig, Any]] = [
+        (sim.model_copy(update={"initial_vms": peak_vms(sim, rc.slo_latency_ms, ticks)}),
+         StaticController())]
+    for target in cfg.hpa_targets:
+        plans.append((sim, HPAController(target, sim.min_vms, sim.max_vms, sim.interval_seconds,
+                                         cfg.hpa_tolerance, cfg.hpa_stabilisation_seconds)))
+    if weights is not None:
+        engine = DecisionEngine(decision, QPolicy(weights, version))
+        plans.append((sim, DQNController(engine)))
+    rows = []
+    for world_config, controller in plans:
+        if progress is not None:
+            progress(controller.name)
+        rows.append(run_episode(world_config, controller, ticks, rc))
+    beats, savings = _verdict(rows)
+    return BenchmarkResult(trace=sim.trace, seed=sim.seed, ticks=ticks, rows=rows,
+                           dqn_beats_hpa_curve=beats, vm_hours_saving_pct=savings)

@@ -1,0 +1,174 @@
+"""The 9-feature normalised state of a service, built from its metric window and insights."""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from schemas import Insight, MetricSample
+
+__all__ = ["FEATURES", "FeatureConfig", "ServiceWindow", "StateBuilder"]
+
+FEATURES: tuple[str, ...] = (
+    "cpu", "memory", "latency", "request_rate", "error_rate", "active_vms", "cost",
+    "forecast_delta", "anomaly_score",
+)
+"""The state features, in the network's input order."""
+
+
+class FeatureConfig(BaseModel):
+    """How raw metrics are normalised into the state."""
+
+    min_vms: int = Field(default=1, ge=0)
+    """Lower VM bound of a service (active_vms is scaled between the bounds)."""
+    max_vms: int = Field(default=20, ge=1)
+    """Upper VM bound of a service."""
+    slo_latency_ms: float = Field(default=250.0, gt=0)
+    """Latency target; the latency feature is latency / target (capped at 4)."""
+    cost_per_vm_hour: float = Field(default=0.10, gt=0)
+    """VM price; the cost feature is cost / (max_vms × price)."""
+    vm_capacity_rps: float | None = Field(default=None, gt=0)
+    """Requests/s one VM serves; None estimates it online from rate / (VMs × CPU)."""
+    window: int = Field(default=12, ge=3)
+    """Samples kept per service for trends and anomaly fallback."""
+    forecast_horizon: int = Field(default=3, ge=1)
+    """Ticks ahead the fallback forecast (linear trend of the request rate) looks."""
+    insight_ttl_seconds: float = Field(default=600.0, gt=0)
+    """An optimizer insight older than this is ignored (the fallback is used)."""
+
+
+@dataclass
+class ServiceWindow:
+    """What the engine remembers of one service."""
+
+    samples: deque[MetricSample]
+    capacity_rps: float | None = None
+    forecast: tuple[datetime, float] | None = None
+    """Latest forecast insight: (time, relative delta)."""
+    anomaly: tuple[datetime, float] | None = None
+    last_state: np.ndarray = field(default_factory=lambda: np.zeros(len(FEATURES)))
+
+
+def _provisioned(sample: MetricSample) -> float:
+    return float(sample.active_vms or 0) + sample.extra.get("booting_vms", 0.0)
+
+
+class StateBuilder:
+    """Per-service windows of telemetry → normalised 9-feature states (missing → neutral)."""
+
+    def __init__(self, config: FeatureConfig | None = None) -> None:
+        self.config = config or FeatureConfig()
+        self.windows: dict[str, ServiceWindow] = {}
+
+    def learn_one(self, sample: MetricSample) -> None:
+        """Add a sample to its service's window."""
+        window = self._window(sample.resource_id)
+        window.samples.append(sample)
+        self._learn_capacity(window, sample)
+
+    def learn_insight(self, insight: Insight) -> None:
+        """Keep the latest forecast delta / anomaly score the optimizer sent for a resource."""
+        window = self._window(insight.resource_id)
+        if insight.kind == "forecast" and insight.value is not None:
+            current = self._current(window, insight.metric or "request_rate")
+            if current is not None:
+                delta = (insight.value - current) / max(abs(current), 1e-6)
+                window.forecast = (insight.event_time, float(np.clip(delta, -1.0, 1.0)))
+        elif insight.kind == "anomaly" and insight.score is not None:
+            window.anomaly = (insight.event_time, float(insight.score))
+
+    def state(self, service: str, now: datetime | None = None) -> np.ndarray | None:
+        """The normalised state of a service, or None before its first sample."""
+        window = self.windows.get(service)
+        if window is None or not window.samples:
+            return None
+        s = window.samples[-1]
+        cfg = self.config
+        vms = _provisioned(s)
+        capacity = cfg.vm_capacity_rps or window.capacity_rps
+        if capacity:
+            load = (s.request_rate or 0.0) / (max(vms, 1.0) * capacity)
+        else:  # served share / accepted share ≈ offered load, even when saturated
+            served = (s.cpu_usage if s.cpu_usage is not None else 50.0) / 100.0
+            load = served / max(1.0 - (s.error_rate or 0.0), 0.05)
+        now = now or s.event_time
+        x = np.array([
+            (s.cpu_usage if s.cpu_usage is not None else 50.0) / 100.0,
+            (s.memory_usage if s.memory_usage is not None else 50.0) / 100.0,
+            min((s.network_latency_ms or 0.0) / cfg.slo_latency_ms, 4.0),
+            min(load, 3.0),
+            math.sqrt(s.error_rate or 0.0),
+            (vms - cfg.min_vms) / max(1, cfg.max_vms - cfg.min_vms),
+            min((s.cost_per_hour or 0.0) / (cfg.max_vms * cfg.cost_per_vm_hour), 2.0),
+            self._fresh(window.forecast, now) if window.forecast else self._trend(window),
+            self._fresh(window.anomaly, now) if window.anomaly else self._surprise(window),
+        ], dtype=np.float32)
+        window.last_state = x
+        return x
+
+    def latest(self, service: str) -> MetricSample | None:
+        window = self.windows.get(service)
+        return window.samples[-1] if window and window.samples else None
+
+    def capacity(self, service: str) -> float | None:
+        """Requests/s per VM (configured or estimated)."""
+        window = self.windows.get(service)
+        return self.config.vm_capacity_rps or (window.capacity_rps if window else None)
+
+    # --- fallbacks and helpers ---------------------------------------------------------------
+    def _window(self, service: str) -> ServiceWindow:
+        window = self.windows.get(service)
+        if window is None:
+            window = self.windows[service] = ServiceWindow(deque(maxlen=self.config.window))
+        return window
+
+    def _learn_capacity(self, window: ServiceWindow, s: MetricSample) -> None:
+        if not (s.cpu_usage and s.request_rate and s.active_vms) or not 5 < s.cpu_usage < 90:
+            return  # a saturated or idle VM says little about its capacity
+        estimate = s.request_rate / (s.active_vms * s.cpu_usage / 100.0)
+        old = window.capacity_rps
+        window.capacity_rps = estimate if old is None else 0.9 * old + 0.1 * estimate
+
+    def _fresh(self, item: tuple[datetime, float] | None, now: datetime) -> float:
+        if item is None or (now - item[0]).total_seconds() > self.config.insight_ttl_seconds:
+            return 0.0
+        return item[1]
+
+    # Plain Python on purpose: numpy's per-call overhead dominates on a dozen numbers, and this
+    # runs on every event.
+    def _rates(self, window: ServiceWindow) -> list[float]:
+        return [s.request_rate for s in window.samples if s.request_rate is not None]
+
+    def _trend(self, window: ServiceWindow) -> float:
+        """Fallback forecast delta: the request rate's linear trend over the horizon."""
+        rates = self._rates(window)[-6:]
+        n = len(rates)
+        mean = sum(rates) / n if n else 0.0
+        if n < 3 or mean <= 0:
+            return 0.0
+        xs = [i - (n - 1) / 2.0 for i in range(n)]
+        slope = sum(x * (r - mean) for x, r in zip(xs, rates, strict=True)) / sum(
+            x * x for x in xs)
+        return min(1.0, max(-1.0, slope * self.config.forecast_horizon / mean))
+
+    def _surprise(self, window: ServiceWindow) -> float:
+        """Fallback anomaly score: how far the latest rate is from the window, in [0, 1]."""
+        rates = self._rates(window)
+        if len(rates) < 4:
+            return 0.0
+        history = rates[:-1]
+        mean = sum(history) / len(history)
+        std = math.sqrt(sum((r - mean) ** 2 for r in history) / len(history))
+        z = abs(rates[-1] - mean) / (std + 0.05 * mean + 1e-9)
+        return min(1.0, max(0.0, (z - 1.0) / 4.0))
+
+    def _current(self, window: ServiceWindow, metric: str) -> float | None:
+        if not window.samples:
+            return None
+        value = getattr(window.samples[-1], metric, None)
+        return float(value) if isinstance(value, int | float) else None

@@ -1,0 +1,74 @@
+"""Torch-free Q-network inference: a numpy forward pass from exported weights, plus confidence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from schemas.errors import NonRetryableError
+
+__all__ = ["LAYERS", "QPolicy", "confidence", "init_weights", "masked_argmax"]
+
+LAYERS: tuple[int, ...] = (9, 128, 128, 64, 8)
+"""Default network shape: 9 features → 128 → 128 → 64 → 8 actions."""
+
+
+def init_weights(seed: int, layers: tuple[int, ...] = LAYERS) -> dict[str, np.ndarray]:
+    """Random (He-initialised) weights, for an engine that has no trained model yet."""
+    rng = np.random.default_rng(seed)
+    weights: dict[str, np.ndarray] = {}
+    for i, (n_in, n_out) in enumerate(zip(layers[:-1], layers[1:], strict=True)):
+        weights[f"w{i}"] = (rng.standard_normal((n_out, n_in)) * np.sqrt(2.0 / n_in)).astype(
+            np.float32)
+        weights[f"b{i}"] = np.zeros(n_out, dtype=np.float32)
+    return weights
+
+
+class QPolicy:
+    """Q-values of a state with ReLU hidden layers (the same maths as the torch network)."""
+
+    def __init__(self, weights: dict[str, np.ndarray], version: str | None = None) -> None:
+        count = len([k for k in weights if k.startswith("w")])
+        if count == 0:
+            raise NonRetryableError("model weights hold no layers (expected w0, b0, …)")
+        self.layers = [(np.ascontiguousarray(weights[f"w{i}"].T, dtype=np.float32),
+                        np.asarray(weights[f"b{i}"], dtype=np.float32)) for i in range(count)]
+        self.version = version
+
+    @classmethod
+    def load(cls, path: str | Path, version: str | None = None) -> QPolicy:
+        """Weights from an .npz file written by the checkpoint store."""
+        with np.load(path) as data:
+            return cls({k: data[k] for k in data.files}, version)
+
+    @property
+    def n_inputs(self) -> int:
+        return int(self.layers[0][0].shape[0])
+
+    def q_values(self, state: np.ndarray) -> np.ndarray:
+        """Q-value of each action for one state (or a batch of states)."""
+        x = np.asarray(state, dtype=np.float32)
+        for w, b in self.layers[:-1]:
+            x = np.maximum(x @ w + b, 0.0)
+        w, b = self.layers[-1]
+        return x @ w + b
+
+
+def masked_argmax(q: np.ndarray, mask: np.ndarray) -> int:
+    """Best allowed action; a masked action can never win (it gets -inf)."""
+    return int(np.argmax(np.where(mask, q, -np.inf)))
+
+
+def confidence(q: np.ndarray, mask: np.ndarray, temperature: float) -> float:
+    """Softmax probability of the best allowed action at `temperature` (1.0 if it is the only one).
+
+    Q-values of close actions give ~1/k; a clear winner gives ~1. The temperature is in reward
+    units: a Q margin of one temperature between the best two actions gives about 0.73.
+    """
+    allowed = q[mask].astype(np.float64)
+    if allowed.size <= 1:
+        return 1.0
+    z = (allowed - allowed.max()) / max(temperature, 1e-9)
+    p = np.exp(z)
+    return float(p.max() / p.sum())

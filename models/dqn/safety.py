@@ -1,0 +1,127 @@
+"""Hard safety limits of the decision engine: a mask over the actions, applied before choice."""
+
+from __future__ import annotations
+
+from collections import deque
+from datetime import datetime
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from schemas import DQN_ACTIONS, MetricSample
+
+__all__ = ["ACTION_INDEX", "SafetyConfig", "SafetyGuard"]
+
+ACTION_INDEX = {name: i for i, name in enumerate(DQN_ACTIONS)}
+
+
+class SafetyConfig(BaseModel):
+    """Limits no model output can override."""
+
+    min_vms: int = Field(default=1, ge=0)
+    """Never scale below this many VMs (booting ones count)."""
+    max_vms: int = Field(default=20, ge=1)
+    """Never scale above this many VMs (booting ones count)."""
+    cooldown_seconds: float = Field(default=120.0, ge=0)
+    """The same action on the same service is not repeated within this time."""
+    scale_down_after_up_seconds: float = Field(default=300.0, ge=0)
+    """No scale_down this soon after a scale_up (against flapping)."""
+    max_actions_per_window: int = Field(default=6, ge=1)
+    """At most this many actions per service per window."""
+    window_seconds: float = Field(default=600.0, gt=0)
+    """The rate-limit window."""
+    high_error_rate: float = Field(default=0.01, ge=0, le=1)
+    """No scale_down while the error rate is above this."""
+    high_latency_ms: float = Field(default=200.0, gt=0)
+    """No scale_down while latency is above this."""
+
+
+def _provisioned(sample: MetricSample) -> int:
+    return int(sample.active_vms or 0) + int(sample.extra.get("booting_vms", 0.0))
+
+
+class SafetyGuard:
+    """Per-service action history and the mask of allowed actions (True = allowed)."""
+
+    def __init__(self, config: SafetyConfig | None = None) -> None:
+        self.config = config or SafetyConfig()
+        self.history: dict[str, deque[tuple[datetime, str]]] = {}
+
+    def blocked(self, service: str, sample: MetricSample, now: datetime) -> dict[str, str]:
+        """Each masked action with the reason it is masked (no_action is never masked)."""
+        reasons: dict[str, str] = {}
+        self._rate_limit(service, now, reasons)
+        self._cooldowns(service, now, reasons)
+        self._bounds(sample, reasons)
+        self._features(sample, reasons)
+        reasons.pop("no_action", None)
+        return reasons
+
+    def mask(self, service: str, sample: MetricSample, now: datetime) -> np.ndarray:
+        """Boolean vector over DQN_ACTIONS: True where the action is allowed."""
+        allowed = np.ones(len(DQN_ACTIONS), dtype=bool)
+        for action in self.blocked(service, sample, now):
+            allowed[ACTION_INDEX[action]] = False
+        return allowed
+
+    def state_mask(self, sample: MetricSample) -> np.ndarray:
+        """The part of the mask that depends on the sample alone (bounds, feature states).
+
+        The trainer bootstraps with it: cooldowns and rate limits depend on history the
+        9-feature state cannot see, and would alias states (no_action looks bad only
+        because it follows bursts of actions).
+        """
+        reasons: dict[str, str] = {}
+        self._bounds(sample, reasons)
+        self._features(sample, reasons)
+        allowed = np.ones(len(DQN_ACTIONS), dtype=bool)
+        for action in reasons:
+            allowed[ACTION_INDEX[action]] = action == "no_action"
+        return allowed
+
+    def record(self, service: str, action: str, now: datetime) -> None:
+        """Remember an action taken (no_action is not an action)."""
+        if action != "no_action":
+            self.history.setdefault(service, deque()).append((now, action))
+
+    def actions_in_window(self, service: str, now: datetime) -> int:
+        recent = self.history.get(service, deque())
+        while recent and (now - recent[0][0]).total_seconds() >= self.config.window_seconds:
+            recent.popleft()
+        return len(recent)
+
+    def _rate_limit(self, service: str, now: datetime, reasons: dict[str, str]) -> None:
+        if self.actions_in_window(service, now) >= self.config.max_actions_per_window:
+            for action in DQN_ACTIONS:
+                reasons.setdefault(action, f"rate limit: {self.config.max_actions_per_window} "
+                                           f"actions per {self.config.window_seconds:.0f}s reached")
+
+    def _cooldowns(self, service: str, now: datetime, reasons: dict[str, str]) -> None:
+        for when, action in self.history.get(service, ()):
+            age = (now - when).total_seconds()
+            if age < self.config.cooldown_seconds:
+                reasons.setdefault(action, f"cooldown: {action} {age:.0f}s ago")
+            if action == "scale_up" and age < self.config.scale_down_after_up_seconds:
+                reasons.setdefault("scale_down", f"anti-flap: scale_up {age:.0f}s ago")
+
+    def _bounds(self, s: MetricSample, reasons: dict[str, str]) -> None:
+        vms = _provisioned(s)
+        if vms >= self.config.max_vms:
+            reasons.setdefault("scale_up", f"at max_vms={self.config.max_vms}")
+        if vms <= self.config.min_vms:
+            reasons.setdefault("scale_down", f"at min_vms={self.config.min_vms}")
+        if (s.error_rate or 0.0) > self.config.high_error_rate:
+            reasons.setdefault("scale_down", f"error rate {s.error_rate:.3f} is high")
+        if (s.network_latency_ms or 0.0) > self.config.high_latency_ms:
+            reasons.setdefault("scale_down", f"latency {s.network_latency_ms:.0f} ms is high")
+        if vms < 2:
+            reasons.setdefault("migrate_vm", "migration needs at least 2 VMs")
+
+    def _features(self, s: MetricSample, reasons: dict[str, str]) -> None:
+        cache = s.extra.get("cache_enabled")
+        if cache == 1.0:
+            reasons.setdefault("enable_feature", "the cache is already enabled")
+        if cache == 0.0:
+            reasons.setdefault("disable_feature", "the cache is already disabled")
+        if s.extra.get("throttle_active") == 1.0:
+            reasons.setdefault("adjust_policy", "a throttle is already active")

@@ -1,0 +1,58 @@
+"""The DQN CLI end to end on tiny runs: train → list → eval → rollback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from agents.simulator.benchmark import _verdict
+from agents.simulator.evaluate import EpisodeStats
+from streams.cli.dqn import app
+
+runner = CliRunner()
+
+
+def test_train_list_eval_rollback(tmp_path: Path) -> None:
+    models = str(tmp_path / "models")
+    for _ in range(2):
+        result = runner.invoke(app, ["train", "dqn", "--episodes", "1", "--ticks", "30",
+                                     "--model-dir", models])
+        assert result.exit_code == 0, result.output
+    listed = runner.invoke(app, ["model", "list", "--model-dir", models])
+    assert "v0001" in listed.output and "v0002" in listed.output
+    out = tmp_path / "eval.json"
+    result = runner.invoke(app, ["eval", "autoscale", "--ticks", "40", "--json", str(out),
+                                 "--model-dir", models])
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    names = [row["controller"] for row in report["rows"]]
+    assert names == ["static-peak", "hpa-50", "hpa-60", "hpa-70", "hpa-80", "hpa-90", "dqn"]
+    assert report["dqn_beats_hpa_curve"] in (True, False)
+    rolled = runner.invoke(app, ["model", "rollback", "--model-dir", models])
+    assert rolled.exit_code == 0 and "v0001" in rolled.output
+    again = runner.invoke(app, ["model", "rollback", "--model-dir", models])
+    assert again.exit_code == 2 and "nothing to roll back" in again.output
+
+
+def test_clear_errors(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["eval", "autoscale", "--model-dir", str(tmp_path)])
+    assert result.exit_code == 2 and "novacron train dqn" in result.output
+    result = runner.invoke(app, ["eval", "autoscale", "--no-dqn", "--trace",
+                                 str(tmp_path / "nope.csv")])
+    assert result.exit_code == 2 and "not exist" in result.output.replace("\n", " ")
+
+
+def _row(name: str, violations: float, vm_hours: float) -> EpisodeStats:
+    return EpisodeStats(controller=name, ticks=10, slo_violation_pct=violations,
+                        vm_hours=vm_hours, cost=0.0, total_reward=0.0, actions=0,
+                        mean_latency_ms=0.0)
+
+
+def test_the_verdict_needs_the_whole_curve_beaten() -> None:
+    curve = [_row("hpa-50", 2, 100), _row("hpa-70", 10, 80), _row("hpa-90", 30, 60)]
+    assert _verdict(curve + [_row("dqn", 10, 50)]) == (True, {"hpa-70": 37.5, "hpa-90": 16.67})
+    assert _verdict(curve + [_row("dqn", 10, 58)])[0] is False  # only 3 % under hpa-90
+    assert _verdict(curve + [_row("dqn", 40, 10)]) == (False, {})  # worse SLO than every HPA
+    assert _verdict(curve) == (None, {})
