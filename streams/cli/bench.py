@@ -17,7 +17,7 @@ def bench(
     names: list[str] = typer.Argument(None, help="Benchmarks to run (default: all); see --list"),
     show: bool = typer.Option(False, "--list", help="List the benchmarks and exit"),
 ) -> None:
-    """Run benchmarks; each measures a baseline in the same run and writes bench/results/NAME.json."""
+    """Run benchmarks; each measures a baseline in the same run, writes bench/results/NAME.json."""
     available = sorted(p.stem for p in BENCH_DIR.glob("*.py") if not p.stem.startswith("_"))
     if show:
         console.print("\n".join(available))
