@@ -38,10 +38,10 @@ def test_train_list_eval_rollback(tmp_path: Path) -> None:
 
 def test_clear_errors(tmp_path: Path) -> None:
     result = runner.invoke(app, ["eval", "autoscale", "--model-dir", str(tmp_path)])
-    assert result.exit_code == 2 and "novacron train dqn" in result.output
+    assert result.exit_code == 2 and "novacron train dqn" in " ".join(result.output.split())
     result = runner.invoke(app, ["eval", "autoscale", "--no-dqn", "--trace",
                                  str(tmp_path / "nope.csv")])
-    assert result.exit_code == 2 and "not exist" in result.output.replace("\n", " ")
+    assert result.exit_code == 2 and "not exist" in " ".join(result.output.split())
 
 
 def _row(name: str, violations: float, vm_hours: float) -> EpisodeStats:
