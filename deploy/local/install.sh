@@ -26,6 +26,7 @@ if [ ! -f "$stamp" ]; then
   touch "$stamp"
 else
   # the dependencies are current; point the editable install at this checkout
-  "$venv/bin/pip" install -q --no-deps --no-build-isolation -e "$root" >/dev/null
+  "$venv/bin/pip" install -q --no-deps --no-build-isolation -e "$root" >/dev/null 2>&1 \
+    || "$venv/bin/pip" install -q --no-deps -e "$root"
 fi
 echo "environment ready: $venv"
