@@ -215,10 +215,10 @@ class MemoryBackend:
         self.tables[table].extend(dict(r) for r in rows)
 
     def query(self, sql: str) -> list[dict[str, Any]]:
-        raise NotImplementedError("MemoryBackend does not run SQL; read .tables or use chDB")
+        raise RejectedError("MemoryBackend does not run SQL; read .tables or use chDB")
 
     def query_raw(self, sql: str, fmt: str) -> bytes:
-        raise NotImplementedError("MemoryBackend does not run SQL; read .tables or use chDB")
+        raise RejectedError("MemoryBackend does not run SQL; read .tables or use chDB")
 
     def close(self) -> None:
         self.closed = True

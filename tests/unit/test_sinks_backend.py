@@ -76,7 +76,7 @@ def test_server_errors_are_classified():
 
 def test_memory_and_flaky_backends():
     mem = MemoryBackend()
-    with pytest.raises(NotImplementedError, match="does not run SQL"):
+    with pytest.raises(RejectedError, match="does not run SQL"):
         mem.query("SELECT 1")
     flaky = FlakyBackend(mem)
     flaky.insert_rows("t", [{"a": 1}])
