@@ -60,7 +60,6 @@ class SinkPipeline:
         self.topics = {ctx.topic(name): spec for name, spec in CATALOGUE.items()}
         self.dlq_topic = ctx.topic("dlq")
         self._dlq_sends: list[Awaitable[Any]] = []
-        self._stopping = False
 
     async def run(self) -> None:
         """Consume until cancelled; flush what is buffered on the way out."""
@@ -85,7 +84,6 @@ class SinkPipeline:
         try:
             await self._loop(consumer, producer)
         finally:
-            self._stopping = True
             self.sink.stop()
             await consumer.stop()
             await producer.stop()
