@@ -25,6 +25,12 @@ def build_worker(role: str, settings: Settings | None = None, web_port: int | No
     ctx = WorkerContext(settings=settings, role=role, codec=Codec(settings.max_message_bytes))
     for module in ROLES[role].wiring:
         importlib.import_module(module).register(app, ctx)
+
+    @app.page("/status")
+    async def status(view, request):  # type: ignore[no-untyped-def]
+        """What each agent of the role reports (e.g. ClickHouse availability, gate readiness)."""
+        return view.json({"role": role, "agents": {k: str(v) for k, v in ctx.health.items()}})
+
     return app
 
 
