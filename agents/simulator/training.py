@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -11,14 +13,18 @@ from pydantic import BaseModel, Field
 
 from agents.decision import DecisionConfig, DecisionEngine
 from agents.simulator.controllers import DQNController
+from agents.simulator.evaluate import run_episode
 from agents.simulator.world import SimConfig, World
 from models.dqn.config import DQNConfig
 from models.dqn.policy import QPolicy
+from models.dqn.safety import ACTION_INDEX
 
 if TYPE_CHECKING:
     from models.dqn.trainer import DQNTrainer
 
-__all__ = ["TrainConfig", "TrainResult", "train"]
+__all__ = ["NStep", "TrainConfig", "TrainResult", "train"]
+
+Transition = tuple[np.ndarray, int, float, np.ndarray, bool, np.ndarray]
 
 
 class TrainConfig(BaseModel):
@@ -35,12 +41,24 @@ class TrainConfig(BaseModel):
     """The world (trace, seed and offset are set per episode)."""
     dqn: DQNConfig = Field(default_factory=lambda: DQNConfig(eps_decay_steps=40_000))
     """Hyper-parameters of the network and the learner."""
-    decision: DecisionConfig = Field(default_factory=lambda: DecisionConfig(min_confidence=0.0))
-    """The engine being trained (features, safety, sizing, reward)."""
+    decision: DecisionConfig = Field(default_factory=DecisionConfig)
+    """The engine being trained (features, safety, sizing, reward); its confidence gate is off
+    while exploring and on during validation, as in production."""
     train_every: int = Field(default=1, ge=1)
     """Environment steps between gradient steps."""
     sync_every: int = Field(default=250, ge=1)
     """Environment steps between copies of the torch weights into the numpy policy."""
+    guide_share: float = Field(default=0.3, ge=0, le=1)
+    """Share of exploratory picks that follow the sizing rule (scale toward the target
+    utilisation) instead of a random allowed action: off-policy data from a sane behaviour
+    shows the learner what keeping capacity in line with demand is worth."""
+    validate_every: int = Field(default=10, ge=0)
+    """Episodes between greedy validation runs (0: none; the last weights are kept)."""
+    validation_trace: str | None = None
+    """Trace of the validation run (a training trace, never an evaluation one); default the
+    first CSV of `traces`, else synthetic."""
+    validation_ticks: int = Field(default=4000, ge=10)
+    """Ticks of a validation run."""
     seed: int = 0
     """Seed of the episode schedule (traces, offsets, demand scale)."""
 
@@ -49,7 +67,7 @@ class TrainResult(BaseModel):
     """What a training run produced."""
 
     weights: dict[str, Any]
-    """Exported numpy weights (w0, b0, …)."""
+    """Exported numpy weights (w0, b0, …): the best validated ones when validating."""
     episode_rewards: list[float]
     """Total reward per episode."""
     env_steps: int
@@ -58,29 +76,80 @@ class TrainResult(BaseModel):
     """First simulated time trained on."""
     last_time: datetime
     """Last simulated time trained on."""
+    validation: list[tuple[int, float]] = Field(default_factory=list)
+    """(episode, total reward of the greedy validation run) per validation."""
+    best_episode: int | None = None
+    """Episode after which the kept weights were validated (None without validation)."""
+
+
+class NStep:
+    """Folds consecutive transitions of one service into n-step ones: Σ γ^k r_k, s_{t+n}."""
+
+    def __init__(self, n: int, gamma: float) -> None:
+        self.n, self.gamma = n, gamma
+        self.queue: deque[Transition] = deque()
+
+    def push(self, transition: Transition) -> list[Transition]:
+        """Add the next transition; returns the n-step transitions now complete."""
+        self.queue.append(transition)
+        if len(self.queue) < self.n:
+            return []
+        out = [self._fold()]
+        self.queue.popleft()
+        return out
+
+    def flush(self) -> list[Transition]:
+        """At the end of an episode: the shorter tails are dropped (their discount would differ)."""
+        self.queue.clear()
+        return []
+
+    def _fold(self) -> Transition:
+        first, last = self.queue[0], self.queue[-1]
+        total = sum(self.gamma ** k * t[2] for k, t in enumerate(self.queue))
+        return first[0], first[1], total, last[3], last[4], last[5]
 
 
 class _Epsilon:
-    """ε-greedy exploration that only proposes allowed actions, half of the time no_action.
+    """ε-greedy exploration that only proposes allowed actions: half of the time no_action,
+    `guide_share` of the rest the sizing rule, else a random allowed action.
 
     Uniform exploration over eight actions acts on ~7 of 8 ticks: the world is then mostly
     wrecked by random scale-downs and the rate limit. Favouring no_action explores the
     states a sane controller actually visits.
     """
 
-    def __init__(self, trainer: DQNTrainer, no_action_share: float = 0.5) -> None:
-        self.trainer = trainer
-        self.no_action_share = no_action_share
+    def __init__(self, trainer: DQNTrainer, engine: DecisionEngine, guide_share: float,
+                 no_action_share: float = 0.5) -> None:
+        self.trainer, self.engine = trainer, engine
+        self.guide_share, self.no_action_share = guide_share, no_action_share
 
     def pick(self, mask: np.ndarray) -> int | None:
         self.trainer.env_steps += 1
         rng = self.trainer.rng
         if rng.random() >= self.trainer.epsilon:
             return None
-        others = np.flatnonzero(mask[1:]) + 1
-        if others.size == 0 or rng.random() < self.no_action_share:
+        if rng.random() < self.no_action_share:
             return 0
-        return int(rng.choice(others))
+        if rng.random() < self.guide_share:
+            return self._guide(mask)
+        others = np.flatnonzero(mask[1:]) + 1
+        return 0 if others.size == 0 else int(rng.choice(others))
+
+    def _guide(self, mask: np.ndarray) -> int:
+        """Scale toward the VMs that put the demand level at the target utilisation."""
+        windows = self.engine.states.windows
+        if len(windows) != 1:
+            return 0
+        state = next(iter(windows.values())).last_state
+        cfg = self.engine.config
+        low, high = cfg.safety.min_vms, cfg.safety.max_vms
+        vms = low + float(state[5]) * max(1, high - low)
+        need = math.ceil(max(vms, 1.0) * float(state[3]) / cfg.impact.target_utilisation)
+        if need > round(vms) and mask[ACTION_INDEX["scale_up"]]:
+            return ACTION_INDEX["scale_up"]
+        if need < round(vms) and mask[ACTION_INDEX["scale_down"]]:
+            return ACTION_INDEX["scale_down"]
+        return 0
 
 
 def _episode_world(cfg: TrainConfig, episode: int, rng: np.random.Generator) -> World:
@@ -97,21 +166,34 @@ def _episode_world(cfg: TrainConfig, episode: int, rng: np.random.Generator) -> 
 def _run_episode(world: World, engine: DecisionEngine, trainer: DQNTrainer, cfg: TrainConfig
                  ) -> float:
     controller = DQNController(engine)
+    folder = NStep(cfg.dqn.n_step, cfg.dqn.gamma)
     total = 0.0
     for _ in range(cfg.episode_ticks):
         tick = world.step()
         for sample in tick.metrics:
             action = controller.act(sample, tick.time)
             for transition in engine.take_transitions():
-                trainer.push(*transition)
                 total += transition[2]
+                for folded in folder.push(transition):
+                    trainer.push(*folded)
             if action is not None:
                 controller.feedback(world.apply(action))
         if trainer.env_steps % cfg.train_every == 0:
             trainer.train_steps(1)
         if trainer.env_steps % cfg.sync_every == 0:
             engine.load_policy(QPolicy(trainer.export_weights(), "training"))
+    folder.flush()
     return total
+
+
+def validation_score(cfg: TrainConfig, weights: dict[str, np.ndarray]) -> float:
+    """Total reward of the greedy, confidence-gated engine on the validation trace."""
+    trace = cfg.validation_trace or next((t for t in cfg.traces if t != "synthetic"),
+                                         "synthetic")
+    sim = cfg.sim.model_copy(update={"trace": trace, "seed": cfg.sim.seed + 1})
+    engine = DecisionEngine(cfg.decision, QPolicy(weights, "validation"))
+    stats = run_episode(sim, DQNController(engine), cfg.validation_ticks, cfg.decision.reward)
+    return stats.total_reward
 
 
 def train(cfg: TrainConfig, initial: dict[str, np.ndarray] | None = None,
@@ -121,16 +203,27 @@ def train(cfg: TrainConfig, initial: dict[str, np.ndarray] | None = None,
 
     trainer = DQNTrainer(cfg.dqn, initial)
     engine = DecisionEngine(cfg.decision, QPolicy(trainer.export_weights(), "training"))
-    engine.explorer = _Epsilon(trainer)
+    engine.explorer = _Epsilon(trainer, engine, cfg.guide_share)
     rng = np.random.default_rng(cfg.seed)
     rewards: list[float] = []
+    validation: list[tuple[int, float]] = []
+    best: tuple[float, int, dict[str, np.ndarray]] | None = None
     first = last = cfg.sim.start_time
     for episode in range(cfg.episodes):
         world = _episode_world(cfg, episode, rng)
         engine.reset()  # each episode's clock starts again: old cooldowns would block it
         rewards.append(_run_episode(world, engine, trainer, cfg))
         last = max(last, world.now)
+        if cfg.validate_every and ((episode + 1) % cfg.validate_every == 0
+                                   or episode + 1 == cfg.episodes):
+            weights = trainer.export_weights()
+            score = validation_score(cfg, weights)
+            validation.append((episode, round(score, 3)))
+            if best is None or score > best[0]:
+                best = (score, episode, weights)
         if progress is not None:
             progress(episode, rewards[-1])
-    return TrainResult(weights=trainer.export_weights(), episode_rewards=rewards,
-                       env_steps=trainer.env_steps, first_time=first, last_time=last)
+    return TrainResult(weights=best[2] if best else trainer.export_weights(),
+                       episode_rewards=rewards, env_steps=trainer.env_steps, first_time=first,
+                       last_time=last, validation=validation,
+                       best_episode=best[1] if best else None)

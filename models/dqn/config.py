@@ -30,6 +30,9 @@ class DQNConfig(BaseModel):
     """Environment steps over which ε decays linearly."""
     target_update_every: int = Field(default=500, ge=1)
     """Gradient steps between target-network syncs (hard update)."""
+    n_step: int = Field(default=1, ge=1, le=10)
+    """Steps folded into each stored reward (the feeder sums them): the bootstrap discount is
+    gamma ** n_step. n > 1 carries a scale-up's payoff back over the VM's boot delay."""
     double: bool = True
     """Double DQN: the online net picks the next action, the target net values it."""
     grad_clip: float = Field(default=10.0, gt=0)

@@ -15,8 +15,11 @@ __all__ = ["ImpactModel", "expected_impact", "reasoning", "scale_delta"]
 class ImpactModel(BaseModel):
     """What the engine assumes about the world when it sizes and explains an action."""
 
-    target_utilisation: float = Field(default=0.7, gt=0, lt=1)
-    """scale_up / scale_down size the step to bring utilisation to this level."""
+    target_utilisation: float = Field(default=0.75, gt=0, lt=1)
+    """scale_up / scale_down size the step to bring the demand level (the request-rate feature,
+    a high quantile of the recent rate) to this utilisation: one action closes the gap."""
+    trend_weight: float = Field(default=0.5, ge=0)
+    """Share of a forecast rise provisioned for ahead (falls are never provisioned for)."""
     cost_per_vm_hour: float = Field(default=0.10, gt=0)
     """VM price, for the cost impact."""
     cache_load_reduction: float = Field(default=0.3, ge=0, lt=1)
@@ -35,7 +38,8 @@ def scale_delta(action: str, sample: MetricSample, load: float, trend: float, mo
                 bounds: tuple[int, int]) -> int:
     """VMs to add or remove: enough to bring the expected load to the target, within bounds."""
     vms = provisioned(sample)
-    expected = load * (1.0 + max(0.0, trend))  # provision for the forecast rise, not a dip
+    # Provision for (part of) the forecast rise, not a dip: scale-down is instant, boot is not.
+    expected = load * (1.0 + model.trend_weight * max(0.0, trend))
     needed = math.ceil(max(vms, 1) * expected / model.target_utilisation)
     low, high = bounds
     if action == "scale_up":

@@ -34,10 +34,14 @@ class FeatureConfig(BaseModel):
     """VM price; the cost feature is cost / (max_vms × price)."""
     vm_capacity_rps: float | None = Field(default=None, gt=0)
     """Requests/s one VM serves; None estimates it online from rate / (VMs × CPU)."""
-    window: int = Field(default=12, ge=3)
-    """Samples kept per service for trends and anomaly fallback."""
-    forecast_horizon: int = Field(default=3, ge=1)
-    """Ticks ahead the fallback forecast (linear trend of the request rate) looks."""
+    window: int = Field(default=30, ge=3)
+    """Samples kept per service: the demand level, trend and anomaly fallback read them."""
+    load_quantile: float = Field(default=0.7, ge=0, le=1)
+    """The request-rate feature is this quantile of the window's request rate over the
+    provisioned capacity: real demand is so noisy tick to tick (NAB ELB: lag-1 autocorrelation
+    0.23) that the last sample alone says little about the level to provision for."""
+    trend_short: int = Field(default=3, ge=1)
+    """Samples of the short mean of the fallback trend (short mean / window mean - 1)."""
     insight_ttl_seconds: float = Field(default=600.0, gt=0)
     """An optimizer insight older than this is ignored (the fallback is used)."""
 
@@ -92,7 +96,7 @@ class StateBuilder:
         vms = _provisioned(s)
         capacity = cfg.vm_capacity_rps or window.capacity_rps
         if capacity:
-            load = (s.request_rate or 0.0) / (max(vms, 1.0) * capacity)
+            load = self._level(window) / (max(vms, 1.0) * capacity)
         else:  # served share / accepted share ≈ offered load, even when saturated
             served = (s.cpu_usage if s.cpu_usage is not None else 50.0) / 100.0
             load = served / max(1.0 - (s.error_rate or 0.0), 0.05)
@@ -144,17 +148,27 @@ class StateBuilder:
     def _rates(self, window: ServiceWindow) -> list[float]:
         return [s.request_rate for s in window.samples if s.request_rate is not None]
 
-    def _trend(self, window: ServiceWindow) -> float:
-        """Fallback forecast delta: the request rate's linear trend over the horizon."""
-        rates = self._rates(window)[-6:]
-        n = len(rates)
-        mean = sum(rates) / n if n else 0.0
-        if n < 3 or mean <= 0:
+    def _level(self, window: ServiceWindow) -> float:
+        """The demand level to provision for: a quantile of the window's request rate."""
+        rates = sorted(self._rates(window))
+        if not rates:
             return 0.0
-        xs = [i - (n - 1) / 2.0 for i in range(n)]
-        slope = sum(x * (r - mean) for x, r in zip(xs, rates, strict=True)) / sum(
-            x * x for x in xs)
-        return min(1.0, max(-1.0, slope * self.config.forecast_horizon / mean))
+        return rates[round(self.config.load_quantile * (len(rates) - 1))]
+
+    def _trend(self, window: ServiceWindow) -> float:
+        """Fallback forecast delta: the short mean of the request rate over the window mean - 1.
+
+        A short-versus-long ratio rather than a regression slope: on noisy demand a 6-point
+        slope mostly fits noise, the ratio of means says whether the level is moving.
+        """
+        rates = self._rates(window)
+        if len(rates) < 3:
+            return 0.0
+        short = rates[-self.config.trend_short:]
+        mean = sum(rates) / len(rates)
+        if mean <= 0:
+            return 0.0
+        return min(1.0, max(-1.0, sum(short) / len(short) / mean - 1.0))
 
     def _surprise(self, window: ServiceWindow) -> float:
         """Fallback anomaly score: how far the latest rate is from the window, in [0, 1]."""

@@ -93,7 +93,7 @@ class DQNTrainer:
                 best = target_q.gather(1, pick).squeeze(1)
             else:
                 best = target_q.max(1).values
-            y = r + c.gamma * (1.0 - done) * best
+            y = r + c.gamma ** c.n_step * (1.0 - done) * best
         loss = nn.functional.smooth_l1_loss(q, y)
         self.optimizer.zero_grad()
         loss.backward()

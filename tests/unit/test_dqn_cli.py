@@ -18,7 +18,7 @@ def test_train_list_eval_rollback(tmp_path: Path) -> None:
     models = str(tmp_path / "models")
     for _ in range(2):
         result = runner.invoke(app, ["train", "dqn", "--episodes", "1", "--ticks", "30",
-                                     "--model-dir", models])
+                                     "--validation-ticks", "20", "--model-dir", models])
         assert result.exit_code == 0, result.output
     listed = runner.invoke(app, ["model", "list", "--model-dir", models])
     assert "v0001" in listed.output and "v0002" in listed.output
@@ -30,6 +30,9 @@ def test_train_list_eval_rollback(tmp_path: Path) -> None:
     names = [row["controller"] for row in report["rows"]]
     assert names == ["static-peak", "hpa-50", "hpa-60", "hpa-70", "hpa-80", "hpa-90", "dqn"]
     assert report["dqn_beats_hpa_curve"] in (True, False)
+    assert report["dqn_beats_hpa_curve_on_cost"] in (True, False)
+    meta = json.loads((tmp_path / "models" / "v0002" / "meta.json").read_text())
+    assert meta["config"]["best_episode"] == 0 and len(meta["config"]["validation"]) == 1
     rolled = runner.invoke(app, ["model", "rollback", "--model-dir", models])
     assert rolled.exit_code == 0 and "v0001" in rolled.output
     again = runner.invoke(app, ["model", "rollback", "--model-dir", models])
@@ -48,6 +51,17 @@ def _row(name: str, violations: float, vm_hours: float) -> EpisodeStats:
     return EpisodeStats(controller=name, ticks=10, slo_violation_pct=violations,
                         vm_hours=vm_hours, cost=0.0, total_reward=0.0, actions=0,
                         mean_latency_ms=0.0)
+
+
+def test_the_cost_verdict_counts_the_cache() -> None:
+    from agents.simulator.benchmark import BenchmarkResult
+    from streams.cli.dqn import cost_verdict
+
+    rows = [_row("hpa-90", 30, 60).model_copy(update={"cost": 6.0}),
+            _row("dqn", 20, 40).model_copy(update={"cost": 5.9})]  # fewer VMs, cache bought
+    result = BenchmarkResult(trace="t", seed=0, ticks=10, rows=rows, dqn_beats_hpa_curve=True,
+                             vm_hours_saving_pct={"hpa-90": 33.33})
+    assert cost_verdict(result) == (False, {"hpa-90": 1.67})
 
 
 def test_the_verdict_needs_the_whole_curve_beaten() -> None:
