@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -91,6 +92,27 @@ async def create_topics(cfg: KafkaConfig) -> list[str]:
                 await admin.create_topics(new)
             except TopicAlreadyExistsError:
                 pass  # a concurrent creator won the race; the topics exist either way
+            await _wait_ready(admin, [t.name for t in new])
         return [t.name for t in new]
     finally:
         await admin.close()
+
+
+async def _wait_ready(admin: AIOKafkaAdminClient, names: list[str], timeout: float = 30.0) -> None:
+    """Return once every topic has a leader for each partition: a consumer that starts right
+    after creation and finds no metadata would otherwise wait for its next metadata refresh."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        described = await admin.describe_topics(names)
+        ready = [
+            t
+            for t in described
+            if not t.get("error_code")
+            and t.get("partitions")
+            and all(p.get("leader", -1) >= 0 for p in t["partitions"])
+        ]
+        if len(ready) == len(names):
+            return
+        await asyncio.sleep(0.2)
+    raise TimeoutError(f"topics not ready after {timeout:.0f}s: {sorted(names)}")
