@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -168,7 +169,7 @@ class KafkaLocal:
             return self.bootstrap
         self.fetch()
         if fresh:
-            subprocess.run(["rm", "-rf", str(self.cfg.run_dir / "data")], check=True)
+            shutil.rmtree(self.cfg.run_dir / "data", ignore_errors=True)
         props = self._write_config()
         self._format(props)
         proc = self._java("kafka.Kafka", str(props), background=True)
@@ -250,8 +251,8 @@ def main() -> None:
 
     kafka = KafkaLocal()
     command = sys.argv[1] if len(sys.argv) > 1 else "status"
-    if command == "start":
-        print(f"kafka {kafka.cfg.version} ready on {kafka.start()}")
+    if command == "start":  # --fresh: drop the broker's data first (CI starts from empty topics)
+        print(f"kafka {kafka.cfg.version} ready on {kafka.start(fresh='--fresh' in sys.argv)}")
     elif command == "stop":
         print("stopped" if kafka.stop() else "not running")
     elif command == "fetch":

@@ -40,13 +40,31 @@ def kafka_bootstrap() -> Iterator[str]:
 
 
 @pytest.fixture
-def kafka_cfg(kafka_bootstrap: str) -> KafkaConfig:
-    """A fresh topic prefix per test (its own topics and consumer groups), topics created."""
+def kafka_cfg(kafka_bootstrap: str) -> Iterator[KafkaConfig]:
+    """A fresh topic prefix per test (its own topics and consumer groups), topics created;
+    the test's topics are deleted afterwards so the broker does not accumulate them."""
     cfg = KafkaConfig(
         bootstrap=kafka_bootstrap, topic_prefix=f"t{uuid.uuid4().hex[:10]}.", partitions=4
     )
     asyncio.run(create_topics(cfg))
-    return cfg
+    yield cfg
+    asyncio.run(_delete_topics(cfg))
+
+
+async def _delete_topics(cfg: KafkaConfig) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=cfg.bootstrap)
+    await admin.start()
+    try:
+        prefixes = (cfg.topic_prefix, cfg.topic_prefix.rstrip(".") + "-")  # ours and Faust's own
+        mine = [t for t in await admin.list_topics() if t.startswith(prefixes)]
+        if mine:
+            await admin.delete_topics(mine)
+    except Exception as exc:  # cleanup only: a failure here must not fail the test
+        print(f"could not delete topics of {cfg.topic_prefix}: {exc}")
+    finally:
+        await admin.close()
 
 
 def free_port() -> int:
