@@ -144,11 +144,14 @@ class KafkaLocal:
         )
         return props
 
-    def _format(self, props: Path) -> None:
+    def _format(self, props: Path, cluster_id: str | None = None) -> None:
         if (self.cfg.run_dir / "data" / "meta.properties").exists():
             return
-        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        proc = self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props))
+        cluster_id = cluster_id or base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        # "=" form: a urlsafe id may start with "-", which argparse would read as an option
+        proc = self._java(
+            "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(props)
+        )
         if proc.wait() != 0:
             raise RuntimeError(
                 f"formatting KRaft storage failed; see {self.cfg.run_dir}/stdout.log"
