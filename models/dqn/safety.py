@@ -34,6 +34,13 @@ class SafetyConfig(BaseModel):
     """No scale_down while the error rate is above this."""
     high_latency_ms: float = Field(default=200.0, gt=0)
     """No scale_down while latency is above this."""
+    overload_seconds: float = Field(default=180.0, ge=0)
+    """A service overloaded this long (CPU ≥ overload_cpu with latency or errors above the
+    limits above) gets scale_up forced: every other action, no_action included, is masked
+    while scale_up is allowed. A learned policy can misjudge states it never trained on;
+    sustained overload must not wait on it. 0 disables."""
+    overload_cpu: float = Field(default=90.0, ge=0, le=100)
+    """CPU percent from which a service with high latency or errors counts as overloaded."""
 
 
 def _provisioned(sample: MetricSample) -> int:
@@ -46,6 +53,7 @@ class SafetyGuard:
     def __init__(self, config: SafetyConfig | None = None) -> None:
         self.config = config or SafetyConfig()
         self.history: dict[str, deque[tuple[datetime, str]]] = {}
+        self.overloaded_since: dict[str, datetime] = {}
 
     def blocked(self, service: str, sample: MetricSample, now: datetime) -> dict[str, str]:
         """Each masked action with the reason it is masked (no_action is never masked)."""
@@ -54,15 +62,34 @@ class SafetyGuard:
         self._cooldowns(service, now, reasons)
         self._bounds(sample, reasons)
         self._features(sample, reasons)
+        forced = self.forced(service, sample, now, reasons)
+        if forced:
+            for action in DQN_ACTIONS:
+                if action != "scale_up":
+                    reasons.setdefault(action, forced)
         reasons.pop("no_action", None)
         return reasons
 
     def mask(self, service: str, sample: MetricSample, now: datetime) -> np.ndarray:
         """Boolean vector over DQN_ACTIONS: True where the action is allowed."""
         allowed = np.ones(len(DQN_ACTIONS), dtype=bool)
-        for action in self.blocked(service, sample, now):
+        blocked = self.blocked(service, sample, now)
+        for action in blocked:
             allowed[ACTION_INDEX[action]] = False
+        if "scale_up" not in blocked and self.forced(service, sample, now, blocked):
+            allowed[ACTION_INDEX["no_action"]] = False
         return allowed
+
+    def forced(self, service: str, sample: MetricSample, now: datetime,
+               blocked: dict[str, str]) -> str | None:
+        """Why scale_up is forced (sustained overload and scale_up allowed), or None."""
+        since = self._overload(service, sample)
+        if since is None or "scale_up" in blocked or not self.config.overload_seconds:
+            return None
+        age = (now - since).total_seconds()
+        if age < self.config.overload_seconds:
+            return None
+        return f"overload: {age:.0f}s at cpu ≥ {self.config.overload_cpu:.0f}%, scale_up forced"
 
     def state_mask(self, sample: MetricSample) -> np.ndarray:
         """The part of the mask that depends on the sample alone (bounds, feature states).
@@ -89,6 +116,17 @@ class SafetyGuard:
         while recent and (now - recent[0][0]).total_seconds() >= self.config.window_seconds:
             recent.popleft()
         return len(recent)
+
+    def _overload(self, service: str, s: MetricSample) -> datetime | None:
+        """Start of the service's current overload (kept per service), or None."""
+        cfg = self.config
+        hot = (s.cpu_usage or 0.0) >= cfg.overload_cpu and (
+            (s.error_rate or 0.0) > cfg.high_error_rate
+            or (s.network_latency_ms or 0.0) > cfg.high_latency_ms)
+        if not hot:
+            self.overloaded_since.pop(service, None)
+            return None
+        return self.overloaded_since.setdefault(service, s.event_time)
 
     def _rate_limit(self, service: str, now: datetime, reasons: dict[str, str]) -> None:
         if self.actions_in_window(service, now) >= self.config.max_actions_per_window:

@@ -207,3 +207,31 @@ def test_saturated_service_shows_its_overload_without_a_known_capacity() -> None
     engine.observe(_sample(cpu_usage=100.0, error_rate=0.5))
     state = engine.states.state("svc-0")
     assert state is not None and abs(state[3] - 2.0) < 1e-6  # twice the capacity is offered
+
+
+def test_sustained_overload_forces_scale_up_over_the_model() -> None:
+    # A model that wants nothing (as an untrained or out-of-distribution one may) must not
+    # leave a saturated service saturated: after overload_seconds scale_up is the only choice.
+    limits = SafetyConfig(overload_seconds=180, cooldown_seconds=120)
+    engine = DecisionEngine(DecisionConfig(safety=limits), FixedQ("no_action", 100.0))
+    kinds = []
+    for t in range(6):
+        engine.observe(_sample(t, cpu_usage=100.0, network_latency_ms=2000.0, error_rate=0.3))
+        decision = engine.decide("svc-0", T0 + timedelta(minutes=t))
+        kinds.append(decision.decision_type if decision else None)
+        if decision is not None:
+            assert "scale_up forced" in decision.reasoning and not decision.requires_approval
+    # 0-2 min: the model's no_action; 3 min: forced; 4 min: cooldown; 5 min: forced again.
+    assert kinds == [None, None, None, "scale_up", None, "scale_up"]
+
+
+def test_overload_clock_restarts_when_the_service_recovers() -> None:
+    engine = DecisionEngine(DecisionConfig(), FixedQ("no_action", 100.0))
+    hot = {"cpu_usage": 100.0, "network_latency_ms": 900.0}
+    for t, fields in enumerate([hot, hot, {"cpu_usage": 60.0}, hot, hot, hot]):
+        engine.observe(_sample(t, **fields))
+        assert engine.decide("svc-0", T0 + timedelta(minutes=t)) is None
+    # Overloaded again since minute 3: at minute 6 the 180 s are up.
+    engine.observe(_sample(6, **hot))
+    decision = engine.decide("svc-0", T0 + timedelta(minutes=6))
+    assert decision is not None and decision.decision_type == "scale_up"
