@@ -31,6 +31,7 @@ bench: install ## benchmarks (JSON in bench/results/, table in bench/README.md)
 	python bench/sink_insert.py
 	python bench/optimizer.py
 	python bench/decision.py
+	python bench/autoscale_validation.py
 	python bench/policy.py
 	python bench/drift.py
 	python bench/executor.py

@@ -45,6 +45,8 @@ class BenchmarkResult(BaseModel):
     rate is no lower than the DQN's, and there is at least one (None without a DQN row)."""
     vm_hours_saving_pct: dict[str, float]
     """For those HPA settings: the DQN's VM-hour saving, percent."""
+    load_quantile: float | None = None
+    """The demand quantile the DQN provisioned for (its operating point; None without a DQN)."""
 
 
 def _ticks(cfg: BenchmarkConfig) -> int:
@@ -89,5 +91,8 @@ def compare(cfg: BenchmarkConfig, weights: dict[str, Any] | None,
             progress(controller.name)
         rows.append(run_episode(world_config, controller, ticks, rc))
     beats, savings = _verdict(rows)
+    engine_config = decision or DecisionConfig()
+    quantile = engine_config.features.load_quantile if weights is not None else None
     return BenchmarkResult(trace=sim.trace, seed=sim.seed, ticks=ticks, rows=rows,
-                           dqn_beats_hpa_curve=beats, vm_hours_saving_pct=savings)
+                           dqn_beats_hpa_curve=beats, vm_hours_saving_pct=savings,
+                           load_quantile=quantile)

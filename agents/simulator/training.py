@@ -16,6 +16,7 @@ from agents.simulator.controllers import DQNController
 from agents.simulator.evaluate import run_episode
 from agents.simulator.world import SimConfig, World
 from models.dqn.config import DQNConfig
+from models.dqn.features import FeatureConfig
 from models.dqn.policy import QPolicy
 from models.dqn.safety import ACTION_INDEX
 
@@ -25,6 +26,17 @@ if TYPE_CHECKING:
 __all__ = ["NStep", "TrainConfig", "TrainResult", "train"]
 
 Transition = tuple[np.ndarray, int, float, np.ndarray, bool, np.ndarray]
+
+
+TRAIN_LOAD_QUANTILE = 0.7
+"""Demand quantile of the load feature while training. Deployment uses FeatureConfig's default
+(the median): a model trained at the median learns to compensate with earlier, larger scale-ups
+and lands at the lavish end again, while one trained at 0.7 and run at the median is more frugal
+at a modest SLO cost (docs/decisions.md, "Operating point")."""
+
+
+def _training_decision() -> DecisionConfig:
+    return DecisionConfig(features=FeatureConfig(load_quantile=TRAIN_LOAD_QUANTILE))
 
 
 class TrainConfig(BaseModel):
@@ -41,7 +53,7 @@ class TrainConfig(BaseModel):
     """The world (trace, seed and offset are set per episode)."""
     dqn: DQNConfig = Field(default_factory=lambda: DQNConfig(eps_decay_steps=40_000))
     """Hyper-parameters of the network and the learner."""
-    decision: DecisionConfig = Field(default_factory=DecisionConfig)
+    decision: DecisionConfig = Field(default_factory=_training_decision)
     """The engine being trained (features, safety, sizing, reward); its confidence gate is off
     while exploring and on during validation, as in production."""
     train_every: int = Field(default=1, ge=1)

@@ -13,9 +13,11 @@ from rich.table import Table
 
 from agents.decision import DecisionConfig
 from agents.simulator.benchmark import BenchmarkConfig, BenchmarkResult, compare
+from agents.simulator.training import TRAIN_LOAD_QUANTILE
 from agents.simulator.world import SimConfig
 from models.dqn.checkpoints import CheckpointStore
 from models.dqn.config import DQNConfig
+from models.dqn.features import FeatureConfig
 from schemas.errors import NovacronError
 
 train_app = typer.Typer(help="Train models on the simulator.", no_args_is_help=True)
@@ -57,6 +59,13 @@ def train_dqn(
                                        "on the first training CSV (0: keep the last weights)."),
     validation_ticks: int = typer.Option(4000, min=10, help="Ticks of a validation run."),
     resume: bool = typer.Option(False, help="Start from the current checkpoint's weights."),
+    cost_weight: float | None = typer.Option(
+        None, min=0.0, help="Reward per VM of cost per tick, against 1 per SLO-violated tick: the "
+        "operating point (higher = more frugal). Default: the reward's default."),
+    load_quantile: float = typer.Option(
+        TRAIN_LOAD_QUANTILE, min=0.0, max=1.0,
+        help="Demand quantile of the load feature while training (deployment uses "
+        "decision.features.load_quantile, the median by default)."),
     model_dir: Path = MODEL_DIR,
 ) -> None:
     """Train the DQN on the simulator and save a new versioned checkpoint (made current)."""
@@ -70,6 +79,9 @@ def train_dqn(
                       dqn=DQNConfig(seed=seed, threads=threads, gamma=gamma, n_step=n_step,
                                     target_update_every=1000,
                                     eps_decay_steps=max(1, int(steps * eps_decay))))
+    if cost_weight is not None:
+        cfg.decision.reward.cost_weight = cost_weight
+    cfg.decision.features.load_quantile = load_quantile
     try:
         parent = store.current() if resume else None
         initial = store.load(parent) if parent else None
@@ -101,7 +113,7 @@ def train_dqn(
 
 def _table(result: BenchmarkResult) -> Table:
     table = Table(title=f"autoscaling on {Path(result.trace).name} (seed {result.seed}, "
-                        f"{result.ticks} ticks)")
+                        f"{result.ticks} ticks, DQN load quantile {result.load_quantile})")
     for column in ("controller", "SLO violation %", "VM-hours", "cost", "total reward",
                    "actions", "mean latency ms"):
         table.add_column(column, justify="left" if column == "controller" else "right")
@@ -135,6 +147,9 @@ def eval_autoscale(
     version: str | None = typer.Option(None, help="Model version (default: the current one)."),
     no_dqn: bool = typer.Option(False, help="Only the baselines (no trained model needed)."),
     output: Path | None = typer.Option(None, "--json", help="Also write the result as JSON."),
+    load_quantile: float | None = typer.Option(
+        None, min=0.0, max=1.0, help="Demand quantile the engine provisions for, as deployed "
+        "(default: decision.features.load_quantile's default, the median; models train at 0.7)."),
     model_dir: Path = MODEL_DIR,
 ) -> None:
     """Static provisioning at peak, the HPA rule at 50–90 % and the DQN on the same trace."""
@@ -148,6 +163,8 @@ def eval_autoscale(
             weights = store.load(used)
             saved = store.meta(str(used)).config.get("decision", {})
             decision = DecisionConfig.model_validate(saved)
+            decision.features.load_quantile = (
+                FeatureConfig().load_quantile if load_quantile is None else load_quantile)
         with console.status("simulating…") as status:
             result = compare(BenchmarkConfig(sim=sim, ticks=ticks), weights, decision, used,
                              lambda name: status.update(f"simulating {name}…"))

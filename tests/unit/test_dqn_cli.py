@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 
 from agents.simulator.benchmark import _verdict
 from agents.simulator.evaluate import EpisodeStats
+from agents.simulator.reward import RewardConfig
 from streams.cli.dqn import app
 
 runner = CliRunner()
@@ -16,9 +17,9 @@ runner = CliRunner()
 
 def test_train_list_eval_rollback(tmp_path: Path) -> None:
     models = str(tmp_path / "models")
-    for _ in range(2):
+    for extra in ([], ["--cost-weight", "0.2"]):
         result = runner.invoke(app, ["train", "dqn", "--episodes", "1", "--ticks", "30",
-                                     "--validation-ticks", "20", "--model-dir", models])
+                                     "--validation-ticks", "20", "--model-dir", models, *extra])
         assert result.exit_code == 0, result.output
     listed = runner.invoke(app, ["model", "list", "--model-dir", models])
     assert "v0001" in listed.output and "v0002" in listed.output
@@ -33,6 +34,9 @@ def test_train_list_eval_rollback(tmp_path: Path) -> None:
     assert report["dqn_beats_hpa_curve_on_cost"] in (True, False)
     meta = json.loads((tmp_path / "models" / "v0002" / "meta.json").read_text())
     assert meta["config"]["best_episode"] == 0 and len(meta["config"]["validation"]) == 1
+    first = json.loads((tmp_path / "models" / "v0001" / "meta.json").read_text())
+    weights = [m["config"]["decision"]["reward"]["cost_weight"] for m in (first, meta)]
+    assert weights == [RewardConfig().cost_weight, 0.2]  # the operating point is recorded
     rolled = runner.invoke(app, ["model", "rollback", "--model-dir", models])
     assert rolled.exit_code == 0 and "v0001" in rolled.output
     again = runner.invoke(app, ["model", "rollback", "--model-dir", models])
