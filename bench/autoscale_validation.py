@@ -17,8 +17,7 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from agents.decision import DecisionConfig
-from agents.simulator.benchmark import BenchmarkConfig, compare
+from agents.simulator.benchmark import BenchmarkConfig, compare, deployed_config
 from agents.simulator.world import SimConfig
 from models.dqn.checkpoints import CheckpointStore
 from models.dqn.features import FeatureConfig
@@ -39,8 +38,7 @@ def validation_traces(data: Path, training: list[str]) -> list[Path]:
 def _one(args: tuple[str, str, float, str]) -> dict[str, Any]:
     model_dir, version, quantile, trace = args
     store = CheckpointStore(Path(model_dir))
-    decision = DecisionConfig.model_validate(store.meta(version).config.get("decision", {}))
-    decision.features.load_quantile = quantile
+    decision = deployed_config(store.meta(version).config.get("decision", {}), quantile)
     sim = SimConfig(services=1, seed=7, trace=trace, drift_probability=0.0,
                     violation_probability=0.0, config_every_ticks=0)
     result = compare(BenchmarkConfig(sim=sim), store.load(version), decision, version)

@@ -12,9 +12,10 @@ from agents.simulator.controllers import DQNController, HPAController, StaticCon
 from agents.simulator.evaluate import EpisodeStats, peak_vms, run_episode
 from agents.simulator.reward import RewardConfig
 from agents.simulator.world import SimConfig
+from models.dqn.features import FeatureConfig
 from models.dqn.policy import QPolicy
 
-__all__ = ["BenchmarkConfig", "BenchmarkResult", "compare"]
+__all__ = ["BenchmarkConfig", "BenchmarkResult", "compare", "deployed_config"]
 
 
 class BenchmarkConfig(BaseModel):
@@ -47,6 +48,15 @@ class BenchmarkResult(BaseModel):
     """For those HPA settings: the DQN's VM-hour saving, percent."""
     load_quantile: float | None = None
     """The demand quantile the DQN provisioned for (its operating point; None without a DQN)."""
+
+
+def deployed_config(trained: dict[str, Any], load_quantile: float | None = None) -> DecisionConfig:
+    """The engine config a model runs with: the one it was trained with (from its checkpoint
+    metadata) at the deployed operating point (`load_quantile`, default FeatureConfig's)."""
+    config = DecisionConfig.model_validate(trained)
+    quantile = FeatureConfig().load_quantile if load_quantile is None else load_quantile
+    config.features.load_quantile = quantile
+    return config
 
 
 def _ticks(cfg: BenchmarkConfig) -> int:

@@ -11,13 +11,11 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from agents.decision import DecisionConfig
-from agents.simulator.benchmark import BenchmarkConfig, BenchmarkResult, compare
+from agents.simulator.benchmark import BenchmarkConfig, BenchmarkResult, compare, deployed_config
 from agents.simulator.training import TRAIN_LOAD_QUANTILE
 from agents.simulator.world import SimConfig
 from models.dqn.checkpoints import CheckpointStore
 from models.dqn.config import DQNConfig
-from models.dqn.features import FeatureConfig
 from schemas.errors import NovacronError
 
 train_app = typer.Typer(help="Train models on the simulator.", no_args_is_help=True)
@@ -162,9 +160,7 @@ def eval_autoscale(
             used = version or store.current()
             weights = store.load(used)
             saved = store.meta(str(used)).config.get("decision", {})
-            decision = DecisionConfig.model_validate(saved)
-            decision.features.load_quantile = (
-                FeatureConfig().load_quantile if load_quantile is None else load_quantile)
+            decision = deployed_config(saved, load_quantile)
         with console.status("simulating…") as status:
             result = compare(BenchmarkConfig(sim=sim, ticks=ticks), weights, decision, used,
                              lambda name: status.update(f"simulating {name}…"))

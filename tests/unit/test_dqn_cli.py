@@ -7,9 +7,10 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from agents.simulator.benchmark import _verdict
+from agents.simulator.benchmark import _verdict, deployed_config
 from agents.simulator.evaluate import EpisodeStats
 from agents.simulator.reward import RewardConfig
+from models.dqn.features import FeatureConfig
 from streams.cli.dqn import app
 
 runner = CliRunner()
@@ -74,3 +75,11 @@ def test_the_verdict_needs_the_whole_curve_beaten() -> None:
     assert _verdict(curve + [_row("dqn", 10, 58)])[0] is False  # only 3 % under hpa-90
     assert _verdict(curve + [_row("dqn", 40, 10)]) == (False, {})  # worse SLO than every HPA
     assert _verdict(curve) == (None, {})
+
+
+def test_a_model_runs_with_its_training_config_at_the_deployed_quantile() -> None:
+    trained = {"features": {"load_quantile": 0.7, "window": 12}, "reward": {"cost_weight": 0.2}}
+    deployed = deployed_config(trained)
+    assert deployed.features.load_quantile == FeatureConfig().load_quantile == 0.5
+    assert (deployed.features.window, deployed.reward.cost_weight) == (12, 0.2)
+    assert deployed_config(trained, 0.3).features.load_quantile == 0.3
