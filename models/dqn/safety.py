@@ -56,7 +56,8 @@ class SafetyGuard:
         self.overloaded_since: dict[str, datetime] = {}
 
     def blocked(self, service: str, sample: MetricSample, now: datetime) -> dict[str, str]:
-        """Each masked action with the reason it is masked (no_action is never masked)."""
+        """Each masked action with the reason it is masked (no_action is not listed: `mask`
+        masks it only while scale_up is forced)."""
         reasons: dict[str, str] = {}
         self._rate_limit(service, now, reasons)
         self._cooldowns(service, now, reasons)
@@ -76,7 +77,7 @@ class SafetyGuard:
         blocked = self.blocked(service, sample, now)
         for action in blocked:
             allowed[ACTION_INDEX[action]] = False
-        if "scale_up" not in blocked and self.forced(service, sample, now, blocked):
+        if self.forced(service, sample, now, blocked):
             allowed[ACTION_INDEX["no_action"]] = False
         return allowed
 
