@@ -14,8 +14,10 @@ from agents.simulator.reward import RewardConfig
 from agents.simulator.world import SimConfig
 from models.dqn.features import FeatureConfig
 from models.dqn.policy import QPolicy
+from models.dqn.safety import SafetyConfig
 
-__all__ = ["BenchmarkConfig", "BenchmarkResult", "compare", "deployed_config"]
+__all__ = ["BenchmarkConfig", "BenchmarkResult", "baseline_rows", "compare", "deployed_config",
+           "verdict"]
 
 
 class BenchmarkConfig(BaseModel):
@@ -50,10 +52,13 @@ class BenchmarkResult(BaseModel):
     """The demand quantile the DQN provisioned for (its operating point; None without a DQN)."""
 
 
-def deployed_config(trained: dict[str, Any], load_quantile: float | None = None) -> DecisionConfig:
+def deployed_config(trained: dict[str, Any], load_quantile: float | None = None,
+                    safety: SafetyConfig | None = None) -> DecisionConfig:
     """The engine config a model runs with: the one it was trained with (from its checkpoint
-    metadata) at the deployed operating point (`load_quantile`, default FeatureConfig's)."""
+    metadata) at the deployed operating point (`load_quantile`, default FeatureConfig's), under
+    the deployment's safety limits (`safety`, default SafetyConfig's), not the training's."""
     config = DecisionConfig.model_validate(trained)
+    config.safety = safety or SafetyConfig()
     quantile = FeatureConfig().load_quantile if load_quantile is None else load_quantile
     config.features.load_quantile = quantile
     return config
@@ -69,7 +74,8 @@ def _ticks(cfg: BenchmarkConfig) -> int:
     return len(load_csv_trace(cfg.sim.trace))
 
 
-def _verdict(rows: list[EpisodeStats]) -> tuple[bool | None, dict[str, float]]:
+def verdict(rows: list[EpisodeStats]) -> tuple[bool | None, dict[str, float]]:
+    """Whether the DQN row beats the whole HPA curve, and its VM-hour saving per HPA rival."""
     dqn = next((r for r in rows if r.controller == "dqn"), None)
     if dqn is None:
         return None, {}
@@ -80,27 +86,37 @@ def _verdict(rows: list[EpisodeStats]) -> tuple[bool | None, dict[str, float]]:
     return bool(savings) and all(s >= 10.0 for s in savings.values()), savings
 
 
-def compare(cfg: BenchmarkConfig, weights: dict[str, Any] | None,
-            decision: DecisionConfig | None = None, version: str | None = None,
-            progress: Callable[[str], None] | None = None) -> BenchmarkResult:
-    """Run every controller on the same trace and seed and score them."""
-    sim, ticks = cfg.sim, _ticks(cfg)
-    rc = (decision.reward if decision else RewardConfig(cost_per_vm_hour=sim.cost_per_vm_hour))
+def baseline_rows(cfg: BenchmarkConfig, ticks: int, rc: RewardConfig,
+                  progress: Callable[[str], None] | None = None) -> list[EpisodeStats]:
+    """Static provisioning at peak and the HPA rule at each target, on the config's world."""
+    sim = cfg.sim
     plans: list[tuple[SimConfig, Any]] = [
         (sim.model_copy(update={"initial_vms": peak_vms(sim, rc.slo_latency_ms, ticks)}),
          StaticController())]
     for target in cfg.hpa_targets:
         plans.append((sim, HPAController(target, sim.min_vms, sim.max_vms, sim.interval_seconds,
                                          cfg.hpa_tolerance, cfg.hpa_stabilisation_seconds)))
-    if weights is not None:
-        engine = DecisionEngine(decision, QPolicy(weights, version))
-        plans.append((sim, DQNController(engine)))
     rows = []
     for world_config, controller in plans:
         if progress is not None:
             progress(controller.name)
         rows.append(run_episode(world_config, controller, ticks, rc))
-    beats, savings = _verdict(rows)
+    return rows
+
+
+def compare(cfg: BenchmarkConfig, weights: dict[str, Any] | None,
+            decision: DecisionConfig | None = None, version: str | None = None,
+            progress: Callable[[str], None] | None = None) -> BenchmarkResult:
+    """Run every controller on the same trace and seed and score them."""
+    sim, ticks = cfg.sim, _ticks(cfg)
+    rc = (decision.reward if decision else RewardConfig(cost_per_vm_hour=sim.cost_per_vm_hour))
+    rows = baseline_rows(cfg, ticks, rc, progress)
+    if weights is not None:
+        if progress is not None:
+            progress("dqn")
+        engine = DecisionEngine(decision, QPolicy(weights, version))
+        rows.append(run_episode(sim, DQNController(engine), ticks, rc))
+    beats, savings = verdict(rows)
     engine_config = decision or DecisionConfig()
     quantile = engine_config.features.load_quantile if weights is not None else None
     return BenchmarkResult(trace=sim.trace, seed=sim.seed, ticks=ticks, rows=rows,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from enum import StrEnum
 from pathlib import Path
 
 import typer
@@ -17,6 +18,7 @@ from agents.simulator.world import SimConfig
 from models.dqn.checkpoints import CheckpointStore
 from models.dqn.config import DQNConfig
 from schemas.errors import NovacronError
+from streams.settings import Settings
 
 train_app = typer.Typer(help="Train models on the simulator.", no_args_is_help=True)
 eval_app = typer.Typer(help="Evaluate controllers on the simulator.", no_args_is_help=True)
@@ -37,6 +39,13 @@ def _fail(exc: Exception) -> typer.Exit:
     return typer.Exit(2)
 
 
+class SelectBy(StrEnum):
+    """How training validation ranks weights (TrainConfig.select_by)."""
+
+    hpa_curve = "hpa_curve"
+    reward = "reward"
+
+
 @train_app.command("dqn")
 def train_dqn(
     episodes: int = typer.Option(60, min=1, help="Episodes (each a fresh world)."),
@@ -53,8 +62,12 @@ def train_dqn(
     guide_share: float = typer.Option(0.3, min=0.0, max=1.0,
                                       help="Share of exploratory picks that follow the sizing "
                                            "rule instead of a random allowed action."),
-    validate_every: int = typer.Option(10, min=0, help="Episodes between greedy validation runs "
-                                       "on the first training CSV (0: keep the last weights)."),
+    validate_every: int = typer.Option(10, min=0, help="Episodes between greedy validation runs; "
+                                       "the best validated weights are kept (0: the last)."),
+    select_by: SelectBy = typer.Option(
+        SelectBy.hpa_curve, help="How validation ranks weights: 'hpa_curve' (on how many CSV "
+        "training traces the deployed engine beats the whole HPA curve, reward breaks ties) or "
+        "'reward' (total reward on the first training CSV)."),
     validation_ticks: int = typer.Option(4000, min=10, help="Ticks of a validation run."),
     resume: bool = typer.Option(False, help="Start from the current checkpoint's weights."),
     cost_weight: float | None = typer.Option(
@@ -74,6 +87,7 @@ def train_dqn(
     cfg = TrainConfig(episodes=episodes, episode_ticks=ticks, traces=trace, seed=seed,
                       train_every=train_every, guide_share=guide_share,
                       validate_every=validate_every, validation_ticks=validation_ticks,
+                      select_by=select_by.value,
                       dqn=DQNConfig(seed=seed, threads=threads, gamma=gamma, n_step=n_step,
                                     target_update_every=1000,
                                     eps_decay_steps=max(1, int(steps * eps_decay))))
@@ -102,7 +116,8 @@ def train_dqn(
                        "last": result.last_time.isoformat()},
         "config": {"train": cfg.model_dump(mode="json", exclude={"decision"}),
                    "decision": cfg.decision.model_dump(mode="json"),
-                   "validation": result.validation, "best_episode": result.best_episode,
+                   "validation": [v.model_dump() for v in result.validation],
+                   "best_episode": result.best_episode,
                    "train_seconds": round(time.perf_counter() - started, 1)}})
     console.print(f"saved [bold]{meta.version}[/bold] under {model_dir} (current); "
                   f"mean reward of the last episodes {meta.mean_reward}, "
@@ -146,8 +161,9 @@ def eval_autoscale(
     no_dqn: bool = typer.Option(False, help="Only the baselines (no trained model needed)."),
     output: Path | None = typer.Option(None, "--json", help="Also write the result as JSON."),
     load_quantile: float | None = typer.Option(
-        None, min=0.0, max=1.0, help="Demand quantile the engine provisions for, as deployed "
-        "(default: decision.features.load_quantile's default, the median; models train at 0.7)."),
+        None, min=0.0, max=1.0, help="Demand quantile the engine provisions for (default: the "
+        "deployed decision.features.load_quantile, the median unless set; models train at 0.7). "
+        "Safety limits are the deployed ones too (NOVACRON_DECISION__SAFETY__…)."),
     model_dir: Path = MODEL_DIR,
 ) -> None:
     """Static provisioning at peak, the HPA rule at 50–90 % and the DQN on the same trace."""
@@ -160,7 +176,9 @@ def eval_autoscale(
             used = version or store.current()
             weights = store.load(used)
             saved = store.meta(str(used)).config.get("decision", {})
-            decision = deployed_config(saved, load_quantile)
+            deployed = Settings().decision  # what the decision agent runs with (env, files)
+            quantile = deployed.features.load_quantile if load_quantile is None else load_quantile
+            decision = deployed_config(saved, quantile, deployed.safety)
         with console.status("simulating…") as status:
             result = compare(BenchmarkConfig(sim=sim, ticks=ticks), weights, decision, used,
                              lambda name: status.update(f"simulating {name}…"))

@@ -7,10 +7,11 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from agents.simulator.benchmark import _verdict, deployed_config
+from agents.simulator.benchmark import deployed_config, verdict
 from agents.simulator.evaluate import EpisodeStats
 from agents.simulator.reward import RewardConfig
 from models.dqn.features import FeatureConfig
+from models.dqn.safety import SafetyConfig
 from streams.cli.dqn import app
 
 runner = CliRunner()
@@ -71,15 +72,40 @@ def test_the_cost_verdict_counts_the_cache() -> None:
 
 def test_the_verdict_needs_the_whole_curve_beaten() -> None:
     curve = [_row("hpa-50", 2, 100), _row("hpa-70", 10, 80), _row("hpa-90", 30, 60)]
-    assert _verdict(curve + [_row("dqn", 10, 50)]) == (True, {"hpa-70": 37.5, "hpa-90": 16.67})
-    assert _verdict(curve + [_row("dqn", 10, 58)])[0] is False  # only 3 % under hpa-90
-    assert _verdict(curve + [_row("dqn", 40, 10)]) == (False, {})  # worse SLO than every HPA
-    assert _verdict(curve) == (None, {})
+    assert verdict(curve + [_row("dqn", 10, 50)]) == (True, {"hpa-70": 37.5, "hpa-90": 16.67})
+    assert verdict(curve + [_row("dqn", 10, 58)])[0] is False  # only 3 % under hpa-90
+    assert verdict(curve + [_row("dqn", 40, 10)]) == (False, {})  # worse SLO than every HPA
+    assert verdict(curve) == (None, {})
 
 
 def test_a_model_runs_with_its_training_config_at_the_deployed_quantile() -> None:
-    trained = {"features": {"load_quantile": 0.7, "window": 12}, "reward": {"cost_weight": 0.2}}
+    trained = {"features": {"load_quantile": 0.7, "window": 12}, "reward": {"cost_weight": 0.2},
+               "safety": {"overload_cpu": 95.0, "max_vms": 7}}
     deployed = deployed_config(trained)
     assert deployed.features.load_quantile == FeatureConfig().load_quantile == 0.5
     assert (deployed.features.window, deployed.reward.cost_weight) == (12, 0.2)
+    assert deployed.safety == SafetyConfig()  # safety limits are the deployment's own
     assert deployed_config(trained, 0.3).features.load_quantile == 0.3
+
+
+def test_eval_runs_the_model_under_the_deployed_safety_limits(tmp_path: Path,
+                                                               monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import streams.cli.dqn as cli
+    from models.dqn.checkpoints import CheckpointStore
+    from models.dqn.policy import init_weights
+
+    trained = {"safety": {"overload_cpu": 95.0}, "features": {"load_quantile": 0.7}}
+    CheckpointStore(tmp_path).save(init_weights(0), {"config": {"decision": trained}})
+    seen = []
+
+    def fake_compare(cfg, weights, decision, version, progress=None):  # type: ignore[no-untyped-def]
+        seen.append(decision)
+        raise cli.NovacronError("stop here")
+
+    monkeypatch.setattr(cli, "compare", fake_compare)
+    monkeypatch.setenv("NOVACRON_DECISION__SAFETY__OVERLOAD_CPU", "85")
+    monkeypatch.setenv("NOVACRON_DECISION__FEATURES__LOAD_QUANTILE", "0.6")
+    result = runner.invoke(app, ["eval", "autoscale", "--model-dir", str(tmp_path)])
+    assert result.exit_code == 2 and "stop here" in result.output
+    assert seen[0].safety.overload_cpu == 85.0  # the deployment's, not the 95 trained with
+    assert seen[0].features.load_quantile == 0.6

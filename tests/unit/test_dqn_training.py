@@ -96,10 +96,52 @@ def test_training_validates_and_keeps_the_best_weights() -> None:
                       dqn=DQNConfig(layers=(9, 16, 8, 8), warmup=16, batch_size=16,
                                     eps_decay_steps=60, n_step=3, gamma=0.9))
     result = train(cfg)
-    assert [e for e, _ in result.validation] == [0, 1, 2]
-    best = max(result.validation, key=lambda item: item[1])
-    assert result.best_episode == best[0]
+    assert [v.episode for v in result.validation] == [0, 1, 2]
+    assert all(v.beats_hpa is None for v in result.validation)  # no CSV trace: by reward
+    best = max(result.validation, key=lambda v: v.reward)
+    assert result.best_episode == best.episode
     assert result.env_steps == 3 * 40 and len(result.episode_rewards) == 3
     again = train(cfg)  # seeded: the same run twice gives the same weights
     for key in result.weights:
         np.testing.assert_array_equal(result.weights[key], again.weights[key])
+
+
+def _spiky_csv(path, rows: int = 400) -> str:  # type: ignore[no-untyped-def]
+    rng = np.random.default_rng(3)
+    level = 50 + 40 * np.sin(np.arange(rows) / 30.0) + rng.normal(0, 5, rows)
+    lines = ["timestamp,value"] + [f"2026-01-01 00:{i // 60:02d}:{i % 60:02d},{v:.2f}"
+                                   for i, v in enumerate(level)]
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def test_hpa_curve_selection_scores_every_csv_trace(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from agents.simulator import selection
+
+    traces = [_spiky_csv(tmp_path / "a.csv"), _spiky_csv(tmp_path / "b.csv", 300)]
+    seen: list[str] = []
+    score = selection.CurveJudge.score
+
+    def spy(self, weights):  # type: ignore[no-untyped-def]
+        seen.extend(w.trace for w in self.worlds)
+        return score(self, weights)
+
+    monkeypatch.setattr(selection.CurveJudge, "score", spy)
+    cfg = TrainConfig(episodes=2, episode_ticks=40, validate_every=1, validation_ticks=60,
+                      traces=["synthetic", *traces],
+                      dqn=DQNConfig(layers=(9, 16, 8, 8), warmup=16, batch_size=16,
+                                    eps_decay_steps=60, n_step=3, gamma=0.9))
+    result = train(cfg)
+    assert seen == traces * 2  # both CSVs judged at each validation, synthetic never
+    assert all(v.beats_hpa is not None and 0 <= v.beats_hpa <= 2 for v in result.validation)
+    best = max(result.validation, key=lambda v: (v.beats_hpa, v.reward))
+    assert result.best_episode == best.episode
+
+
+def test_validation_ranks_hpa_wins_before_reward() -> None:
+    from agents.simulator.training import ValidationScore
+
+    frugal = ValidationScore(episode=1, reward=-900.0, beats_hpa=3)
+    rich = ValidationScore(episode=2, reward=-500.0, beats_hpa=2)
+    tie = ValidationScore(episode=3, reward=-800.0, beats_hpa=3)
+    assert max([frugal, rich, tie], key=ValidationScore.rank) is tie
