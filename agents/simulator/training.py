@@ -81,8 +81,9 @@ class TrainConfig(BaseModel):
     """Ticks of a validation run."""
     select_by: Literal["reward", "hpa_curve"] = "hpa_curve"
     """How validation ranks weights: "reward" is the total reward on the validation trace;
-    "hpa_curve" runs the deployed engine on every CSV training trace and counts those on which
-    it beats the whole HPA curve (total reward breaks ties; without a CSV trace, "reward")."""
+    "hpa_curve" runs the engine at its deployment quantile on every CSV training trace and
+    counts those on which it beats the whole HPA curve (total reward breaks ties; without a CSV
+    trace, "reward"; see agents/simulator/selection.py)."""
     seed: int = 0
     """Seed of the episode schedule (traces, offsets, demand scale)."""
 
