@@ -39,8 +39,7 @@ def _one(args: tuple[str, str, float, str]) -> dict[str, Any]:
     model_dir, version, quantile, trace = args
     store = CheckpointStore(Path(model_dir))
     decision = deployed_config(store.meta(version).config.get("decision", {}), quantile)
-    sim = SimConfig(services=1, seed=7, trace=trace, drift_probability=0.0,
-                    violation_probability=0.0, config_every_ticks=0)
+    sim = SimConfig.autoscaling(seed=7, trace=trace)
     result = compare(BenchmarkConfig(sim=sim), store.load(version), decision, version)
     rows = {r.controller: r for r in result.rows}
     best_hpa = max(r.total_reward for name, r in rows.items() if name.startswith("hpa-"))

@@ -23,8 +23,7 @@ __all__ = ["BenchmarkConfig", "BenchmarkResult", "baseline_rows", "compare", "de
 class BenchmarkConfig(BaseModel):
     """One comparison: the world, how long, and which HPA targets."""
 
-    sim: SimConfig = Field(default_factory=lambda: SimConfig(
-        services=1, drift_probability=0.0, violation_probability=0.0, config_every_ticks=0))
+    sim: SimConfig = Field(default_factory=SimConfig.autoscaling)
     """World (its trace and seed are what every controller sees)."""
     ticks: int | None = Field(default=None, ge=1)
     """Ticks to simulate (default: the whole trace, or 7 days for synthetic)."""

@@ -56,8 +56,7 @@ class TrainConfig(BaseModel):
     """Ticks per episode (a simulated day at 60 s per tick)."""
     traces: list[str] = Field(default_factory=lambda: ["synthetic"])
     """Demand traces, cycled over episodes (each episode starts at a random row)."""
-    sim: SimConfig = Field(default_factory=lambda: SimConfig(
-        services=1, drift_probability=0.0, violation_probability=0.0, config_every_ticks=0))
+    sim: SimConfig = Field(default_factory=SimConfig.autoscaling)
     """The world (trace, seed and offset are set per episode)."""
     dqn: DQNConfig = Field(default_factory=lambda: DQNConfig(eps_decay_steps=40_000))
     """Hyper-parameters of the network and the learner."""
@@ -98,6 +97,7 @@ class ValidationScore(BaseModel):
     """Traces on which the HPA curve was beaten ("hpa_curve" selection only)."""
 
     def rank(self) -> tuple[int, float]:
+        """Sort key: HPA-curve wins first, then reward."""
         return (self.beats_hpa or 0, self.reward)
 
 

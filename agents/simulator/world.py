@@ -87,6 +87,13 @@ class SimConfig(BaseModel):
     config_every_ticks: int = Field(default=60, ge=0)
     """Ticks between full config snapshots (0: only creations, drift and violations)."""
 
+    @classmethod
+    def autoscaling(cls, **overrides: Any) -> SimConfig:
+        """One service and no configuration events: the world of autoscaling training and
+        benchmarks (drift and compliance would only add noise there)."""
+        return cls(**{"services": 1, "drift_probability": 0.0, "violation_probability": 0.0,
+                      "config_every_ticks": 0, **overrides})
+
 
 @dataclass(frozen=True)
 class Tick:

@@ -168,8 +168,7 @@ def eval_autoscale(
 ) -> None:
     """Static provisioning at peak, the HPA rule at 50–90 % and the DQN on the same trace."""
     store = CheckpointStore(model_dir)
-    sim = SimConfig(services=1, seed=seed, trace=trace, drift_probability=0.0,
-                    violation_probability=0.0, config_every_ticks=0)
+    sim = SimConfig.autoscaling(seed=seed, trace=trace)
     try:
         weights, decision, used = None, None, None
         if not no_dqn:
