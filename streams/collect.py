@@ -34,6 +34,7 @@ from schemas import Event, utc_now
 from schemas.codec import Codec
 from schemas.errors import BackendUnavailable, DeadLetterError, OversizedMessage
 from streams.app import WorkerContext
+from streams.follow import TopicFollower
 from streams.metrics import REGISTRY
 from streams.settings import Settings
 
@@ -289,41 +290,22 @@ async def read_body(request: Any, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
-async def load_state(settings: Settings, timeout: float = 30.0) -> list[StateRecord]:
+async def load_state(settings: Settings) -> list[StateRecord]:
     """Every record of the compacted alert-state topic, oldest first (read to its end offsets)."""
-    from aiokafka import AIOKafkaConsumer, TopicPartition
+    records: list[StateRecord] = []
 
-    name = settings.kafka.topic(STATE_TOPIC)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka.bootstrap, enable_auto_commit=False, group_id=None
+    async def keep(batch: list[Any]) -> None:
+        records.extend((r.key.decode(), r.value) for r in batch if r.key)
+
+    follower = TopicFollower(
+        settings.kafka.bootstrap, settings.kafka.topic(STATE_TOPIC), keep, from_start=True
     )
-    await consumer.start()
     try:
-        parts = consumer.partitions_for_topic(name) or set()
-        if not parts:
-            await consumer.force_metadata_update()
-            parts = consumer.partitions_for_topic(name) or set()
-        tps = [TopicPartition(name, p) for p in parts]
-        if not tps:
-            return []
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        end = await consumer.end_offsets(tps)
-        records: list[StateRecord] = []
-        async with asyncio.timeout(timeout):
-            while await _behind(consumer, end):
-                for batch in (await consumer.getmany(timeout_ms=500)).values():
-                    records.extend((r.key.decode(), r.value) for r in batch if r.key)
-        return records
+        await follower.start()
+        await follower.catch_up()
     finally:
-        await consumer.stop()
-
-
-async def _behind(consumer: Any, end: Mapping[Any, int]) -> bool:
-    for tp, offset in end.items():
-        if await consumer.position(tp) < offset:
-            return True
-    return False
+        await follower.stop()
+    return records
 
 
 def register(app: faust.App, ctx: WorkerContext) -> None:
@@ -342,7 +324,8 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
                 opened = host.restore_alerts(await load_state(ctx.settings))
                 ready.set()
                 ctx.health["alerts"] = f"ready ({opened} open)"
-            except (KafkaError, OSError, TimeoutError) as exc:
+            except Exception as exc:  # Kafka down, topic missing: keep answering 503 and retry
+                log.warning("collect: open alerts not loaded yet: %r", exc)
                 ctx.health["alerts"] = f"waiting for Kafka: {exc!r}"
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
