@@ -127,8 +127,8 @@ class AppExporter:
             for le, n in self.histogram.items()
         ]
         lines += [f"http_request_duration_seconds_count {self.histogram['+Inf'] * t}"]
-        for name, value in self.gauges.items():
-            lines += [f"# TYPE {name} gauge", f"{name} {value}"]
+        for series, value in self.gauges.items():  # keys may carry labels: name{a="b"}
+            lines += [f"# TYPE {series.split('{')[0]} gauge", f"{series} {value}"]
         return ("\n".join(lines) + "\n").encode()
 
     def start(self) -> AppExporter:
