@@ -136,7 +136,8 @@ class RemoteWriteMapper:
         except SeriesProblem as exc:
             sink.reject_all(s, exc)
             return
-        meta.setdefault(rid, self._meta(labels))
+        if rid not in meta:
+            meta[rid] = self._meta(labels)
         bucket = accepted.setdefault(rid, [])
         for ts, value in self._fit_samples(s, rid, info, now_ms, out, sink, last_seen):
             bucket.append((ts, order, info, value))
