@@ -41,7 +41,7 @@ def scrape(i: int, ts: int) -> list[Series]:
     for h in range(HOSTS):
         base = (("instance", f"host-{h:03d}"), ("job", "node"))
 
-        def series(name: str, value: float, *labels: tuple[str, str]) -> Series:
+        def series(name: str, value: float, *labels: tuple[str, str], base: tuple = base) -> Series:
             return Series((("__name__", name), *sorted(base + labels)), ((ts, value),))
 
         out += [
@@ -66,7 +66,9 @@ def bodies(n: int) -> list[bytes]:
 
 async def collector_rate(settings: Settings, requests: list[bytes]) -> dict[str, float]:
     publisher = KafkaPublisher(settings, Codec(), timeout=30)
-    host = CollectorHost(CollectorConfig(), publisher, metrics=CollectorMetrics(CollectorRegistry()))
+    host = CollectorHost(
+        CollectorConfig(), publisher, metrics=CollectorMetrics(CollectorRegistry())
+    )
     status, _ = await host.remote_write(HEADERS, requests[0])  # warm-up, first counter samples
     assert status == 204
     warm = host.metrics.published._value.get()
@@ -99,8 +101,9 @@ def cpu_only(requests: list[bytes]) -> dict[str, float]:
     decode = mapping = 0.0
     for body in requests:
         t = time.perf_counter()
-        series = decode_write_request(body, *HEADERS.values(), max_body_bytes=1 << 26,
-                                      max_decoded_bytes=1 << 28)
+        series = decode_write_request(
+            body, *HEADERS.values(), max_body_bytes=1 << 26, max_decoded_bytes=1 << 28
+        )
         decode += time.perf_counter() - t
         t = time.perf_counter()
         mapper.commit(mapper.map(series, now))
@@ -111,8 +114,9 @@ def cpu_only(requests: list[bytes]) -> dict[str, float]:
 
 async def raw_produce(cfg: KafkaConfig, values: list[bytes], batch: int) -> float:
     """Baseline: aiokafka produce of the same bytes, acks=all, one awaited gather per request."""
-    producer = AIOKafkaProducer(bootstrap_servers=cfg.bootstrap, acks="all", linger_ms=5,
-                                max_batch_size=256 * 1024)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=cfg.bootstrap, acks="all", linger_ms=5, max_batch_size=256 * 1024
+    )
     await producer.start()
     started = time.perf_counter()
     try:
@@ -138,8 +142,12 @@ async def main(n: int) -> dict[str, object]:
     codec = Codec()
     values = []
     for body in requests:
-        mapped = mapper.map(decode_write_request(body, *HEADERS.values(), max_body_bytes=1 << 26,
-                                                 max_decoded_bytes=1 << 28), now)
+        mapped = mapper.map(
+            decode_write_request(
+                body, *HEADERS.values(), max_body_bytes=1 << 26, max_decoded_bytes=1 << 28
+            ),
+            now,
+        )
         mapper.commit(mapped)
         values += [codec.encode(s) for s in mapped.samples]
     raw = await raw_produce(cfg, values, HOSTS)

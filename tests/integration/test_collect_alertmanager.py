@@ -116,8 +116,9 @@ def test_alert_runs_the_mapped_runbook_once_and_records_the_resolution(
     }
     ingest = worker_factory("ingest")
     worker_factory("govern")
-    worker_factory("execute", NOVACRON_EXECUTOR__LIBRARY_DIRS=json.dumps([str(LIBRARY_DIR),
-                                                                          str(library)]))
+    worker_factory(
+        "execute", NOVACRON_EXECUTOR__LIBRARY_DIRS=json.dumps([str(LIBRARY_DIR), str(library)])
+    )
     collect = worker_factory("collect", NOVACRON_COLLECT__ALERTS__ROUTES=json.dumps([route]))
     processes = []
     try:
@@ -126,8 +127,11 @@ def test_alert_runs_the_mapped_runbook_once_and_records_the_resolution(
         rules = tmp_path / "rules.yml"
         rules.write_text(RULES)
         config = prometheus_config(
-            node_port=None, exporter_port=exporter.port, write_url=f"{collect.url}/api/v1/write",
-            rules=rules, alertmanager_port=am_port,
+            node_port=None,
+            exporter_port=exporter.port,
+            write_url=f"{collect.url}/api/v1/write",
+            rules=rules,
+            alertmanager_port=am_port,
         )
         prom, _ = prometheus(tmp_path, config)
         processes.append(prom)
@@ -135,8 +139,11 @@ def test_alert_runs_the_mapped_runbook_once_and_records_the_resolution(
 
         wait_until(lambda: service.calls, timeout=90, what="the runbook's drain call")
         repeat = 'novacron_alerts_total{result="repeat"}'
-        wait_until(lambda: _metric(collect.url, repeat) >= 1, timeout=60,
-                   what="a repeated notification of the open alert")
+        wait_until(
+            lambda: _metric(collect.url, repeat) >= 1,
+            timeout=60,
+            what="a repeated notification of the open alert",
+        )
 
         resolved = "SELECT action_id FROM novacron.outcomes FINAL WHERE scope = 'alert'"
         rows = wait_until(lambda: ingest.sql(resolved), timeout=90, what="the resolution")

@@ -77,13 +77,19 @@ def test_kafka_outage_during_remote_write_loses_nothing_and_stores_once(
             node_port=None, exporter_port=exporter.port, write_url=f"{collect.url}/api/v1/write"
         )
         prom, _ = prometheus(tmp_path, config)
-        wait_until(lambda: ingest.scalar(f"SELECT count() {query}") >= 5, timeout=60,
-                   what="samples before the outage")
+        wait_until(
+            lambda: ingest.scalar(f"SELECT count() {query}") >= 5,
+            timeout=60,
+            what="samples before the outage",
+        )
 
         down_at = datetime.now(UTC)
         own_kafka.stop()
-        wait_until(lambda: _rejections_503(collect.url) >= 2, timeout=60,
-                   what="503 answers while Kafka is down (Prometheus retrying)")
+        wait_until(
+            lambda: _rejections_503(collect.url) >= 2,
+            timeout=60,
+            what="503 answers while Kafka is down (Prometheus retrying)",
+        )
         time.sleep(5)
         own_kafka.start()
         up_at = datetime.now(UTC)

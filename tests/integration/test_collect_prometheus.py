@@ -85,14 +85,16 @@ def test_prometheus_remote_write_lands_in_clickhouse_with_right_ids_and_values(
 
         host = ingest.sql(
             "SELECT cpu_usage, memory_usage, extra FROM novacron.metric_samples FINAL "
-            "WHERE resource_id = 'local-node' AND cpu_usage IS NOT NULL AND memory_usage IS NOT NULL "
+            "WHERE resource_id = 'local-node' AND cpu_usage IS NOT NULL "
+            "AND memory_usage IS NOT NULL "
             "ORDER BY event_time DESC LIMIT 5"
         )
         assert host and all(0 <= float(r["cpu_usage"]) <= 100 for r in host)  # type: ignore[arg-type]
         memory = float(host[0]["memory_usage"])  # type: ignore[arg-type]
         assert abs(memory - _meminfo_used_percent()) < 5  # what /proc/meminfo says right now
         assert all(
-            "network_bytes_per_second" in r["extra"] for r in host  # type: ignore[operator]
+            "network_bytes_per_second" in r["extra"]
+            for r in host  # type: ignore[operator]
         )
         metrics = httpx.get(f"{collect.url}/metrics", timeout=10).text
         assert 'novacron_collect_requests_total{code="204",endpoint="remote_write"}' in metrics
@@ -149,7 +151,11 @@ def test_malformed_requests_over_http_get_4xx_and_unfit_samples_go_to_the_dlq(
         "WHERE source_topic = 'prometheus-remote-write' GROUP BY error_kind ORDER BY error_kind"
     )
     assert {r["error_kind"] for r in kinds} >= {
-        "non_finite", "missing_name", "invalid_id_label", "timestamp_out_of_range", "decode"
+        "non_finite",
+        "missing_name",
+        "invalid_id_label",
+        "timestamp_out_of_range",
+        "decode",
     }
     assert httpx.get(f"{collect.url}/health", timeout=5).status_code == 200
     metrics = httpx.get(f"{collect.url}/metrics", timeout=10).text

@@ -8,7 +8,13 @@ import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 
-from agents.collectors import AlertReceiver, AlertRoute, AlertsConfig, CollectorConfig, LabelVariable
+from agents.collectors import (
+    AlertReceiver,
+    AlertRoute,
+    AlertsConfig,
+    CollectorConfig,
+    LabelVariable,
+)
 from agents.collectors.alerts import decision_id_for
 from schemas import DeadLetter, Decision, Outcome, action_id_for
 from schemas.errors import DeadLetterError
@@ -30,7 +36,9 @@ ROUTE = AlertRoute(
 CONFIG = AlertsConfig(routes=[ROUTE])
 
 
-def alert(status: str = "firing", fp: str = "a1b2c3d4e5f60718", starts: str = STARTS, **labels: str):  # type: ignore[no-untyped-def]
+def alert(
+    status: str = "firing", fp: str = "a1b2c3d4e5f60718", starts: str = STARTS, **labels: str
+):  # type: ignore[no-untyped-def]
     base = {"alertname": "HighLatency", "severity": "critical", "service": "web", "zone": "eu-1"}
     return {
         "status": status,
@@ -44,8 +52,15 @@ def alert(status: str = "firing", fp: str = "a1b2c3d4e5f60718", starts: str = ST
 
 
 def notification(*alerts: dict) -> bytes:  # type: ignore[type-arg]
-    return orjson.dumps({"version": "4", "status": "firing", "receiver": "novacron",
-                         "groupKey": "{}:{}", "alerts": list(alerts)})
+    return orjson.dumps(
+        {
+            "version": "4",
+            "status": "firing",
+            "receiver": "novacron",
+            "groupKey": "{}:{}",
+            "alerts": list(alerts),
+        }
+    )
 
 
 def handle(receiver: AlertReceiver, *alerts: dict):  # type: ignore[no-untyped-def,type-arg]
@@ -60,8 +75,12 @@ def test_a_firing_alert_becomes_a_run_runbook_decision_with_mapped_variables() -
     assert isinstance(decision, Decision)
     assert decision.decision_type == "run_runbook" and decision.origin == "alert"
     assert decision.resource_id == "web"
-    assert decision.params == {"runbook": "restart-service", "reason": "alert",
-                               "batch_size": 2, "zone": "eu-1"}
+    assert decision.params == {
+        "runbook": "restart-service",
+        "reason": "alert",
+        "batch_size": 2,
+        "zone": "eu-1",
+    }
     starts = datetime(2026, 12, 1, 11, 58, 0, 123000, tzinfo=UTC)
     assert decision.event_id == decision_id_for("a1b2c3d4e5f60718", starts)
     assert decision.event_time == starts and "p95 above 250 ms" in decision.reasoning
@@ -128,9 +147,7 @@ def test_unmapped_alerts_are_counted_and_ignored() -> None:
     assert result.events == [] and result.counts["unmapped"] == 2
 
 
-@pytest.mark.parametrize(
-    "body", [b"not json", b"[]", b'{"alerts": "x"}', b'{"version": "4"}']
-)
+@pytest.mark.parametrize("body", [b"not json", b"[]", b'{"alerts": "x"}', b'{"version": "4"}'])
 def test_a_body_that_is_not_a_webhook_payload_raises(body: bytes) -> None:
     with pytest.raises(DeadLetterError):
         AlertReceiver(CONFIG).handle(body, NOW)

@@ -14,8 +14,13 @@ import cramjam
 import pytest
 from prometheus_client import CollectorRegistry
 
-from agents.collectors import CollectorConfig, RemoteWriteConfig, Series, encode_write_request
-from agents.collectors import remote_pb2  # type: ignore[attr-defined]
+from agents.collectors import (
+    CollectorConfig,
+    RemoteWriteConfig,
+    Series,
+    encode_write_request,
+    remote_pb2,  # type: ignore[attr-defined]
+)
 from schemas import DeadLetter, MetricSample
 from streams.collect import CollectorHost, CollectorMetrics, MemoryPublisher
 
@@ -77,70 +82,162 @@ _valid = raw_request(lambda r: r.timeseries.add().labels.add(name="__name__", va
 UNDECODABLE = [
     Case("not snappy", b"this is not snappy at all \xff\xff\xff", 400, "snappy"),
     Case("empty body", b"", 400, "snappy"),
-    Case(
-        "snappy of garbage", bytes(cramjam.snappy.compress_raw(b"\xff" * 12)), 400, "protobuf"
-    ),
-    Case(
-        "truncated protobuf", bytes(cramjam.snappy.compress_raw(_valid[:-3])), 400, "protobuf"
-    ),
+    Case("snappy of garbage", bytes(cramjam.snappy.compress_raw(b"\xff" * 12)), 400, "protobuf"),
+    Case("truncated protobuf", bytes(cramjam.snappy.compress_raw(_valid[:-3])), 400, "protobuf"),
     Case("invalid UTF-8 label", _bad_utf8(), 400, "protobuf"),
     Case("framed snappy stream", bytes(cramjam.snappy.compress(_valid)), 400, ""),
-    Case("JSON body", b'{"series": []}', 415, "Content-Type",
-         headers={"Content-Type": "application/json", "Content-Encoding": "snappy"}),
-    Case("no content type", body(good()), 415, "Content-Type", headers={"Content-Encoding": "snappy"}),
-    Case("gzip encoding", body(good()), 415, "Content-Encoding",
-         headers={"Content-Type": "application/x-protobuf", "Content-Encoding": "gzip"}),
-    Case("no content encoding", body(good()), 415, "Content-Encoding",
-         headers={"Content-Type": "application/x-protobuf"}),
-    Case("remote-write 2.0 message", body(good()), 415, "io.prometheus.write.v2.Request",
-         headers={"Content-Type": "application/x-protobuf;proto=io.prometheus.write.v2.Request",
-                  "Content-Encoding": "snappy"}),
+    Case(
+        "JSON body",
+        b'{"series": []}',
+        415,
+        "Content-Type",
+        headers={"Content-Type": "application/json", "Content-Encoding": "snappy"},
+    ),
+    Case(
+        "no content type", body(good()), 415, "Content-Type", headers={"Content-Encoding": "snappy"}
+    ),
+    Case(
+        "gzip encoding",
+        body(good()),
+        415,
+        "Content-Encoding",
+        headers={"Content-Type": "application/x-protobuf", "Content-Encoding": "gzip"},
+    ),
+    Case(
+        "no content encoding",
+        body(good()),
+        415,
+        "Content-Encoding",
+        headers={"Content-Type": "application/x-protobuf"},
+    ),
+    Case(
+        "remote-write 2.0 message",
+        body(good()),
+        415,
+        "io.prometheus.write.v2.Request",
+        headers={
+            "Content-Type": "application/x-protobuf;proto=io.prometheus.write.v2.Request",
+            "Content-Encoding": "snappy",
+        },
+    ),
     Case("decompression bomb", _bomb(), 413, "exceeds"),
-    Case("oversized body", body(*[cpu(_rng.randbytes(16).hex(), (NOW_MS, 1.0))
-                                  for _ in range(3000)]), 413, "exceeds"),
+    Case(
+        "oversized body",
+        body(*[cpu(_rng.randbytes(16).hex(), (NOW_MS, 1.0)) for _ in range(3000)]),
+        413,
+        "exceeds",
+    ),
 ]
 
 HOUR_MS = 3_600_000
 UNFIT = [
-    Case("NaN value", body(cpu("a", (NOW_MS, math.nan)), good()), 204, "non_finite",
-         stored=("good-0",)),
-    Case("+Inf and -Inf", body(cpu("a", (NOW_MS, math.inf), (NOW_MS + 1, -math.inf)), good()),
-         204, "non_finite", stored=("good-0",)),
-    Case("no __name__", body(Series((("instance", "a"),), ((NOW_MS, 1.0),)), good()), 204,
-         "missing_name", stored=("good-0",)),
-    Case("invalid label name", body(cpu("a", (NOW_MS, 1.0), extra=(("bad-name", "x"),)), good()),
-         204, "invalid_label_name", stored=("good-0",)),
-    Case("duplicate label", body(cpu("a", (NOW_MS, 1.0), extra=(("instance", "b"),)), good()),
-         204, "duplicate_label", stored=("good-0",)),
-    Case("invalid metric name",
-         body(Series((("__name__", "1cpu"), ("instance", "a")), ((NOW_MS, 1.0),)), good()),
-         204, "invalid_metric_name", stored=("good-0",)),
-    Case("control characters in id", body(cpu("web\n1", (NOW_MS, 1.0)), good()), 204,
-         "invalid_id_label", stored=("good-0",)),
-    Case("overlong id", body(cpu("x" * 300, (NOW_MS, 1.0)), good()), 204, "invalid_id_label",
-         stored=("good-0",)),
-    Case("missing id label",
-         body(Series((("__name__", "cpu_usage"), ("job", "a")), ((NOW_MS, 1.0),)), good()),
-         204, "missing_id_label", stored=("good-0",)),
-    Case("timestamp zero and negative", body(cpu("a", (0, 1.0), (-5, 1.0)), good()), 204,
-         "timestamp_out_of_range", stored=("good-0",)),
-    Case("timestamp in the year 2200", body(cpu("a", (7_258_118_400_000, 1.0)), good()), 204,
-         "timestamp_out_of_range", stored=("good-0",)),
-    Case("timestamp decades ago", body(cpu("a", (NOW_MS - 30 * 365 * 24 * HOUR_MS, 1.0)), good()),
-         204, "timestamp_out_of_range", stored=("good-0",)),
-    Case("out of order in one series",
-         body(cpu("a", (NOW_MS, 1.0), (NOW_MS - 1000, 2.0)), good()), 204, "out_of_order",
-         stored=("good-0", "a")),
-    Case("native histogram",
-         body(Series((("__name__", "h"), ("instance", "a")), (), histograms=(NOW_MS,)), good()),
-         204, "native_histogram", stored=("good-0",)),
+    Case(
+        "NaN value",
+        body(cpu("a", (NOW_MS, math.nan)), good()),
+        204,
+        "non_finite",
+        stored=("good-0",),
+    ),
+    Case(
+        "+Inf and -Inf",
+        body(cpu("a", (NOW_MS, math.inf), (NOW_MS + 1, -math.inf)), good()),
+        204,
+        "non_finite",
+        stored=("good-0",),
+    ),
+    Case(
+        "no __name__",
+        body(Series((("instance", "a"),), ((NOW_MS, 1.0),)), good()),
+        204,
+        "missing_name",
+        stored=("good-0",),
+    ),
+    Case(
+        "invalid label name",
+        body(cpu("a", (NOW_MS, 1.0), extra=(("bad-name", "x"),)), good()),
+        204,
+        "invalid_label_name",
+        stored=("good-0",),
+    ),
+    Case(
+        "duplicate label",
+        body(cpu("a", (NOW_MS, 1.0), extra=(("instance", "b"),)), good()),
+        204,
+        "duplicate_label",
+        stored=("good-0",),
+    ),
+    Case(
+        "invalid metric name",
+        body(Series((("__name__", "1cpu"), ("instance", "a")), ((NOW_MS, 1.0),)), good()),
+        204,
+        "invalid_metric_name",
+        stored=("good-0",),
+    ),
+    Case(
+        "control characters in id",
+        body(cpu("web\n1", (NOW_MS, 1.0)), good()),
+        204,
+        "invalid_id_label",
+        stored=("good-0",),
+    ),
+    Case(
+        "overlong id",
+        body(cpu("x" * 300, (NOW_MS, 1.0)), good()),
+        204,
+        "invalid_id_label",
+        stored=("good-0",),
+    ),
+    Case(
+        "missing id label",
+        body(Series((("__name__", "cpu_usage"), ("job", "a")), ((NOW_MS, 1.0),)), good()),
+        204,
+        "missing_id_label",
+        stored=("good-0",),
+    ),
+    Case(
+        "timestamp zero and negative",
+        body(cpu("a", (0, 1.0), (-5, 1.0)), good()),
+        204,
+        "timestamp_out_of_range",
+        stored=("good-0",),
+    ),
+    Case(
+        "timestamp in the year 2200",
+        body(cpu("a", (7_258_118_400_000, 1.0)), good()),
+        204,
+        "timestamp_out_of_range",
+        stored=("good-0",),
+    ),
+    Case(
+        "timestamp decades ago",
+        body(cpu("a", (NOW_MS - 30 * 365 * 24 * HOUR_MS, 1.0)), good()),
+        204,
+        "timestamp_out_of_range",
+        stored=("good-0",),
+    ),
+    Case(
+        "out of order in one series",
+        body(cpu("a", (NOW_MS, 1.0), (NOW_MS - 1000, 2.0)), good()),
+        204,
+        "out_of_order",
+        stored=("good-0", "a"),
+    ),
+    Case(
+        "native histogram",
+        body(Series((("__name__", "h"), ("instance", "a")), (), histograms=(NOW_MS,)), good()),
+        204,
+        "native_histogram",
+        stored=("good-0",),
+    ),
 ]
 
 
 def make_host(**rw: object) -> tuple[CollectorHost, MemoryPublisher]:
     publisher = MemoryPublisher()
     config = CollectorConfig(remote_write=RemoteWriteConfig(**rw))  # type: ignore[arg-type]
-    return CollectorHost(config, publisher, metrics=CollectorMetrics(CollectorRegistry())), publisher
+    return CollectorHost(
+        config, publisher, metrics=CollectorMetrics(CollectorRegistry())
+    ), publisher
 
 
 def test_corpus_is_large_enough() -> None:
@@ -187,10 +284,15 @@ async def test_staleness_markers_are_skipped_not_rejected() -> None:
 async def test_older_than_accepted_sample_from_an_earlier_request_is_out_of_order() -> None:
     host, publisher = make_host()
     assert (await host.remote_write(HEADERS, body(cpu("a", (NOW_MS, 1.0)))))[0] == 204
-    assert (await host.remote_write(HEADERS, body(cpu("a", (NOW_MS - 5000, 2.0)), good())))[0] == 204
+    assert (await host.remote_write(HEADERS, body(cpu("a", (NOW_MS - 5000, 2.0)), good())))[
+        0
+    ] == 204
     kinds = [e.error_kind for e in publisher.events if isinstance(e, DeadLetter)]
     assert kinds == ["out_of_order"]
-    assert [e.resource_id for e in publisher.events if isinstance(e, MetricSample)] == ["a", "good-0"]
+    assert [e.resource_id for e in publisher.events if isinstance(e, MetricSample)] == [
+        "a",
+        "good-0",
+    ]
 
 
 async def test_a_request_mixing_every_kind_of_unfit_sample_still_stores_the_good_ones() -> None:
@@ -207,8 +309,9 @@ async def test_a_request_mixing_every_kind_of_unfit_sample_still_stores_the_good
 def _series_of(raw: bytes) -> list[Series]:
     from agents.collectors import decode_write_request
 
-    return decode_write_request(raw, *HEADERS.values(), max_body_bytes=10**8,
-                                max_decoded_bytes=10**8)
+    return decode_write_request(
+        raw, *HEADERS.values(), max_body_bytes=10**8, max_decoded_bytes=10**8
+    )
 
 
 def _is_good(s: Series) -> bool:

@@ -216,8 +216,15 @@ def test_unmapped_series_are_counted_not_rejected() -> None:
     [
         {"rules": [{"kind": "gauge", "field": "cpu", "series": {"metrics": ["x"]}}]},
         {"rules": [{"kind": "gauge", "field": "cpu_usage", "series": {"metrics": []}}]},
-        {"rules": [{"kind": "rate", "field": "cpu_usage",
-                    "series": {"metrics": ["x"], "match": {"mode": "("}}}]},
+        {
+            "rules": [
+                {
+                    "kind": "rate",
+                    "field": "cpu_usage",
+                    "series": {"metrics": ["x"], "match": {"mode": "("}},
+                }
+            ]
+        },
         {"rules": [{"kind": "promql", "field": "cpu_usage", "expr": "rate(x[1m])"}]},
         {"id_labels": ["not-a-label"]},
     ],
