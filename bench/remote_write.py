@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client import CollectorRegistry
 
 from agents.collectors import CollectorConfig, Series, decode_write_request, encode_write_request
@@ -132,8 +133,26 @@ async def raw_produce(cfg: KafkaConfig, values: list[bytes], batch: int) -> floa
 
 
 async def main(n: int) -> dict[str, object]:
-    cfg = KafkaConfig(topic_prefix=f"bench{uuid.uuid4().hex[:6]}.")
+    cfg = KafkaConfig(topic_prefix=f"benchrw{uuid.uuid4().hex[:6]}.")
     await create_topics(cfg)
+    try:
+        return await _measure(cfg, n)
+    finally:
+        await _delete_topics(cfg)
+
+
+async def _delete_topics(cfg: KafkaConfig) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=cfg.bootstrap)
+    await admin.start()
+    try:
+        mine = [t for t in await admin.list_topics() if t.startswith(cfg.topic_prefix)]
+        if mine:
+            await admin.delete_topics(mine)
+    finally:
+        await admin.close()
+
+
+async def _measure(cfg: KafkaConfig, n: int) -> dict[str, object]:
     settings = Settings(kafka=cfg)
     requests = bodies(n)
     ours = await collector_rate(settings, requests)
