@@ -55,6 +55,12 @@ STATE_TOPIC = "collect-state"
 StateRecord = tuple[str, bytes | None]
 
 
+class ProcessingFailed(DeadLetterError):
+    """A request that decoded but could not be processed: retrying it cannot help (400)."""
+
+    kind = "processing"
+
+
 class Publisher(Protocol):
     """Where the collector's events go; raises BackendUnavailable when they cannot be acked."""
 
@@ -192,10 +198,16 @@ class CollectorHost:
                 headers.get("Content-Encoding"),
                 max_body_bytes=cfg.max_body_bytes,
                 max_decoded_bytes=cfg.max_decoded_bytes,
+                max_samples=cfg.max_samples_per_request,
             )
         except DeadLetterError as exc:
             return await self._refuse("remote_write", EDGE_TOPIC, body, exc, now)
-        mapped = self.mapper.map(series, now)
+        try:
+            mapped = self.mapper.map(series, now)
+        except Exception as exc:  # a bug must not make Prometheus retry this request forever
+            log.exception("remote-write request could not be mapped")
+            failure = ProcessingFailed(f"processing failed: {type(exc).__name__}: {exc}")
+            return await self._refuse("remote_write", EDGE_TOPIC, body, failure, now)
         try:
             await self.publisher.publish(mapped.events)
         except BackendUnavailable as exc:
@@ -223,6 +235,10 @@ class CollectorHost:
             result = self.alerts.handle(body, now)
         except DeadLetterError as exc:
             return await self._refuse("alertmanager", ALERT_EDGE, body, exc, now)
+        except Exception as exc:  # a bug must not make Alertmanager retry this forever
+            log.exception("alert notification could not be handled")
+            failure = ProcessingFailed(f"processing failed: {type(exc).__name__}: {exc}")
+            return await self._refuse("alertmanager", ALERT_EDGE, body, failure, now)
         try:
             await self.publisher.publish(result.events, self.alerts.state_records(result))
         except BackendUnavailable as exc:

@@ -109,8 +109,11 @@ class RemoteWriteConfig(BaseModel):
     """A series' last input counts for this long (PromQL's default look-back is 5 minutes)."""
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     """Largest compressed request body; larger ones get 413."""
-    max_decoded_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    max_decoded_bytes: int = Field(default=32 * 1024 * 1024, ge=1024)
     """Largest uncompressed WriteRequest (checked before decompressing); larger ones get 413."""
+    max_samples_per_request: int = Field(default=50_000, ge=1)
+    """Most series + samples in one request (413 above: mapping runs on the event loop, and
+    Prometheus sends at most `max_samples_per_send`, 2,000 by default, per request)."""
     max_future_seconds: float = Field(default=600.0, ge=0)
     """Samples stamped further ahead of the receiver's clock are rejected (absurd timestamp)."""
     max_age_seconds: float = Field(default=365 * 86400.0, gt=0)

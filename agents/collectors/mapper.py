@@ -303,8 +303,9 @@ class RemoteWriteMapper:
                 if selector.selects(labels)
             )
             info = _Info(key, feeds, _le(labels.get("le")))
-            if len(self._infos) < 1_000_000:  # a cache, not state: bounded
-                self._infos[key] = info
+            if len(self._infos) >= 200_000:  # a cache, not state: bounded
+                self._infos.clear()
+            self._infos[key] = info
         return info
 
     def _resource_id(self, labels: dict[str, str]) -> str:

@@ -109,8 +109,11 @@ def decode_write_request(
     *,
     max_body_bytes: int,
     max_decoded_bytes: int,
+    max_samples: int | None = None,
 ) -> list[Series]:
-    """Check headers and sizes, decompress, parse; the request's series as plain data."""
+    """Check headers and sizes, decompress, parse; the request's series as plain data.
+
+    `max_samples` bounds the work one request may cause (samples + histograms + series)."""
     check_headers(content_type, content_encoding)
     if len(body) > max_body_bytes:
         raise OversizedMessage(f"body of {len(body)} bytes exceeds {max_body_bytes}")
@@ -128,7 +131,21 @@ def decode_write_request(
         request.ParseFromString(raw)
     except ProtobufDecodeError as exc:
         raise RemoteWriteError(f"not a protobuf WriteRequest: {exc}") from None
+    if max_samples is not None:
+        _check_count(request, max_samples)
     return [_series(ts) for ts in request.timeseries]
+
+
+def _check_count(request: remote_pb2.WriteRequest, limit: int) -> None:  # type: ignore[name-defined]
+    count = len(request.timeseries)
+    for ts in request.timeseries:
+        if count > limit:
+            break
+        count += len(ts.samples) + len(ts.histograms)
+    if count > limit:
+        raise OversizedMessage(
+            f"request holds more than {limit} samples and series; lower max_samples_per_send"
+        )
 
 
 def _series(ts: remote_pb2.TimeSeries) -> Series:  # type: ignore[name-defined]

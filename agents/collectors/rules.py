@@ -39,7 +39,7 @@ FIELD_BOUNDS: dict[str, tuple[float, float]] = {
     "network_latency_ms": (0.0, math.inf),
     "request_rate": (0.0, math.inf),
     "error_rate": (0.0, 1.0),
-    "active_vms": (0.0, math.inf),
+    "active_vms": (0.0, 1e9),
     "cost_per_hour": (0.0, math.inf),
 }
 """MetricSample fields a rule may write, with their valid range (computed values are clamped:
@@ -114,6 +114,8 @@ class _RuleBase(BaseModel):
             return None
         low, high = FIELD_BOUNDS.get(self.field, (-math.inf, math.inf))
         value = min(high, max(low, self.offset + self.scale * raw))
+        if not math.isfinite(value):  # a huge input times the scale overflowed
+            return None
         return float(round(value)) if self.field == "active_vms" else value
 
 

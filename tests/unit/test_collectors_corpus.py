@@ -122,8 +122,14 @@ UNDECODABLE = [
     ),
     Case("decompression bomb", _bomb(), 413, "exceeds"),
     Case(
+        "too many samples",
+        body(cpu("a", *[(NOW_MS - i, 1.0) for i in range(60_000)])),
+        413,
+        "more than 50000",
+    ),
+    Case(
         "oversized body",
-        body(*[cpu(_rng.randbytes(16).hex(), (NOW_MS, 1.0)) for _ in range(3000)]),
+        body(*[cpu(_rng.randbytes(16).hex(), (NOW_MS, 1.0)) for _ in range(6000)]),
         413,
         "exceeds",
     ),
@@ -246,7 +252,7 @@ def test_corpus_is_large_enough() -> None:
 
 @pytest.mark.parametrize("case", UNDECODABLE, ids=lambda c: c.name)
 async def test_undecodable_request_gets_4xx_with_reason_and_a_dead_letter(case: Case) -> None:
-    host, publisher = make_host(max_body_bytes=64 * 1024, max_decoded_bytes=1024 * 1024)
+    host, publisher = make_host(max_body_bytes=400 * 1024, max_decoded_bytes=2 * 1024 * 1024)
     status, message = await host.remote_write(case.headers, case.body)
     assert status == case.status, message
     assert case.reason in message and message
@@ -316,3 +322,28 @@ def _series_of(raw: bytes) -> list[Series]:
 
 def _is_good(s: Series) -> bool:
     return dict(s.labels).get("instance", "").startswith("good-")
+
+
+async def test_values_that_overflow_after_scaling_give_no_field_and_no_crash() -> None:
+    from agents.collectors import GaugeRule, Selector
+
+    rule = GaugeRule(field="extra.huge", series=Selector(metrics=["huge"]), scale=1e300)
+    host, publisher = make_host(rules=[rule])
+    big = Series((("__name__", "huge"), ("instance", "a")), ((NOW_MS, 1e300),))
+    assert (await host.remote_write(HEADERS, body(big)))[0] == 204
+    assert publisher.events == []
+
+
+async def test_a_request_the_mapper_cannot_process_is_refused_not_retried_forever(
+    monkeypatch,
+) -> None:  # type: ignore[no-untyped-def]
+    host, publisher = make_host()
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(host.mapper, "map", broken)
+    status, message = await host.remote_write(HEADERS, body(good()))
+    assert status == 400 and "RuntimeError: a bug" in message
+    [letter] = publisher.events
+    assert isinstance(letter, DeadLetter) and letter.error_kind == "processing"
