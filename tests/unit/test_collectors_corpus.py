@@ -252,7 +252,7 @@ def test_corpus_is_large_enough() -> None:
 
 @pytest.mark.parametrize("case", UNDECODABLE, ids=lambda c: c.name)
 async def test_undecodable_request_gets_4xx_with_reason_and_a_dead_letter(case: Case) -> None:
-    host, publisher = make_host(max_body_bytes=400 * 1024, max_decoded_bytes=2 * 1024 * 1024)
+    host, publisher = make_host(max_body_bytes=320 * 1024, max_decoded_bytes=2 * 1024 * 1024)
     status, message = await host.remote_write(case.headers, case.body)
     assert status == case.status, message
     assert case.reason in message and message
