@@ -129,7 +129,7 @@ UNDECODABLE = [
     ),
     Case(
         "oversized body",
-        body(*[cpu(_rng.randbytes(16).hex(), (NOW_MS, 1.0)) for _ in range(6000)]),
+        body(*[cpu(_rng.randbytes(16).hex(), (NOW_MS, 1.0)) for _ in range(12_000)]),
         413,
         "exceeds",
     ),
