@@ -12,13 +12,11 @@ import asyncio
 import hashlib
 import hmac
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 import faust
-from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from agents.collectors import (
@@ -30,13 +28,18 @@ from agents.collectors import (
 )
 from agents.collectors.alerts import ALERT_EDGE
 from agents.collectors.rejections import EDGE_TOPIC, request_dead_letter
-from schemas import Event, utc_now
-from schemas.codec import Codec
+from schemas import utc_now
 from schemas.errors import BackendUnavailable, DeadLetterError, OversizedMessage
 from streams.app import WorkerContext
-from streams.follow import TopicFollower
+from streams.collect_kafka import (
+    STATE_TOPIC,
+    KafkaPublisher,
+    MemoryPublisher,
+    Publisher,
+    StateRecord,
+    load_state,
+)
 from streams.metrics import REGISTRY
-from streams.settings import Settings
 
 __all__ = [
     "STATE_TOPIC",
@@ -49,77 +52,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-STATE_TOPIC = "collect-state"
-"""Compacted topic of open alerts (key: fingerprint; a tombstone closes one)."""
-
-StateRecord = tuple[str, bytes | None]
-
 
 class ProcessingFailed(DeadLetterError):
     """A request that decoded but could not be processed: retrying it cannot help (400)."""
 
     kind = "processing"
-
-
-class Publisher(Protocol):
-    """Where the collector's events go; raises BackendUnavailable when they cannot be acked."""
-
-    async def publish(self, events: Sequence[Event], state: Sequence[StateRecord] = ()) -> None:
-        """Send events (and state records) and return once every one is acknowledged."""
-        ...
-
-
-class KafkaPublisher:
-    """Publishes to the events' topics with acks=all, bounded by a timeout."""
-
-    def __init__(self, settings: Settings, codec: Codec, timeout: float) -> None:
-        self.settings = settings
-        self.codec = codec
-        self.timeout = timeout
-        self._producer: AIOKafkaProducer | None = None
-        self._lock = asyncio.Lock()
-
-    async def _ensure(self) -> AIOKafkaProducer:
-        async with self._lock:
-            if self._producer is None:
-                producer = AIOKafkaProducer(
-                    bootstrap_servers=self.settings.kafka.bootstrap,
-                    acks="all",
-                    linger_ms=5,
-                    max_batch_size=256 * 1024,
-                    request_timeout_ms=int(self.timeout * 1000),
-                )
-                try:
-                    await producer.start()
-                except BaseException:
-                    await producer.stop()
-                    raise
-                self._producer = producer
-        return self._producer
-
-    async def publish(self, events: Sequence[Event], state: Sequence[StateRecord] = ()) -> None:
-        try:
-            await asyncio.wait_for(self._send(events, state), self.timeout)
-        except (TimeoutError, KafkaError, OSError) as exc:
-            raise BackendUnavailable(f"Kafka did not acknowledge: {exc!r}") from exc
-
-    async def _send(self, events: Sequence[Event], state: Sequence[StateRecord]) -> None:
-        producer = await self._ensure()
-        topic = self.settings.kafka.topic
-        futures = [
-            await producer.send(topic(e.topic), self.codec.encode(e), key=e.key.encode())
-            for e in events
-        ]
-        for key, blob in state:
-            futures.append(await producer.send(topic(STATE_TOPIC), blob, key=key.encode()))
-        if futures:
-            await asyncio.gather(*futures)
-
-    async def stop(self) -> None:
-        """Flush and close the producer."""
-        if self._producer is not None:
-            await self._producer.stop()
-            self._producer = None
 
 
 class CollectorMetrics:
@@ -306,24 +243,6 @@ async def read_body(request: Any, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
-async def load_state(settings: Settings) -> list[StateRecord]:
-    """Every record of the compacted alert-state topic, oldest first (read to its end offsets)."""
-    records: list[StateRecord] = []
-
-    async def keep(batch: list[Any]) -> None:
-        records.extend((r.key.decode(), r.value) for r in batch if r.key)
-
-    follower = TopicFollower(
-        settings.kafka.bootstrap, settings.kafka.topic(STATE_TOPIC), keep, from_start=True
-    )
-    try:
-        await follower.start()
-        await follower.catch_up()
-    finally:
-        await follower.stop()
-    return records
-
-
 def register(app: faust.App, ctx: WorkerContext) -> None:
     """Serve /api/v1/write and /api/v1/alerts on the role's web port."""
     config = ctx.settings.collect
@@ -380,18 +299,3 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
             else:
                 status, message = await host.alertmanager(body)
             return self.text(message + "\n", status=status)
-
-
-class MemoryPublisher:
-    """The fake `Publisher` for tests: keeps what it was given; `down` makes it refuse."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-        self.state: list[StateRecord] = []
-        self.down = False
-
-    async def publish(self, events: Sequence[Event], state: Sequence[StateRecord] = ()) -> None:
-        if self.down:
-            raise BackendUnavailable("the memory publisher is down")
-        self.events.extend(events)
-        self.state.extend(state)

@@ -43,11 +43,17 @@ class WebhookAlert(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
     status: Literal["firing", "resolved"]
+    """Whether the alert fires or has resolved."""
     labels: dict[str, str]
+    """Identifying labels (`alertname` and the rule's labels)."""
     annotations: dict[str, str] = Field(default_factory=dict)
+    """Informational text (`summary`, `description`); only used in the decision's reasoning."""
     starts_at: datetime = Field(alias="startsAt")
+    """When this firing began: with the fingerprint, it identifies the firing."""
     ends_at: datetime | None = Field(default=None, alias="endsAt")
+    """When it resolved (a zero time while firing)."""
     fingerprint: str = Field(min_length=1, max_length=64, pattern=r"^[0-9A-Za-z]+$")
+    """Alertmanager's hash of the labels."""
 
 
 class _Payload(BaseModel):
