@@ -3,7 +3,7 @@ VENV ?= $(HOME)/.cache/novacron/venv
 export PATH := $(VENV)/bin:$(PATH)
 PYTEST_ARGS ?=
 
-.PHONY: help install demo test test-unit check bench kafka-start kafka-stop topics
+.PHONY: help install demo test test-unit check bench kafka-start kafka-stop topics proto
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -35,6 +35,7 @@ bench: install ## benchmarks (JSON in bench/results/, table in bench/README.md)
 	python bench/policy.py
 	python bench/drift.py
 	python bench/executor.py
+	python bench/remote_write.py
 
 kafka-start: install ## start the local single-node Kafka 4.x broker (KRaft) on 127.0.0.1:9092
 	novacron kafka start
@@ -44,3 +45,7 @@ kafka-stop: ## stop the local broker
 
 topics: install ## create the topic catalogue
 	novacron topics create
+
+proto: ## regenerate agents/collectors/remote_pb2.py from remote.proto (protoc from grpcio-tools)
+	python -m venv /tmp/novacron-protoc && /tmp/novacron-protoc/bin/pip install -q "grpcio-tools==1.85.1"
+	cd agents/collectors && /tmp/novacron-protoc/bin/python -m grpc_tools.protoc -I. --python_out=. --pyi_out=. remote.proto

@@ -97,8 +97,8 @@ class Decision(Event):
     """Service, scaling group or resource the decision is about."""
     decision_type: str = Field(min_length=1, max_length=64)
     """One of ACTION_TYPES."""
-    origin: Literal["dqn", "optimizer", "drift", "compliance", "manual"] = "dqn"
-    """Which agent proposed it."""
+    origin: Literal["dqn", "optimizer", "drift", "compliance", "manual", "alert"] = "dqn"
+    """Which agent proposed it (`alert`: an Alertmanager alert mapped to a runbook)."""
     confidence: float = Field(default=1.0, ge=0, le=1)
     """Confidence of the proposer."""
     reasoning: str = Field(default="", max_length=4096)
@@ -205,8 +205,9 @@ class Outcome(Event):
 
     action_id: str = Field(min_length=1, max_length=128)
     """Action this outcome belongs to (the Kafka key)."""
-    scope: Literal["action", "step"] = "action"
-    """Whole action or one step."""
+    scope: Literal["action", "step", "alert"] = "action"
+    """Whole action or one step (both from the executor only), or `alert`: the alert that
+    triggered the action resolved (recorded by the alert receiver on the action's chain)."""
     step_id: str | None = Field(default=None, max_length=128)
     """Step id for step outcomes."""
     status: Literal[
@@ -218,6 +219,7 @@ class Outcome(Event):
         "timed_out",
         "sla_breached",
         "waiting_approval",
+        "resolved",
     ]
     """What happened."""
     attempt: int = Field(default=1, ge=1)

@@ -52,6 +52,12 @@ ROLES: dict[str, RoleSpec] = {
             ("streams.executor",),
             ("torch", "regopy"),
         ),
+        RoleSpec(
+            "collect",
+            "Prometheus remote-write and Alertmanager webhook receivers over HTTP → Kafka",
+            ("streams.collect",),
+            ("torch", "regopy"),
+        ),
     )
 }
 """Every role, in web-port order (role i listens on web.port + i)."""

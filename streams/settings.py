@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from agents.collectors.config import CollectorConfig
 from agents.compliance import ComplianceConfig
 from agents.control_api import ApiConfig
 from agents.decision import DecisionConfig
@@ -85,6 +86,8 @@ class Settings(BaseSettings):
     """Runbook execution: concurrency, allow-list, secrets (execute role)."""
     api: ApiConfig = Field(default_factory=ApiConfig)
     """The HTTP control API: hashed bearer tokens and their subjects (govern role)."""
+    collect: CollectorConfig = Field(default_factory=CollectorConfig)
+    """Prometheus remote-write and Alertmanager webhook receivers (collect role)."""
     max_message_bytes: int = Field(default=1_048_576, ge=1024)
     """Largest accepted message value; larger ones are dead-lettered."""
     config_file: Path | None = None

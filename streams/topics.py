@@ -62,6 +62,7 @@ CATALOGUE: dict[str, TopicSpec] = {
 INTERNAL_TOPICS: dict[str, str] = {
     "optimizer-state": "compacted per-resource optimizer model snapshots",
     "executor-journal": "compacted per-action step journal (at-most-once execution)",
+    "collect-state": "compacted open alerts of the Alertmanager receiver, by fingerprint",
 }
 """Compacted state topics owned by agents (not event streams)."""
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Creates (once) the cached Python environment outside the checkout and installs the project into
-# it; installs the system tools the tests use (kcat, Java, Maven) when missing. Idempotent.
+# it; installs the system tools the tests use (kcat, Java, Maven, git, and Prometheus,
+# node_exporter and Alertmanager from Debian for the collector tests) when missing. Idempotent.
+# Debian's Prometheus packages do not start services here: tests and the demo run the binaries.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 venv=${NOVACRON_VENV:-$HOME/.cache/novacron/venv}
@@ -10,6 +12,9 @@ command -v kcat >/dev/null || need_apt+=(kcat)
 command -v java >/dev/null || need_apt+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || need_apt+=(maven)
 command -v git >/dev/null || need_apt+=(git)
+command -v prometheus >/dev/null || need_apt+=(prometheus)
+command -v prometheus-node-exporter >/dev/null || need_apt+=(prometheus-node-exporter)
+command -v prometheus-alertmanager >/dev/null || need_apt+=(prometheus-alertmanager)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing ${need_apt[*]} (apt)"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null

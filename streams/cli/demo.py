@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.progress import Progress
 
+from streams.cli import demo_collect
 from streams.roles import ROLES, role_index
 from streams.settings import Settings
 
@@ -35,6 +36,7 @@ def demo(
     kafka = KafkaLocal()
     started_kafka = kafka.pid() is None
     workers: list[subprocess.Popen[bytes]] = []
+    collector = None
     try:
         with console.status("starting Kafka (first run downloads the jars with Maven)…"):
             kafka.start()
@@ -44,10 +46,14 @@ def demo(
         wanted = [r.strip() for r in roles.split(",") if r.strip()]
         workers = [_start_worker(role, settings) for role in wanted]
         _wait_healthy(settings, wanted, workers)
+        if "collect" in wanted:  # real telemetry of this machine beside the simulated services
+            collector = demo_collect.start(settings, _url(settings, "collect"), console)
         published = _simulate(settings, ticks, tick_seconds, services, seed)
         _wait_landed(settings, published)
-        _report(settings)
+        _report(settings, collector)
     finally:
+        if collector is not None:
+            collector.stop()
         _stop(workers)
         if started_kafka:
             kafka.stop()
@@ -163,7 +169,7 @@ SAMPLES = {
 }
 
 
-def _report(settings: Settings) -> None:
+def _report(settings: Settings, collector: demo_collect.CollectorDemo | None = None) -> None:
     from sinks.http import HttpSqlBackend
     from sinks.queries import dlq_reasons, table_counts
     from streams.cli.history import rows_table
@@ -183,6 +189,7 @@ def _report(settings: Settings) -> None:
                 "ORDER BY event_time DESC LIMIT 3"
             )
             console.print(rows_table(rows, f"latest {table}"))
+    demo_collect.report(backend, db, collector, console)
     console.print(
         f'\nquery more with: novacron sql "SELECT ..." (history under {settings.clickhouse.path})'
     )

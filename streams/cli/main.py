@@ -60,7 +60,7 @@ def _mount() -> None:
 
 @app.command()
 def worker(
-    role: str = typer.Option(..., "--role", "-r", help="ingest, learn, govern or execute"),
+    role: str = typer.Option(..., "--role", "-r", help="ingest, learn, govern, execute or collect"),
     loglevel: str = typer.Option("info", help="Log level of the worker"),
     web_port: int | None = typer.Option(None, help="Web port (default: web.port + role index)"),
 ) -> None:
