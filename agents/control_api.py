@@ -46,6 +46,12 @@ class ApiConfig(BaseModel):
     """Policy types that authorise API calls."""
     source: str = "novacron.control-api"
     """`source` of the approval events the API emits."""
+    max_body_bytes: int = Field(default=1_048_576, ge=2)
+    """Largest request body; larger ones are refused with 413."""
+    max_depth: int = Field(default=64, ge=1)
+    """Deepest nesting of objects and arrays in a body; deeper ones are refused with 400."""
+    max_nodes: int = Field(default=100_000, ge=1)
+    """Most values (objects, arrays, scalars) in a body; more are refused with 400."""
 
 
 class RegisterBody(BaseModel):
@@ -197,7 +203,12 @@ class ControlApi:
             if denied is not None:
                 return denied
         try:
-            parsed = route.body.model_validate(_json(body)) if route.body else None
+            if body is not None and len(body) > self.config.max_body_bytes:
+                return 413, {"error": f"body larger than {self.config.max_body_bytes} bytes"}
+            data = _json(body) if route.body else None
+            if data is not None:
+                _check_shape(data, self.config.max_depth, self.config.max_nodes)
+            parsed = route.body.model_validate(data) if route.body else None
             handler: Callable[..., Response] = getattr(self, route.handler)
             return handler(subject=subject, body=parsed, **params)
         except (ValidationError, ValueError) as exc:
@@ -348,6 +359,25 @@ def _json(body: bytes | str | None) -> Any:
     except orjson.JSONDecodeError as exc:
         msg = f"body is not JSON: {exc}"
         raise ValueError(msg) from exc
+
+
+def _check_shape(value: Any, max_depth: int, max_nodes: int) -> None:
+    """ValueError when a parsed body is nested too deeply or holds too many values (iterative:
+    a hostile body must not exhaust the stack here or in the engine's canonical JSON later)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    nodes = 0
+    while stack:
+        item, depth = stack.pop()
+        nodes += 1
+        if nodes > max_nodes:
+            msg = f"body holds more than {max_nodes} values"
+            raise ValueError(msg)
+        if isinstance(item, dict | list):
+            if depth > max_depth:
+                msg = f"body is nested deeper than {max_depth} levels"
+                raise ValueError(msg)
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
 
 
 def _summary(p: PolicyVersion) -> dict[str, Any]:

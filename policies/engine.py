@@ -289,7 +289,10 @@ class _QueryError(Exception):
 
 def _run(interp: Any, bundle: Any, native_input: Any) -> Any:
     interp.set_input(native_input)
-    out = interp.query_bundle_entrypoint(bundle, _ENTRY)
+    try:
+        out = interp.query_bundle_entrypoint(bundle, _ENTRY)
+    except Exception as exc:  # regopy can report an error as an "ok" output that is not JSON
+        raise _QueryError(f"evaluation error ({type(exc).__name__})") from None
     text = str(out)  # never out.expressions() on a failed output: regopy aborts the process
     if not out.ok():
         raise _QueryError(RUNTIME_ERROR)

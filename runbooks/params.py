@@ -65,6 +65,8 @@ class Parameter(BaseModel):
     """Most items of a list."""
     max_bytes: int = Field(default=65_536, ge=2)
     """Largest object, as compact JSON."""
+    max_depth: int = Field(default=32, ge=1, le=200)
+    """Deepest nesting of an object (policies and history need bounded depth)."""
     description: str = ""
     """What it means, for people and policies."""
 
@@ -199,7 +201,22 @@ def _check_number(spec: Parameter, kind: str, value: Any) -> int | float:
     return value
 
 
+def _depth(value: Any, limit: int) -> bool:
+    """Whether a JSON value nests no deeper than limit (iterative: hostile values are deep)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return False
+            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict)
+                                                  else item))
+    return True
+
+
 def _check_json(spec: Parameter, value: Any) -> Any:
+    if not _depth(value, spec.max_depth):
+        raise ParamError(f"is nested deeper than {spec.max_depth} levels")
     try:
         size = len(json.dumps(value, allow_nan=False, separators=(",", ":")))
     except (TypeError, ValueError, RecursionError) as exc:

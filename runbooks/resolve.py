@@ -167,8 +167,8 @@ class Resolver:
             raise _refuse(f"no runbook serves action type {action_type!r} (executor.runbooks)")
         if requested is not None and requested != configured:
             raise _refuse(f"action type {action_type} runs runbook {configured} (configuration); "
-                          f"params.runbook {requested!r} is refused: only run_runbook may choose "
-                          "a runbook")
+                          f"runbook {requested!r} is refused: only run_runbook may choose a "
+                          "runbook")
         return self._get(configured)
 
     def _get(self, runbook_id: str) -> Runbook:
@@ -253,8 +253,8 @@ def check_overrides(book: Runbook, values: Mapping[str, Any], source: Source) ->
             else:
                 out[name] = value
         elif spec.kind in CONFIG_KINDS and source != "operator":
-            problems.append(f"parameter {name} is a {spec.kind}: it comes only from the runbook "
-                            "file or the executor configuration, never from events")
+            problems.append(f"parameter {name} is of kind {spec.kind}: it comes only from the "
+                            "runbook file or the executor configuration, never from events")
         elif source == "event" and not spec.overridable:
             problems.append(f"parameter {name} is not overridable by events")
         else:
