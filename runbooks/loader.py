@@ -56,6 +56,7 @@ class _CountingLoader(yaml.SafeLoader):
         super().__init__(text)
         self.limits = limits
         self.aliases = 0
+        self.depth = 0
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
@@ -63,7 +64,13 @@ class _CountingLoader(yaml.SafeLoader):
             if self.aliases > self.limits.max_aliases:
                 msg = f"more than {self.limits.max_aliases} YAML aliases"
                 raise _TooBig(msg)
-        return super().compose_node(parent, index)
+        self.depth += 1
+        if self.depth > self.limits.max_depth + 1:  # before the recursion gets deep
+            raise _TooBig(f"nested deeper than {self.limits.max_depth} levels")
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
 
 
 class _TooBig(Exception):

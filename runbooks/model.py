@@ -12,7 +12,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from runbooks.params import CONFIG_KINDS, IDENTITY, ParamError, Parameter, check_value, infer
+from runbooks.interpolate import VAR
 from runbooks.positions import sensitive_uses
+from runbooks.shell import script_references
 from schemas.errors import RejectedError
 
 __all__ = [
@@ -281,13 +283,22 @@ class Runbook(BaseModel):
         raise KeyError(step_id)
 
 
+def _code_uses(step: Step) -> list[tuple[str, str, str]]:
+    """Variables an interpreter started by a command step would run as code."""
+    if step.kind != "command":
+        return []
+    argv = step.argv or split_command(step.action)
+    return [(m.group(2), "code", what) for what, arg in script_references(argv)
+            for m in VAR.finditer(arg) if not m.group(1)]
+
+
 def _misused(runbook: Runbook) -> list[str]:
     """Parameters that sit where a value picks a target, secret or code but are not fixed."""
     problems = []
     for step in runbook.steps:
         comp = step.compensation_step()
         for s in [step] + ([comp] if comp else []):
-            for var, kind, where in sensitive_uses(s):
+            for var, kind, where in sensitive_uses(s) + _code_uses(s):
                 spec = runbook.parameters.get(var)
                 if spec is None:
                     continue

@@ -36,6 +36,8 @@ class Lang:
     """Short code flags that may be combined (`-ne`) or take attached code (`-cprint(1)`)."""
     value_letters: str = ""
     """Short flags with an attached data value (`-Wignore`): the rest of the cluster is data."""
+    value_last: str = ""
+    """Short flags that, last in a cluster, take the next argument as data (`-euo pipefail`)."""
     program_first: bool = True
     """Without a code flag, the first operand is code (a script path or an awk/sed program)."""
     fold_case: bool = False
@@ -51,7 +53,8 @@ INTERPRETERS: dict[str, Lang] = {
     **_langs("sh bash dash zsh ksh mksh pdksh oksh ash hush msh csh tcsh fish yash posh rbash "
              "rc es nu elvish xonsh",
              Lang(frozenset({"-c", "--command"}),
-                  frozenset({"-o", "+o", "-O", "+O", "--rcfile", "--init-file"}))),
+                  frozenset({"-o", "+o", "-O", "+O", "--rcfile", "--init-file"}),
+                  value_last="oO")),
     **_langs("python pypy ipython jython",
              Lang(frozenset({"-c", "-m"}), frozenset({"-W", "-X"}), cluster="cm",
                   value_letters="WX")),
@@ -173,7 +176,7 @@ def _shell_line(argv: list[str], i: int, found: list[Finding]) -> None:
 def _interpreter(argv: list[str], i: int, lang: Lang, found: list[Finding]) -> None:
     j = i + 1
     while j < len(argv):
-        arg, nxt = argv[j], argv[j + 1] if j + 1 < len(argv) else ""
+        arg, nxt = argv[j], _next(argv, j)
         code = _flag_code(arg, nxt, lang)
         if code is not None:
             if _has_var(code):
@@ -182,7 +185,8 @@ def _interpreter(argv: list[str], i: int, lang: Lang, found: list[Finding]) -> N
         if arg == "--":
             j += 1
             break
-        if (arg.lower() if lang.fold_case else arg) in lang.value_flags:
+        if (arg.lower() if lang.fold_case else arg) in lang.value_flags or (
+                lang.value_last and _is_option(arg, lang) and arg[-1] in lang.value_last):
             j += 2
         elif _is_option(arg, lang):
             j += 1
@@ -190,6 +194,14 @@ def _interpreter(argv: list[str], i: int, lang: Lang, found: list[Finding]) -> N
             break
     if j < len(argv) and lang.program_first and _has_var(argv[j]):
         found.append((f"{argv[i]} runs {argv[j]!r} as its script", argv[j]))
+
+
+def _next(argv: list[str], j: int) -> str:
+    """The argument a flag at j takes (`-c -- CODE` takes CODE)."""
+    rest = argv[j + 1 :]
+    if rest[:1] == ["--"]:
+        rest = rest[1:]
+    return rest[0] if rest else ""
 
 
 def _is_option(arg: str, lang: Lang) -> bool:
@@ -208,5 +220,7 @@ def _flag_code(arg: str, nxt: str, lang: Lang) -> str | None:
             if letter in lang.value_letters:
                 return None
             if letter in lang.cluster:
-                return arg[k + 2 :] or nxt
+                rest = arg[k + 2 :]
+                # `-pe CODE` combines flags; `-cprint(1)` / `-e'…'` attaches the code
+                return nxt if not rest or set(rest) <= set(lang.cluster) else rest
     return None
