@@ -11,8 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from runbooks.params import CONFIG_KINDS, IDENTITY, ParamError, Parameter, check_value, infer
 from runbooks.interpolate import VAR
+from runbooks.params import CONFIG_KINDS, IDENTITY, ParamError, Parameter, check_value, infer
 from runbooks.positions import sensitive_uses
 from runbooks.shell import script_references
 from schemas.errors import RejectedError
