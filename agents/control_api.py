@@ -8,9 +8,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-import orjson
 from pydantic import BaseModel, Field, ValidationError
 
+from agents.api_body import parse_body
 from agents.gate import PolicyGate
 from policies.engine import PolicyEngine
 from policies.registry import PolicyRegistry
@@ -205,9 +205,8 @@ class ControlApi:
         try:
             if body is not None and len(body) > self.config.max_body_bytes:
                 return 413, {"error": f"body larger than {self.config.max_body_bytes} bytes"}
-            data = _json(body) if route.body else None
-            if data is not None:
-                _check_shape(data, self.config.max_depth, self.config.max_nodes)
+            cfg = self.config
+            data = parse_body(body, cfg.max_depth, cfg.max_nodes) if route.body else None
             parsed = route.body.model_validate(data) if route.body else None
             handler: Callable[..., Response] = getattr(self, route.handler)
             return handler(subject=subject, body=parsed, **params)
@@ -349,35 +348,6 @@ class ControlApi:
         )
         self._outbox.append(approval)
         return 202, approval.model_dump(mode="json")
-
-
-def _json(body: bytes | str | None) -> Any:
-    if body is None or body in (b"", ""):
-        return {}
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        msg = f"body is not JSON: {exc}"
-        raise ValueError(msg) from exc
-
-
-def _check_shape(value: Any, max_depth: int, max_nodes: int) -> None:
-    """ValueError when a parsed body is nested too deeply or holds too many values (iterative:
-    a hostile body must not exhaust the stack here or in the engine's canonical JSON later)."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    nodes = 0
-    while stack:
-        item, depth = stack.pop()
-        nodes += 1
-        if nodes > max_nodes:
-            msg = f"body holds more than {max_nodes} values"
-            raise ValueError(msg)
-        if isinstance(item, dict | list):
-            if depth > max_depth:
-                msg = f"body is nested deeper than {max_depth} levels"
-                raise ValueError(msg)
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children)
 
 
 def _summary(p: PolicyVersion) -> dict[str, Any]:

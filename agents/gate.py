@@ -361,7 +361,13 @@ class PolicyGate:
                 Decision.model_validate(row["decision"]),
                 Approval.model_validate(row["approval"]),
             )
-            resolved = ResolvedAction.from_dict(row["resolved"])
+            if "resolved" in row:
+                resolved = ResolvedAction.from_dict(row["resolved"])
+            else:  # a snapshot from before resolution: resolve now; refused ones just expire
+                try:
+                    resolved = self.resolver.resolve(decision.decision_type, decision.params)
+                except RefusedAction:
+                    continue
             self._pending[decision.event_id] = _Pending(decision, approval, resolved)
         self._counters = _Counters(
             {

@@ -35,10 +35,11 @@ POLICY_DIR = Path(__file__).resolve().parents[2] / "policies" / "rego"
 T0 = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 ENGINE = RegoEngine(StaticSource(load_directory(POLICY_DIR)))
 STAGING = {"resource": {"environment": "staging", "active_vms": 3, "cost_per_hour": 3}}
+LIBRARY = Library()
 
 
 def gate(library: Library | None = None, runbooks: dict[str, str] | None = None) -> PolicyGate:
-    lib = library or Library()
+    lib = library or LIBRARY
     return PolicyGate(ENGINE, GateConfig(), Resolver(lib.get, runbooks))
 
 
@@ -196,7 +197,7 @@ def test_deep_params_get_a_verdict() -> None:
     for _ in range(300):
         deep = {"x": deep}
     res = decide(gate(), "revert_drift", {"baseline_config": deep})
-    assert res.verdict.outcome == "deny" and "baseline_config is nested deeper than 32" in (
+    assert res.verdict.outcome == "deny" and "baseline_config is nested deeper than 64" in (
         res.verdict.reasons[0])
 
 
