@@ -8,9 +8,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-import orjson
 from pydantic import BaseModel, Field, ValidationError
 
+from agents.api_body import parse_body
 from agents.gate import PolicyGate
 from policies.engine import PolicyEngine
 from policies.registry import PolicyRegistry
@@ -46,6 +46,12 @@ class ApiConfig(BaseModel):
     """Policy types that authorise API calls."""
     source: str = "novacron.control-api"
     """`source` of the approval events the API emits."""
+    max_body_bytes: int = Field(default=1_048_576, ge=2)
+    """Largest request body; larger ones are refused with 413."""
+    max_depth: int = Field(default=64, ge=1)
+    """Deepest nesting of objects and arrays in a body; deeper ones are refused with 400."""
+    max_nodes: int = Field(default=100_000, ge=1)
+    """Most values (objects, arrays, scalars) in a body; more are refused with 400."""
 
 
 class RegisterBody(BaseModel):
@@ -197,7 +203,11 @@ class ControlApi:
             if denied is not None:
                 return denied
         try:
-            parsed = route.body.model_validate(_json(body)) if route.body else None
+            if body is not None and len(body) > self.config.max_body_bytes:
+                return 413, {"error": f"body larger than {self.config.max_body_bytes} bytes"}
+            cfg = self.config
+            data = parse_body(body, cfg.max_depth, cfg.max_nodes) if route.body else None
+            parsed = route.body.model_validate(data) if route.body else None
             handler: Callable[..., Response] = getattr(self, route.handler)
             return handler(subject=subject, body=parsed, **params)
         except (ValidationError, ValueError) as exc:
@@ -338,16 +348,6 @@ class ControlApi:
         )
         self._outbox.append(approval)
         return 202, approval.model_dump(mode="json")
-
-
-def _json(body: bytes | str | None) -> Any:
-    if body is None or body in (b"", ""):
-        return {}
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        msg = f"body is not JSON: {exc}"
-        raise ValueError(msg) from exc
 
 
 def _summary(p: PolicyVersion) -> dict[str, Any]:

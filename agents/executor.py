@@ -12,7 +12,8 @@ from runbooks.engine import Engine, WorkflowResult
 from runbooks.interpolate import EnvSecrets, Secrets
 from runbooks.journal import WORKFLOW, FileJournal, InMemoryJournal, Journal, JournalEntry
 from runbooks.loader import LIBRARY_DIR, Library
-from runbooks.model import ValidationError
+from runbooks.model import Runbook, ValidationError
+from runbooks.resolve import DEFAULT_RUNBOOKS, RefusedAction, ResolvedAction, Resolver
 from runbooks.runtime import ApprovalWaiter, Emit, EngineConfig, emit_event
 from runbooks.timing import Clock
 from schemas import Action, Outcome
@@ -27,31 +28,17 @@ __all__ = [
     "JournalEntry",
 ]
 
-DEFAULT_RUNBOOKS: dict[str, str] = {
-    "scale_up": "scale-up",
-    "scale_down": "scale-down",
-    "migrate_vm": "migrate-vm",
-    "rebalance_load": "rebalance",
-    "revert_drift": "drift-revert",
-    "remediate_compliance": "drift-revert",
-    "adjust_policy": "notify",
-    "enable_feature": "notify",
-    "disable_feature": "notify",
-    "accept_drift": "notify",
-    "apply_recommendation": "notify",
-}
-"""Action type → runbook id (`run_runbook` takes `action.runbook` or `params.runbook`)."""
-
-
 class ExecutorConfig(BaseModel):
     """How actions map to runbooks and how the engine runs them."""
 
     runbooks: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_RUNBOOKS))
-    """Action type → runbook id; `no_action` and unmapped types are reported as skipped."""
+    """Action type → runbook id. The govern role resolves with the same mapping and library:
+    `run_runbook` may pick only runbooks that declare `metadata.selectable: true`."""
     library_dirs: list[Path] = Field(default_factory=lambda: [LIBRARY_DIR])
     """Folders of YAML runbooks (later folders override earlier ones by id)."""
     defaults: dict[str, Any] = Field(default_factory=dict)
-    """Variables every run sees unless the action sets them (e.g. notify_webhook)."""
+    """Values of endpoint, credential and webhook parameters (e.g. notify_webhook,
+    argocd_server), and of variables a seed-format runbook does not declare."""
     secrets_dir: Path | None = None
     """Folder of secret files (`${secret:NAME}` reads `<dir>/NAME` if the env var is unset)."""
     engine: EngineConfig = Field(default_factory=EngineConfig)
@@ -77,6 +64,7 @@ class Executor:
         self.journal = journal
         self.emit = emit
         self.library = library or Library(self.config.library_dirs)
+        self.resolver = Resolver(self.library.get, self.config.runbooks, self.config.defaults)
         self.engine = Engine(
             self.config.engine,
             clock=clock,
@@ -86,23 +74,21 @@ class Executor:
             http=http,
             wait_for_approval=wait_for_approval,
             resolve=self.library.get,
+            configured=self.resolver.config_values,
         )
         self._inflight: set[str] = set()
 
     def runbook_id(self, action: Action) -> str | None:
-        """Which runbook an action runs: `action.runbook`, else `params.runbook` for run_runbook,
-        else the configured mapping."""
-        if action.runbook:
-            return action.runbook
-        if action.action_type == "run_runbook":
-            return str(action.params.get("runbook") or "") or None
-        return self.config.runbooks.get(action.action_type)
+        """The runbook an action names (metric labels; `verify` decides whether it may run)."""
+        return action.runbook or self.config.runbooks.get(action.action_type)
 
-    def variables(self, action: Action) -> dict[str, Any]:
-        """The `${var}` context: defaults, then params, then the action's own identity."""
+    def variables(self, action: Action, resolved: ResolvedAction, runbook: Runbook
+                  ) -> dict[str, Any]:
+        """The `${var}` context: configured endpoints/credentials/webhooks, the variables the
+        gate approved (re-resolved here), then the action's own identity."""
         return {
-            **self.config.defaults,
-            **action.params,
+            **self.resolver.config_values(runbook),
+            **resolved.variables,
             "resource_id": action.resource_id,
             "action_id": action.action_id,
             "action_type": action.action_type,
@@ -123,20 +109,26 @@ class Executor:
             self._inflight.discard(aid)
 
     async def _run(self, action: Action, entry: JournalEntry | None) -> WorkflowResult:
-        rid = self.runbook_id(action)
-        if rid is None:
-            return await self._skipped(action, f"no runbook for action type {action.action_type}")
+        rid = action.runbook or ""
         try:
+            # fail closed: run only what resolution here gives for exactly what the gate approved
+            resolved = self.resolver.verify(
+                action.action_type, action.runbook, action.runbook_hash, action.params
+            )
+            if resolved.runbook_id is None:
+                return await self._skipped(action, f"no runbook for action type "
+                                                   f"{action.action_type}")
+            rid = resolved.runbook_id
             runbook = self.library.get(rid)
             return await self.engine.run(
                 runbook,
-                self.variables(action),
+                self.variables(action, resolved, runbook),
                 parent=action,
                 action_id=action.action_id,
                 resume=entry,
                 dry_run=action.dry_run,
             )
-        except (KeyError, ValidationError) as exc:
+        except (KeyError, ValidationError, RefusedAction) as exc:
             return await self._rejected(action, rid, exc)
 
     async def _skipped(self, action: Action, reason: str) -> WorkflowResult:

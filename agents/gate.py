@@ -12,6 +12,8 @@ from pydantic import BaseModel, Field
 
 from policies.engine import PolicyEngine
 from policies.result import EvalResult
+from runbooks.loader import Library
+from runbooks.resolve import RefusedAction, ResolvedAction, Resolver
 from schemas import (
     Action,
     Approval,
@@ -80,6 +82,7 @@ class GateResult:
 class _Pending:
     decision: Decision
     approval: Approval
+    resolved: ResolvedAction
 
 
 @dataclass(slots=True)
@@ -89,11 +92,18 @@ class _Counters:
 
 
 class PolicyGate:
-    """Pure gate logic: evaluate, hold pending approvals, release or drop them, expire them."""
+    """Pure gate logic: resolve what would run, evaluate it, hold pending approvals, release or
+    drop them, expire them. Every decision gets a verdict, whatever goes wrong."""
 
-    def __init__(self, engine: PolicyEngine, config: GateConfig | None = None) -> None:
+    def __init__(
+        self,
+        engine: PolicyEngine,
+        config: GateConfig | None = None,
+        resolver: Resolver | None = None,
+    ) -> None:
         self.engine = engine
         self.config = config or GateConfig()
+        self.resolver = resolver or Resolver(Library().get)
         self._pending: dict[str, _Pending] = {}
         self._counters = _Counters()
 
@@ -105,9 +115,10 @@ class PolicyGate:
             current = self._counters.incidents.get(insight.resource_id)
             self._counters.incidents[insight.resource_id] = max(until, current or until)
 
-    def observe_action(self, action: Action) -> None:
-        """Count a migration (the gate calls it for the actions it releases)."""
-        if action.action_type == "migrate_vm":
+    def observe_action(self, action: Action, implements: tuple[str, ...] = ()) -> None:
+        """Count a migration: an action of that type or whose runbook migrates (the gate calls
+        it for the actions it releases)."""
+        if action.action_type == "migrate_vm" or "migrate_vm" in implements:
             self._counters.migrations.setdefault(action.resource_id, deque()).append(
                 action.event_time
             )
@@ -129,18 +140,25 @@ class PolicyGate:
 
     # --- evaluation ------------------------------------------------------------------------------
     def build_input(
-        self, decision: Decision, context: Mapping[str, Any] | None, now: datetime
+        self,
+        decision: Decision,
+        context: Mapping[str, Any] | None,
+        now: datetime,
+        resolved: ResolvedAction | None = None,
     ) -> dict[str, Any]:
-        """The Rego input: subject (the proposer), action, resource and context.
+        """The Rego input: subject (the proposer), action, resource, runbook and context.
 
-        `context["resource"]` adds facts about the resource (environment, region, labels, …); the
-        other keys of `context` go into `input.context` and override the gate's own counters.
+        `runbook` is what would run (id, content hash, the action types it implements, its
+        parameter schema) and `context.params` its variables, typed, after defaults and
+        overrides. `context["resource"]` adds facts about the resource (environment, region,
+        labels, …); the other keys of `context` go into `input.context` and override the gate's
+        own counters, never `params`.
         """
+        resolved = resolved or self.resolver.resolve(decision.decision_type, decision.params)
         extra = dict(context or {})
         resource = {"id": decision.resource_id, **dict(extra.pop("resource", None) or {})}
         incident = self.in_incident(decision.resource_id, now) or bool(extra.pop("incident", False))
         ctx: dict[str, Any] = {
-            "params": decision.params,
             "confidence": decision.confidence,
             "mode": decision.mode,
             "origin": decision.origin,
@@ -150,6 +168,7 @@ class PolicyGate:
             "migrations_last_hour": self.migrations_last_window(decision.resource_id, now),
         }
         ctx.update(extra)
+        ctx["params"] = resolved.variables
         subject = {
             "user": decision.source,
             "role": self.config.agent_role,
@@ -159,6 +178,7 @@ class PolicyGate:
             "subject": subject,
             "action": decision.decision_type,
             "resource": resource,
+            "runbook": resolved.policy_view(),
             "context": ctx,
         }
 
@@ -169,18 +189,46 @@ class PolicyGate:
         *,
         now: datetime | None = None,
     ) -> GateResult:
-        """Verdict for a decision, plus the Action or the pending Approval (needs approval)."""
+        """Verdict for a decision, plus the Action or the pending Approval (needs approval).
+
+        Params that may not run as asked (another runbook, unknown or fixed parameters, wrong
+        types or bounds) are denied before any policy runs; any failure is an error verdict.
+        """
         now = now or utc_now()
-        types = self.config.policy_types
-        result = self.engine.evaluate(self.build_input(decision, context, now), types=types)
-        verdict = self._verdict(decision, result)
+        try:
+            resolved = self.resolver.resolve(decision.decision_type, decision.params)
+        except RefusedAction as exc:
+            return GateResult(self.refusal(decision, f"runbook: {exc}", "deny"))
+        except Exception as exc:  # a library problem: fail closed, and say so
+            return GateResult(self.refusal(decision, _failure("runbook resolution", exc)))
+        try:
+            value = self.build_input(decision, context, now, resolved)
+            result = self.engine.evaluate(value, types=self.config.policy_types)
+            verdict = self._verdict(decision, result)
+        except Exception as exc:  # the gate never drops a decision without a verdict
+            return GateResult(self.refusal(decision, _failure("policy evaluation", exc)))
         if decision.mode == "shadow" or verdict.outcome in ("deny", "error"):
             return GateResult(verdict, result=result)
         if verdict.outcome == "needs_approval":
-            return GateResult(verdict, approval=self._hold(decision, verdict, now), result=result)
-        if decision.decision_type == "no_action" and self.config.skip_no_action:
+            approval = self._hold(decision, resolved, verdict, now)
+            return GateResult(verdict, approval=approval, result=result)
+        if resolved.runbook_id is None and self.config.skip_no_action:
             return GateResult(verdict, result=result)
-        return GateResult(verdict, action=self._act(decision, decision, now), result=result)
+        action = self._act(decision, resolved, decision, now)
+        return GateResult(verdict, action=action, result=result)
+
+    def refusal(self, decision: Decision, reason: str, outcome: str = "error") -> PolicyVerdict:
+        """A deny or error verdict without a policy evaluation (refused params, failures)."""
+        return PolicyVerdict.caused_by(
+            decision,
+            decision_id=decision.event_id,
+            resource_id=decision.resource_id,
+            outcome="deny" if outcome == "deny" else "error",
+            allowed=False,
+            reasons=[reason[:4096]],
+            violations=[reason[:4096]] if outcome == "deny" else [],
+            source=self.config.source,
+        )
 
     def _verdict(self, decision: Decision, result: EvalResult) -> PolicyVerdict:
         reasons = list(result.reasons)
@@ -207,7 +255,9 @@ class PolicyGate:
             source=self.config.source,
         )
 
-    def _hold(self, decision: Decision, verdict: PolicyVerdict, now: datetime) -> Approval:
+    def _hold(
+        self, decision: Decision, resolved: ResolvedAction, verdict: PolicyVerdict, now: datetime
+    ) -> Approval:
         approval = Approval.caused_by(
             verdict,
             request_id=decision.event_id,
@@ -217,23 +267,26 @@ class PolicyGate:
             source=self.config.source,
             expires_at=now + timedelta(seconds=self.config.approval_ttl_seconds),
         )
-        self._pending[decision.event_id] = _Pending(decision, approval)
+        self._pending[decision.event_id] = _Pending(decision, approval, resolved)
         return approval
 
-    def _act(self, decision: Decision, cause: Event, now: datetime) -> Action:
-        runbook = decision.params.get("runbook")
+    def _act(
+        self, decision: Decision, resolved: ResolvedAction, cause: Event, now: datetime
+    ) -> Action:
+        # the action carries what was evaluated: runbook, content hash, typed variables
         action = Action.caused_by(
             cause,
             action_id=action_id_for(decision.event_id),
             resource_id=decision.resource_id,
             action_type=decision.decision_type,
-            params=decision.params,
+            params=resolved.variables,
             decision_id=decision.event_id,
-            runbook=runbook if isinstance(runbook, str) else None,
+            runbook=resolved.runbook_id,
+            runbook_hash=resolved.runbook_hash,
             source=self.config.source,
             event_time=now,
         )
-        self.observe_action(action)
+        self.observe_action(action, resolved.implements)
         return action
 
     # --- approvals -------------------------------------------------------------------------------
@@ -256,7 +309,7 @@ class PolicyGate:
             return list(self._expire_one(approval.request_id))
         del self._pending[approval.request_id]
         if approval.status == "approved":
-            return [self._act(item.decision, approval, now)]
+            return [self._act(item.decision, item.resolved, approval, now)]
         return []
 
     def expire(self, now: datetime | None = None) -> list[Approval]:
@@ -290,6 +343,7 @@ class PolicyGate:
                 {
                     "decision": p.decision.model_dump(mode="json"),
                     "approval": p.approval.model_dump(mode="json"),
+                    "resolved": p.resolved.to_dict(),
                 }
                 for p in self._pending.values()
             ],
@@ -307,7 +361,14 @@ class PolicyGate:
                 Decision.model_validate(row["decision"]),
                 Approval.model_validate(row["approval"]),
             )
-            self._pending[decision.event_id] = _Pending(decision, approval)
+            if "resolved" in row:
+                resolved = ResolvedAction.from_dict(row["resolved"])
+            else:  # a snapshot from before resolution: resolve now; refused ones just expire
+                try:
+                    resolved = self.resolver.resolve(decision.decision_type, decision.params)
+                except RefusedAction:
+                    continue
+            self._pending[decision.event_id] = _Pending(decision, approval, resolved)
         self._counters = _Counters(
             {
                 r: deque(datetime.fromisoformat(t) for t in ts)
@@ -315,3 +376,7 @@ class PolicyGate:
             },
             {r: datetime.fromisoformat(t) for r, t in state.get("incidents", {}).items()},
         )
+
+
+def _failure(stage: str, exc: BaseException) -> str:
+    return f"{stage} failed, failing closed: {type(exc).__name__}: {str(exc)[:500]}"

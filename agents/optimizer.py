@@ -78,6 +78,21 @@ class _ResourceState:
     seen: int = 0
 
 
+def decision_params(rec: Recommendation) -> dict[str, Any]:
+    """The runbook parameters of a recommendation's decision (only what its runbook declares:
+    the gate refuses anything else); the rest of the estimate goes to expected_impact."""
+    if rec.decision_type in ("scale_up", "scale_down"):
+        return {"delta": max(1, round(abs(rec.params.get("delta_vms", 1.0))))}
+    if rec.decision_type == "apply_recommendation":
+        return {"message": f"{rec.kind}: " + "; ".join(rec.actions)}
+    return {}
+
+
+def _impact(rec: Recommendation) -> dict[str, float]:
+    saved = rec.params.get("cost_per_hour_saved")
+    return {"cost_per_hour": -float(saved)} if saved is not None else {}
+
+
 def _values(sample: MetricSample) -> dict[str, float]:
     # missing is not zero: only the metrics present in this sample
     out = {m: float(v) for m in ANOMALY_METRICS if (v := getattr(sample, m)) is not None}
@@ -177,7 +192,8 @@ class Optimizer:
             insight, source=SOURCE, resource_id=sample.resource_id,
             decision_type=rec.decision_type, origin="optimizer", confidence=rec.confidence,
             reasoning=f"{rec.kind}: {rec.reason}; " + "; ".join(rec.actions),
-            expected_impact={rec.metric: rec.target}, params={**rec.params, "kind": rec.kind},
+            expected_impact={rec.metric: rec.target, **_impact(rec)},
+            params=decision_params(rec),
         )
         return [insight, decision]
 

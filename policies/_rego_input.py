@@ -7,12 +7,18 @@ from typing import Any
 __all__ = ["make_input", "new_interpreter"]
 
 
-def new_interpreter() -> Any:
-    """A regopy Interpreter that reports errors by exception only (no diagnostics on stdout)."""
+def new_interpreter(*, strict: bool = False) -> Any:
+    """A regopy Interpreter that reports errors by exception only (no diagnostics on stdout).
+
+    `strict`: a built-in that fails (`to_number("abc")`, division by zero, `"a" + 1`, …) makes
+    the query fail (`Output.ok()` is false) instead of making the expression undefined, which
+    would silently switch a `deny` off. The policy engine always evaluates strictly.
+    """
     from regopy import Interpreter, LogLevel  # lazy: regopy and torch never share a process
 
     interp = Interpreter()
     interp.log_level = LogLevel.NONE
+    interp.strict_built_in_errors = strict
     return interp
 
 

@@ -6,14 +6,22 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
 from pydantic import BaseModel, Field
 
 from policies._rego_input import make_input, new_interpreter
-from policies.result import EvalResult, PolicyAnswer, PolicyRef, combine, failed, input_hash
+from policies.result import (
+    EvalResult,
+    PolicyAnswer,
+    PolicyRef,
+    combine,
+    failed,
+    input_hash,
+    parse_answer,
+)
 from policies.source import package_of, rule_shape
 from schemas import PolicyVersion
 
@@ -82,6 +90,15 @@ class _Compiled:
     interpreter: Any = None
     bundle: Any = None
     error: str | None = None
+    sources: dict[str, PolicyVersion] = field(default_factory=dict)  # included id → policy
+    singles: dict[str, tuple[Any, Any]] = field(default_factory=dict)  # id → (interp, bundle)
+
+
+RUNTIME_ERROR = (
+    "runtime error: a built-in failed (type error, conversion such as to_number, division "
+    "by zero, conflicting values, …)"
+)
+NO_RULES = "defines none of the rules allow, deny, approval_required"
 
 
 def _in_scope(p: PolicyVersion, scope: ScopeKey) -> bool:
@@ -109,6 +126,14 @@ def _wrapper(policies: Sequence[PolicyVersion]) -> str:
         rows.append(f"[{allow}, {deny}, {appr}]")
     lines.append("result := [" + ", ".join(rows) + "]")
     return "\n".join(lines) + "\n"
+
+
+def _interpreter_for(policies: Sequence[PolicyVersion]) -> tuple[Any, Any]:
+    interp = new_interpreter(strict=True)
+    for p in policies:
+        interp.add_module(f"{p.policy_id}.rego", p.rego)
+    interp.add_module(f"{_WRAPPER}.rego", _wrapper(policies))
+    return interp, interp.build(None, [_ENTRY])
 
 
 def compile_errors(rego: str, others: Sequence[str] = ()) -> list[str]:
@@ -191,22 +216,22 @@ class RegoEngine:
         good: list[PolicyVersion] = []
         for p in policies:
             errors = _safe_compile_errors(p.rego)
+            shape = rule_shape(p.rego)
             if errors:
                 fixed[p.policy_id] = PolicyAnswer(
                     None, error="compile error: " + " | ".join(errors[:3])
                 )
+            elif not (shape.allow or shape.deny or shape.approval_required):
+                # a module that decides nothing must not count as a yes
+                fixed[p.policy_id] = PolicyAnswer(None, error=NO_RULES)
             else:
                 good.append(p)
-        compiled = _Compiled(refs, fixed, [p.policy_id for p in good], _input_keys(good))
+        compiled = _Compiled(refs, fixed, [p.policy_id for p in good], _input_keys(good),
+                             sources={p.policy_id: p for p in good})
         if not good:
             return compiled
-        interp = new_interpreter()
         try:
-            for p in good:
-                interp.add_module(f"{p.policy_id}.rego", p.rego)
-            interp.add_module(f"{_WRAPPER}.rego", _wrapper(good))
-            compiled.bundle = interp.build(None, [_ENTRY])
-            compiled.interpreter = interp
+            compiled.interpreter, compiled.bundle = _interpreter_for(good)
         except Exception as exc:
             compiled.error = "compile error: " + str(exc).strip().splitlines()[0]
         return compiled
@@ -225,7 +250,11 @@ class RegoEngine:
         if compiled.included:
             try:
                 answers.update(self._query(compiled, value))
-            except Exception as exc:  # RegoError, undefined or malformed output
+            except _QueryError:
+                # one policy failed and took the joint query with it: ask each policy alone so
+                # the verdict names the failing one and the others still answer
+                answers.update(self._one_by_one(compiled, value))
+            except Exception as exc:  # the input itself cannot be passed to Rego
                 return failed(compiled.refs, str(exc).strip().splitlines()[0], digest)
         return combine(compiled.refs, answers, digest)
 
@@ -233,19 +262,52 @@ class RegoEngine:
         keys = compiled.input_keys
         # Building the native input costs about as much as the query, so pass only what is read.
         projected = value if keys is None else {k: v for k, v in value.items() if k in keys}
-        compiled.interpreter.set_input(make_input(projected))
-        out = compiled.interpreter.query_bundle_entrypoint(compiled.bundle, _ENTRY)
-        text = str(out)
-        if not out.ok():
-            raise ValueError("runtime error: " + text.strip().replace("\n", " ")[:300])
-        if not text.startswith("{"):
-            msg = f"undefined result ({text.strip()[:80]})"
-            raise ValueError(msg)
-        rows = orjson.loads(text)["expressions"][0]
-        return {
-            pid: PolicyAnswer(row[0] if isinstance(row[0], bool) else None, row[1], row[2])
-            for pid, row in zip(compiled.included, rows, strict=True)
-        }
+        rows = _run(compiled.interpreter, compiled.bundle, make_input(projected))
+        if not isinstance(rows, list) or len(rows) != len(compiled.included):
+            raise _QueryError("malformed joint result")
+        return {pid: _answer(row) for pid, row in zip(compiled.included, rows, strict=True)}
+
+    def _one_by_one(self, compiled: _Compiled, value: Mapping[str, Any]
+                    ) -> dict[str, PolicyAnswer]:
+        native = make_input(dict(value))
+        out: dict[str, PolicyAnswer] = {}
+        for pid in compiled.included:
+            if pid not in compiled.singles:
+                compiled.singles[pid] = _interpreter_for([compiled.sources[pid]])
+            interp, bundle = compiled.singles[pid]
+            try:
+                (row,) = _run(interp, bundle, native)
+                out[pid] = _answer(row)
+            except (_QueryError, ValueError) as exc:
+                out[pid] = PolicyAnswer(None, error=str(exc))
+        return out
+
+
+class _QueryError(Exception):
+    """The query failed inside Rego (a built-in error) or returned something unreadable."""
+
+
+def _run(interp: Any, bundle: Any, native_input: Any) -> Any:
+    interp.set_input(native_input)
+    try:
+        out = interp.query_bundle_entrypoint(bundle, _ENTRY)
+    except Exception as exc:  # regopy can report an error as an "ok" output that is not JSON
+        raise _QueryError(f"evaluation error ({type(exc).__name__})") from None
+    text = str(out)  # never out.expressions() on a failed output: regopy aborts the process
+    if not out.ok():
+        raise _QueryError(RUNTIME_ERROR)
+    if not text.startswith("{"):
+        raise _QueryError(f"undefined result ({text.strip()[:80]})")
+    try:
+        return orjson.loads(text)["expressions"][0]
+    except (orjson.JSONDecodeError, KeyError, IndexError, TypeError) as exc:
+        raise _QueryError(f"unreadable result ({type(exc).__name__})") from None
+
+
+def _answer(row: Any) -> PolicyAnswer:
+    if not isinstance(row, list) or len(row) != 3:
+        return PolicyAnswer(None, error="malformed result")
+    return parse_answer(*row)
 
 
 def _input_keys(policies: Sequence[PolicyVersion]) -> frozenset[str] | None:

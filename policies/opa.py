@@ -10,7 +10,15 @@ import httpx
 from pydantic import BaseModel, Field
 
 from policies.engine import PolicySource
-from policies.result import EvalResult, PolicyAnswer, PolicyRef, combine, failed, input_hash
+from policies.result import (
+    EvalResult,
+    PolicyAnswer,
+    PolicyRef,
+    combine,
+    failed,
+    input_hash,
+    parse_answer,
+)
 from policies.source import package_of, rule_shape
 from schemas import PolicyVersion
 
@@ -103,17 +111,21 @@ class OpaEngine:
         return result.with_timing((time.perf_counter() - start) * 1000)
 
     def _ask(self, policy: PolicyVersion, value: Mapping[str, Any]) -> PolicyAnswer:
+        shape = rule_shape(policy.rego)
+        if not (shape.allow or shape.deny or shape.approval_required):
+            return PolicyAnswer(None, error="defines none of the rules allow, deny, "
+                                            "approval_required")
         path = package_of(policy.rego).replace(".", "/")
-        resp = self.client.post(f"/v1/data/{path}", json={"input": value})
+        # strict: a failing built-in is an error (HTTP 500), not an undefined `deny`
+        resp = self.client.post(
+            f"/v1/data/{path}", params={"strict-builtin-errors": "true"}, json={"input": value}
+        )
         if resp.status_code != 200:
             return PolicyAnswer(None, error=f"OPA returned {resp.status_code}: {resp.text[:200]}")
         doc = resp.json()
         if "result" not in doc or not isinstance(doc["result"], dict):
             return PolicyAnswer(None, error="undefined result from OPA")
         result = doc["result"]
-        allow = result.get("allow")
-        return PolicyAnswer(
-            allow if isinstance(allow, bool) else None,
-            list(result.get("deny", [])),
-            list(result.get("approval_required", [])),
+        return parse_answer(
+            result.get("allow"), result.get("deny", []), result.get("approval_required", [])
         )

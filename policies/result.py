@@ -9,7 +9,15 @@ from typing import Any, Literal
 
 import orjson
 
-__all__ = ["EvalResult", "PolicyAnswer", "PolicyRef", "combine", "failed", "input_hash"]
+__all__ = [
+    "EvalResult",
+    "PolicyAnswer",
+    "PolicyRef",
+    "combine",
+    "failed",
+    "input_hash",
+    "parse_answer",
+]
 
 Enforcement = Literal["block", "warn", "audit"]
 
@@ -45,6 +53,54 @@ class PolicyAnswer:
     """Reasons from `approval_required`."""
     error: str | None = None
     """The policy could not be compiled or evaluated."""
+
+
+def _reasons(rule: str, value: Any) -> list[str]:
+    if not isinstance(value, list):  # a set arrives as a JSON array; anything else is malformed
+        msg = f"{rule} is {_json_kind(value)}, not a set of strings"
+        raise ValueError(msg)
+    bad = [v for v in value if not isinstance(v, str)]
+    if bad:
+        msg = f"{rule} has non-string members ({', '.join(_show(v) for v in bad[:3])})"
+        raise ValueError(msg)
+    return list(value)
+
+
+def parse_answer(allow: Any, deny: Any = (), approval_required: Any = ()) -> PolicyAnswer:
+    """A policy's raw rule values as an answer; a malformed one is an error answer.
+
+    `allow` must be a boolean or undefined (None); `deny` and `approval_required` sets of strings.
+    """
+    try:
+        if allow is not None and not isinstance(allow, bool):
+            msg = f"allow is {_json_kind(allow)}, not a boolean"
+            raise ValueError(msg)
+        return PolicyAnswer(
+            allow,
+            _reasons("deny", list(deny) if isinstance(deny, tuple) else deny),
+            _reasons("approval_required", list(approval_required)
+                     if isinstance(approval_required, tuple) else approval_required),
+        )
+    except ValueError as exc:
+        return PolicyAnswer(None, error=f"malformed result: {exc}")
+
+
+def _json_kind(value: Any) -> str:
+    names = {bool: "a boolean", int: "a number", float: "a number", str: "a string",
+             list: "a list", dict: "an object", type(None): "null"}
+    return f"{names.get(type(value), type(value).__name__)} ({_show(value)})"
+
+
+def _show(value: Any) -> str:
+    return orjson.dumps(value).decode()[:60] if _jsonable(value) else repr(value)[:60]
+
+
+def _jsonable(value: Any) -> bool:
+    try:
+        orjson.dumps(value)
+    except TypeError:
+        return False
+    return True
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,8 @@ import httpx
 from runbooks.interpolate import EnvSecrets, Redactor, Secrets
 from runbooks.journal import InMemoryJournal, Journal, JournalEntry
 from runbooks.model import Runbook
+from runbooks.params import CONFIG_KINDS
+from runbooks.resolve import check_overrides
 from runbooks.runtime import ApprovalWaiter, Emit, EngineConfig, StepHandler
 from runbooks.steps import HANDLERS
 from runbooks.timing import Clock, SystemClock
@@ -76,6 +78,7 @@ class Engine:
         wait_for_approval: ApprovalWaiter | None = None,
         resolve: Callable[[str], Runbook] | None = None,
         handlers: Mapping[str, StepHandler] | None = None,
+        configured: Callable[[Runbook], dict[str, Any]] | None = None,
     ) -> None:
         self.config = config or EngineConfig()
         self.clock = clock or SystemClock()
@@ -87,6 +90,7 @@ class Engine:
         self.wait_for_approval = wait_for_approval
         self.resolve = resolve
         self.handlers = {**HANDLERS, **(handlers or {})}
+        self.configured = configured  # config values (endpoints, …) of a sub-workflow's runbook
         self.rng = random.Random(self.config.jitter_seed)
 
     @property
@@ -104,7 +108,9 @@ class Engine:
 
     def context(self, runbook: Runbook, variables: Mapping[str, Any]) -> dict[str, Any]:
         """The variables a run sees: the runbook's defaults, overridden by the given ones."""
-        return {**runbook.variables, **variables}
+        defaults = {n: p.default for n, p in runbook.declared.items()
+                    if p.default is not None or p.nullable}
+        return {**defaults, **variables}
 
     def validate(self, runbook: Runbook, variables: Mapping[str, Any]) -> dict[str, Any]:
         """Check the runbook against its context; raise ValidationError; return the context."""
@@ -153,9 +159,21 @@ class Engine:
         return await run.execute(dry_run=dry_run)
 
     async def run_child(
-        self, runbook_id: str, variables: dict[str, Any], action_id: str, parent: Event, depth: int
+        self,
+        runbook_id: str,
+        variables: dict[str, Any],
+        action_id: str,
+        parent: Event,
+        depth: int,
+        *,
+        inherited: Mapping[str, Any] | None = None,
     ) -> WorkflowResult:
-        """Run a sub-workflow (its own journal entry, so it too runs at most once)."""
+        """Run a sub-workflow (its own journal entry, so it too runs at most once).
+
+        The child sees the parent's variables plus the step's `variables` (type-checked against
+        the child's declarations). Its endpoint, credential and webhook parameters never come from
+        the parent: only from its own file or the configuration (`configured`).
+        """
         if self.resolve is None:
             raise KeyError("no runbook library configured for sub-workflows")
         if depth > self.config.max_depth:
@@ -166,6 +184,12 @@ class Engine:
         if entry is not None and entry.done:
             return WorkflowResult(action_id, runbook_id, "skipped")
         runbook = self.resolve(runbook_id)
+        typed = check_overrides(runbook, variables, "workflow")
+        kept = {k: v for k, v in (inherited or {}).items()
+                if k not in runbook.declared or runbook.declared[k].kind not in CONFIG_KINDS}
+        configured = self.configured(runbook) if self.configured is not None else {}
         return await self.run(
-            runbook, variables, parent=parent, action_id=action_id, resume=entry, depth=depth
+            runbook, {**kept, **typed, **configured}, parent=parent, action_id=action_id,
+            resume=entry, depth=depth,
         )
+

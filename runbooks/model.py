@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 import shlex
+from functools import cached_property
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from runbooks.interpolate import VAR
+from runbooks.params import CONFIG_KINDS, IDENTITY, ParamError, Parameter, check_value, infer
+from runbooks.positions import sensitive_uses
+from runbooks.shell import script_references
 from schemas.errors import RejectedError
 
 __all__ = [
@@ -14,6 +22,7 @@ __all__ = [
     "STEP_TYPES",
     "Compensation",
     "Metadata",
+    "Parameter",
     "RetryPolicy",
     "Runbook",
     "Step",
@@ -73,6 +82,8 @@ class Compensation(BaseModel):
     """Seconds before the compensation is cancelled."""
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     """Retry policy of the compensation."""
+    shell_reviewed: str | None = Field(default=None, min_length=10, max_length=1024)
+    """Why passing variables to an interpreter's code argument is safe here (see Step)."""
     argv: tuple[str, ...] = ()
     """Command template split at load time (filled by the loader, never from event data)."""
 
@@ -113,6 +124,10 @@ class Step(BaseModel):
     """Condition over variables and `steps['id'].status`; false → the step is skipped."""
     compensation: Compensation | None = None
     """Undo action, run in reverse completion order when a critical step fails."""
+    shell_reviewed: str | None = Field(default=None, min_length=10, max_length=1024)
+    """The reason a `${var}` may reach an interpreter's code argument (`sh -c`, `python -c`, …)
+    in this step; without it validation refuses such a step. Event-overridable parameters are
+    refused there even when reviewed."""
     argv: tuple[str, ...] = ()
     """Command template split at load time (filled by the loader, never from event data)."""
 
@@ -141,6 +156,7 @@ class Step(BaseModel):
             parameters=comp.parameters,
             timeout=comp.timeout,
             retry=comp.retry,
+            shell_reviewed=comp.shell_reviewed,
             argv=comp.argv,
         )
 
@@ -169,6 +185,11 @@ class Metadata(BaseModel):
     """Version of the runbook text."""
     description: str = ""
     """What it does."""
+    implements: list[str] = Field(default_factory=list)
+    """The action types whose effect this runbook has (scale_up, migrate_vm, …): what policies
+    judge, whichever action type carried it. Empty: no effect a policy names (e.g. notify)."""
+    selectable: bool = False
+    """Events may pick this runbook by id through a `run_runbook` decision."""
 
     @model_validator(mode="before")
     @classmethod
@@ -186,14 +207,41 @@ class Runbook(BaseModel):
 
     metadata: Metadata
     """Identity of the runbook."""
+    parameters: dict[str, Parameter] = Field(default_factory=dict)
+    """Declared `${var}`s: type, bounds, default, overridable by events or not, kind."""
     variables: dict[str, Any] = Field(default_factory=dict)
-    """Defaults for `${var}`s; the action's context overrides them."""
+    """Seed format: fixed values for `${var}`s (typed by their value, never overridable)."""
     sla: float | None = Field(default=None, gt=0)
     """Seconds from start after which an `sla_breached` alert is emitted."""
     max_parallel: int | None = Field(default=None, ge=1)
     """Bound on steps running at once (default: the engine's)."""
     steps: list[Step] = Field(min_length=1)
     """The DAG."""
+
+    @field_validator("parameters", "variables")
+    @classmethod
+    def _names(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name in value:
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+                raise ValueError(f"{name!r} is not a variable name")
+            if name in IDENTITY:
+                raise ValueError(f"{name} is set by the executor from the action, not declared")
+        return value
+
+    @model_validator(mode="after")
+    def _declarations(self) -> Runbook:
+        problems = [f"{n} is both a parameter and a variable"
+                    for n in sorted(set(self.parameters) & set(self.variables))]
+        for name, spec in self.parameters.items():
+            if spec.default is not None:
+                try:
+                    check_value(spec, spec.default)
+                except ParamError as exc:
+                    problems.append(f"parameter {name}: default {exc}")
+        problems += _misused(self)
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     @model_validator(mode="after")
     def _split_commands(self) -> Runbook:
@@ -216,9 +264,48 @@ class Runbook(BaseModel):
     def id(self) -> str:
         return self.metadata.id
 
+    @cached_property
+    def content_hash(self) -> str:
+        """SHA-256 of the runbook's canonical JSON: what the gate approved is what runs."""
+        text = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+    @cached_property
+    def declared(self) -> dict[str, Parameter]:
+        """Every declared variable: the parameters, plus seed-format variables typed by value."""
+        return {**{n: infer(v) for n, v in self.variables.items()}, **self.parameters}
+
     def step(self, step_id: str) -> Step:
         """The step with this id."""
         for step in self.steps:
             if step.id == step_id:
                 return step
         raise KeyError(step_id)
+
+
+def _code_uses(step: Step) -> list[tuple[str, str, str]]:
+    """Variables an interpreter started by a command step would run as code."""
+    if step.kind != "command":
+        return []
+    argv = step.argv or split_command(step.action)
+    return [(m.group(2), "code", what) for what, arg in script_references(argv)
+            for m in VAR.finditer(arg) if not m.group(1)]
+
+
+def _misused(runbook: Runbook) -> list[str]:
+    """Parameters that sit where a value picks a target, secret or code but are not fixed."""
+    problems = []
+    for step in runbook.steps:
+        comp = step.compensation_step()
+        for s in [step] + ([comp] if comp else []):
+            for var, kind, where in sensitive_uses(s) + _code_uses(s):
+                spec = runbook.parameters.get(var)
+                if spec is None:
+                    continue
+                if spec.overridable:
+                    problems.append(f"step {s.id}: parameter {var} is used as {where} ({kind}) "
+                                    "and must not be overridable by events")
+                elif kind in CONFIG_KINDS and spec.kind == "value":
+                    problems.append(f"step {s.id}: parameter {var} is used as {where}; "
+                                    f"declare it `kind: {kind}`")
+    return problems

@@ -346,8 +346,8 @@ class WorkflowRun:
 
     def _context(self, step: Step, attempt: int) -> StepContext:
         async def child(runbook_id: str, variables: dict[str, Any], child_id: str) -> Any:
-            merged = {**self.vars, **variables}
-            return await self.e.run_child(runbook_id, merged, child_id, self.parent, self.depth + 1)
+            return await self.e.run_child(runbook_id, variables, child_id, self.parent,
+                                          self.depth + 1, inherited=self.vars)
 
         return StepContext(
             step=step,

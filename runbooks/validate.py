@@ -10,6 +10,7 @@ from runbooks.conditions import ConditionError, names
 from runbooks.interpolate import VAR, Secrets, references
 from runbooks.model import STEP_TYPES, Runbook, Step, ValidationError
 from runbooks.runtime import EngineConfig
+from runbooks.shell import script_references
 from runbooks.steps.argocd import ARGOCD_ACTIONS
 from runbooks.steps.command import executable_allowed
 from schemas import EVENT_TYPES
@@ -29,11 +30,12 @@ def validate(
 ) -> None:
     """Raise ValidationError listing every problem (each naming its step); None when runnable."""
     problems = _shape(runbook, step_types)
+    overridable = frozenset(n for n, p in runbook.parameters.items() if p.overridable)
     for step in runbook.steps:
-        problems += _step(step, variables, secrets, config, known_runbook)
         comp = step.compensation_step()
-        if comp is not None:
-            problems += _step(comp, variables, secrets, config, known_runbook)
+        for s in [step] + ([comp] if comp is not None else []):
+            problems += _step(s, variables, secrets, config, known_runbook)
+            problems += shell_problems(s, overridable)
     if problems:
         raise ValidationError(problems)
 
@@ -124,6 +126,26 @@ def _references(
             problems.append(f"step {step.id}: missing variable ${{{ref}}}")
         else:
             problems += _value_problems(step.id, ref, variables[ref], config)
+    return problems
+
+
+def shell_problems(step: Step, overridable: frozenset[str] = frozenset()) -> list[str]:
+    """A `${var}` in an interpreter's code argument: refused unless the step is reviewed, and
+    always when the variable is overridable by events (event data never reaches a shell)."""
+    if step.kind != "command":
+        return []
+    problems = []
+    for what, arg in script_references(step.argv):
+        names = {m.group(2) for m in VAR.finditer(arg) if not m.group(1)}
+        from_events = sorted(names & overridable)
+        if from_events:
+            problems.append(f"step {step.id}: {what}: event-overridable parameter(s) "
+                            f"{', '.join(from_events)} would be parsed as code")
+        elif step.shell_reviewed is None:
+            problems.append(
+                f"step {step.id}: {what}: the value of {', '.join(sorted(names))} would be "
+                "parsed as code; pass it as its own argument (sh -c '… \"$1\"' sh ${x}), "
+                "or mark the step `shell_reviewed: <why this is safe>`")
     return problems
 
 

@@ -184,11 +184,13 @@ class Action(Event):
     action_type: str = Field(min_length=1, max_length=64)
     """One of ACTION_TYPES."""
     params: JsonObject = Field(default_factory=dict)
-    """Context for the runbook (`${var}` interpolation)."""
+    """The runbook variables the gate approved: typed, after defaults and overrides."""
     decision_id: str = Field(default="", max_length=128)
     """The decision this action carries out."""
     runbook: str | None = Field(default=None, max_length=128)
-    """Runbook to run (default: the one mapped to the action type)."""
+    """The runbook the gate resolved (configured for the action type, or a selectable one)."""
+    runbook_hash: str | None = Field(default=None, max_length=64)
+    """SHA-256 of the runbook content the gate approved; the executor refuses any other."""
     dry_run: bool = False
     """Plan only, change nothing."""
 

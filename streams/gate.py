@@ -17,6 +17,8 @@ from agents.gate import GateResult, PolicyGate
 from policies.engine import RegoEngine, compile_errors
 from policies.registry import PolicyRegistry
 from policies.source import load_directory
+from runbooks.loader import Library
+from runbooks.resolve import Resolver
 from schemas import Approval, Decision, DesiredState, Event, Insight, PolicyVersion
 from schemas.envelope import utc_now
 from streams.app import WorkerContext
@@ -125,9 +127,10 @@ class GateHost:
         for d in decisions:
             try:
                 result = self.gate.evaluate(d, self.facts.context_for(d))
-            except Exception:  # one bad decision must not stop the gate for everyone else
+            except Exception as exc:  # one bad decision must not stop the gate for everyone else
                 log.exception("gate failed on decision %s", d.event_id)
-                continue
+                reason = f"gate failed, failing closed: {type(exc).__name__}: {str(exc)[:500]}"
+                result = GateResult(self.gate.refusal(d, reason))  # never without a verdict
             out.extend(self._count(result))
         await self.emit(out)
         self.metrics.pending.set(len(self.gate.pending()))
@@ -180,7 +183,10 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
     """Policies from their topic (seeded from policies/rego), the gate agents, /api/… views."""
     registry = PolicyRegistry(ctx.settings.policies)
     engine = RegoEngine(registry, ctx.settings.policy_engine)
-    gate = PolicyGate(engine, ctx.settings.gate)
+    # the same library and action-type mapping as the execute role: the gate judges what runs
+    runbooks = Library(ctx.settings.executor.library_dirs)
+    gate = PolicyGate(engine, ctx.settings.gate,
+                      Resolver(runbooks.get, ctx.settings.executor.runbooks))
     facts = ResourceFacts()
     host = GateHost(ctx, gate, facts, ctx.emitter.emit)
     api = ControlApi(engine, registry, gate, ctx.settings.api, validate_rego=compile_errors)

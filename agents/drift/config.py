@@ -54,8 +54,9 @@ class DriftConfig(BaseModel):
     """Treat absent, null, "", [] and {} as the same value."""
     bands: SeverityBands = Field(default_factory=SeverityBands)
     """Drift-ratio thresholds of the severities."""
-    revert_runbook: str = "drift_revert"
-    """Runbook the revert remediation names in its params."""
+    revert_runbook: str = "drift-revert"
+    """Runbook the revert remediation names in its params (must be the one the executor maps
+    revert_drift to, or the gate refuses the decision)."""
     accept_sources: frozenset[str] = frozenset()
     """ConfigChange.change_source values whose drift is proposed for acceptance, not revert."""
     dedupe: bool = True

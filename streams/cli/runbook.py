@@ -18,6 +18,8 @@ from runbooks.interpolate import EnvSecrets, references
 from runbooks.journal import FileJournal, InMemoryJournal
 from runbooks.loader import LIBRARY_DIR, Library, load_file
 from runbooks.model import Runbook, ValidationError
+from runbooks.params import IDENTITY
+from runbooks.resolve import RefusedAction, check_overrides
 from runbooks.runtime import EngineConfig
 from schemas import Action, Event, Outcome
 
@@ -43,6 +45,15 @@ def _vars(pairs: list[str]) -> dict[str, Any]:
         except json.JSONDecodeError:
             out[name] = value
     return out
+
+
+def _typed(runbook: Runbook, variables: dict[str, Any]) -> dict[str, Any]:
+    """`--var`s checked against the declared parameter types (an operator may set any)."""
+    try:
+        return {**variables, **check_overrides(runbook, variables, "operator")}
+    except RefusedAction as exc:
+        err.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
 
 
 def _library(dirs: list[Path]) -> Library:
@@ -75,11 +86,14 @@ def _problems(exc: ValidationError) -> None:
 def list_(dirs: list[Path] = DirOpt) -> None:
     """List the runbooks in the library (and extra folders)."""
     lib = _library(dirs)
-    table = Table("id", "name", "type", "version", "steps")
+    table = Table("id", "name", "implements", "selectable", "event parameters", "steps")
     for rid in lib.ids():
         rb = lib.get(rid)
+        events = [n for n, p in rb.parameters.items() if p.overridable]
         table.add_row(
-            rid, rb.metadata.name, rb.metadata.type, rb.metadata.version, str(len(rb.steps))
+            rid, rb.metadata.name, ", ".join(rb.metadata.implements) or "-",
+            "yes" if rb.metadata.selectable else "no", ", ".join(events) or "-",
+            str(len(rb.steps)),
         )
     console.print(table)
 
@@ -91,11 +105,12 @@ def validate(
     strict: bool = typer.Option(False, help="Also fail on variables and secrets not given/set."),
     dirs: list[Path] = DirOpt,
 ) -> None:
-    """Check a runbook: schema, DAG (unknown deps, cycles), step types, variables, executables."""
+    """Check a runbook: size and aliases, schema, parameters, DAG (unknown deps, cycles), step
+    types, variables, executables, and variables passed to an interpreter as code (`sh -c`)."""
     runbook, lib = _load(target, dirs)
     engine = Engine(EngineConfig(default_webhook_url="http://placeholder"), resolve=lib.get)
     try:
-        engine.validate(runbook, _vars(var))
+        engine.validate(runbook, _typed(runbook, _vars(var)))
     except ValidationError as exc:
         wanted = (
             exc.problems
@@ -105,7 +120,8 @@ def validate(
         if wanted:
             _problems(ValidationError(wanted))
             raise typer.Exit(1) from None
-    needs = sorted(references([s.model_dump() for s in runbook.steps]) - set(runbook.variables))
+    given = {n for n, p in runbook.declared.items() if p.default is not None or p.nullable}
+    needs = sorted(references([s.model_dump() for s in runbook.steps]) - given - IDENTITY)
     console.print(f"[green]ok[/green] {runbook.id}: {len(runbook.steps)} steps")
     if needs:
         console.print("needs: " + ", ".join("${" + n + "}" for n in needs))
@@ -130,8 +146,9 @@ def run(
     """Run a runbook now, in this process, with live progress."""
     runbook, lib = _load(target, dirs)
     config = EngineConfig(default_webhook_url=webhook, allowed_executables=allow or None)
+    variables = _typed(runbook, _vars(var))
     result = asyncio.run(
-        _run(runbook, lib, _vars(var), config, journal, action_id, dry_run, secrets_dir)
+        _run(runbook, lib, variables, config, journal, action_id, dry_run, secrets_dir)
     )
     colour = "green" if result.status in ("succeeded", "skipped") else "red"
     console.print(f"[{colour}]{result.status}[/{colour}] {runbook.id} action {result.action_id}")

@@ -95,7 +95,8 @@ def test_critical_drift_waits_for_approval_then_reverts(worker_factory, kafka_cf
     assert len(action) == 1
     assert action[0]["action_type"] == "revert_drift"
     assert action[0]["decision_id"] == request
-    assert action[0]["runbook"] == "drift_revert"
+    assert action[0]["runbook"] == "drift-revert"  # the configured runbook, with its hash
+    assert len(action[0]["runbook_hash"]) == 64
     params = orjson.loads(action[0]["params"])
     assert params["finding_id"] == finding[0]["event_id"]
     assert params["baseline_config"] == BASELINE  # the runbook's authority

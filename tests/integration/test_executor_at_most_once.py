@@ -10,10 +10,12 @@ import pytest
 import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from runbooks.loader import Library
 from schemas import Action, Outcome
 from schemas.codec import Codec
 from streams.settings import KafkaConfig
 from tests.integration.conftest import wait_until
+from tests.unit.test_runbooks_support import approved
 
 pytestmark = pytest.mark.kafka
 CODEC = Codec()
@@ -30,9 +32,11 @@ def _command(sid: str, argv: list[str], after: str | None = None,
     return {**step, "dependencies": [after]} if after else step
 
 
+LOG = {"type": "string", "overridable": True}  # a test runbook: the test picks the log file
 FIVE_STEPS = {
-    "metadata": {"id": "five-steps", "name": "Five steps in a row", "type": "test", "version": 1.0},
-    "variables": {"pause": 5},
+    "metadata": {"id": "five-steps", "name": "Five steps in a row", "type": "test", "version": 1.0,
+                 "selectable": True},
+    "parameters": {"log": LOG, "pause": {"type": "integer", "default": 5, "overridable": True}},
     "steps": [
         _command("s1", [*APPEND, "${log}", "s1"]),
         _command("s2", [*APPEND, "${log}", "s2"], "s1"),
@@ -42,7 +46,9 @@ FIVE_STEPS = {
     ],
 }
 COUNT_ONCE = {
-    "metadata": {"id": "count-once", "name": "Count and linger", "type": "test", "version": 1.0},
+    "metadata": {"id": "count-once", "name": "Count and linger", "type": "test", "version": 1.0,
+                 "selectable": True},
+    "parameters": {"log": LOG},
     "steps": [
         _command("count", [*APPEND, "${log}", "ran"]),
         {"id": "linger", "action_type": "sleep", "parameters": {"seconds": 1},
@@ -102,8 +108,9 @@ def test_sigkill_in_step_3_resumes_without_repeating_steps_1_and_2(  # type: ign
     env = _library(tmp_path)
     ingest = worker_factory("ingest")
     execute = worker_factory("execute", **env)
-    action = Action(action_id="act-kill-1", resource_id="svc-a", action_type="run_runbook",
-                    runbook="five-steps", params={"log": str(log), "pause": 5})
+    action = approved(Library([tmp_path / "runbooks"]), "run_runbook",
+                      {"runbook": "five-steps", "log": str(log), "pause": 5},
+                      action_id="act-kill-1", resource_id="svc-a")
     asyncio.run(_produce(kafka_cfg, action))
     wait_until(lambda: "s3-start" in _lines(log), timeout=60, interval=0.1, what="step 3 running")
     execute.kill()  # SIGKILL in step 3: the record is uncommitted, the journal knows s1, s2
@@ -133,8 +140,9 @@ def test_sigkill_in_step_3_resumes_without_repeating_steps_1_and_2(  # type: ign
 def test_redelivered_action_runs_once(worker_factory, kafka_cfg, tmp_path) -> None:  # type: ignore[no-untyped-def]
     log = tmp_path / "count.log"
     execute = worker_factory("execute", **_library(tmp_path))
-    action = Action(action_id="act-dup-1", resource_id="svc-b", action_type="run_runbook",
-                    runbook="count-once", params={"log": str(log)})
+    action = approved(Library([tmp_path / "runbooks"]), "run_runbook",
+                      {"runbook": "count-once", "log": str(log)},
+                      action_id="act-dup-1", resource_id="svc-b")
     asyncio.run(_produce(kafka_cfg, action, action))  # the same record twice, back to back
     wait_until(lambda: sorted(_statuses(kafka_cfg, "act-dup-1")) == ["skipped", "succeeded"],
                timeout=60, what="one run and one skip")

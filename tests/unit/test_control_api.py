@@ -120,3 +120,35 @@ def test_health_and_openapi_need_no_token(api: ControlApi) -> None:
     )
     assert call(api, "PATCH", "/policies", "admin-token")[0] == 405
     assert call(api, "GET", "/nowhere", "admin-token")[0] == 404
+
+
+def nested(levels: int) -> dict:
+    value: dict = {"leaf": 1}
+    for _ in range(levels):
+        value = {"x": value}
+    return value
+
+
+@pytest.mark.parametrize("levels", [70, 300, 2000])
+def test_deeply_nested_evaluate_input_is_400_not_500(api: ControlApi, levels: int) -> None:
+    raw = b'{"input": ' + b'{"x": ' * levels + b"1" + b"}" * levels + b"}"
+    status, body = api.handle("POST", "/evaluate", {"Authorization": "Bearer op-token"}, raw)
+    assert status == 400 and body["error"] == "invalid request"
+    assert "nested deeper than 64 levels" in body["detail"] or "depth limit" in body["detail"]
+
+
+def test_evaluate_bounds_size_and_value_count(api: ControlApi) -> None:
+    status, body = call(api, "POST", "/evaluate", "op-token",
+                        {"input": {"action": "read", "many": [0] * 200_000}})
+    assert status == 400 and "more than 100000 values" in body["detail"]
+    big = b'{"input": {"s": "' + b"x" * 1_100_000 + b'"}}'
+    status, body = api.handle("POST", "/evaluate", {"Authorization": "Bearer op-token"}, big)
+    assert status == 413 and "larger than 1048576 bytes" in body["error"]
+
+
+def test_evaluate_within_bounds_still_answers(api: ControlApi) -> None:
+    status, body = call(api, "POST", "/evaluate", "op-token",
+                        {"input": {"subject": {"role": "viewer"}, "action": "read",
+                                   "resource": {"type": "policy"}, "context": nested(40)},
+                         "types": ["access"]})
+    assert status == 200 and body["allowed"] is True

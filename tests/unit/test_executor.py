@@ -17,7 +17,7 @@ from agents.executor import Executor, ExecutorConfig, FileJournal, InMemoryJourn
 from runbooks.journal import WORKFLOW
 from runbooks.loader import Library
 from schemas import Action, Event, Outcome
-from tests.unit.test_runbooks_support import book
+from tests.unit.test_runbooks_support import approved, book
 
 HOLD = "import os, time, sys\nwhile os.path.exists(sys.argv[1]):\n    time.sleep(0.02)\n"
 
@@ -68,26 +68,30 @@ def five_steps(idempotent: bool = True, hold: Path | None = None) -> dict[str, A
         )
         steps[4]["dependencies"] = ["s3wait"]
     steps[2]["idempotent"] = idempotent
-    return {"metadata": {"id": "five"}, "steps": steps}
+    return {"metadata": {"id": "five", "selectable": True}, "steps": steps}
+
+
+def five_library(runbook: dict[str, Any] | None = None) -> Library:
+    lib = Library()
+    steps = (runbook or five_steps())["steps"]
+    lib.add(book(steps, id="five", metadata={"id": "five", "selectable": True}))
+    return lib
 
 
 def executor(journal: Any, events: list[Event], runbook: dict[str, Any] | None = None) -> Executor:
-    lib = Library()
-    lib.add(
-        book(runbook["steps"], id="five") if runbook else book(five_steps()["steps"], id="five")
-    )
+    lib = five_library(runbook)
     return Executor(ExecutorConfig(), journal=journal, emit=events.append, library=lib)
 
 
-def action(**kw: Any) -> Action:
-    fields = {"action_id": "act-1", "resource_id": "web-1", "action_type": "scale_up", **kw}
-    return Action(**fields)
+def five(runbook: dict[str, Any] | None = None, **kw: Any) -> Action:
+    """The gate's action for `run_runbook five` (resolved against that very runbook)."""
+    return approved(five_library(runbook), "run_runbook", {"runbook": "five"}, **kw)
 
 
 async def test_action_type_maps_to_the_library_runbook(infra_log: Path) -> None:
     events: list[Event] = []
     ex = Executor(journal=InMemoryJournal(), emit=events.append)
-    result = await ex.handle(action(params={"delta": 3}))
+    result = await ex.handle(approved(Library(), "scale_up", {"delta": 3}))
     assert result.ok and result.runbook_id == "scale-up"
     scale = [json.loads(x) for x in infra_log.read_text().splitlines() if '"scale"' in x]
     assert scale[0]["options"] == {"service": "web-1", "delta": "3", "action-id": "act-1"}
@@ -96,11 +100,11 @@ async def test_action_type_maps_to_the_library_runbook(infra_log: Path) -> None:
 async def test_redelivered_action_runs_once(infra_log: Path, tmp_path: Path) -> None:
     events: list[Event] = []
     journal = FileJournal(tmp_path / "journal.jsonl")
-    first = await executor(journal, events).handle(action(runbook="five"))
-    again = await executor(journal, events).handle(action(runbook="five"))
+    first = await executor(journal, events).handle(five())
+    again = await executor(journal, events).handle(five())
     journal.close()
     reopened = FileJournal(tmp_path / "journal.jsonl")  # a restarted worker
-    third = await executor(reopened, events).handle(action(runbook="five"))
+    third = await executor(reopened, events).handle(five())
     assert first.ok and again.status == third.status == "skipped"
     assert verbs(infra_log).count("s1") == 1 and len(verbs(infra_log)) == 5  # side effects once
     skipped = [e for e in events if isinstance(e, Outcome) and e.status == "skipped"]
@@ -118,7 +122,7 @@ async def seed_crash(journal: Any, started: list[str], finished: list[str]) -> N
 async def test_resume_runs_only_the_remaining_steps(infra_log: Path) -> None:
     journal, events = InMemoryJournal(), no_events()
     await seed_crash(journal, ["s1", "s2", "s3"], ["s1", "s2"])
-    result = await executor(journal, events).handle(action(runbook="five"))
+    result = await executor(journal, events).handle(five())
     assert result.ok and result.resumed
     assert verbs(infra_log) == ["s3", "s4", "s5"]  # s3 is idempotent: re-run
 
@@ -127,7 +131,7 @@ async def test_interrupted_non_idempotent_step_fails_and_compensates(infra_log: 
     journal, events = InMemoryJournal(), no_events()
     await seed_crash(journal, ["s1", "s2", "s3"], ["s1", "s2"])
     ex = executor(journal, events, five_steps(idempotent=False))
-    result = await ex.handle(action(runbook="five"))
+    result = await ex.handle(five(five_steps(idempotent=False)))
     assert result.status == "compensated" and "interrupted" in (result.error or "")
     assert verbs(infra_log) == ["undo-s3", "undo-s2", "undo-s1"]
     assert result.compensated == ["s3", "s2", "s1"]
@@ -139,16 +143,19 @@ async def test_crash_during_compensation_resumes_compensation(infra_log: Path) -
     await journal.record("act-1", "s3", "failed")
     await journal.record("act-1", "s2.compensate", "started")
     await journal.record("act-1", "s2", "compensated")
-    result = await executor(journal, events).handle(action(runbook="five"))
+    result = await executor(journal, events).handle(five())
     assert verbs(infra_log) == ["undo-s1"] and result.status == "compensated"
 
 
 async def test_unknown_runbook_is_rejected_once_and_no_action_is_skipped() -> None:
     journal, events = InMemoryJournal(), no_events()
     ex = Executor(journal=journal, emit=events.append)
-    bad = await ex.handle(action(runbook="does-not-exist"))
-    again = await ex.handle(action(runbook="does-not-exist"))
-    none = await ex.handle(action(action_id="act-2", action_type="no_action"))
+    unknown = Action(action_id="act-1", resource_id="web-1", action_type="run_runbook",
+                     runbook="does-not-exist", runbook_hash="0" * 64)
+    bad = await ex.handle(unknown)
+    again = await ex.handle(unknown)
+    none = await ex.handle(Action(action_id="act-2", resource_id="web-1",
+                                  action_type="no_action"))
     assert bad.status == "rejected" and again.status == "skipped" and none.status == "skipped"
     failed = [e for e in events if isinstance(e, Outcome) and e.status == "failed"]
     assert len(failed) == 1 and "unknown runbook 'does-not-exist'" in (failed[0].error or "")
@@ -192,8 +199,9 @@ def test_sigkill_mid_workflow_then_restart(tmp_path: Path, infra_log: Path) -> N
     events: list[Event] = []
     journal = FileJournal(journal_path)
     ex = Executor(ExecutorConfig(library_dirs=[lib]), journal=journal, emit=events.append)
-    result = asyncio.run(ex.handle(action(runbook="five")))
-    again = asyncio.run(ex.handle(action(runbook="five")))
+    act = approved(Library([lib]), "run_runbook", {"runbook": "five"})
+    result = asyncio.run(ex.handle(act))
+    again = asyncio.run(ex.handle(act))
     assert result.ok and result.resumed and again.status == "skipped"
     assert verbs(infra_log) == ["s1", "s2", "s3", "s4", "s5"]  # nothing finished ran twice
 
@@ -206,13 +214,13 @@ WORKER = """
 import asyncio
 from pathlib import Path
 from agents.executor import Executor, ExecutorConfig, FileJournal
-from schemas import Action
+from runbooks.loader import Library
+from tests.unit.test_runbooks_support import approved
 
 async def main():
     ex = Executor(ExecutorConfig(library_dirs=[Path({lib!r})]),
                   journal=FileJournal(Path({journal!r})), emit=lambda e: None)
-    await ex.handle(Action(action_id="act-1", resource_id="web-1", action_type="scale_up",
-                           runbook="five"))
+    await ex.handle(approved(Library([Path({lib!r})]), "run_runbook", {{"runbook": "five"}}))
 
 asyncio.run(main())
 """

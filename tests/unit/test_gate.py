@@ -130,3 +130,21 @@ def test_snapshot_restore_keeps_pending_and_counters() -> None:
     clone.restore(gate.snapshot())
     assert [a.request_id for a in clone.pending()] == [d.event_id]
     assert clone.migrations_last_window("web", T0 + timedelta(minutes=1)) == 1
+
+
+def test_pending_items_keep_what_was_approved_across_restore() -> None:
+    gate = make_gate()
+    d = decision(requires_approval=True, params={"delta": 2})
+    gate.evaluate(d, now=T0)
+    state = gate.snapshot()
+    assert state["pending"][0]["resolved"]["variables"] == {"delta": 2}
+    clone = make_gate()
+    clone.restore(state)
+    [action] = clone.on_approval(Approval(request_id=d.event_id, status="approved"), now=T0)
+    assert isinstance(action, Action) and action.params == {"delta": 2}
+    assert action.runbook == "scale-up" and action.runbook_hash
+    older = {**state, "pending": [{k: v for k, v in row.items() if k != "resolved"}
+                                  for row in state["pending"]]}
+    legacy = make_gate()
+    legacy.restore(older)  # snapshots from before resolution are resolved on restore
+    assert [a.request_id for a in legacy.pending()] == [d.event_id]

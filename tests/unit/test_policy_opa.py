@@ -55,9 +55,11 @@ class OpaLike(BaseHTTPRequestHandler):
             return self._reply(404, {"code": "resource_not_found", "message": self.path})
         from regopy import Input, Interpreter
 
-        ref = "data." + self.path.removeprefix("/v1/data/").strip("/").replace("/", ".")
+        path, _, query = self.path.partition("?")
+        ref = "data." + path.removeprefix("/v1/data/").strip("/").replace("/", ".")
         doc = json.loads(self._body() or b"{}")
         interp = Interpreter()
+        interp.strict_built_in_errors = "strict-builtin-errors=true" in query
         with self.lock:
             for name, src in self.modules.items():
                 interp.add_module(name, src)

@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import httpx
@@ -21,8 +22,8 @@ import pytest
 from agents.executor import Executor, ExecutorConfig, InMemoryJournal
 from runbooks.loader import Library
 from runbooks.steps.web import slack_escape
-from schemas import Action, Event
-from tests.unit.test_runbooks_support import ServerState, book, local_server
+from schemas import Event
+from tests.unit.test_runbooks_support import ServerState, approved, book, local_server
 
 CORPUS = Path(__file__).parents[1] / "fixtures" / "injection_payloads.txt"
 RAW = [json.loads(line) for line in CORPUS.read_text().splitlines() if line and line[0] != "#"]
@@ -61,6 +62,15 @@ def server() -> Iterator[tuple[str, ServerState]]:
 HTTP = httpx.AsyncClient()  # one client for the module: TLS context setup is slow
 
 
+def selectable(rid: str) -> dict[str, Any]:
+    """Pickable by run_runbook, with `p` a string parameter events may set."""
+    return {
+        "id": rid,
+        "metadata": {"id": rid, "selectable": True},
+        "parameters": {"p": {"type": "string", "overridable": True}},
+    }
+
+
 def library(url: str, rec: Path) -> Library:
     lib = Library([])
     py = sys.executable
@@ -74,7 +84,7 @@ def library(url: str, rec: Path) -> Library:
                     "parameters": {"env": {"REC": str(rec)}},
                 }
             ],
-            id="inj-opt",
+            **selectable("inj-opt"),
         )
     )
     lib.add(
@@ -87,7 +97,7 @@ def library(url: str, rec: Path) -> Library:
                     "parameters": {"env": {"REC": str(rec)}},
                 }
             ],
-            id="inj-pos",
+            **selectable("inj-pos"),
         )
     )
     lib.add(
@@ -104,7 +114,7 @@ def library(url: str, rec: Path) -> Library:
                     },
                 }
             ],
-            id="inj-http",
+            **selectable("inj-http"),
         )
     )
     lib.add(
@@ -117,7 +127,7 @@ def library(url: str, rec: Path) -> Library:
                     "parameters": {"webhook_url": f"{url}/hook"},
                 }
             ],
-            id="inj-note",
+            **selectable("inj-note"),
         )
     )
     return lib
@@ -129,12 +139,9 @@ async def run(url: str, runbook: str, payload: str, rec: Path) -> list[Event]:
     ex = Executor(
         ExecutorConfig(), journal=InMemoryJournal(), emit=events.append, library=lib, http=HTTP
     )
-    action = Action(
-        action_id=f"a-{runbook}",
+    action = approved(
+        lib, "run_runbook", {"runbook": runbook, "p": payload}, action_id=f"a-{runbook}",
         resource_id="r",
-        action_type="run_runbook",
-        runbook=runbook,
-        params={"p": payload},
     )
     try:
         await ex.handle(action)

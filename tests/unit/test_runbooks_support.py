@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from runbooks.loader import parse_runbook
+from runbooks.loader import Library, parse_runbook
 from runbooks.model import Runbook
+from runbooks.resolve import Resolver
+from schemas import Action
 
 __test__ = False  # helpers only
 
@@ -20,6 +22,21 @@ def book(steps: list[dict[str, Any]], **top: Any) -> Runbook:
     """A runbook from step dicts (through the schema, like a YAML file)."""
     data = {"metadata": {"id": top.pop("id", "t")}, "steps": steps, **top}
     return parse_runbook(data)
+
+
+def approved(
+    library: Library,
+    action_type: str,
+    params: dict[str, Any] | None = None,
+    runbooks: dict[str, str] | None = None,
+    **fields: Any,
+) -> Action:
+    """An Action as the gate emits it: resolved runbook, content hash and typed variables."""
+    resolved = Resolver(library.get, runbooks).resolve(action_type, params or {})
+    fields.setdefault("action_id", "act-1")
+    fields.setdefault("resource_id", "web-1")
+    return Action(action_type=action_type, params=resolved.variables,
+                  runbook=resolved.runbook_id, runbook_hash=resolved.runbook_hash, **fields)
 
 
 @dataclass

@@ -1,6 +1,6 @@
 # METADATA
 # title: Data residency
-# description: resources holding personal data stay in the EU; their history is never deleted by automation.
+# description: resources holding personal data stay in the EU; their history is never deleted by automation; judged on what will run.
 # custom:
 #   policy_type: data_governance
 #   enforcement: block
@@ -12,8 +12,17 @@ eu_regions := {"eu-west-1", "eu-central-1", "eu-north-1"}
 
 personal_data if object.get(input.resource, ["labels", "data_class"], "") in {"pii", "personal"}
 
+# What will run: the decision's type and every action type its runbook implements.
+effects contains input.action
+
+effects contains kind if some kind in object.get(input, ["runbook", "implements"], [])
+
+purges_history if "purge_history" in effects
+
+purges_history if object.get(input, ["runbook", "id"], "") in {"purge-history", "purge_history"}
+
 deny contains msg if {
-	input.action == "migrate_vm"
+	"migrate_vm" in effects
 	personal_data
 	target := object.get(input.context, ["params", "target_region"], "")
 	not target in eu_regions
@@ -21,8 +30,7 @@ deny contains msg if {
 }
 
 deny contains msg if {
-	input.action == "run_runbook"
 	personal_data
-	object.get(input.context, ["params", "runbook"], "") == "purge_history"
+	purges_history
 	msg := sprintf("history of %s is under retention and may not be purged", [input.resource.id])
 }

@@ -1,6 +1,6 @@
 # METADATA
 # title: Resource quotas
-# description: scale-ups stay within the cluster's VM quota and hourly cost budget.
+# description: scale-ups stay within the cluster's VM quota and hourly cost budget; judged on what will run (the runbook's effects and its typed delta).
 # custom:
 #   policy_type: resource_allocation
 #   enforcement: block
@@ -19,17 +19,43 @@ max_cost := object.get(input.context, ["quota", "max_cost_per_hour"], default_ma
 
 delta := object.get(input.context, ["params", "delta"], 1)
 
+vms := object.get(input.resource, "active_vms", 0)
+
+cost := object.get(input.resource, "cost_per_hour", 0)
+
+# What will run: the decision's type and every action type its runbook implements.
+effects contains input.action
+
+effects contains kind if some kind in object.get(input, ["runbook", "implements"], [])
+
+# Every number the quota reads must be one: "1000" compared with 50 is undefined in regopy,
+# which would let the rules below pass silently.
 deny contains msg if {
-	input.action == "scale_up"
-	target := object.get(input.resource, "active_vms", 0) + delta
-	target > max_vms
-	msg := sprintf("scale_up to %d VMs exceeds the quota of %d", [target, max_vms])
+	"scale_up" in effects
+	some name, value in {
+		"params.delta": delta, "resource.active_vms": vms, "resource.cost_per_hour": cost,
+		"quota.max_vms": max_vms, "quota.max_cost_per_hour": max_cost,
+	}
+	not is_number(value)
+	msg := sprintf("%s is not a number (%v), failing closed", [name, value])
 }
 
 deny contains msg if {
-	input.action == "scale_up"
-	cost := object.get(input.resource, "cost_per_hour", 0)
-	vms := object.get(input.resource, "active_vms", 0)
+	"scale_up" in effects
+	is_number(delta)
+	is_number(vms)
+	is_number(max_vms)
+	target := vms + delta
+	target > max_vms
+	msg := sprintf("scale_up to %v VMs exceeds the quota of %v", [target, max_vms])
+}
+
+deny contains msg if {
+	"scale_up" in effects
+	is_number(delta)
+	is_number(vms)
+	is_number(cost)
+	is_number(max_cost)
 	vms > 0
 	projected := cost * (vms + delta) / vms
 	projected > max_cost

@@ -38,3 +38,31 @@ test_low_confidence_needs_approval if {
 		with input.resource as {"id": "web", "environment": "staging"}
 		with input.context as {"confidence": 0.3}
 }
+
+# Decided on what will run: a runbook that scales down is denied whatever action type carries it.
+test_scale_down_effect_under_another_action_type if {
+	actions.deny["no scale_down of web during an open incident"] with input.action as "scale_up"
+		with input.runbook as {"id": "shrink", "implements": ["scale_down"]}
+		with input.resource as {"id": "web"}
+		with input.context as {"incident": true}
+}
+
+test_migration_limit_applies_to_a_migrating_runbook if {
+	count(actions.deny) == 1 with input.action as "rebalance_load"
+		with input.runbook as {"id": "migrate-vm", "implements": ["migrate_vm"]}
+		with input.resource as {"id": "vm-7"}
+		with input.context as {"migrations_last_hour": 3}
+}
+
+test_non_numeric_migration_count_fails_closed if {
+	actions.deny["context.migrations_last_hour is not a number (3), failing closed"] with input.action as "migrate_vm"
+		with input.resource as {"id": "vm-7"}
+		with input.context as {"migrations_last_hour": "3"}
+}
+
+test_other_runbooks_are_not_limited if {
+	count(actions.deny) == 0 with input.action as "run_runbook"
+		with input.runbook as {"id": "notify", "implements": []}
+		with input.resource as {"id": "web"}
+		with input.context as {"incident": true, "migrations_last_hour": 10}
+}

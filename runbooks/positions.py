@@ -1,0 +1,68 @@
+"""Where a step uses a `${var}` as an endpoint, credential, webhook, code or path, not as data."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from runbooks.interpolate import VAR
+
+if TYPE_CHECKING:
+    from runbooks.model import Step
+
+__all__ = ["SensitiveUse", "sensitive_uses"]
+
+SensitiveUse = tuple[str, str, str]
+"""(variable, kind, where): kind is endpoint, credential, webhook or code."""
+
+_AUTHORITY = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*")
+_SECRET_HEADER = re.compile(r"auth|token|key|cookie|secret|signature", re.IGNORECASE)
+
+
+def _vars(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        for m in VAR.finditer(value):
+            if not m.group(1):  # ${secret:…} comes from the secret store, never from events
+                yield m.group(2)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _vars(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _vars(item)
+
+
+def url_host_vars(template: str) -> list[str]:
+    """Variables that decide a URL's scheme, host or port (not its path or query)."""
+    if template.startswith("${"):
+        return list(_vars(template[: template.index("}") + 1]))
+    match = _AUTHORITY.match(template)
+    return list(_vars(match.group(0))) if match else []
+
+
+def sensitive_uses(step: Step) -> list[SensitiveUse]:
+    """Every variable the step puts where a value would choose a target, a secret or code."""
+    params, kind = step.parameters, step.kind
+    uses: list[SensitiveUse] = []
+    if kind == "http":
+        url = str(step.action or params.get("url", ""))
+        uses += [(v, "endpoint", "URL host") for v in url_host_vars(url)]
+    if kind == "notification":
+        uses += [(v, "webhook", "parameters.webhook_url") for v in _vars(params.get("webhook_url"))]
+    if kind == "argocd":
+        uses += [(v, "endpoint", "parameters.server") for v in _vars(params.get("server"))]
+        uses += [(v, "credential", "parameters.token") for v in _vars(params.get("token"))]
+    headers = params.get("headers") if kind in ("http", "notification") else None
+    for name, value in (headers or {}).items() if isinstance(headers, dict) else ():
+        if _SECRET_HEADER.search(str(name)):
+            uses += [(v, "credential", f"header {name}") for v in _vars(value)]
+    if kind == "workflow":
+        target = step.action or params.get("runbook")
+        uses += [(v, "code", "sub-workflow runbook id") for v in _vars(target)]
+    if kind == "kafka":
+        uses += [(v, "code", "event type") for v in _vars(params.get("event_type", step.action))]
+    if kind == "command":
+        uses += [(v, "code", "parameters.cwd") for v in _vars(params.get("cwd"))]
+        uses += [(v, "code", "parameters.env") for v in _vars(params.get("env"))]
+    return uses
