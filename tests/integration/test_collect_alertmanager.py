@@ -35,8 +35,14 @@ metadata:
   name: Drain a queue backlog
   type: operation
   version: 1.0
-variables:
-  queue: ""
+  selectable: true
+parameters:
+  queue:
+    type: string
+    max_length: 128
+    pattern: "[A-Za-z0-9_.-]*"
+    default: ""
+    overridable: true
 steps:
   - id: drain
     name: Ask the service to drain the queue
@@ -115,10 +121,10 @@ def test_alert_runs_the_mapped_runbook_once_and_records_the_resolution(
         "variables": {"queue": {"label": "queue"}},
     }
     ingest = worker_factory("ingest")
-    worker_factory("govern")
-    worker_factory(
-        "execute", NOVACRON_EXECUTOR__LIBRARY_DIRS=json.dumps([str(LIBRARY_DIR), str(library)])
-    )
+    # the gate resolves the runbook as the executor will: both roles read the same library
+    dirs = json.dumps([str(LIBRARY_DIR), str(library)])
+    worker_factory("govern", NOVACRON_EXECUTOR__LIBRARY_DIRS=dirs)
+    worker_factory("execute", NOVACRON_EXECUTOR__LIBRARY_DIRS=dirs)
     collect = worker_factory("collect", NOVACRON_COLLECT__ALERTS__ROUTES=json.dumps([route]))
     processes = []
     try:
