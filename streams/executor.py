@@ -68,8 +68,8 @@ class ExecutorMetrics:
             "novacron_executor_step_failures_total", "Failed step attempts; final=false when the "
             "step will be retried", ["runbook", "step", "final"], registry=registry)
         self.actions = Counter(
-            "novacron_executor_actions_total", "Actions handled, by action type (unmapped types "
-            "as 'unmapped') and final workflow status", ["action_type", "status"],
+            "novacron_executor_actions_total", "Actions handled, by action type (types without "
+            "a runbook mapping as 'other') and final workflow status", ["action_type", "status"],
             registry=registry)
         self.sla_breaches = Counter(
             "novacron_executor_sla_breaches_total", "Workflows that finished after their "
@@ -237,8 +237,7 @@ class ExecutorHost:
         self.metrics.duration.labels(runbook).observe(seconds)
         # the type comes from the event: only mapped types become label values (bounded series)
         known = action.action_type in self.executor.config.runbooks
-        self.metrics.actions.labels(action.action_type if known else "unmapped",
-                                    result.status).inc()
+        self.metrics.actions.labels(action.action_type if known else "other", result.status).inc()
         if result.sla_breached:
             self.metrics.sla_breaches.labels(runbook).inc()
 

@@ -8,6 +8,7 @@ from prometheus_client import (
     Gauge,
     Histogram,
     ProcessCollector,
+    disable_created_metrics,
     generate_latest,
 )
 
@@ -19,6 +20,7 @@ __all__ = ["REGISTRY", "RecommendationMetrics", "WorkerMetrics", "render"]
 REGISTRY = CollectorRegistry(auto_describe=True)
 """One registry per process (each role is its own process)."""
 ProcessCollector(registry=REGISTRY)  # process_* (memory, CPU, open files): leaks show up here
+disable_created_metrics()  # no `*_created` series: Prometheus detects counter resets itself
 
 
 class WorkerMetrics:

@@ -10,6 +10,8 @@ command -v kcat >/dev/null || need_apt+=(kcat)
 command -v java >/dev/null || need_apt+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || need_apt+=(maven)
 command -v git >/dev/null || need_apt+=(git)
+# promtool (`make check` validates deploy/prometheus/) comes with Debian's prometheus package
+command -v promtool >/dev/null || need_apt+=(prometheus)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing ${need_apt[*]} (apt)"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
