@@ -143,7 +143,7 @@ class SeedNames(Collector):
             if isinstance(spec, Alias):
                 yield _alias(spec, by_name.get(spec.source))
             else:
-                yield from _ratio(spec, families)
+                yield _ratio(spec, families)
 
 
 def seed_names(source: CollectorRegistry, role: str) -> CollectorRegistry:
@@ -188,11 +188,11 @@ def _histogram(spec: Alias, names: list[str], samples: Iterable[Sample]) -> Metr
     return out
 
 
-def _ratio(spec: Ratio, families: list[Metric]) -> Iterator[Metric]:
+def _ratio(spec: Ratio, families: list[Metric]) -> Metric:
     samples = [s for f in families for s in f.samples]
     hits = sum(s.value for s in samples if s.name == spec.numerator and spec.hit(s.labels))
     total = sum(s.value for s in samples if s.name == spec.denominator and spec.of(s.labels))
     out = GaugeMetricFamily(spec.name, spec.help)
     if total > 0:  # a ratio of nothing is undefined: no sample rather than a made-up 0 or 1
         out.add_metric([], hits / total)
-    yield out
+    return out
