@@ -20,11 +20,16 @@ test: install ## every test: unit and real-broker (starts the local Kafka broker
 test-unit: install ## unit tests only (no broker)
 	python -m pytest -q tests/unit $(PYTEST_ARGS)
 
-check: install ## ruff, mypy, import-linter (layering), Rego unit tests
+check: install ## ruff, mypy, import-linter (layering), Rego unit tests, Prometheus rules
 	ruff check .
 	mypy schemas sinks agents models policies runbooks streams
 	lint-imports
 	novacron policy test policies/rego
+	@command -v promtool >/dev/null || { echo "promtool not found: it comes with Debian's \
+	prometheus package (apt-get install prometheus; deploy/local/install.sh does it)"; exit 1; }
+	promtool check rules deploy/prometheus/alerts.yml
+	promtool check config deploy/prometheus/prometheus.yml
+	promtool test rules deploy/prometheus/alerts_test.yml
 
 bench: install ## benchmarks (JSON in bench/results/, table in bench/README.md)
 	python bench/ingest_pipeline.py

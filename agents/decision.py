@@ -5,7 +5,8 @@ Pure and torch-free: the Q-network runs in numpy from exported weights (models.d
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
 
@@ -13,7 +14,14 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from agents.simulator.reward import RewardConfig, reward
-from models.dqn.explain import ImpactModel, expected_impact, reasoning, scale_delta
+from models.dqn.explain import (
+    ImpactModel,
+    expected_impact,
+    impact_met,
+    observed,
+    reasoning,
+    scale_delta,
+)
 from models.dqn.features import FEATURES, FeatureConfig, StateBuilder
 from models.dqn.policy import QPolicy, confidence, init_weights, masked_argmax
 from models.dqn.replay import ReplayBuffer
@@ -77,6 +85,8 @@ class _Pending:
     at: datetime
     shadow: bool = False
     status: str | None = None
+    expected: dict[str, float] = field(default_factory=dict)
+    before: dict[str, float] = field(default_factory=dict)
 
 
 class DecisionEngine:
@@ -93,6 +103,7 @@ class DecisionEngine:
         self.explorer: Explorer | None = None
         self.pending: dict[str, _Pending] = {}
         self.new_transitions: list[Transition] = []
+        self.impact_checks: Counter[tuple[str, bool]] = Counter()
         self.shadow_scores: dict[str, list[float]] = {}
 
     # --- inputs ------------------------------------------------------------------------------
@@ -168,6 +179,12 @@ class DecisionEngine:
         out, self.new_transitions = self.new_transitions, []
         return out
 
+    def take_impact_checks(self) -> Counter[tuple[str, bool]]:
+        """Executed decisions closed since the last call, counted by (action, whether the outcome
+        met the expected impact: models.dqn.explain.impact_met); for the accuracy metric."""
+        out, self.impact_checks = self.impact_checks, Counter()
+        return out
+
     # --- internals ---------------------------------------------------------------------------
     def _explore(self, index: int, mask: np.ndarray) -> int:
         assert self.explorer is not None
@@ -198,12 +215,23 @@ class DecisionEngine:
             model_version=self.policy.version)
         if not cfg.shadow:
             self.guard.record(service_id, action, now)
-        self.pending[service_id] = _Pending(state, index, action_id_for(decision.event_id), now,
-                                            shadow=cfg.shadow)
+        self.pending[service_id] = _Pending(
+            state, index, action_id_for(decision.event_id), now, shadow=cfg.shadow,
+            expected=decision.expected_impact,
+            before=observed(sample, decision.expected_impact))
         return decision
+
+    def _check_impact(self, pending: _Pending, sample: MetricSample) -> None:
+        if pending.action == 0 or pending.shadow or pending.status is None:
+            return  # nothing was executed: there is no outcome to judge
+        met = impact_met(pending.expected, pending.before,
+                         observed(sample, pending.expected), pending.status)
+        if met is not None:
+            self.impact_checks[(DQN_ACTIONS[pending.action], met)] += 1
 
     def _close(self, service: str, sample: MetricSample) -> float | None:
         pending = self.pending.pop(service)
+        self._check_impact(pending, sample)
         next_state = self.states.state(service, sample.event_time)
         if next_state is None:
             return None

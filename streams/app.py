@@ -90,14 +90,14 @@ def create_app(settings: Settings, role: str, web_port: int | None = None) -> fa
         broker_heartbeat_interval=3.0,
         broker_rebalance_timeout=30.0,
     )
-    _register_common_pages(app)
+    _register_common_pages(app, role)
     return app
 
 
-def _register_common_pages(app: faust.App) -> None:
+def _register_common_pages(app: faust.App, role: str) -> None:
     @app.page("/metrics")
     async def metrics(view: faust.web.View, request: faust.web.Request) -> faust.web.Response:
-        return view.bytes(render(), content_type="text/plain; version=0.0.4")
+        return view.bytes(render(role=role), content_type="text/plain; version=0.0.4")
 
     @app.page("/health")
     async def health(view: faust.web.View, request: faust.web.Request) -> faust.web.Response:

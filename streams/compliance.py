@@ -28,6 +28,12 @@ OPEN = Gauge(
     ["severity"],
     registry=REGISTRY,
 )
+OPENED = Counter(
+    "novacron_compliance_violations_opened_total",
+    "Violations opened (new, or reopened after an acceptance expired), by severity",
+    ["severity"],
+    registry=REGISTRY,
+)
 SCORE = Gauge(
     "novacron_compliance_score_percent",
     "Passed share of the latest result per resource and control, by standard",
@@ -44,6 +50,9 @@ class _Score:
 
     def update(self, results: list[ComplianceResult]) -> None:
         for r in results:
+            before = self.latest.get((r.resource_id, r.control_id))
+            if r.status == "open" and (before is None or before.status != "open"):
+                OPENED.labels(r.severity).inc()
             self.latest[(r.resource_id, r.control_id)] = r
         by_std: dict[str, list[bool]] = {}
         severities: dict[str, int] = {}

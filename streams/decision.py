@@ -39,6 +39,13 @@ REWARD = Gauge(
     ["service"],
     registry=REGISTRY,
 )
+IMPACT_CHECKS = Counter(
+    "novacron_decision_impact_checks_total",
+    "Executed decisions judged against their expected impact, by action and met (true: the "
+    "action succeeded and every predicted change moved the predicted way)",
+    ["action", "met"],
+    registry=REGISTRY,
+)
 MODEL = Gauge(
     "novacron_decision_model_info",
     "Loaded DQN model version (value 1)",
@@ -97,6 +104,7 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
                 for d in _decide(engine, ctx, s)
             ]
             await ctx.emitter.emit(decisions)
+            _count_impact_checks(engine)
             if trainer is not None:
                 trainer.submit(engine.take_transitions())
 
@@ -126,6 +134,11 @@ def _decide(engine: DecisionEngine, ctx: WorkerContext, sample: MetricSample) ->
         return []
     DECISIONS.labels(decision.decision_type, decision.mode).inc()
     return [decision]
+
+
+def _count_impact_checks(engine: DecisionEngine) -> None:
+    for (action, met), n in engine.take_impact_checks().items():
+        IMPACT_CHECKS.labels(action, str(met).lower()).inc(n)
 
 
 def _trainer(engine: DecisionEngine, store: CheckpointStore, host: DecisionHostConfig):  # type: ignore[no-untyped-def]

@@ -67,6 +67,13 @@ class ExecutorMetrics:
         self.step_failures = Counter(
             "novacron_executor_step_failures_total", "Failed step attempts; final=false when the "
             "step will be retried", ["runbook", "step", "final"], registry=registry)
+        self.actions = Counter(
+            "novacron_executor_actions_total", "Actions handled, by action type (types without "
+            "a runbook mapping as 'other') and final workflow status", ["action_type", "status"],
+            registry=registry)
+        self.sla_breaches = Counter(
+            "novacron_executor_sla_breaches_total", "Workflows that finished after their "
+            "runbook's SLA", ["runbook"], registry=registry)
         self.retries = Counter(
             "novacron_executor_kafka_retries_total", "Actions retried after a Kafka error",
             registry=registry)
@@ -222,9 +229,17 @@ class ExecutorHost:
                 self.metrics.inflight.dec()
                 self._runbooks.pop(aid, None)
                 self.journal.unbind(aid)
-        self.metrics.workflows.labels(runbook, result.status).inc()
-        self.metrics.duration.labels(runbook).observe(time.monotonic() - t0)
+        self._count(action, runbook, result, time.monotonic() - t0)
         return result
+
+    def _count(self, action: Action, runbook: str, result: WorkflowResult, seconds: float) -> None:
+        self.metrics.workflows.labels(runbook, result.status).inc()
+        self.metrics.duration.labels(runbook).observe(seconds)
+        # the type comes from the event: only mapped types become label values (bounded series)
+        known = action.action_type in self.executor.config.runbooks
+        self.metrics.actions.labels(action.action_type if known else "other", result.status).inc()
+        if result.sla_breached:
+            self.metrics.sla_breaches.labels(runbook).inc()
 
     async def _run(self, action: Action) -> WorkflowResult:
         try:

@@ -2,12 +2,25 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    disable_created_metrics,
+    generate_latest,
+)
 
-__all__ = ["REGISTRY", "WorkerMetrics", "render"]
+from schemas import Insight
+from streams.seed_metrics import seed_names
+
+__all__ = ["REGISTRY", "RecommendationMetrics", "WorkerMetrics", "render"]
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 """One registry per process (each role is its own process)."""
+ProcessCollector(registry=REGISTRY)  # process_* (memory, CPU, open files): leaks show up here
+disable_created_metrics()  # no `*_created` series: Prometheus detects counter resets itself
 
 
 class WorkerMetrics:
@@ -66,6 +79,34 @@ class WorkerMetrics:
         )
 
 
-def render(registry: CollectorRegistry = REGISTRY) -> bytes:
-    """The text exposition format of every metric in the registry."""
-    return generate_latest(registry)
+class RecommendationMetrics:
+    """The optimizer's recommendations: how many, and what they estimate (learn role)."""
+
+    def __init__(self, registry: CollectorRegistry | None) -> None:
+        self.total = Counter(
+            "novacron_optimizer_recommendations_total",
+            "Recommendations by kind; auto: also a Decision", ["kind", "auto"], registry=registry)
+        self.improvement = Histogram(
+            "novacron_optimizer_recommendation_improvement_percent",
+            "Improvement (percent) the recommender estimated for each recommendation, by kind",
+            ["kind"], buckets=(1, 2, 5, 10, 20, 30, 50, 75, 100), registry=registry)
+        self.confidence = Histogram(
+            "novacron_optimizer_recommendation_confidence",
+            "Confidence (0-1) of each recommendation, by kind",
+            ["kind"], buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
+            registry=registry)
+
+    def count(self, insight: Insight) -> None:
+        """One recommendation insight emitted."""
+        kind = str(insight.details.get("recommendation", "unknown"))
+        self.total.labels(kind, str(not insight.dry_run).lower()).inc()
+        if insight.estimated_improvement is not None:
+            self.improvement.labels(kind).observe(insight.estimated_improvement)
+        if insight.confidence is not None:
+            self.confidence.labels(kind).observe(insight.confidence)
+
+
+def render(registry: CollectorRegistry = REGISTRY, role: str | None = None) -> bytes:
+    """The text exposition format of every metric in the registry, plus the role's seed names
+    (streams.seed_metrics) when a role is given."""
+    return generate_latest(registry if role is None else seed_names(registry, role))

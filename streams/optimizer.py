@@ -23,7 +23,7 @@ from agents.optimizer import FORECAST_METRICS, Optimizer
 from schemas import Event, Insight, MetricSample
 from schemas.errors import DecodeError, NonRetryableError
 from streams.app import WorkerContext
-from streams.metrics import REGISTRY
+from streams.metrics import REGISTRY, RecommendationMetrics
 
 __all__ = ["CheckpointBook", "CheckpointConfig", "KafkaStateStore", "MemoryStateStore",
            "OptimizerHost", "OptimizerMetrics", "RawSample", "SnapshotMeta", "StateStore",
@@ -224,8 +224,7 @@ class OptimizerMetrics:
         self.resources = gauge("resources", "Resources with models in memory")
         self.samples = counter("samples", "Samples: learned, duplicate or error", "result")
         self.anomalies = counter("anomalies", "Anomaly insights emitted")
-        self.recommendations = counter(
-            "recommendations", "Recommendations by kind; auto: also a Decision", "kind", "auto")
+        self.recommendations = RecommendationMetrics(registry)
         self.checkpoints = counter("checkpoints", "Snapshots written, by reason", "reason")
         self.restores = counter("restores", "Snapshots read on assignment, by result", "result")
 
@@ -234,8 +233,7 @@ class OptimizerMetrics:
             if isinstance(e, Insight) and e.kind == "anomaly":
                 self.anomalies.inc()
             elif isinstance(e, Insight) and e.kind == "recommendation":
-                kind = str(e.details.get("recommendation", "unknown"))
-                self.recommendations.labels(kind, str(not e.dry_run).lower()).inc()
+                self.recommendations.count(e)
 
     def refresh(self, quality: dict[str, Any], n_resources: int) -> None:
         self.resources.set(n_resources)

@@ -12,6 +12,7 @@ command -v kcat >/dev/null || need_apt+=(kcat)
 command -v java >/dev/null || need_apt+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || need_apt+=(maven)
 command -v git >/dev/null || need_apt+=(git)
+# promtool (`make check` validates deploy/prometheus/) comes with Debian's prometheus package
 command -v prometheus >/dev/null || need_apt+=(prometheus)
 command -v prometheus-node-exporter >/dev/null || need_apt+=(prometheus-node-exporter)
 command -v prometheus-alertmanager >/dev/null || need_apt+=(prometheus-alertmanager)
@@ -21,13 +22,16 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 if [ ! -x "$venv/bin/python" ]; then
-  echo "creating the Python environment in $venv (torch is large: the first run takes minutes)"
+  echo "creating the Python environment in $venv (torch, in the learn extra, is large: minutes)"
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q --upgrade pip
 fi
-stamp="$venv/.novacron-$(sha256sum "$root/pyproject.toml" | cut -c1-16)"
+# extras: dev (tests, linters) and learn (torch, for DQN training); a host that only runs the
+# ingest, govern or execute role (or learn without training) needs none: NOVACRON_EXTRAS=
+extras=${NOVACRON_EXTRAS-dev,learn}
+stamp="$venv/.novacron-$(sha256sum "$root/pyproject.toml" | cut -c1-16)-${extras//,/-}"
 if [ ! -f "$stamp" ]; then
-  "$venv/bin/pip" install -q -e "$root[dev]"
+  "$venv/bin/pip" install -q -e "$root${extras:+[$extras]}"
   touch "$stamp"
 else
   # the dependencies are current; point the editable install at this checkout

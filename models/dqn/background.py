@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from models.dqn.config import DQNConfig
+from models.extras import require
 
 __all__ = ["BackgroundTrainer"]
 
@@ -45,6 +46,7 @@ class BackgroundTrainer:
                 self.dropped += 1
 
     def start(self) -> None:
+        require("torch", "online DQN training (NOVACRON_DECISION_HOST__ONLINE_TRAINING)")
         self.thread = threading.Thread(target=self._run, name="dqn-trainer", daemon=True)
         self.thread.start()
 

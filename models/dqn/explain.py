@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 import numpy as np
 from pydantic import BaseModel, Field
 
 from schemas import DQN_ACTIONS, MetricSample
 
-__all__ = ["ImpactModel", "expected_impact", "reasoning", "scale_delta"]
+__all__ = ["ImpactModel", "expected_impact", "impact_met", "observed", "reasoning", "scale_delta"]
 
 
 class ImpactModel(BaseModel):
@@ -87,6 +88,29 @@ def expected_impact(action: str, sample: MetricSample, delta: int,
         imbalance = sample.extra.get("imbalance", 1.0)
         return {"network_latency_ms": round(-latency * (1 - 1 / max(imbalance, 1.0)) / 2, 1)}
     return {}
+
+
+def observed(sample: MetricSample, metrics: Iterable[str]) -> dict[str, float]:
+    """The sample's values of the metrics an expected impact names (VMs: running + booting, as
+    the engine sizes them); metrics the sample does not report are left out."""
+    out: dict[str, float] = {}
+    for name in metrics:
+        value = provisioned(sample) if name == "active_vms" else getattr(sample, name, None)
+        if value is not None:
+            out[name] = float(value)
+    return out
+
+
+def impact_met(expected: dict[str, float], before: dict[str, float], after: dict[str, float],
+               status: str) -> bool | None:
+    """Did the outcome meet the expected impact? The action succeeded and every predicted change
+    that both samples report moved in the predicted direction. None: nothing to compare."""
+    compared = [m for m, change in expected.items() if change and m in before and m in after]
+    if status != "succeeded":
+        return False
+    if not compared:
+        return None
+    return all((after[m] - before[m]) * expected[m] > 0 for m in compared)
 
 
 def reasoning(action: str, sample: MetricSample, state: np.ndarray, q: np.ndarray,

@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
-from torch import nn
 
 from models.dqn.config import DQNConfig
 from models.dqn.policy import masked_argmax
 from models.dqn.replay import ReplayBuffer
+from models.extras import missing_extra
+
+try:
+    import torch
+    from torch import nn
+except ModuleNotFoundError as exc:  # `pip install novacron` without the learn extra
+    if exc.name != "torch":
+        raise
+    raise missing_extra("torch", "DQN training") from exc
 
 __all__ = ["DQNTrainer", "QNetwork"]
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Literal
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 if TYPE_CHECKING:
     from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -117,19 +118,20 @@ def _decide(request_id: str, status: Status, by: str, reason: str, check: bool, 
                           "anyway with --no-check")
             raise typer.Exit(1)
         if previous is not None and previous.status != "pending":
-            console.print(f"[yellow]request {request_id} is already {previous.status}"
-                          + (f" by {previous.by}" if previous.by else "") + "[/]")
+            console.print(f"[yellow]request {escape(request_id)} is already {previous.status}"
+                          + (f" by {escape(previous.by)}" if previous.by else "") + "[/]")
             raise typer.Exit(1)
         approval = _approval(previous, request_id, status, by, reason)
         publish([approval], settings)
     except typer.Exit:
         raise
     except Exception as exc:  # aiokafka raises several unrelated types when no broker answers
-        console.print(f"[red]could not reach Kafka at {settings.kafka.bootstrap}:[/] {exc}. "
+        where = escape(settings.kafka.bootstrap)
+        console.print(f"[red]could not reach Kafka at {where}:[/] {escape(str(exc))}. "
                       "Start it with `novacron kafka start` or set NOVACRON_KAFKA__BOOTSTRAP.")
         raise typer.Exit(2) from exc
-    console.print(f"[green]{status}[/] {request_id} by {by}"
-                  + (f" ({approval.resource_id})" if approval.resource_id else ""))
+    console.print(f"[green]{status}[/] {escape(request_id)} by {escape(by)}"
+                  + (f" ({escape(approval.resource_id)})" if approval.resource_id else ""))
 
 
 def _lookup(settings: Settings, request_id: str, wait: float) -> Approval | None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
@@ -33,7 +34,7 @@ def _load(data: Path, only: str | None) -> list[NabFile]:
     try:
         files = load_corpus(data, only)
     except NonRetryableError as exc:
-        console.print(f"[red]error:[/red] {exc}")
+        console.print(f"[red]error:[/red] {escape(str(exc))}")
         raise typer.Exit(2) from exc
     if not files:
         console.print(f"[red]error:[/red] no data/<category>/*.csv files under {data}")

@@ -10,6 +10,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from sinks.http import HttpSqlBackend
@@ -58,7 +59,7 @@ def _query(backend: HttpSqlBackend, query: str) -> list[dict[str, Any]]:
     try:
         return backend.query(query)
     except NovacronError as exc:
-        err.print(f"[red]{exc}[/]")
+        err.print(f"[red]{escape(str(exc))}[/]")
         raise typer.Exit(1) from exc
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 app = typer.Typer(
@@ -104,7 +105,7 @@ def eval_cmd(
     try:
         value = json.loads(raw)
     except json.JSONDecodeError as exc:
-        err.print(f"[red]The input is not JSON:[/] {exc}")
+        err.print(f"[red]The input is not JSON:[/] {escape(str(exc))}")
         raise typer.Exit(2) from exc
     result = RegoEngine(StaticSource(load_directory(path))).evaluate(
         value, types=policy_type or None

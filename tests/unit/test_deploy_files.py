@@ -202,12 +202,26 @@ def test_dockerfile_installs_every_package_of_the_project(compose) -> None:
     context = (COMPOSE_DIR / build["context"]).resolve()
     dockerfile = (context / build["dockerfile"]).read_text()
     assert context == ROOT and "pip install ." in dockerfile
+    assert 'pip install ".[$EXTRAS]"' in dockerfile  # the learn image: --build-arg EXTRAS=learn
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     include = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
     packages = {p.rstrip("*") for p in include}
     copied = set(re.findall(r"^COPY (\w+) \./\1$", dockerfile, re.M))
     assert packages == copied
     assert 'ENTRYPOINT ["novacron"]' in dockerfile
+
+
+def test_only_the_learn_role_gets_the_image_with_torch(compose, k8s) -> None:
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert not any(d.startswith("torch") for d in extras["dependencies"])
+    assert any(d.startswith("torch") for d in extras["optional-dependencies"]["learn"])
+    for role in ROLES:
+        service = compose["services"][role]
+        (container,) = _deployments(k8s)[role]["spec"]["template"]["spec"]["containers"]
+        learn = role == "learn"
+        assert service["image"].startswith("novacron-learn:" if learn else "novacron:")
+        assert service["build"].get("args", {}) == ({"EXTRAS": "learn"} if learn else {})
+        assert container["image"] == ("novacron-learn:latest" if learn else "novacron:latest")
 
 
 # ------------------------------------------------------------------ kubernetes

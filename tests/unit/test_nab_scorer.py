@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -22,15 +21,26 @@ from models.nab.scorer import (
     score_file,
     sweep,
 )
+from tests.nab_data import EXCERPT, FULL_NAB, needs_full_nab, skip_without_full_nab
 
-NAB = Path(os.environ.get("NOVACRON_NAB_DATA", Path(__file__).parents[3] / "shared/data/nab"))
-PROFILES = load_profiles(NAB / "config/profiles.json")
-WINDOWS = json.loads((NAB / "labels/combined_windows.json").read_text())
-ROW_FILES = sorted((NAB / "results/numenta").glob("*/numenta_*.csv"))
+PROFILES = load_profiles(EXCERPT / "config/profiles.json")
 
 
-def _published(profile: str) -> dict[str, dict[str, str]]:
-    path = NAB / f"results/numenta/numenta_{profile}_scores.csv"
+def _row_files(root: Path) -> list[Path]:
+    return sorted((root / "results/numenta").glob("*/numenta_*.csv"))
+
+
+def _row_cases() -> list[object]:
+    """The excerpt's reference files always; the full folder's 23 when present, else one skip."""
+    cases: list[object] = [pytest.param(EXCERPT, p, id=f"excerpt-{p.stem}")
+                           for p in _row_files(EXCERPT)]
+    if FULL_NAB is None:
+        return [*cases, pytest.param(None, None, id="full-nab", marks=skip_without_full_nab())]
+    return cases + [pytest.param(FULL_NAB, p, id=p.stem) for p in _row_files(FULL_NAB)]
+
+
+def _published(root: Path, profile: str) -> dict[str, dict[str, str]]:
+    path = root / f"results/numenta/numenta_{profile}_scores.csv"
     with path.open() as fh:
         return {r["File"]: r for r in csv.DictReader(fh)}
 
@@ -41,22 +51,31 @@ def _load_rows(path: Path) -> tuple[str, list[dict[str, str]]]:
     return f"{path.parent.name}/{path.name.removeprefix('numenta_')}", rows
 
 
-def test_reference_files_are_there() -> None:
-    assert len(ROW_FILES) == 23
+def test_excerpt_holds_two_reference_files_and_nabs_profiles() -> None:
+    assert [p.name for p in _row_files(EXCERPT)] == [
+        "numenta_art_daily_nojump.csv", "numenta_art_load_balancer_spikes.csv"]
     assert set(PROFILES) == {"standard", "reward_low_FP_rate", "reward_low_FN_rate"}
 
 
-@pytest.mark.parametrize("path", ROW_FILES, ids=lambda p: p.stem)
-def test_per_file_scores_and_rows_match_published(path: Path) -> None:
+@needs_full_nab
+def test_reference_files_are_there() -> None:
+    assert FULL_NAB is not None
+    assert len(_row_files(FULL_NAB)) == 23
+    assert load_profiles(FULL_NAB / "config/profiles.json") == PROFILES
+
+
+@pytest.mark.parametrize(("root", "path"), _row_cases())
+def test_per_file_scores_and_rows_match_published(root: Path, path: Path) -> None:
+    windows = json.loads((root / "labels/combined_windows.json").read_text())
     name, rows = _load_rows(path)
-    labelled = label_file(name, [r["timestamp"] for r in rows], WINDOWS[name])
+    labelled = label_file(name, [r["timestamp"] for r in rows], windows[name])
     scores = np.array([float(r["anomaly_score"]) for r in rows])
     in_window = labelled.window_id >= 0
     labels = np.array([int(r["label"]) for r in rows])
     scored = labelled.window_id != PROBATION
     assert np.array_equal(in_window[scored], labels[scored] == 1)
     for profile_name, profile in PROFILES.items():
-        published = _published(profile_name)[name]
+        published = _published(root, profile_name)[name]
         threshold = float(published["Threshold"])
         result = score_file(labelled, scores, threshold, profile)
         assert result.score == pytest.approx(float(published["Score"]), abs=1e-6)
