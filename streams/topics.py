@@ -60,10 +60,13 @@ CATALOGUE: dict[str, TopicSpec] = {
 """Every topic of the product by logical name (the prefix is added by KafkaConfig.topic)."""
 
 INTERNAL_TOPICS: dict[str, str] = {
-    "optimizer-state": "compacted per-resource optimizer model snapshots",
+    "learn-state": "compacted per-key state of the learn role's agents (models, cooldowns)",
+    "govern-state": "compacted per-key state of the govern role's agents (open findings)",
+    "drift-ignores": "compacted drift ignore rules, keyed by rule id (CLI and API write them)",
+    "model-versions": "compacted deployed DQN version (`novacron model rollback` writes it)",
     "executor-journal": "compacted per-action step journal (at-most-once execution)",
 }
-"""Compacted state topics owned by agents (not event streams)."""
+"""Compacted topics that are not event streams: agent state and operator-set shared state."""
 
 
 async def create_topics(cfg: KafkaConfig) -> list[str]:
