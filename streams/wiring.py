@@ -16,7 +16,7 @@ from agents.contract import Agent
 from agents.shared import FOLLOWED_TOPICS, SharedState
 from streams.host import Companion
 from streams.settings import CheckpointPolicy, Settings
-from streams.topics import CATALOGUE
+from streams.topics import CATALOGUE, state_topics
 
 __all__ = ["WIRING", "AgentContext", "AgentRow", "roles", "rows_of", "state_topic"]
 
@@ -64,7 +64,7 @@ class AgentRow:
 
 def state_topic(role: str) -> str:
     """The logical name of a role's compacted state topic."""
-    return f"{role}-state"
+    return state_topics([role])[0]
 
 
 def _optimizer(ctx: AgentContext) -> Agent:
