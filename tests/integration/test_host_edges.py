@@ -11,7 +11,6 @@ import zlib
 
 import pytest
 
-from agents.contract import AgentBase
 from agents.ingest import record_event_id
 from schemas import ConfigChange, DeadLetter, Event, Insight, MetricSample
 from schemas.codec import Codec
@@ -24,6 +23,7 @@ from streams.topics import create_topics
 from streams.wiring import AgentRow
 from tests.integration.conftest import wait_until
 from tests.integration.records import cli, events, send_events, send_raw, state
+from tests.toy_agent import Tally
 
 pytestmark = pytest.mark.kafka
 
@@ -68,35 +68,6 @@ def test_malformed_input_of_every_role_lands_in_the_dlq_with_a_reason(
     agent = "decision" if role == "learn" else "compliance"
     wait_until(lambda: good.resource_id in state(kafka_cfg, role, agent),
                what="the good record handled")
-
-
-class Tally(AgentBase):
-    """The toy agent of docs/CONTRIBUTING.md: counts samples per resource, says so."""
-
-    name = "tally"
-    inputs = (MetricSample,)
-
-    def __init__(self) -> None:
-        self.counts: dict[str, int] = {}
-
-    def handle(self, event: Event) -> list[Event]:
-        if not isinstance(event, MetricSample):
-            return super().handle(event)
-        n = self.counts[event.resource_id] = self.counts.get(event.resource_id, 0) + 1
-        return [Insight.caused_by(event, source="novacron.tally", resource_id=event.resource_id,
-                                  kind="forecast", metric="samples", value=float(n))]
-
-    def state_key(self, event: Event) -> str | None:
-        return event.resource_id if isinstance(event, MetricSample) else None
-
-    def snapshot(self, key: str) -> bytes | None:
-        return str(self.counts[key]).encode() if key in self.counts else None
-
-    def restore(self, key: str, blob: bytes) -> None:
-        self.counts[key] = int(blob)
-
-    def forget(self, key: str) -> None:
-        self.counts.pop(key, None)
 
 
 ROW = AgentRow("toy", "tally", lambda ctx: Tally(), ("metrics",))

@@ -14,6 +14,7 @@ from schemas import Event, MetricSample
 from schemas.errors import DecodeError
 from streams.settings import Settings
 from streams.wiring import WIRING, AgentContext, AgentRow
+from tests.toy_agent import Tally
 
 Check = Callable[[Make, Examples], None]
 
@@ -125,6 +126,11 @@ def test_a_broken_agent_fails_its_check(agent: type[_Counter], check_name: str) 
     check = next(c for c in CHECKS if c.__name__ == check_name)
     with pytest.raises(AssertionError):
         check(lambda _shared: agent(), SAMPLES)
+
+
+def test_the_toy_agent_of_the_contributing_guide_passes_every_check() -> None:
+    for check in CHECKS:
+        check(lambda _shared: Tally(), Tally.examples())
 
 
 def test_pinned_ids_and_clock_repeat() -> None:
