@@ -137,7 +137,7 @@ class RoleRunner:
 
     async def _handle(self, consumer: AIOKafkaConsumer,
                       batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
-        records = [RawRecord(r.topic, r.partition, r.offset, r.key, r.value)
+        records = [RawRecord(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp)
                    for recs in batches.values() for r in recs]
         try:
             await self.core.handle(records)

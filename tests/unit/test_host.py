@@ -184,7 +184,7 @@ async def test_undecodable_and_rejected_records_become_dead_letters_with_reasons
 
     host = _core(store, sink, (Picky(), 1))
     await host.handle([
-        RawRecord(METRICS, 0, 1, None, b"not json"),
+        RawRecord(METRICS, 0, 1, None, b"not json", timestamp_ms=1_767_225_600_123),
         RawRecord(METRICS, 0, 2, None, b'{"resource_id": "x", "cpu_usage": 180}'),
         RawRecord(METRICS, 0, 3, None, b'{"resource_id": "bad"}'),
         RawRecord(METRICS, 0, 4, None, b'{"resource_id": "bug"}'),
@@ -194,6 +194,8 @@ async def test_undecodable_and_rejected_records_become_dead_letters_with_reasons
     assert set(letters) == {1, 2, 3, 4} and sink.batches == 1
     assert letters[1].error_kind == "decode" and "not valid JSON" in letters[1].reason
     assert letters[1].event_id == record_event_id(METRICS, 0, 1)  # the sink's id for it
+    # and the record's own time: every consumer that dead-letters it writes the same event
+    assert letters[1].event_time == datetime(2026, 1, 1, 0, 0, 0, 123_000, tzinfo=UTC)
     assert letters[2].error_kind == "schema" and "less than or equal to 100" in letters[2].reason
     assert letters[3].error_kind == "schema" and letters[3].reason.startswith("picky: ")
     assert letters[4].error_kind == "processing" and "KeyError" in letters[4].reason
