@@ -43,7 +43,7 @@ ROLES: dict[str, RoleSpec] = {
         RoleSpec(
             "govern",
             "policy gate, drift and compliance; the only role that loads regopy",
-            ("streams.gate", "streams.runner"),
+            ("streams.runner", "streams.gate"),  # the host first: ctx.shared exists for the gate
             ("torch",),
         ),
         RoleSpec(
