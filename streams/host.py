@@ -108,11 +108,11 @@ class HostCore:
             batch = await asyncio.to_thread(self.process, records)
             try:
                 await self.emit([*batch.outputs, *batch.letters])
-            except BaseException:  # unsent: relearn these partitions from their snapshots
+                await self._save(self._due(time.monotonic()), "count")
+            except BaseException:  # unsent or unsaved: relearn these partitions from snapshots
                 self._discard(partitions)
                 raise
             self._observe(batch)
-            await self._save(self._due(time.monotonic()), "count")
         self.metrics.batch_seconds.labels(self.role).observe(time.perf_counter() - started)
         return batch.outputs
 

@@ -25,7 +25,7 @@ from schemas.errors import NovacronError
 from streams.emit import Emitter
 from streams.host import HostCore, Hosted, InputTopic
 from streams.host_metrics import HostMetrics, host_metrics
-from streams.reader import TopicReader
+from streams.reader import Handler, TopicReader
 from streams.settings import CheckpointPolicy, Settings
 from streams.state import CheckpointBook, KafkaStateStore, StateStore
 from streams.topics import CATALOGUE
@@ -79,7 +79,7 @@ class RoleRunner:
         for logical, reader in self.readers.items():
             await reader.catch_up(self._folder(logical))
 
-    def _folder(self, logical: str):  # type: ignore[no-untyped-def]
+    def _folder(self, logical: str) -> Handler:
         async def fold(records: list[ConsumerRecord]) -> None:
             for r in records:
                 try:
@@ -107,6 +107,9 @@ class RoleRunner:
                  [h.agent.name for h in self.core.hosted], self.topics)
         try:
             await self._loop(consumer)
+        except Exception as exc:  # e.g. a missing state topic: the worker stops and says why
+            self.health[self.role] = f"stopped: {exc}"
+            raise
         finally:
             ticks.cancel()
             await asyncio.gather(ticks, return_exceptions=True)
@@ -141,9 +144,9 @@ class RoleRunner:
                    for recs in batches.values() for r in recs]
         try:
             await self.core.handle(records)
-        except (KafkaError, OSError) as exc:  # outputs not acknowledged: handle them again
-            log.warning("%s: batch not sent (%s); re-reading from the committed offsets",
-                        self.role, exc)
+        except (KafkaError, OSError) as exc:  # not acknowledged: handle the batch again
+            log.warning("%s: batch not sent or not checkpointed (%s); re-reading from the "
+                        "committed offsets", self.role, exc)
             await consumer.seek_to_committed(*batches)
             return
         try:

@@ -111,6 +111,30 @@ async def test_failed_send_relearns_the_batch_from_the_last_snapshot() -> None:
     assert _forecasts(sink.events) == _reference(_records(0, 50))
 
 
+async def test_failed_checkpoint_also_relearns_from_the_last_snapshot() -> None:
+    class Flaky(MemoryStateStore):
+        fail = False
+
+        async def save(self, records):  # type: ignore[no-untyped-def]
+            if self.fail:
+                raise ConnectionError("state topic unavailable")
+            await super().save(records)
+
+    store, sink = Flaky(), _Sink()
+    host = _optimizer_core(store, sink, every=10)
+    await host.handle(_records(0, 10))  # saved at 10
+    store.fail = True
+    with pytest.raises(ConnectionError):
+        await host.handle(_records(10, 10))  # sent, but the snapshot at 20 failed
+    assert host.loaded == set()  # so the models go back to the last good snapshot
+    store.fail = False
+    sink.events.clear()
+    await host.handle(_records(10, 10))  # the runner re-reads from the committed offsets
+    again = {CODEC.decode(r.value, MetricSample).event_id for r in _records(10, 10)}
+    assert _forecasts(sink.events) == [f for f in _reference(_records(0, 20)) if f[0] in again]
+    assert _saved(store) == {"optimizer/a": 20, "optimizer/b": 20}
+
+
 async def test_revoke_saves_only_moving_partitions_and_assignment_drops_them() -> None:
     store, sink = MemoryStateStore(), _Sink()
     host = _optimizer_core(store, sink)
