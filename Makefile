@@ -41,6 +41,7 @@ bench: install ## benchmarks (JSON in bench/results/, table in bench/README.md)
 	python bench/drift.py
 	python bench/executor.py
 	python bench/remote_write.py
+	python bench/host.py
 
 kafka-start: install ## start the local single-node Kafka 4.x broker (KRaft) on 127.0.0.1:9092
 	novacron kafka start

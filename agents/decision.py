@@ -5,14 +5,16 @@ Pure and torch-free: the Q-network runs in numpy from exported weights (models.d
 
 from __future__ import annotations
 
+import pickle  # noqa: S403 - snapshots are our own state, written and read by our workers
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol
 
 import numpy as np
 from pydantic import BaseModel, Field
 
+from agents.contract import Examples, refuse
 from agents.simulator.reward import RewardConfig, reward
 from models.dqn.explain import (
     ImpactModel,
@@ -26,7 +28,8 @@ from models.dqn.features import FEATURES, FeatureConfig, StateBuilder
 from models.dqn.policy import QPolicy, confidence, init_weights, masked_argmax
 from models.dqn.replay import ReplayBuffer
 from models.dqn.safety import SafetyConfig, SafetyGuard
-from schemas import DQN_ACTIONS, Decision, Insight, MetricSample, Outcome, action_id_for
+from schemas import DQN_ACTIONS, Decision, Event, Insight, MetricSample, Outcome, action_id_for
+from schemas.errors import DecodeError
 
 __all__ = ["DecisionConfig", "DecisionEngine", "Explorer", "QFunction"]
 
@@ -61,6 +64,8 @@ class DecisionConfig(BaseModel):
     """Capacity of the engine's replay buffer (exported for the trainer)."""
     seed: int = 0
     """Seed of the initial random weights when no trained model is loaded."""
+    resource_types: tuple[str, ...] = ("service", "scaling_group")
+    """Resource types that are decision units (other samples are ignored by the agent)."""
 
 
 class QFunction(Protocol):
@@ -105,6 +110,8 @@ class DecisionEngine:
         self.new_transitions: list[Transition] = []
         self.impact_checks: Counter[tuple[str, bool]] = Counter()
         self.shadow_scores: dict[str, list[float]] = {}
+        self.rewards: dict[str, float] = {}
+        """Latest closed-transition reward per service (the host exports it)."""
 
     # --- inputs ------------------------------------------------------------------------------
     def observe(self, sample: MetricSample) -> float | None:
@@ -246,3 +253,101 @@ class DecisionEngine:
         self.new_transitions.append((pending.state, pending.action, value, next_state, False,
                                      next_mask))
         return value
+
+    # --- the agent contract (agents/contract.py): one service is one key -----------------------
+    name = "decision"
+    inputs: tuple[type[Event], ...] = (MetricSample, Insight, Outcome)
+
+    def handle(self, event: Event) -> list[Event]:
+        """A decision unit's sample → its Decision (if any); insights and outcomes → state."""
+        if isinstance(event, MetricSample):
+            return self._on_sample(event)
+        if isinstance(event, Insight):
+            if event.resource_id in self.states.windows:  # only services this engine decides
+                self.observe_insight(event)
+            return []
+        if isinstance(event, Outcome):
+            if event.scope == "action":
+                self.record_outcome(event)
+            return []
+        refuse(self, event)
+
+    def _on_sample(self, sample: MetricSample) -> list[Event]:
+        if sample.resource_type not in self.config.resource_types:
+            return []
+        value = self.observe(sample)
+        if value is not None:
+            self.rewards[sample.resource_id] = value
+        decision = self.decide(sample.resource_id, sample.event_time)
+        return [] if decision is None else [decision]
+
+    def tick(self, now: datetime) -> list[Event]:
+        return []
+
+    def state_key(self, event: Event) -> str | None:
+        if isinstance(event, MetricSample):
+            return event.resource_id if event.resource_type in self.config.resource_types else None
+        if isinstance(event, Insight):
+            return event.resource_id if event.resource_id in self.states.windows else None
+        if isinstance(event, Outcome):
+            service = event.resource_id.split("/", 1)[0]
+            return service if service in self.pending else None
+        return None
+
+    def snapshot(self, key: str) -> bytes | None:
+        """A service's window, safety history (cooldowns, anti-flap, rate limit) and open step."""
+        window, pending = self.states.windows.get(key), self.pending.get(key)
+        guard = self.guard.snapshot(key)
+        if window is None and pending is None and guard is None:
+            return None
+        return pickle.dumps((_STATE_VERSION, window, guard, pending),
+                            protocol=pickle.HIGHEST_PROTOCOL)
+
+    def restore(self, key: str, blob: bytes) -> None:
+        try:
+            version, window, guard, pending = pickle.loads(blob)  # noqa: S301 - our state topic
+        except Exception as exc:  # pickle raises many types on garbled bytes
+            raise DecodeError(f"decision state of {key} is corrupt: {exc}") from exc
+        if version != _STATE_VERSION:
+            raise DecodeError(f"decision state of {key} has unknown version {version}")
+        self.forget(key)
+        if window is not None:
+            self.states.windows[key] = window
+        if guard is not None:
+            self.guard.restore(key, guard)
+        if pending is not None:
+            self.pending[key] = pending
+
+    def forget(self, key: str) -> None:
+        self.states.windows.pop(key, None)
+        self.guard.forget(key)
+        self.pending.pop(key, None)
+        self.rewards.pop(key, None)
+
+    @classmethod
+    def examples(cls) -> Examples:
+        """An overloaded service (scale_up forced, then cooldowns) beside a calm one."""
+        t0 = datetime(2025, 6, 2, tzinfo=UTC)
+        out: list[Event] = []
+        for i in range(24):
+            at = t0 + timedelta(minutes=i)
+            hot = MetricSample(resource_id="svc-a", resource_type="service", event_id=f"a-{i}",
+                               event_time=at, cpu_usage=95.0, memory_usage=60.0,
+                               network_latency_ms=420.0, error_rate=0.03, request_rate=900.0,
+                               active_vms=3, cost_per_hour=0.3)
+            calm = MetricSample(resource_id="svc-b", resource_type="service", event_id=f"b-{i}",
+                                event_time=at, cpu_usage=30.0 + i % 4, memory_usage=40.0,
+                                network_latency_ms=80.0, error_rate=0.0, request_rate=120.0,
+                                active_vms=4, cost_per_hour=0.4)
+            out += [hot, calm]
+            if i % 6 == 5:
+                out.append(Insight.caused_by(hot, resource_id="svc-a", kind="forecast",
+                                             metric="request_rate", value=1100.0, event_time=at))
+                out.append(Outcome(action_id=f"act-{i}", resource_id="svc-a", status="succeeded",
+                                   event_time=at))
+        out.append(MetricSample(resource_id="vm-1", resource_type="vm", event_time=t0,
+                                cpu_usage=50.0))
+        return Examples(inputs=out)
+
+
+_STATE_VERSION = 1

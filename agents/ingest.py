@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from schemas import DeadLetter, Event
 from schemas.codec import Codec
@@ -34,6 +35,9 @@ class RawRecord:
     offset: int
     key: bytes | None
     value: bytes | None
+    timestamp_ms: int | None = None
+    """The record's Kafka timestamp: a dead letter of it carries this time, so every consumer
+    that dead-letters the same record (ingest and the agent hosts) writes the same event."""
 
 
 class Ingestor:
@@ -62,7 +66,10 @@ class Ingestor:
     def dead_letter(self, record: RawRecord, reason: str, kind: str, event_id: str) -> DeadLetter:
         """A DeadLetter for a record (deterministic id: a replay does not duplicate it)."""
         raw = record.value or b""
+        when = {} if record.timestamp_ms is None else {
+            "event_time": datetime.fromtimestamp(record.timestamp_ms / 1000, UTC)}
         return DeadLetter(
+            **when,
             event_id=event_id,
             source=self.source,
             source_topic=record.topic,

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pickle  # noqa: S403 - snapshots are our own model state, written and read by our workers
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
 
+from agents.contract import Examples, refuse
 from models.anomaly import AnomalyConfig, AnomalyDetector
 from models.forecast import ForecastConfig, Forecaster
 from models.recommend import Recommendation, RecommendConfig, Recommender
@@ -102,7 +104,13 @@ def _values(sample: MetricSample) -> dict[str, float]:
 
 
 class Optimizer:
-    """Per-resource prequential learning: `process(sample)` returns the insights (and decisions)."""
+    """Per-resource prequential learning: `process(sample)` returns the insights (and decisions).
+
+    An agent of the host contract (agents/contract.py): one resource's models are one key.
+    """
+
+    name = "optimizer"
+    inputs: tuple[type[Event], ...] = (MetricSample,)
 
     def __init__(self, config: OptimizerConfig | None = None) -> None:
         self.config = config or OptimizerConfig()
@@ -220,9 +228,11 @@ class Optimizer:
         """Resources with models in memory."""
         return sorted(self._state)
 
-    def snapshot(self, resource_id: str) -> bytes:
+    def snapshot(self, resource_id: str) -> bytes | None:
         """Every model of one resource as bytes (for a compacted checkpoint topic)."""
-        state = self._get(resource_id)
+        state = self._state.get(resource_id)
+        if state is None:
+            return None
         return pickle.dumps((_SNAPSHOT_VERSION, state), protocol=pickle.HIGHEST_PROTOCOL)
 
     def restore(self, resource_id: str, blob: bytes) -> None:
@@ -237,8 +247,35 @@ class Optimizer:
 
     def snapshot_all(self) -> dict[str, bytes]:
         """Snapshots of every resource in memory."""
-        return {r: self.snapshot(r) for r in self._state}
+        return {r: blob for r in self._state if (blob := self.snapshot(r)) is not None}
 
     def forget(self, resource_id: str) -> None:
         """Drop a resource's models (its partition moved to another worker)."""
         self._state.pop(resource_id, None)
+
+    # --- the agent contract ---------------------------------------------------------------------
+    def handle(self, event: Event) -> list[Event]:
+        """`process` for the host: a sample in, its insights (and decisions) out."""
+        if isinstance(event, MetricSample):
+            return self.process(event)
+        refuse(self, event)
+
+    def tick(self, now: datetime) -> list[Event]:
+        return []
+
+    def state_key(self, event: Event) -> str | None:
+        return event.resource_id if isinstance(event, MetricSample) else None
+
+    @classmethod
+    def examples(cls) -> Examples:
+        """Two resources with a daily shape and a spike: forecasts, an anomaly, recommendations."""
+        t0 = datetime(2025, 6, 2, tzinfo=UTC)
+        samples = [
+            MetricSample(resource_id=rid, event_id=f"{rid}-{i}",
+                         event_time=t0 + timedelta(minutes=i),
+                         cpu_usage=min(100.0, 35 + 10 * ((i * (j + 2)) % 7) + 55 * (i == 90)),
+                         memory_usage=40.0 + j, network_latency_ms=20.0 + i % 5,
+                         cost_per_hour=0.2, active_vms=2, request_rate=100.0 + i % 9)
+            for i in range(130) for j, rid in enumerate(("vm-a", "vm-b"))
+        ]
+        return Examples(inputs=samples)

@@ -9,6 +9,7 @@ from typing import TypeVar
 import faust
 
 from agents.ingest import INTERNAL_MAX_BYTES
+from agents.shared import SharedState
 from schemas import Event
 from schemas.codec import Codec
 from schemas.errors import DeadLetterError
@@ -31,6 +32,9 @@ class WorkerContext:
     codec: Codec
     metrics: WorkerMetrics = field(default_factory=WorkerMetrics)
     health: dict[str, object] = field(default_factory=dict)
+    shared: SharedState | None = None
+    """The role's followed compacted state (baselines, ignore rules, deployed model), set by
+    the generic host (streams/runner.py): one copy per process for every agent that needs it."""
     _emitter: Emitter | None = None
 
     @property

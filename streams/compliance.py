@@ -1,21 +1,16 @@
-"""Kafka wiring of the compliance agent (govern role): every config change is checked at once."""
+"""The compliance agent's gauges (govern role); the agent runs in the generic host (wiring.py)."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
+from collections.abc import Sequence
 
-import faust
 from prometheus_client import Counter, Gauge
 
-from agents.compliance import ComplianceChecker
-from schemas import ComplianceResult, ConfigChange, Event
-from streams.app import WorkerContext
+from schemas import ComplianceResult, Event
 from streams.metrics import REGISTRY
 
-__all__ = ["register"]
+__all__ = ["ComplianceCompanion"]
 
-log = logging.getLogger(__name__)
 CHECKS = Counter(
     "novacron_compliance_checks_total",
     "Control results, by standard and outcome",
@@ -67,32 +62,23 @@ class _Score:
             OPEN.labels(severity).set(severities.get(severity, 0))
 
 
-def register(app: faust.App, ctx: WorkerContext) -> None:
-    """An agent on `config`: results to `compliance`, auto-remediations to `decisions`."""
-    checker = ComplianceChecker(ctx.settings.compliance)
-    score = _Score()
+class ComplianceCompanion:
+    """Counts results per standard and keeps the open-violation and score gauges current."""
 
-    @app.agent(ctx.raw_topic(app, "config"))
-    async def check(stream: faust.StreamT[bytes]) -> None:
-        async for values in stream.take(200, within=0.5):
-            changes = ctx.decode_all(values, ConfigChange)
-            # Rego evaluation is CPU work (~1 ms per resource): keep the event loop responsive
-            results = await asyncio.to_thread(_check_all, checker, changes)
-            out: list[Event] = list(results)
-            out += [d for r in results if (d := checker.remediation(r)) is not None]
-            await ctx.emitter.emit(out)
-            score.update(results)
-            for r in results:
-                for ref in r.standards[:1]:
-                    CHECKS.labels(ref.split(":", 1)[0], "pass" if r.passed else "fail").inc()
-            ctx.metrics.events.labels("compliance", "config").inc(len(changes))
+    def __init__(self) -> None:
+        self.score = _Score()
 
+    def observe(self, events: Sequence[Event]) -> None:
+        results = [e for e in events if isinstance(e, ComplianceResult)]
+        if not results:
+            return
+        self.score.update(results)
+        for r in results:
+            for ref in r.standards[:1]:
+                CHECKS.labels(ref.split(":", 1)[0], "pass" if r.passed else "fail").inc()
 
-def _check_all(checker: ComplianceChecker, changes: list[ConfigChange]) -> list[ComplianceResult]:
-    results: list[ComplianceResult] = []
-    for change in changes:
-        try:
-            results += checker.on_config(change)
-        except Exception:  # one broken resource must not stop the agent; the checker fails closed
-            log.exception("compliance check of %s failed", change.resource_id)
-    return results
+    def tick(self) -> None:
+        return None
+
+    def forgotten(self, key: str) -> None:
+        return None

@@ -1,44 +1,46 @@
-"""Kafka wiring of the decision agent (learn role): metrics, insights, outcomes in; decisions out.
+"""The decision agent's host side (learn role): its model, its gauges, online training.
 
-The per-event path is the numpy forward pass of `agents.decision.DecisionEngine` (no torch);
-online training runs in a background thread (`models.dqn.background`) that loads torch only in
-this role, publishes new weights as versioned checkpoints and swaps them in.
+The engine runs in the generic host (streams/wiring.py): metrics and outcomes from the role's
+consumer, insights handed over in-process by the optimizer, its per-service state (cooldowns,
+anti-flap, rate limits) checkpointed to `learn-state`. The per-event path is the numpy forward
+pass of `agents.decision.DecisionEngine` (no torch); online training runs in a background thread
+(`models.dqn.background`) that loads torch only in this role.
+
+The deployed model version is the latest record of the compacted `model-versions` topic
+(`novacron model rollback vN` writes it from any machine); every learn worker switches to it on
+its next tick and a restarted one starts with it. Weights come from the local checkpoint folder
+(`<data_dir>/models/dqn`), else from the models shipped in the package.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-import faust
 from prometheus_client import Counter, Gauge
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from agents.contract import Agent
 from agents.decision import DecisionEngine
+from agents.shared import SharedState
 from models.dqn.checkpoints import CheckpointStore
 from models.dqn.policy import QPolicy
-from schemas import Decision, Insight, MetricSample, Outcome
-from streams.app import WorkerContext
+from schemas import Decision, Event
+from schemas.errors import NovacronError, RejectedError
 from streams.metrics import REGISTRY
+from streams.settings import OnlineTrainingConfig, Settings
 
-__all__ = ["DecisionHostConfig", "register"]
+__all__ = ["SHIPPED_MODEL", "DecisionCompanion", "build_engine", "load_policy", "policy_for"]
 
 log = logging.getLogger(__name__)
 SHIPPED_MODEL = Path(__file__).resolve().parents[1] / "models" / "dqn" / "pretrained"
 
-DECISIONS = Counter(
-    "novacron_decisions_total",
-    "Decisions emitted, by action and mode",
-    ["action", "mode"],
-    registry=REGISTRY,
-)
-REWARD = Gauge(
-    "novacron_decision_last_reward",
-    "Reward of the latest closed transition",
-    ["service"],
-    registry=REGISTRY,
-)
+DECISIONS = Counter("novacron_decisions_total", "Decisions emitted, by action and mode",
+                    ["action", "mode"], registry=REGISTRY)
+REWARD = Gauge("novacron_decision_last_reward", "Reward of the latest closed transition",
+               ["service"], registry=REGISTRY)
 IMPACT_CHECKS = Counter(
     "novacron_decision_impact_checks_total",
     "Executed decisions judged against their expected impact, by action and met (true: the "
@@ -46,25 +48,13 @@ IMPACT_CHECKS = Counter(
     ["action", "met"],
     registry=REGISTRY,
 )
-MODEL = Gauge(
-    "novacron_decision_model_info",
-    "Loaded DQN model version (value 1)",
-    ["version"],
-    registry=REGISTRY,
-)
+MODEL = Gauge("novacron_decision_model_info", "Loaded DQN model version (value 1)", ["version"],
+              registry=REGISTRY)
 
 
-class DecisionHostConfig(BaseSettings):
-    """How the decision agent is hosted (env `NOVACRON_DECISION_HOST__*`)."""
-
-    model_config = SettingsConfigDict(env_prefix="NOVACRON_DECISION_HOST__", extra="ignore")
-
-    resource_types: tuple[str, ...] = ("service", "scaling_group")
-    """Resource types that are decision units (other samples are ignored here)."""
-    online_training: bool = False
-    """Train in the background from live outcomes and swap new weights in (versioned)."""
-    publish_every: int = 2_000
-    """Gradient steps between published (and checkpointed) models when training online."""
+def model_store(settings: Settings) -> CheckpointStore:
+    """The local checkpoint folder of this process."""
+    return CheckpointStore(settings.data_dir / "models" / "dqn")
 
 
 def load_policy(store: CheckpointStore) -> QPolicy | None:
@@ -73,67 +63,89 @@ def load_policy(store: CheckpointStore) -> QPolicy | None:
     if version is not None:
         return QPolicy(store.load(version), version)
     shipped = CheckpointStore(SHIPPED_MODEL)
-    if shipped.current() is not None:
-        version = shipped.current()
+    if (version := shipped.current()) is not None:
         return QPolicy(shipped.load(version), f"shipped-{version}")
     return None
 
 
-def register(app: faust.App, ctx: WorkerContext) -> None:
-    """Decision agents on metrics, insights and outcomes."""
-    host = DecisionHostConfig()
-    store = CheckpointStore(ctx.settings.data_dir / "models" / "dqn")
-    policy = load_policy(store)
-    engine = DecisionEngine(ctx.settings.decision, policy)
-    MODEL.labels(engine.policy.version or "untrained").set(1)
+def policy_for(version: str, store: CheckpointStore) -> QPolicy:
+    """A deployed version's weights: the local folder first, then the shipped models.
+
+    RejectedError when neither has it (the worker keeps the model it runs).
+    """
+    shipped = CheckpointStore(SHIPPED_MODEL)
+    plain = version.removeprefix("shipped-")
+    if version == plain and plain in {m.version for m in store.list_versions()}:
+        return QPolicy(store.load(plain), plain)
+    if plain in {m.version for m in shipped.list_versions()}:
+        return QPolicy(shipped.load(plain), f"shipped-{plain}")
+    raise RejectedError(f"model {version} is neither under {store.root} nor shipped")
+
+
+def build_engine(settings: Settings) -> DecisionEngine:
+    """The engine with the local or shipped model (the deployed pointer follows on the first
+    tick, before any input: see DecisionCompanion.tick)."""
+    policy = load_policy(model_store(settings))
     if policy is None:
-        log.warning(
-            "no trained DQN model (run `novacron train dqn`); decisions come from random "
-            "weights and are gated by min_confidence"
-        )
-    trainer = _trainer(engine, store, host) if host.online_training else None
-
-    @app.agent(ctx.raw_topic(app, "metrics"))
-    async def decide(stream: faust.StreamT[bytes]) -> None:
-        async for values in stream.take(500, within=0.2):
-            samples = ctx.decode_all(values, MetricSample)
-            decisions = [
-                d
-                for s in samples
-                if s.resource_type in host.resource_types
-                for d in _decide(engine, ctx, s)
-            ]
-            await ctx.emitter.emit(decisions)
-            _count_impact_checks(engine)
-            if trainer is not None:
-                trainer.submit(engine.take_transitions())
-
-    @app.agent(ctx.raw_topic(app, "insights"))
-    async def insights(stream: faust.StreamT[bytes]) -> None:
-        async for values in stream.take(500, within=0.2):
-            for insight in ctx.decode_all(values, Insight):
-                engine.observe_insight(insight)
-
-    @app.agent(ctx.raw_topic(app, "outcomes"))
-    async def outcomes(stream: faust.StreamT[bytes]) -> None:
-        async for values in stream.take(200, within=0.2):
-            for outcome in ctx.decode_all(values, Outcome):
-                if outcome.scope == "action":
-                    engine.record_outcome(outcome)
+        log.warning("no trained DQN model (run `novacron train dqn`); decisions come from random "
+                    "weights and are gated by min_confidence")
+    return DecisionEngine(settings.decision, policy)
 
 
-def _decide(engine: DecisionEngine, ctx: WorkerContext, sample: MetricSample) -> list[Decision]:
-    reward = engine.observe(sample)
-    if reward is not None:
-        REWARD.labels(sample.resource_id).set(reward)
-    started = time.perf_counter()
-    decision = engine.decide(sample.resource_id, sample.event_time)
-    ctx.metrics.decision_latency.observe(time.perf_counter() - started)
-    ctx.metrics.events.labels("decision", "metrics").inc()
-    if decision is None:
-        return []
-    DECISIONS.labels(decision.decision_type, decision.mode).inc()
-    return [decision]
+class DecisionCompanion:
+    """Decision counters and reward gauges, the deployed-model switch, the online trainer."""
+
+    def __init__(self, engine: DecisionEngine, store: CheckpointStore, shared: SharedState,
+                 training: OnlineTrainingConfig) -> None:
+        self.engine, self.store, self.shared = engine, store, shared
+        self.trainer = _trainer(engine, store, training) if training.online_training else None
+        self._deployed: str | None = None  # the pointer value last acted on
+        MODEL.labels(self.version).set(1)
+
+    @classmethod
+    def of(cls, agent: Agent, settings: Settings, shared: SharedState) -> DecisionCompanion:
+        if not isinstance(agent, DecisionEngine):
+            raise TypeError(f"the decision host needs a DecisionEngine, not {type(agent)}")
+        return cls(agent, model_store(settings), shared, settings.decision_host)
+
+    @property
+    def version(self) -> str:
+        return self.engine.policy.version or "untrained"
+
+    def observe(self, events: Sequence[Event]) -> None:
+        for d in events:
+            if isinstance(d, Decision):
+                DECISIONS.labels(d.decision_type, d.mode).inc()
+        _count_impact_checks(self.engine)
+        transitions = self.engine.take_transitions()  # drained even without a trainer
+        if self.trainer is not None:
+            self.trainer.submit(transitions)
+
+    def tick(self) -> None:
+        for service, value in self.engine.rewards.items():
+            REWARD.labels(service).set(value)
+        deployed = self.shared.model
+        if deployed is not None and deployed.version != self._deployed:
+            self._deployed = deployed.version
+            self.switch(deployed.version)
+
+    def switch(self, version: str) -> None:
+        """Load a deployed version; an unknown one is logged and the running model kept."""
+        try:
+            policy = policy_for(version, self.store)
+        except NovacronError as exc:
+            log.error("deployed model %s not loaded, still running %s: %s", version,
+                      self.version, exc)
+            return
+        with contextlib.suppress(KeyError):  # the gauge shows the running version only
+            MODEL.remove(self.version)
+        self.engine.load_policy(policy)
+        MODEL.labels(self.version).set(1)
+        log.info("decision model switched to %s", self.version)
+
+    def forgotten(self, key: str) -> None:
+        with contextlib.suppress(KeyError):  # the next owner of the service exports it
+            REWARD.remove(key)
 
 
 def _count_impact_checks(engine: DecisionEngine) -> None:
@@ -141,25 +153,19 @@ def _count_impact_checks(engine: DecisionEngine) -> None:
         IMPACT_CHECKS.labels(action, str(met).lower()).inc(n)
 
 
-def _trainer(engine: DecisionEngine, store: CheckpointStore, host: DecisionHostConfig):  # type: ignore[no-untyped-def]
+def _trainer(engine: DecisionEngine, store: CheckpointStore, cfg: OnlineTrainingConfig) -> Any:
     from models.dqn.background import BackgroundTrainer
     from models.dqn.config import DQNConfig
 
-    def publish(weights, grad_steps: int) -> None:  # type: ignore[no-untyped-def]
-        meta = store.save(
-            weights,
-            {
-                "parent": engine.policy.version,
-                "config": {"grad_steps": grad_steps, "origin": "online"},
-            },
-        )
+    def publish(weights: Any, grad_steps: int) -> None:
+        meta = store.save(weights, {"parent": engine.policy.version,
+                                    "config": {"grad_steps": grad_steps, "origin": "online"}})
         engine.load_policy(QPolicy(weights, meta.version))
         log.info("online training published model %s after %d steps", meta.version, grad_steps)
 
     current = store.current()
     initial = store.load(current) if current is not None else None
-    trainer = BackgroundTrainer(
-        DQNConfig(), publish, initial=initial, publish_every=host.publish_every
-    )
+    trainer = BackgroundTrainer(DQNConfig(), publish, initial=initial,
+                                publish_every=cfg.publish_every)
     trainer.start()
     return trainer

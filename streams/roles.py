@@ -37,13 +37,13 @@ ROLES: dict[str, RoleSpec] = {
         RoleSpec(
             "learn",
             "optimizer (river) and decision engine (DQN); the only role that may load torch",
-            ("streams.optimizer", "streams.decision"),
+            ("streams.runner",),  # the generic host runs the role's rows of streams/wiring.py
             ("regopy",),
         ),
         RoleSpec(
             "govern",
             "policy gate, drift and compliance; the only role that loads regopy",
-            ("streams.gate", "streams.drift", "streams.compliance"),
+            ("streams.runner", "streams.gate"),  # the host first: ctx.shared exists for the gate
             ("torch",),
         ),
         RoleSpec(

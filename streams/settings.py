@@ -20,7 +20,8 @@ from policies.engine import EngineConfig as PolicyEngineConfig
 from policies.registry import RegistryConfig
 from sinks.config import ClickHouseConfig, SinkConfig
 
-__all__ = ["KafkaConfig", "Settings", "WebConfig"]
+__all__ = ["CheckpointPolicy", "HostConfig", "KafkaConfig", "OnlineTrainingConfig", "Settings",
+           "WebConfig"]
 
 
 class KafkaConfig(BaseModel):
@@ -49,6 +50,48 @@ class WebConfig(BaseModel):
     """Port of the first role; other roles use port + their index unless set per process."""
 
 
+class CheckpointPolicy(BaseModel):
+    """When the host saves an agent's per-key state to the role's compacted state topic.
+
+    A key is saved after `every_events` inputs touched it, or once `max_age_seconds` passed
+    since its last save with something unsaved; always on partition revoke and on shutdown.
+    Unset fields take the agent's own default from the wiring table.
+    """
+
+    every_events: int | None = Field(default=None, ge=1)
+    """Save a key after this many inputs touched it (1: before every offset commit)."""
+    max_age_seconds: float | None = Field(default=None, gt=0)
+    """Save a key with unsaved inputs at least this often."""
+
+
+class HostConfig(BaseModel):
+    """The generic agent host of every role (`streams/host.py`)."""
+
+    batch_size: int = Field(default=500, ge=1)
+    """Most records handled (and their outputs emitted) per batch."""
+    batch_wait_ms: int = Field(default=200, ge=0)
+    """How long a fetch waits for records before handling a smaller batch."""
+    tick_seconds: float = Field(default=1.0, gt=0)
+    """Period of agent ticks, age checkpoints and followed-topic polls (a rollback of the
+    deployed model reaches a running worker within about this time)."""
+    gauges_seconds: float = Field(default=15.0, gt=0)
+    """Period of the gauges that walk every key in memory (e.g. forecast MAE per resource)."""
+    checkpoints: dict[str, CheckpointPolicy] = Field(default_factory=dict)
+    """Per-agent overrides of the checkpoint policy, by agent name (optimizer, decision, drift,
+    compliance): `NOVACRON_HOST__CHECKPOINTS__OPTIMIZER__EVERY_EVENTS=1000`."""
+    session_timeout_ms: int = Field(default=10_000, ge=1000)
+    """How soon the group notices a dead worker and hands its partitions to another."""
+
+
+class OnlineTrainingConfig(BaseModel):
+    """Background DQN training from live outcomes in the learn role."""
+
+    online_training: bool = False
+    """Train in the background from live outcomes and swap new weights in (versioned)."""
+    publish_every: int = Field(default=2_000, ge=1)
+    """Gradient steps between published (and checkpointed) models when training online."""
+
+
 class Settings(BaseSettings):
     """All configuration. Env: `NOVACRON_KAFKA__BOOTSTRAP=...`, or a file in `NOVACRON_CONFIG`."""
 
@@ -70,6 +113,10 @@ class Settings(BaseSettings):
     """Online learning: forecasts, anomaly detection, recommendations (learn role)."""
     decision: DecisionConfig = Field(default_factory=DecisionConfig)
     """The DQN decision engine: safety limits, confidence gate, shadow mode (learn role)."""
+    decision_host: OnlineTrainingConfig = Field(default_factory=OnlineTrainingConfig)
+    """Online training of the DQN in the learn role (`NOVACRON_DECISION_HOST__*`, as before)."""
+    host: HostConfig = Field(default_factory=HostConfig)
+    """The generic agent host: batches, ticks, checkpoint policies (`NOVACRON_HOST__*`)."""
     gate: GateConfig = Field(default_factory=GateConfig)
     """The policy gate: approvals and their expiry (govern role)."""
     policies: RegistryConfig = Field(default_factory=RegistryConfig)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from schemas import TOPIC_TYPES, Event
+from streams.roles import ROLES
 from streams.settings import KafkaConfig
 
-__all__ = ["CATALOGUE", "TopicSpec", "create_topics"]
+__all__ = ["CATALOGUE", "INTERNAL_TOPICS", "TopicSpec", "create_topics", "state_topics"]
 
 DAY_MS = 86_400_000
 
@@ -60,15 +62,25 @@ CATALOGUE: dict[str, TopicSpec] = {
 """Every topic of the product by logical name (the prefix is added by KafkaConfig.topic)."""
 
 INTERNAL_TOPICS: dict[str, str] = {
-    "optimizer-state": "compacted per-resource optimizer model snapshots",
+    "drift-ignores": "compacted drift ignore rules, keyed by rule id (CLI and API write them)",
+    "model-versions": "compacted deployed DQN version (`novacron model rollback` writes it)",
     "executor-journal": "compacted per-action step journal (at-most-once execution)",
     "collect-state": "compacted open alerts of the Alertmanager receiver, by fingerprint",
 }
-"""Compacted state topics owned by agents (not event streams)."""
+"""Compacted topics that are not event streams: operator-set shared state, the journal.
+
+Besides these, every worker role has a compacted `{role}-state` topic for its agents' per-key
+state (learn: models and cooldowns; govern: open findings and violation lifecycles)."""
 
 
-async def create_topics(cfg: KafkaConfig) -> list[str]:
-    """Create every catalogue topic that does not exist yet; return the names created."""
+def state_topics(roles: Iterable[str]) -> list[str]:
+    """The state topic of each role (`learn-state`, …), co-partitioned with the inputs."""
+    return [f"{role}-state" for role in roles]
+
+
+async def create_topics(cfg: KafkaConfig, roles: Iterable[str] = ROLES) -> list[str]:
+    """Create every catalogue, internal and role state topic that does not exist yet; return
+    the names created."""
     admin = AIOKafkaAdminClient(bootstrap_servers=cfg.bootstrap)
     await admin.start()
     try:
@@ -85,7 +97,7 @@ async def create_topics(cfg: KafkaConfig) -> list[str]:
                 cfg.replication_factor,
                 topic_configs={"cleanup.policy": "compact"},
             )
-            for name in INTERNAL_TOPICS
+            for name in [*INTERNAL_TOPICS, *state_topics(roles)]
         ]
         new = [t for t in wanted if t.name not in existing]
         if new:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 import orjson
 
+from agents.contract import Examples, refuse
 from agents.drift.baseline import BaselineStore
 from agents.drift.config import DriftConfig
 from agents.drift.engine import DriftEngine, DriftReport, Snapshot
@@ -17,6 +19,7 @@ from agents.drift.remediation import proposal
 from agents.drift.rules import IgnoreSet
 from schemas import ConfigChange, DesiredState, DriftFinding, Event
 from schemas.envelope import utc_now
+from schemas.errors import DecodeError
 
 __all__ = ["DriftConfig", "DriftDetector"]
 
@@ -36,18 +39,25 @@ class DriftDetector:
     """`on_baseline` feeds baselines; `on_config` returns [DriftFinding, Decision] or [].
 
     A resource that returns to its baseline after a finding gets a closing DriftFinding
-    (status remediated, or accepted when the baseline was an accepted drift).
+    (status remediated, or accepted when the baseline was an accepted drift). As a host agent
+    (agents/contract.py) a resource's open finding is its key: dedupe survives a restart.
     """
+
+    name = "drift"
+    inputs: tuple[type[Event], ...] = (ConfigChange,)
 
     def __init__(
         self,
         config: DriftConfig | None = None,
         ignores: IgnoreSet | None = None,
         clock: Callable[[], datetime] = utc_now,
+        *,
+        store: BaselineStore | None = None,
     ) -> None:
         self.config = config or DriftConfig()
         self.engine = DriftEngine(self.config, ignores, clock)
-        self.store = BaselineStore()
+        self.store = store if store is not None else BaselineStore()
+        """Baselines: the process's shared copy when the host gives one (agents/shared.py)."""
         self._snapshots: dict[str, tuple[str, Snapshot]] = {}
         self._open: dict[str, _Open] = {}
 
@@ -131,6 +141,56 @@ class DriftDetector:
                 status=status,
             )
         ]
+
+
+    # --- the agent contract -------------------------------------------------------------------
+    def handle(self, event: Event) -> list[Event]:
+        if isinstance(event, ConfigChange):
+            return self.on_config(event)
+        refuse(self, event)
+
+    def tick(self, now: datetime) -> list[Event]:
+        return []
+
+    def state_key(self, event: Event) -> str | None:
+        return event.resource_id if isinstance(event, ConfigChange) else None
+
+    def snapshot(self, key: str) -> bytes | None:
+        """The resource's open finding (what dedupes and later closes it), None when clean."""
+        found = self._open.get(key)
+        return None if found is None else orjson.dumps(asdict(found))
+
+    def restore(self, key: str, blob: bytes) -> None:
+        try:
+            self._open[key] = _Open(**orjson.loads(blob))
+        except (orjson.JSONDecodeError, TypeError) as exc:
+            raise DecodeError(f"drift state of {key} is not an open finding: {exc}") from exc
+
+    def forget(self, key: str) -> None:
+        self._open.pop(key, None)
+        self._snapshots.pop(key, None)
+
+    @classmethod
+    def examples(cls) -> Examples:
+        """Two security groups: drift, a repeat (deduped), a fix (closing finding), a delete."""
+        t0 = datetime(2025, 6, 2, tzinfo=UTC)
+        base: dict[str, Any] = {"name": "web", "ingress": [{"port": 443, "cidr": "10.0.0.0/8"}],
+                "tags": {"environment": "production"}}
+        open_22 = {**base, "ingress": [*base["ingress"], {"port": 22, "cidr": "0.0.0.0/0"}]}
+        shared = [DesiredState(resource_id=r, resource_type="aws_security_group", config=base,
+                               revision="c0ffee", event_time=t0) for r in ("sg-a", "sg-b")]
+
+        def change(rid: str, config: dict[str, Any], i: int, op: str = "update"
+                   ) -> ConfigChange:
+            return ConfigChange(resource_id=rid, resource_type="aws_security_group",
+                                provider="aws", op=op, change_source="console", config=config,
+                                event_id=f"{rid}-{i}", event_time=t0)  # type: ignore[arg-type]
+
+        inputs = [change("sg-a", open_22, 0), change("sg-b", base, 1), change("sg-a", open_22, 2),
+                  change("sg-b", {**base, "name": "api"}, 3), change("sg-a", base, 4),
+                  change("sg-b", {**base, "name": "api"}, 5), change("sg-a", open_22, 6),
+                  change("sg-b", base, 7), change("sg-a", {}, 8, "delete"), change("sg-c", base, 9)]
+        return Examples(inputs=inputs, shared=shared)
 
 
 def _fingerprint(report: DriftReport) -> str:

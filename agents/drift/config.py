@@ -47,7 +47,8 @@ class DriftConfig(BaseModel):
     list_rules: tuple[ListRule, ...] = DEFAULT_LIST_RULES
     """How lists are compared per resource type and path (the first matching rule wins)."""
     ignore_file: Path | None = None
-    """Extra ignore rules (YAML), e.g. policies/drift_ignores.yaml or var/drift_ignores.yaml."""
+    """Extra static ignore rules (YAML) read at start, e.g. a mounted ConfigMap; rules added at
+    run time live in the `drift-ignores` topic (`novacron drift ignore add`)."""
     default_ignores: bool = True
     """Apply agents/drift/default_ignores.yaml (computed fields, timestamps, ids)."""
     empty_equivalent: bool = True

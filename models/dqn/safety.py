@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -166,3 +167,28 @@ class SafetyGuard:
             reasons.setdefault("disable_feature", "the cache is already disabled")
         if s.extra.get("throttle_active") == 1.0:
             reasons.setdefault("adjust_policy", "a throttle is already active")
+
+    # --- durable per-service state (the host checkpoints it: cooldowns survive a restart) -----
+    def snapshot(self, service: str) -> dict[str, Any] | None:
+        """One service's action history and overload start, JSON-ready; None when empty."""
+        history = self.history.get(service)
+        since = self.overloaded_since.get(service)
+        if not history and since is None:
+            return None
+        return {"history": [[when.isoformat(), action] for when, action in history or ()],
+                "overloaded_since": since.isoformat() if since is not None else None}
+
+    def restore(self, service: str, state: dict[str, Any]) -> None:
+        """Resume one service from `snapshot()`."""
+        self.history[service] = deque(
+            (datetime.fromisoformat(when), str(action)) for when, action in state["history"])
+        since = state.get("overloaded_since")
+        if since is None:
+            self.overloaded_since.pop(service, None)
+        else:
+            self.overloaded_since[service] = datetime.fromisoformat(since)
+
+    def forget(self, service: str) -> None:
+        """Drop one service's history (it moved to another worker)."""
+        self.history.pop(service, None)
+        self.overloaded_since.pop(service, None)

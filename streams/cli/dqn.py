@@ -2,28 +2,32 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from enum import StrEnum
 from pathlib import Path
 
 import typer
+from aiokafka.errors import KafkaError
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from agents.shared import DeployedModel, SharedState, model_record
 from agents.simulator.benchmark import BenchmarkConfig, BenchmarkResult, compare, deployed_config
 from agents.simulator.training import TRAIN_LOAD_QUANTILE
 from agents.simulator.world import SimConfig
 from models.dqn.checkpoints import CheckpointStore
 from models.dqn.config import DQNConfig
-from schemas.errors import NovacronError
+from schemas.errors import NovacronError, RejectedError
+from streams.publish import RecordTopic
 from streams.settings import Settings
 
 train_app = typer.Typer(help="Train models on the simulator.", no_args_is_help=True)
 eval_app = typer.Typer(help="Evaluate controllers on the simulator.", no_args_is_help=True)
-model_app = typer.Typer(help="Versioned DQN checkpoints: list and roll back.",
+model_app = typer.Typer(help="Versioned DQN checkpoints: list, deploy an earlier one.",
                         no_args_is_help=True)
 app = typer.Typer(help="The DQN decision engine: train, evaluate, manage models.",
                   no_args_is_help=True)
@@ -122,7 +126,8 @@ def train_dqn(
                    "train_seconds": round(time.perf_counter() - started, 1)}})
     console.print(f"saved [bold]{meta.version}[/bold] under {model_dir} (current); "
                   f"mean reward of the last episodes {meta.mean_reward}, "
-                  f"{meta.config['train_seconds']} s")
+                  f"{meta.config['train_seconds']} s; running workers use it after "
+                  f"`novacron model deploy {meta.version}`")
 
 
 def _table(result: BenchmarkResult) -> Table:
@@ -217,15 +222,89 @@ def model_list(model_dir: Path = MODEL_DIR) -> None:
     console.print(table)
 
 
+def _versions_topic() -> RecordTopic:
+    """The `model-versions` compacted topic every learn worker follows (tests swap it)."""
+    from streams.publish import KafkaRecordTopic
+
+    return KafkaRecordTopic(Settings(), "model-versions")
+
+
+def _deployed(topic: RecordTopic) -> DeployedModel | None:
+    shared = SharedState()
+    for key, value in topic.read():
+        with contextlib.suppress(NovacronError):  # a hand-written bad record: the older one holds
+            shared.apply("model-versions", key, value)
+    return shared.model
+
+
+def _previous(current: str | None, store: CheckpointStore) -> str:
+    """The version before `current` in the folder that holds it (local, else shipped)."""
+    from streams.decision import SHIPPED_MODEL
+
+    local = [m.version for m in store.list_versions()]
+    current = current or store.current() or f"shipped-{CheckpointStore(SHIPPED_MODEL).current()}"
+    if current in local:
+        versions, prefix = local, ""
+    else:
+        versions = [m.version for m in CheckpointStore(SHIPPED_MODEL).list_versions()]
+        prefix = "shipped-"
+    plain = current.removeprefix("shipped-")
+    if plain not in versions or versions.index(plain) == 0:
+        raise RejectedError(f"nothing to roll back to: {current} is the first version")
+    return prefix + versions[versions.index(plain) - 1]
+
+
 @model_app.command("rollback")
 def model_rollback(
-    version: str | None = typer.Argument(None, help="Version to make current "
-                                         "(default: the one before the current)."),
+    version: str | None = typer.Argument(None, help="Version to deploy, e.g. v0002 (local "
+                                         "folder first, then the shipped models; "
+                                         "shipped-v0002 forces the shipped one). Default: "
+                                         "the one before the deployed version."),
     model_dir: Path = MODEL_DIR,
+    local: bool = typer.Option(False, "--local", help="Only change the current version of the "
+                               "local folder (what train --resume and eval use); no broker."),
+    by: str = typer.Option("cli", "--by", help="Who deploys it (kept in the record)."),
+    reason: str = typer.Option("", "--reason", help="Why (kept in the record)."),
 ) -> None:
-    """Make an earlier checkpoint current; decision agents pick it up on their next reload."""
+    """Deploy an earlier model: every running learn worker switches to it within seconds (the
+    `model-versions` topic), and a restarted one starts with it."""
+    store = CheckpointStore(model_dir)
     try:
-        now = CheckpointStore(model_dir).rollback(version)
-    except NovacronError as exc:
+        if local:
+            now = store.rollback(version)
+            console.print(f"current model in {model_dir} is now [bold]{now}[/bold]")
+            return
+        deploy = _deploy(store, version, by, reason)
+    except (NovacronError, ValueError) as exc:
         raise _fail(exc) from exc
-    console.print(f"current model is now [bold]{now}[/bold]")
+    except (KafkaError, OSError) as exc:
+        raise _fail(RuntimeError(f"cannot reach Kafka: {exc}. Is it running (`novacron kafka "
+                                 "start`, NOVACRON_KAFKA__BOOTSTRAP)?")) from exc
+    console.print(f"deployed model is now [bold]{deploy.version}[/bold]; running learn workers "
+                  "switch on their next tick")
+
+
+@model_app.command("deploy")
+def model_deploy(
+    version: str = typer.Argument(..., help="Version to deploy, e.g. v0004 or shipped-v0003."),
+    model_dir: Path = MODEL_DIR,
+    by: str = typer.Option("cli", "--by", help="Who deploys it (kept in the record)."),
+    reason: str = typer.Option("", "--reason", help="Why (kept in the record)."),
+) -> None:
+    """Deploy a model version to every running learn worker (the `model-versions` topic)."""
+    model_rollback(version, model_dir, False, by, reason)
+
+
+def _deploy(store: CheckpointStore, version: str | None, by: str, reason: str) -> DeployedModel:
+    from streams.decision import policy_for
+
+    topic = _versions_topic()
+    if version is None:
+        current = _deployed(topic)
+        version = _previous(current.version if current else None, store)
+    deploy = DeployedModel(version=version, set_by=by, reason=reason)
+    policy_for(deploy.version, store)  # RejectedError unless this machine can load it
+    topic.write([model_record(deploy)])
+    if deploy.version in {m.version for m in store.list_versions()}:
+        store.rollback(deploy.version)  # train --resume and eval follow the deployed version
+    return deploy

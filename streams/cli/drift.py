@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,9 +20,11 @@ from rich.table import Table
 from agents.drift import DriftConfig, DriftEngine, DriftReport, IgnoreRule, load_ignores
 from agents.drift.baseline import parse_baseline_documents
 from agents.drift.listing import Query, open_findings
-from agents.drift.rules import IgnoreSet, save_ignores
+from agents.drift.rules import IgnoreSet
 from agents.drift.terraform import detect_format, terraform_resources
-from schemas.errors import NovacronError
+from agents.shared import SharedState, ignore_record
+from schemas.errors import NonRetryableError, NovacronError
+from streams.publish import RecordTopic
 
 app = typer.Typer(help="Configuration drift: diff files, manage ignore rules, list open findings.")
 ignore_app = typer.Typer(help="Ignore rules (per resource type and JSON-pointer pattern).")
@@ -32,15 +36,37 @@ COLORS = {"CRITICAL": "bold red", "HIGH": "red", "MEDIUM": "yellow", "LOW": "cya
 Resources = dict[str, tuple[str, dict[str, Any]]]
 
 
-def _default_ignore_file() -> Path:
+def _ignores_topic() -> RecordTopic:
+    """The `drift-ignores` compacted topic every govern worker follows (tests swap it)."""
+    from streams.publish import KafkaRecordTopic
     from streams.settings import Settings
 
-    return Settings().data_dir / "drift_ignores.yaml"
+    return KafkaRecordTopic(Settings(), "drift-ignores")
 
 
-IgnoreFileOpt = typer.Option(
-    None, "--file", help="Ignore-rule YAML file (default: <data_dir>/drift_ignores.yaml)."
-)
+@contextmanager
+def _broker(what: str) -> Iterator[None]:
+    """Turn a broker failure into one line that says what to do."""
+    from aiokafka.errors import KafkaError
+
+    try:
+        yield
+    except (KafkaError, OSError, NonRetryableError) as exc:
+        raise _fail(f"cannot {what}: {exc}. Is Kafka running (`novacron kafka start`, "
+                    "NOVACRON_KAFKA__BOOTSTRAP)?") from exc
+
+
+def _live_rules(topic: RecordTopic) -> IgnoreSet:
+    """The rules the running govern workers apply: the topic folded like they fold it."""
+    shared = SharedState()
+    with _broker("read the drift-ignores topic"):
+        records = topic.read()
+    for key, value in records:
+        try:
+            shared.apply("drift-ignores", key, value)
+        except NovacronError as exc:
+            err.print(f"[yellow]skipping ignore record {key!r}:[/] {exc}")
+    return shared.ignores
 
 
 def _fail(message: str) -> typer.Exit:
@@ -118,8 +144,10 @@ def scan(
     resource_type: str | None = typer.Option(
         None, "--resource-type", "-t", help="Type of a plain config, or only this type."
     ),
-    ignores: list[Path] = typer.Option([], "--ignores", help="Extra ignore-rule YAML files."),
-    ignore_file: Path | None = IgnoreFileOpt,
+    ignores: list[Path] = typer.Option([], "--ignores", help="Ignore-rule YAML files."),
+    live_ignores: bool = typer.Option(
+        False, "--live-ignores", help="Also apply the rules of the drift-ignores topic (what the "
+        "running govern workers apply; needs Kafka)."),
     default_ignores: bool = typer.Option(True, help="Apply the built-in computed-field ignores."),
     as_json: bool = typer.Option(False, "--json", help="Print the findings as JSON."),
 ) -> None:
@@ -127,7 +155,9 @@ def scan(
     try:
         base = load_resources(baseline, resource_type)
         cur = load_resources(current, resource_type)
-        engine = _engine([ignore_file or _default_ignore_file(), *ignores], default_ignores)
+        engine = _engine(ignores, default_ignores)
+        if live_ignores:
+            engine.ignores.extend(_live_rules(_ignores_topic()))
         reports: dict[str, DriftReport] = {}
         for bid, cid in _pair(base, cur):
             rtype, config = base[bid]
@@ -193,57 +223,63 @@ def _expiry(expires: str | None, ttl: str | None) -> datetime | None:
 
 @ignore_app.command("add")
 def ignore_add(
-    path: str = typer.Argument(
-        ..., help="JSON-pointer pattern, e.g. /ingress/*/description, /tags/3."
+    path: str | None = typer.Argument(
+        None, help="JSON-pointer pattern, e.g. /ingress/*/description, /tags/3."
     ),
     resource_type: str = typer.Option("*", "--type", "-t", help="Resource type glob."),
-    reason: str = typer.Option(..., "--reason", "-r", help="Why this difference is expected."),
+    reason: str | None = typer.Option(None, "--reason", "-r",
+                                      help="Why this difference is expected (required)."),
     expires: str | None = typer.Option(None, "--expires", help="Stop applying at (ISO 8601)."),
     ttl: str | None = typer.Option(None, "--ttl", help="Stop applying after e.g. 12h, 7d."),
     by: str = typer.Option("cli", "--by", help="Who adds the rule."),
-    file: Path | None = IgnoreFileOpt,
+    file: Path | None = typer.Option(
+        None, "--file", help="Publish every rule of this YAML file instead (`ignores:` list)."),
 ) -> None:
-    """Add (or replace) an ignore rule."""
-    target = file or _default_ignore_file()
+    """Add (or replace) ignore rules on the drift-ignores topic: every govern worker applies
+    them within a second, and a restarted one still has them."""
     try:
-        rule = IgnoreRule(
-            path=path,
-            resource_type=resource_type,
-            reason=reason,
-            expires_at=_expiry(expires, ttl),
-            created_by=by,
-        )
-        rules = load_ignores(target)
+        rules = _rules_to_add(path, resource_type, reason, _expiry(expires, ttl), by, file)
     except (ValueError, NovacronError) as exc:
         raise _fail(str(exc)) from exc
-    rules.add(rule)
-    save_ignores(rules, target)
-    until = f" until {rule.expires_at.isoformat()}" if rule.expires_at else ""
-    console.print(f"added {rule.rule_id}: {rule.resource_type} {rule.path}{until} → {target}")
+    topic = _ignores_topic()
+    with _broker("publish to the drift-ignores topic"):
+        topic.write([ignore_record(r) for r in rules])
+    for rule in rules:
+        until = f" until {rule.expires_at.isoformat()}" if rule.expires_at else ""
+        console.print(f"added {rule.rule_id}: {rule.resource_type} {rule.path}{until}")
+
+
+def _rules_to_add(path: str | None, resource_type: str, reason: str | None,
+                  expires_at: datetime | None, by: str, file: Path | None) -> list[IgnoreRule]:
+    if file is not None:
+        if path is not None:
+            raise ValueError("give a PATH or --file, not both")
+        rules = load_ignores(file).rules if file.exists() else []
+        if not rules:
+            raise ValueError(f"{file}: no ignore rules (expected a YAML list under `ignores:`)")
+        return rules
+    if path is None or not reason:
+        raise ValueError("give a PATH and --reason (or --file with rules)")
+    return [IgnoreRule(path=path, resource_type=resource_type, reason=reason,
+                       expires_at=expires_at, created_by=by)]
 
 
 @ignore_app.command("list")
-def ignore_list(file: Path | None = IgnoreFileOpt) -> None:
-    """Show the ignore rules (expired ones marked)."""
-    target = file or _default_ignore_file()
-    try:
-        rules = load_ignores(target).rules
-    except NovacronError as exc:
-        raise _fail(str(exc)) from exc
+def ignore_list(as_json: bool = typer.Option(False, "--json", help="Print rules as JSON.")
+                ) -> None:
+    """Show the ignore rules of the drift-ignores topic (expired ones marked)."""
+    rules = _live_rules(_ignores_topic()).rules
+    if as_json:
+        console.print_json(data=[r.model_dump(mode="json") | {"id": r.rule_id} for r in rules])
+        return
     now = datetime.now(UTC)
-    table = Table(title=f"ignore rules in {target}", title_justify="left")
+    table = Table(title=f"{len(rules)} ignore rules (drift-ignores topic)", title_justify="left")
     for col in ("id", "type", "path", "reason", "expires", "by"):
         table.add_column(col)
     for r in rules:
         exp = r.expires_at.isoformat() if r.expires_at else "never"
-        table.add_row(
-            r.rule_id,
-            r.resource_type,
-            r.path,
-            r.reason,
-            exp if r.active(now) else f"[dim]{exp} (expired)[/]",
-            r.created_by,
-        )
+        table.add_row(r.rule_id, r.resource_type, r.path, r.reason,
+                      exp if r.active(now) else f"[dim]{exp} (expired)[/]", r.created_by)
     console.print(table)
 
 
@@ -252,16 +288,15 @@ def ignore_remove(
     rule_id: str = typer.Argument(
         ..., help="Rule id (or a unique prefix) from `drift ignore list`."
     ),
-    file: Path | None = IgnoreFileOpt,
 ) -> None:
-    """Remove an ignore rule."""
-    target = file or _default_ignore_file()
+    """Remove an ignore rule (a tombstone on the drift-ignores topic)."""
+    topic = _ignores_topic()
     try:
-        rules = load_ignores(target)
-        removed = rules.remove(rule_id)
+        removed = _live_rules(topic).remove(rule_id)
     except NovacronError as exc:
         raise _fail(str(exc)) from exc
-    save_ignores(rules, target)
+    with _broker("publish to the drift-ignores topic"):
+        topic.write([(removed.rule_id.encode(), None)])
     console.print(f"removed {removed.rule_id}: {removed.resource_type} {removed.path}")
 
 

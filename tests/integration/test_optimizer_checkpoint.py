@@ -1,4 +1,4 @@
-"""A learn worker killed with SIGKILL resumes each resource's models from `optimizer-state`."""
+"""A learn worker killed with SIGKILL resumes each resource's models from `learn-state`."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from aiokafka.partitioner import murmur2
 from agents.optimizer import Optimizer, OptimizerConfig
 from schemas import Insight, MetricSample
 from schemas.codec import Codec
-from streams.optimizer import SnapshotMeta
 from streams.settings import KafkaConfig
+from streams.state import StateMeta
 from tests.integration.conftest import wait_until
 
 pytestmark = pytest.mark.kafka
@@ -27,11 +27,11 @@ RESOURCES = ["vm-0", "vm-3", "vm-1", "vm-2", "vm-6", "vm-9", "vm-12", "vm-18"]
 ENV = {
     # every sample emits its forecasts, so predictions after the restart can be compared one by one
     "NOVACRON_OPTIMIZER__FORECAST_EVERY": "1",
-    "NOVACRON_OPTIMIZER_CHECKPOINT__EVERY_SAMPLES": "1000000",  # only the age timer saves
-    "NOVACRON_OPTIMIZER_CHECKPOINT__MAX_AGE_SECONDS": "0.5",
-    "NOVACRON_OPTIMIZER_CHECKPOINT__GAUGES_SECONDS": "0.5",
-    # Faust's 60 s default would keep the killed member's partitions for a minute
-    "BROKER_SESSION_TIMEOUT": "6", "BROKER_HEARTBEAT_INTERVAL": "1",
+    "NOVACRON_HOST__CHECKPOINTS__OPTIMIZER__EVERY_EVENTS": "1000000",  # only the age saves
+    "NOVACRON_HOST__CHECKPOINTS__OPTIMIZER__MAX_AGE_SECONDS": "0.5",
+    "NOVACRON_HOST__GAUGES_SECONDS": "0.5",
+    # the killed member's partitions go to the restarted one after the session timeout
+    "NOVACRON_HOST__SESSION_TIMEOUT_MS": "6000",
 }
 
 
@@ -74,7 +74,7 @@ async def _produce(cfg: KafkaConfig, samples: list[MetricSample]) -> None:
         await producer.stop()
 
 
-Record = tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]
+Record = tuple[bytes | None, bytes | None, list[tuple[str, bytes]], int]
 
 
 async def _read_all(cfg: KafkaConfig, logical: str) -> list[Record]:
@@ -89,23 +89,26 @@ async def _read_all(cfg: KafkaConfig, logical: str) -> list[Record]:
         out: list[Record] = []
         while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
             for records in (await consumer.getmany(timeout_ms=500)).values():
-                out.extend((r.key, r.value, list(r.headers)) for r in records)
+                out.extend((r.key, r.value, list(r.headers), r.partition) for r in records)
         return out
     finally:
         await consumer.stop()
 
 
 def _saved_samples(cfg: KafkaConfig) -> dict[str, int]:
+    """Samples each resource's latest optimizer snapshot holds."""
     latest: dict[str, int] = {}
-    for key, _value, headers in asyncio.run(_read_all(cfg, "optimizer-state")):
-        latest[key.decode()] = SnapshotMeta.from_headers(headers).samples  # type: ignore[union-attr]
+    for key, _value, headers, partition in asyncio.run(_read_all(cfg, "learn-state")):
+        agent, _, rid = key.decode().partition("/")  # type: ignore[union-attr]
+        if agent == "optimizer":
+            latest[rid] = StateMeta.from_headers(partition, headers).events
     return latest
 
 
 def _forecasts(cfg: KafkaConfig) -> dict[tuple[str, str], list[float]]:
     """Forecast insights by (causing sample, metric): a list, so duplicates would show."""
     out: dict[tuple[str, str], list[float]] = {}
-    for _k, value, _h in asyncio.run(_read_all(cfg, "insights")):
+    for _k, value, _h, _p in asyncio.run(_read_all(cfg, "insights")):
         insight = CODEC.decode(value, Insight)
         if insight.kind == "forecast":
             key = (insight.causation_id or "", insight.metric or "")
@@ -142,7 +145,7 @@ def test_sigkill_resumes_models_from_checkpoints(worker_factory, kafka_cfg) -> N
 
 
 def test_rebalance_and_shutdown_hand_models_over(worker_factory, kafka_cfg) -> None:  # type: ignore[no-untyped-def]
-    env = {**ENV, "NOVACRON_OPTIMIZER_CHECKPOINT__MAX_AGE_SECONDS": "100000"}  # no timer saves
+    env = {**ENV, "NOVACRON_HOST__CHECKPOINTS__OPTIMIZER__MAX_AGE_SECONDS": "1e5"}  # no age saves
     first, second = _samples(0, 60), _samples(60, 40)
     reference = Optimizer(OptimizerConfig(forecast_every=1))  # one uninterrupted process
     expected = {(s.event_id, e.metric): [e.value] for s in first + second

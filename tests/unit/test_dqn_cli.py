@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from agents.simulator.benchmark import deployed_config, verdict
@@ -12,7 +13,9 @@ from agents.simulator.evaluate import EpisodeStats
 from agents.simulator.reward import RewardConfig
 from models.dqn.features import FeatureConfig
 from models.dqn.safety import SafetyConfig
+from streams.cli import dqn as dqn_cli
 from streams.cli.dqn import app
+from streams.publish import MemoryRecordTopic
 
 runner = CliRunner()
 
@@ -39,9 +42,9 @@ def test_train_list_eval_rollback(tmp_path: Path) -> None:
     first = json.loads((tmp_path / "models" / "v0001" / "meta.json").read_text())
     weights = [m["config"]["decision"]["reward"]["cost_weight"] for m in (first, meta)]
     assert weights == [RewardConfig().cost_weight, 0.2]  # the operating point is recorded
-    rolled = runner.invoke(app, ["model", "rollback", "--model-dir", models])
+    rolled = runner.invoke(app, ["model", "rollback", "--local", "--model-dir", models])
     assert rolled.exit_code == 0 and "v0001" in rolled.output
-    again = runner.invoke(app, ["model", "rollback", "--model-dir", models])
+    again = runner.invoke(app, ["model", "rollback", "--local", "--model-dir", models])
     assert again.exit_code == 2 and "nothing to roll back" in again.output
 
 
@@ -109,3 +112,37 @@ def test_eval_runs_the_model_under_the_deployed_safety_limits(tmp_path: Path,
     assert result.exit_code == 2 and "stop here" in result.output
     assert seen[0].safety.overload_cpu == 85.0  # the deployment's, not the 95 trained with
     assert seen[0].features.load_quantile == 0.6
+
+
+# --- deploying to running workers: the model-versions topic (in memory here) ---------------------
+@pytest.fixture
+def versions(monkeypatch: pytest.MonkeyPatch) -> MemoryRecordTopic:
+    topic = MemoryRecordTopic()
+    monkeypatch.setattr(dqn_cli, "_versions_topic", lambda: topic)
+    return topic
+
+
+def _deployed(topic: MemoryRecordTopic) -> list[str]:
+    return [json.loads(v)["version"] for _k, v in topic.records if v is not None]
+
+
+def test_rollback_deploys_the_version_before_the_deployed_one(
+        tmp_path: Path, versions: MemoryRecordTopic) -> None:
+    empty = str(tmp_path / "none")  # no local models: the shipped ones
+    first = runner.invoke(app, ["model", "rollback", "--model-dir", empty, "--by", "ana"])
+    assert first.exit_code == 0, first.output
+    second = runner.invoke(app, ["model", "rollback", "--model-dir", empty])
+    assert second.exit_code == 0, second.output
+    assert _deployed(versions) == ["shipped-v0002", "shipped-v0001"]
+    assert json.loads(versions.records[0][1] or b"")["set_by"] == "ana"
+    third = runner.invoke(app, ["model", "rollback", "--model-dir", empty])
+    assert third.exit_code == 2 and "nothing to roll back" in third.output
+    deploy = runner.invoke(app, ["model", "deploy", "v0003", "--model-dir", empty])
+    assert deploy.exit_code == 0 and _deployed(versions)[-1] == "v0003"
+
+
+@pytest.mark.parametrize("bad", ["v9999", "../../etc/passwd", "latest"])
+def test_unknown_or_malformed_versions_are_not_deployed(
+        tmp_path: Path, versions: MemoryRecordTopic, bad: str) -> None:
+    result = runner.invoke(app, ["model", "deploy", bad, "--model-dir", str(tmp_path)])
+    assert result.exit_code == 2 and versions.records == []

@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from schemas import DesiredState
 from streams.cli import baseline as baseline_cli
 from streams.cli import drift as drift_cli
+from streams.publish import MemoryRecordTopic
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "terraform"
 runner = CliRunner()
@@ -23,6 +24,14 @@ runner = CliRunner()
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("NOVACRON_DATA_DIR", str(tmp_path / "var"))
     return tmp_path / "var"
+
+
+@pytest.fixture(autouse=True)
+def ignores_topic(monkeypatch: pytest.MonkeyPatch) -> MemoryRecordTopic:
+    """The drift-ignores topic in memory (tests/integration/test_drift_ignores.py: the broker)."""
+    topic = MemoryRecordTopic()
+    monkeypatch.setattr(drift_cli, "_ignores_topic", lambda: topic)
+    return topic
 
 
 def write(path: Path, data: Any) -> Path:
@@ -70,15 +79,20 @@ def test_scan_json_between_terraform_state_and_plan() -> None:
     assert found["module.net.aws_security_group.web"]["severity"] == "CRITICAL"
 
 
-def test_scan_uses_ignore_rules_from_the_cli_file(tmp_path: Path) -> None:
+def test_scan_uses_ignore_rules_from_files_and_the_topic(tmp_path: Path) -> None:
     a = write(tmp_path / "a.json", {"size": 2, "owner": "ana"})
     b = write(tmp_path / "b.json", {"size": 2, "owner": "bob"})
-    assert runner.invoke(drift_cli.app, ["scan", "-b", str(a), "-c", str(b)]).exit_code == 1
+    scan = ["scan", "-b", str(a), "-c", str(b)]
+    assert runner.invoke(drift_cli.app, scan).exit_code == 1
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("ignores:\n  - {path: /owner, reason: handover}\n")
+    assert runner.invoke(drift_cli.app, [*scan, "--ignores", str(rules)]).exit_code == 0
     added = runner.invoke(
         drift_cli.app, ["ignore", "add", "/owner", "--reason", "handover", "--ttl", "7d"]
     )
     assert added.exit_code == 0, added.output
-    assert runner.invoke(drift_cli.app, ["scan", "-b", str(a), "-c", str(b)]).exit_code == 0
+    assert runner.invoke(drift_cli.app, scan).exit_code == 1  # files only, unless asked
+    assert runner.invoke(drift_cli.app, [*scan, "--live-ignores"]).exit_code == 0
 
 
 def test_scan_reports_unreadable_input(tmp_path: Path) -> None:
@@ -91,8 +105,7 @@ def test_scan_reports_unreadable_input(tmp_path: Path) -> None:
 # --- drift ignore ----------------------------------------------------------------------------
 
 
-def test_ignore_add_list_remove(tmp_path: Path) -> None:
-    file = tmp_path / "ign.yaml"
+def test_ignore_add_list_remove(ignores_topic: MemoryRecordTopic) -> None:
     add = runner.invoke(
         drift_cli.app,
         [
@@ -105,31 +118,43 @@ def test_ignore_add_list_remove(tmp_path: Path) -> None:
             "console edits",
             "--expires",
             "2020-01-01T00:00:00Z",
-            "--file",
-            str(file),
         ],
     )
     assert add.exit_code == 0, add.output
     rule_id = add.output.split()[1].rstrip(":")
-    listed = runner.invoke(drift_cli.app, ["ignore", "list", "--file", str(file)])
+    assert ignores_topic.records[-1][0] == rule_id.encode()  # keyed by rule id: compaction
+    listed = runner.invoke(drift_cli.app, ["ignore", "list"])
     assert rule_id in listed.output and "expired" in listed.output
-    removed = runner.invoke(drift_cli.app, ["ignore", "remove", rule_id, "--file", str(file)])
+    removed = runner.invoke(drift_cli.app, ["ignore", "remove", rule_id[:6]])
     assert removed.exit_code == 0
-    assert "ignores: []" in file.read_text()
-    again = runner.invoke(drift_cli.app, ["ignore", "remove", rule_id, "--file", str(file)])
+    assert ignores_topic.records[-1] == (rule_id.encode(), None)  # a tombstone
+    assert "0 ignore rules" in runner.invoke(drift_cli.app, ["ignore", "list"]).output
+    again = runner.invoke(drift_cli.app, ["ignore", "remove", rule_id])
     assert again.exit_code == 2
 
 
-def test_ignore_add_rejects_bad_input(tmp_path: Path) -> None:
+def test_ignore_add_publishes_every_rule_of_a_file(tmp_path: Path,
+                                                   ignores_topic: MemoryRecordTopic) -> None:
     file = tmp_path / "ign.yaml"
-    bad_path = runner.invoke(
-        drift_cli.app, ["ignore", "add", "no-slash", "-r", "x", "--file", str(file)]
-    )
-    bad_ttl = runner.invoke(
-        drift_cli.app, ["ignore", "add", "/a", "-r", "x", "--ttl", "soon", "--file", str(file)]
-    )
-    assert bad_path.exit_code == 2 and bad_ttl.exit_code == 2
-    assert not file.exists()
+    file.write_text("ignores:\n  - {path: /tags/*, reason: bot}\n"
+                    "  - {path: /etag, resource_type: aws_s3_bucket, reason: computed}\n")
+    added = runner.invoke(drift_cli.app, ["ignore", "add", "--file", str(file)])
+    assert added.exit_code == 0, added.output
+    listed = runner.invoke(drift_cli.app, ["ignore", "list", "--json"])
+    assert {r["path"] for r in json.loads(listed.output)} == {"/tags/*", "/etag"}
+    both = runner.invoke(drift_cli.app, ["ignore", "add", "/x", "-r", "y", "--file", str(file)])
+    assert both.exit_code == 2 and len(ignores_topic.records) == 2
+
+
+def test_ignore_add_rejects_bad_input(tmp_path: Path, ignores_topic: MemoryRecordTopic) -> None:
+    bad_path = runner.invoke(drift_cli.app, ["ignore", "add", "no-slash", "-r", "x"])
+    bad_ttl = runner.invoke(drift_cli.app, ["ignore", "add", "/a", "-r", "x", "--ttl", "soon"])
+    no_reason = runner.invoke(drift_cli.app, ["ignore", "add", "/a"])
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("ignores: []\n")
+    no_rules = runner.invoke(drift_cli.app, ["ignore", "add", "--file", str(empty)])
+    assert [r.exit_code for r in (bad_path, bad_ttl, no_reason, no_rules)] == [2, 2, 2, 2]
+    assert ignores_topic.records == []
 
 
 # --- drift list ------------------------------------------------------------------------------

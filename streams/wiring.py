@@ -1,0 +1,139 @@
+"""The wiring table: which agent runs in which role, on which topics. One row per agent.
+
+A role's host consumes the union of its rows' input topics in one consumer group, decodes each
+record once and hands it to every agent of the role that takes its type; followed topics are
+compacted topics every process folds in full (`agents.shared.SharedState`). Per-key state goes to
+the role's compacted `{role}-state` topic. Factories import their agent lazily, so a role never
+loads a library it must not (regopy and torch never share a process: streams/roles.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from agents.contract import Agent
+from agents.shared import FOLLOWED_TOPICS, SharedState
+from streams.host import Companion
+from streams.settings import CheckpointPolicy, Settings
+from streams.topics import CATALOGUE, state_topics
+
+__all__ = ["WIRING", "AgentContext", "AgentRow", "roles", "rows_of", "state_topic"]
+
+
+@dataclass(frozen=True)
+class AgentContext:
+    """What an agent factory gets: settings, the role's shared state, the role name."""
+
+    settings: Settings
+    shared: SharedState
+    role: str
+
+
+Factory = Callable[[AgentContext], Agent]
+CompanionFactory = Callable[[Agent, AgentContext], Companion]
+
+
+@dataclass(frozen=True)
+class AgentRow:
+    """One agent in one role."""
+
+    role: str
+    """The worker role (process) that runs it."""
+    name: str
+    """The agent's name (unique; must equal `agent.name`)."""
+    make: Factory
+    """Builds the agent (imports it lazily: the role's import guard is already installed)."""
+    inputs: tuple[str, ...]
+    """Logical topics the role's consumer group reads for it (their event types must be in
+    `agent.inputs`; types it takes from other agents of the role arrive in-process)."""
+    follows: tuple[str, ...] = ()
+    """Compacted topics it needs folded into SharedState before its first input."""
+    checkpoint: CheckpointPolicy = field(
+        default_factory=lambda: CheckpointPolicy(every_events=1, max_age_seconds=30.0))
+    """Default checkpoint policy (Settings.host.checkpoints overrides it by name)."""
+    companion: CompanionFactory | None = None
+    """Host-side extras: the agent's own gauges, model switches."""
+
+    def __post_init__(self) -> None:
+        unknown = [t for t in self.inputs if t not in CATALOGUE]
+        unknown += [t for t in self.follows if t not in FOLLOWED_TOPICS]
+        if unknown:
+            raise ValueError(f"wiring row {self.name!r}: unknown topics {unknown}")
+
+
+def state_topic(role: str) -> str:
+    """The logical name of a role's compacted state topic."""
+    return state_topics([role])[0]
+
+
+def _optimizer(ctx: AgentContext) -> Agent:
+    from agents.optimizer import Optimizer
+
+    return Optimizer(ctx.settings.optimizer)
+
+
+def _optimizer_gauges(agent: Agent, ctx: AgentContext) -> Companion:
+    from streams.optimizer import OptimizerCompanion
+
+    return OptimizerCompanion.of(agent, ctx.settings.host.gauges_seconds)
+
+
+def _decision(ctx: AgentContext) -> Agent:
+    from streams.decision import build_engine
+
+    return build_engine(ctx.settings)
+
+
+def _decision_host(agent: Agent, ctx: AgentContext) -> Companion:
+    from streams.decision import DecisionCompanion
+
+    return DecisionCompanion.of(agent, ctx.settings, ctx.shared)
+
+
+def _drift(ctx: AgentContext) -> Agent:
+    from agents.drift import DriftDetector
+
+    return DriftDetector(ctx.settings.drift, ctx.shared.ignores, store=ctx.shared.desired)
+
+
+def _drift_gauges(agent: Agent, ctx: AgentContext) -> Companion:
+    from streams.drift import DriftCompanion
+
+    return DriftCompanion(ctx.shared)
+
+
+def _compliance(ctx: AgentContext) -> Agent:
+    from agents.compliance_agent import ComplianceAgent
+
+    return ComplianceAgent.of(ctx.settings.compliance)
+
+
+def _compliance_gauges(agent: Agent, ctx: AgentContext) -> Companion:
+    from streams.compliance import ComplianceCompanion
+
+    return ComplianceCompanion()
+
+
+WIRING: tuple[AgentRow, ...] = (
+    AgentRow("learn", "optimizer", _optimizer, ("metrics",), companion=_optimizer_gauges,
+             # a snapshot is ~0.6 MB and ~3 ms: every 500 samples or 5 minutes per resource
+             checkpoint=CheckpointPolicy(every_events=500, max_age_seconds=300.0)),
+    # insights come from the optimizer in-process; cooldowns are saved before every commit
+    AgentRow("learn", "decision", _decision, ("metrics", "outcomes"),
+             follows=("model-versions",), companion=_decision_host),
+    AgentRow("govern", "drift", _drift, ("config",), follows=("desired", "drift-ignores"),
+             companion=_drift_gauges),
+    AgentRow("govern", "compliance", _compliance, ("config",), companion=_compliance_gauges),
+)
+"""Every agent the generic host runs (the gate, executor and ingest still have their own)."""
+
+
+def rows_of(role: str, table: tuple[AgentRow, ...] = WIRING) -> list[AgentRow]:
+    """The rows of one role, in table order (the order agents see each event in)."""
+    return [r for r in table if r.role == role]
+
+
+def roles(table: tuple[AgentRow, ...] = WIRING) -> list[str]:
+    """Roles that have at least one row."""
+    return list(dict.fromkeys(r.role for r in table))
