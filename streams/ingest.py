@@ -29,11 +29,15 @@ from schemas import DeadLetter
 from schemas.errors import RejectedError
 from sinks.audit import AuditChain
 from sinks.backend import Backend, open_backend
+from sinks.checkpoint import latest_head, resume_point
 from sinks.ddl import apply_ddl
 from sinks.queries import audit_tail
-from sinks.readonly import check_readonly
+from sinks.readonly import ChdbReadEngine, GuardedReader, ReadEngine, ServerReadEngine, history_scope
 from sinks.writer import BatchingSink
+from streams.access import AccessHost
 from streams.app import WorkerContext
+from streams.audithead import HEADS_TOPIC, HeadPublisher, trusted_keys
+from streams.sqlview import SqlEndpoint, mount_sql
 from streams.topics import CATALOGUE
 
 __all__ = ["SinkPipeline", "register"]
@@ -53,9 +57,11 @@ class SinkPipeline:
             backend,
             ctx.settings.clickhouse.database,
             self.cfg,
-            audit=_resume_audit(backend, ctx.settings.clickhouse.database),
+            audit=AuditChain(),  # resumed in run(), after the signed head has been read
             on_retry=self._on_retry,
         )
+        db = ctx.settings.clickhouse.database
+        self.heads = HeadPublisher(ctx.settings.audit, db, ctx.topic(HEADS_TOPIC))
         self.ingestor = Ingestor(ctx.codec)
         self.topics = {ctx.topic(name): spec for name, spec in CATALOGUE.items()}
         self.dlq_topic = ctx.topic("dlq")
@@ -79,6 +85,8 @@ class SinkPipeline:
         )
         producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap, acks="all", linger_ms=5)
         await producer.start()
+        self.heads.producer = producer
+        self.sink.audit = await self._resume_audit()
         await consumer.start()
         consumer.subscribe(list(self.topics), listener=_LogRebalance())
         try:
@@ -152,6 +160,7 @@ class SinkPipeline:
         dlq_sends, self._dlq_sends = self._dlq_sends, []
         loop = asyncio.get_running_loop()
         offsets = await loop.run_in_executor(self.executor, self.sink.insert, batch)
+        await self.heads.after_insert(self.sink.audit_rows(batch))  # only once the rows exist
         if dlq_sends:  # dead letters must be durable before their offsets are committed
             await asyncio.gather(*dlq_sends)
         if offsets:
@@ -162,6 +171,24 @@ class SinkPipeline:
         m.sink_insert_seconds.observe(self.sink.stats.last_insert_seconds)
         m.sink_rows.labels("all").inc(self.sink.stats.rows_inserted - rows_before)
         await self._update_lag(consumer)
+
+    async def _resume_audit(self) -> AuditChain:
+        """Continue the chain after max(stored tail, signed head): a deleted seq is never reused."""
+        db, audit_cfg = self.ctx.settings.clickhouse.database, self.ctx.settings.audit
+        signed, problems = latest_head(
+            await self.heads.latest(self.ctx.settings.kafka.bootstrap), db, trusted_keys(audit_cfg)
+        )
+        for problem in problems:
+            log.error("audit heads: %s", problem)
+        loop = asyncio.get_running_loop()
+        tail = await loop.run_in_executor(self.executor, audit_tail, self.backend, db)
+        seq, last_hash = resume_point(tail, signed)
+        stored = int(tail["seq"]) if tail else 0
+        if stored < seq:
+            log.error("audit log truncated: the stored chain ends at seq %d, the signed head is "
+                      "seq %d; continuing after the head (`audit verify` reports the gap)",
+                      stored, seq)
+        return AuditChain(seq, last_hash)
 
     async def _update_lag(self, consumer: AIOKafkaConsumer) -> None:
         group = f"{self.ctx.settings.kafka.topic_prefix}sink"
@@ -184,40 +211,34 @@ class _LogRebalance(ConsumerRebalanceListener):
         log.info("sink: partitions assigned: %d", len(assigned))
 
 
-def _resume_audit(backend: Backend, database: str) -> AuditChain:
-    return AuditChain.resume(audit_tail(backend, database))
-
-
 def register(app: faust.App, ctx: WorkerContext) -> None:
     """Open ClickHouse (this process owns chDB), apply DDL, run the pipeline, serve /sql."""
     backend = open_backend(ctx.settings.clickhouse)
     apply_ddl(backend, ctx.settings.clickhouse)
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
     pipeline = SinkPipeline(ctx, backend, executor)
+    access = AccessHost(ctx)
+    reader = GuardedReader(
+        _read_engine(ctx), history_scope(ctx.settings.clickhouse.database, ctx.settings.sql_limits),
+        "ingest /sql",
+    )
+    endpoint = SqlEndpoint(reader, access, ctx.settings.sql_limits.max_concurrent)
 
     @app.task
     async def sink_loop() -> None:
         await pipeline.run()
 
-    @app.page("/sql")
-    class SqlView(faust.web.View):
-        """Read-only SQL over the history: GET ?query=… or POST the statement as the body."""
+    @app.task
+    async def access_policies() -> None:
+        await access.run()
 
-        async def get(self, request: faust.web.Request) -> faust.web.Response:
-            return await self._run(request.query.get("query", ""), request)
+    mount_sql(app, endpoint)
 
-        async def post(self, request: faust.web.Request) -> faust.web.Response:
-            return await self._run(request.query.get("query") or await request.text(), request)
 
-        async def _run(self, query: str, request: faust.web.Request) -> faust.web.Response:
-            fmt = request.query.get("format", "JSONEachRow")
-            try:
-                checked = check_readonly(query)
-            except RejectedError as exc:
-                return self.json({"error": str(exc)}, status=400)
-            loop = asyncio.get_running_loop()
-            try:
-                data = await loop.run_in_executor(executor, backend.query_raw, checked, fmt)
-            except Exception as exc:  # report the engine's message to the caller, keep serving
-                return self.json({"error": f"{type(exc).__name__}: {exc}"}, status=400)
-            return self.bytes(data, content_type="application/x-ndjson")
+def _read_engine(ctx: WorkerContext) -> ReadEngine:
+    """Read sessions next to the writer's: a second chDB session, or a second server client."""
+    cfg = ctx.settings.clickhouse
+    if cfg.backend == "server":
+        assert cfg.url is not None
+        return ServerReadEngine(cfg.url, cfg.database, ctx.settings.sql_limits)
+    return ChdbReadEngine(cfg.path, cfg.database, ctx.settings.sql_limits)

@@ -62,6 +62,7 @@ CATALOGUE: dict[str, TopicSpec] = {
 INTERNAL_TOPICS: dict[str, str] = {
     "optimizer-state": "compacted per-resource optimizer model snapshots",
     "executor-journal": "compacted per-action step journal (at-most-once execution)",
+    "audit-heads": "compacted signed audit-chain heads, keyed by chain (audit verify's anchor)",
 }
 """Compacted state topics owned by agents (not event streams)."""
 
