@@ -71,7 +71,7 @@ class Authoriser:
         resource: Mapping[str, str],
         method: str = "GET",
     ) -> AccessDenied | None:
-        """None when the policies allow `action` on `resource` ({type, id, path}) for the subject."""
+        """None when the policies allow `action` on `resource` ({type, id, path})."""
         value = {
             "subject": subject.model_dump(),
             "action": action,

@@ -85,7 +85,8 @@ class SignedHead:
 
 def sign_head(head: ChainHead, signing_key_hex: str) -> SignedHead:
     """Sign a head with a hex ed25519 key."""
-    return SignedHead(head, public_key_of(signing_key_hex), sign_hash(head.message(), signing_key_hex))
+    signature = sign_hash(head.message(), signing_key_hex)
+    return SignedHead(head, public_key_of(signing_key_hex), signature)
 
 
 def load_signing_key(path: Path) -> str | None:

@@ -123,9 +123,16 @@ class ChdbReadEngine:
             session = chdb.session.Session(str(self.path))
         except Exception as exc:
             raise BackendUnavailable(chdb_open_error(self.path, exc)) from exc
-        session.query(f"USE {quote(self.database)}")
-        for name, value in self.limits.engine_settings().items():
-            session.query(f"SET {name} = {_setting_literal(value)}")
+        try:
+            session.query(f"USE {quote(self.database)}")
+            for name, value in self.limits.engine_settings().items():
+                session.query(f"SET {name} = {_setting_literal(value)}")
+        except Exception as exc:
+            session.close()
+            raise BackendUnavailable(
+                f"chDB folder {self.path} has no readable history database "
+                f"{self.database!r}: {str(exc).strip()[:300]}"
+            ) from exc
         return session
 
     def parse(self, sql: str) -> ParsedQuery:

@@ -59,8 +59,9 @@ DENIED_CATEGORIES: dict[str, str] = {
 OTHER_ALLOWED: dict[str, str] = {
     name: "pure computation (category Other)"
     for name in (
-        "bar", "blockNumber", "blockSize", "byteSize", "countDigits", "defaultValueOfArgumentType",
-        "defaultValueOfTypeName", "errorCodeToName", "finalizeAggregation", "formatReadableDecimalSize",
+        "bar", "blockNumber", "blockSize", "byteSize", "countDigits",
+        "defaultValueOfArgumentType", "defaultValueOfTypeName", "errorCodeToName",
+        "finalizeAggregation", "formatReadableDecimalSize",
         "formatReadableQuantity", "formatReadableSize", "formatReadableTimeDelta",
         "getSizeOfEnumType", "getSubcolumn", "identity", "ignore", "indexHint",
         "initializeAggregation", "isConstant", "isDecimalOverflow", "MACNumToString",
@@ -144,7 +145,9 @@ def derive(rows: Iterable[Mapping[str, Any]], combinators: Iterable[str], engine
         "engine": engine,
         "rules": "sinks/sqlfunctions.py: ALLOWED_CATEGORIES, OTHER_ALLOWED, DENIED_FUNCTIONS",
         "exact": sorted(allowed) + sorted(SYNTAX_FUNCTIONS),
-        "case_insensitive": sorted({n.lower() for n, r in allowed.items() if r["case_insensitive"]}),
+        "case_insensitive": sorted(
+            {n.lower() for n, r in allowed.items() if r["case_insensitive"]}
+        ),
         "aggregates": sorted(n for n, r in allowed.items() if r["is_aggregate"]),
         "combinators": sorted(combinators, key=lambda c: (-len(c), c)),
     }
@@ -182,7 +185,9 @@ def derive_from_engine() -> dict:
     functions = rows(
         "SELECT name, is_aggregate, case_insensitive, alias_to, categories FROM system.functions"
     )
-    combinators = [r["name"] for r in rows("SELECT name FROM system.aggregate_function_combinators")]
+    combinators = [
+        r["name"] for r in rows("SELECT name FROM system.aggregate_function_combinators")
+    ]
     version = rows("SELECT version() AS v")[0]["v"]
     return derive(functions, combinators, f"ClickHouse {version} (chDB)")
 

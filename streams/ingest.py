@@ -26,13 +26,18 @@ from aiokafka import (
 
 from agents.ingest import Ingestor, RawRecord
 from schemas import DeadLetter
-from schemas.errors import RejectedError
 from sinks.audit import AuditChain
 from sinks.backend import Backend, open_backend
 from sinks.checkpoint import latest_head, resume_point
 from sinks.ddl import apply_ddl
 from sinks.queries import audit_tail
-from sinks.readonly import ChdbReadEngine, GuardedReader, ReadEngine, ServerReadEngine, history_scope
+from sinks.readonly import (
+    ChdbReadEngine,
+    GuardedReader,
+    ReadEngine,
+    ServerReadEngine,
+    history_scope,
+)
 from sinks.writer import BatchingSink
 from streams.access import AccessHost
 from streams.app import WorkerContext

@@ -108,7 +108,8 @@ class Settings(BaseSettings):
         """Base web address of the ingest worker (`sql_url`, or derived from `web`)."""
         if self.sql_url:
             return self.sql_url.rstrip("/")
-        host = "127.0.0.1" if self.web.host in ("0.0.0.0", "::", "") else self.web.host
+        wildcard = self.web.host in ("0.0.0.0", "::", "")  # noqa: S104 - a bind-all address
+        host = "127.0.0.1" if wildcard else self.web.host
         return f"http://{host}:{self.web.port}"
 
     def client_sql_token(self) -> str | None:

@@ -25,8 +25,9 @@ __all__ = ["SqlEndpoint", "mount_sql"]
 
 log = logging.getLogger(__name__)
 
+_NDJSON = "application/x-ndjson"
 _CONTENT_TYPES = {"JSON": "application/json", "JSONCompact": "application/json",
-                  "JSONEachRow": "application/x-ndjson", "JSONCompactEachRow": "application/x-ndjson",
+                  "JSONEachRow": _NDJSON, "JSONCompactEachRow": _NDJSON,
                   "CSV": "text/csv", "CSVWithNames": "text/csv"}
 _QUERIES = Counter("novacron_sql_queries_total", "Queries to /sql by outcome", ["outcome"],
                    registry=REGISTRY)
