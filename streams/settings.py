@@ -103,7 +103,6 @@ class Settings(BaseSettings):
     config_file: Path | None = None
     """Optional YAML/JSON config file (also via NOVACRON_CONFIG)."""
 
-    @classmethod
     def ingest_url(self) -> str:
         """Base web address of the ingest worker (`sql_url`, or derived from `web`)."""
         if self.sql_url:
