@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import faust
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 from schemas.errors import BackendUnavailable, RejectedError
 from sinks.readonly import FORMATS, GuardedReader
@@ -31,6 +31,7 @@ _CONTENT_TYPES = {"JSON": "application/json", "JSONCompact": "application/json",
                   "CSV": "text/csv", "CSVWithNames": "text/csv"}
 _QUERIES = Counter("novacron_sql_queries_total", "Queries to /sql by outcome", ["outcome"],
                    registry=REGISTRY)
+_RUNNING = Gauge("novacron_sql_queries_running", "Queries /sql is running now", registry=REGISTRY)
 
 
 class SqlEndpoint:
@@ -56,7 +57,8 @@ class SqlEndpoint:
                                                 f"use one of {sorted(FORMATS)}"})
         loop = asyncio.get_running_loop()
         try:
-            data = await loop.run_in_executor(self.executor, self.reader.query_raw, query, fmt)
+            with _RUNNING.track_inprogress():
+                data = await loop.run_in_executor(self.executor, self.reader.query_raw, query, fmt)
         except RejectedError as exc:
             assert subject is not None
             log.info("/sql refused for %s: %s", subject.user, exc)

@@ -29,9 +29,12 @@ VIEWER_TOKEN = "test-viewer-token"
 """Bearer token of a `viewer` (may read the history through /sql) in every test worker."""
 ADMIN_TOKEN = "test-admin-token"
 """Bearer token of an `admin` in every test worker."""
+GUEST_TOKEN = "test-guest-token"
+"""A known token whose role (`guest`) the access policies allow nothing."""
 API_TOKENS = json.dumps({
     hash_token(VIEWER_TOKEN): {"user": "vera", "role": "viewer"},
     hash_token(ADMIN_TOKEN): {"user": "ada", "role": "admin"},
+    hash_token(GUEST_TOKEN): {"user": "gus", "role": "guest"},
 })
 
 
