@@ -37,7 +37,9 @@ def _decisions(bootstrap: str, topic: str, n: int, tag: str) -> None:
     asyncio.run(send())
 
 
-def _cli(worker: WorkerProcess, *args: str, sql_url: str | None = None) -> subprocess.CompletedProcess:
+def _cli(
+    worker: WorkerProcess, *args: str, sql_url: str | None = None
+) -> subprocess.CompletedProcess[str]:
     env = {**worker.env(), "NOVACRON_SQL_TOKEN": VIEWER_TOKEN, "COLUMNS": "200"}
     if sql_url:
         env["NOVACRON_SQL_URL"] = sql_url

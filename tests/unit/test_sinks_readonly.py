@@ -114,7 +114,8 @@ def test_attack_is_refused_before_it_runs(reader: GuardedReader, spy: SpyEngine,
         "SELECT countIf(cpu_usage > 50), uniqExactState(event_id) FROM metric_samples",
         "SELECT row_number() OVER (ORDER BY event_time) AS n FROM metric_samples",
         "SELECT arrayMap(x -> x * 2, [1, 2]) AS a, JSONExtractInt(params, 'delta') FROM decisions",
-        "SELECT count() FROM metric_samples WHERE resource_id IN (SELECT resource_id FROM decisions)",
+        "SELECT count() FROM metric_samples "
+        "WHERE resource_id IN (SELECT resource_id FROM decisions)",
         "WITH ids AS (SELECT resource_id FROM decisions) "
         "SELECT count() FROM metric_samples WHERE resource_id IN ids",
         "SELECT * FROM system.one",
