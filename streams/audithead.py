@@ -15,11 +15,14 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from policies.signing import public_key_of
 from schemas.errors import RejectedError
+from sinks.audit import AuditChain
 from sinks.checkpoint import (
     ChainHead,
     SignedHead,
+    latest_head,
     load_signing_key,
     read_head_file,
+    resume_point,
     sign_head,
     write_head_file,
 )
@@ -100,6 +103,21 @@ class HeadPublisher:
             log.warning("could not read %s (%s); resuming from the stored tail", self.topic, exc)
             topic = []
         return [*topic, *read_head_file(self.cfg.head_file)]
+
+    async def resume_chain(self, bootstrap: str, tail: Mapping[str, Any] | None) -> AuditChain:
+        """The writer's chain after max(stored tail, latest trusted signed head)."""
+        signed, problems = latest_head(
+            await self.latest(bootstrap), self.chain, trusted_keys(self.cfg)
+        )
+        for problem in problems:
+            log.error("audit heads: %s", problem)
+        seq, last_hash = resume_point(tail, signed)
+        stored = int(tail["seq"]) if tail else 0
+        if stored < seq:
+            log.error("audit log truncated: the stored chain ends at seq %d, the signed head is "
+                      "seq %d; continuing after the head (`audit verify` reports the gap)",
+                      stored, seq)
+        return AuditChain(seq, last_hash)
 
     async def after_insert(self, audit_rows: Sequence[Mapping[str, Any]]) -> SignedHead | None:
         """Sign and publish the head made by the last of the rows just inserted."""

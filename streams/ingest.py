@@ -28,21 +28,12 @@ from agents.ingest import Ingestor, RawRecord
 from schemas import DeadLetter
 from sinks.audit import AuditChain
 from sinks.backend import Backend, open_backend
-from sinks.checkpoint import latest_head, resume_point
 from sinks.ddl import apply_ddl
 from sinks.queries import audit_tail
-from sinks.readonly import (
-    ChdbReadEngine,
-    GuardedReader,
-    ReadEngine,
-    ServerReadEngine,
-    history_scope,
-)
 from sinks.writer import BatchingSink
-from streams.access import AccessHost
 from streams.app import WorkerContext
-from streams.audithead import HEADS_TOPIC, HeadPublisher, trusted_keys
-from streams.sqlview import SqlEndpoint, mount_sql
+from streams.audithead import HEADS_TOPIC, HeadPublisher
+from streams.sqlview import mount_sql, sql_endpoint
 from streams.topics import CATALOGUE
 
 __all__ = ["SinkPipeline", "register"]
@@ -179,21 +170,11 @@ class SinkPipeline:
 
     async def _resume_audit(self) -> AuditChain:
         """Continue the chain after max(stored tail, signed head): a deleted seq is never reused."""
-        db, audit_cfg = self.ctx.settings.clickhouse.database, self.ctx.settings.audit
-        signed, problems = latest_head(
-            await self.heads.latest(self.ctx.settings.kafka.bootstrap), db, trusted_keys(audit_cfg)
+        db = self.ctx.settings.clickhouse.database
+        tail = await asyncio.get_running_loop().run_in_executor(
+            self.executor, audit_tail, self.backend, db
         )
-        for problem in problems:
-            log.error("audit heads: %s", problem)
-        loop = asyncio.get_running_loop()
-        tail = await loop.run_in_executor(self.executor, audit_tail, self.backend, db)
-        seq, last_hash = resume_point(tail, signed)
-        stored = int(tail["seq"]) if tail else 0
-        if stored < seq:
-            log.error("audit log truncated: the stored chain ends at seq %d, the signed head is "
-                      "seq %d; continuing after the head (`audit verify` reports the gap)",
-                      stored, seq)
-        return AuditChain(seq, last_hash)
+        return await self.heads.resume_chain(self.ctx.settings.kafka.bootstrap, tail)
 
     async def _update_lag(self, consumer: AIOKafkaConsumer) -> None:
         group = f"{self.ctx.settings.kafka.topic_prefix}sink"
@@ -222,12 +203,7 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
     apply_ddl(backend, ctx.settings.clickhouse)
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
     pipeline = SinkPipeline(ctx, backend, executor)
-    access = AccessHost(ctx)
-    reader = GuardedReader(
-        _read_engine(ctx), history_scope(ctx.settings.clickhouse.database, ctx.settings.sql_limits),
-        "ingest /sql",
-    )
-    endpoint = SqlEndpoint(reader, access, ctx.settings.sql_limits.max_concurrent)
+    endpoint = sql_endpoint(ctx)  # its own read sessions: queries never wait for inserts
 
     @app.task
     async def sink_loop() -> None:
@@ -235,15 +211,6 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
 
     @app.task
     async def access_policies() -> None:
-        await access.run()
+        await endpoint.access.run()
 
     mount_sql(app, endpoint)
-
-
-def _read_engine(ctx: WorkerContext) -> ReadEngine:
-    """Read sessions next to the writer's: a second chDB session, or a second server client."""
-    cfg = ctx.settings.clickhouse
-    if cfg.backend == "server":
-        assert cfg.url is not None
-        return ServerReadEngine(cfg.url, cfg.database, ctx.settings.sql_limits)
-    return ChdbReadEngine(cfg.path, cfg.database, ctx.settings.sql_limits)

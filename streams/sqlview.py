@@ -17,11 +17,19 @@ import faust
 from prometheus_client import Counter, Gauge
 
 from schemas.errors import BackendUnavailable, RejectedError
-from sinks.readonly import FORMATS, GuardedReader
+from sinks.readonly import (
+    FORMATS,
+    ChdbReadEngine,
+    GuardedReader,
+    ReadEngine,
+    ServerReadEngine,
+    history_scope,
+)
 from streams.access import AccessHost
+from streams.app import WorkerContext
 from streams.metrics import REGISTRY
 
-__all__ = ["SqlEndpoint", "mount_sql"]
+__all__ = ["SqlEndpoint", "mount_sql", "sql_endpoint"]
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +84,19 @@ class SqlEndpoint:
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
         self.reader.close()
+
+
+def sql_endpoint(ctx: WorkerContext) -> SqlEndpoint:
+    """The endpoint of an ingest worker: read sessions next to the writer's, access policies."""
+    cfg, limits = ctx.settings.clickhouse, ctx.settings.sql_limits
+    engine: ReadEngine
+    if cfg.backend == "server":
+        assert cfg.url is not None  # the config validator guarantees it
+        engine = ServerReadEngine(cfg.url, cfg.database, limits)
+    else:
+        engine = ChdbReadEngine(cfg.path, cfg.database, limits)
+    reader = GuardedReader(engine, history_scope(cfg.database, limits), "ingest /sql")
+    return SqlEndpoint(reader, AccessHost(ctx), limits.max_concurrent)
 
 
 def mount_sql(app: faust.App, endpoint: SqlEndpoint) -> None:
