@@ -10,7 +10,7 @@ signed head, never reusing a deleted seq.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -132,12 +132,13 @@ def resume_point(tail: Mapping[str, Any] | None, head: SignedHead | None) -> tup
 
 
 def verify_anchored(
-    rows: Sequence[Mapping[str, Any]], head: SignedHead | None, *, require_head: bool = True
+    rows: Iterable[Mapping[str, Any]], head: SignedHead | None, *, require_head: bool = True
 ) -> list[str]:
-    """Problems of a stored chain (rows in seq order) against its latest signed head."""
-    problems = verify_chain(rows)
-    if rows and int(rows[0]["seq"]) != 1:
-        problems.insert(0, f"the chain starts at seq {rows[0]['seq']}, not 1 (rows removed)")
+    """Problems of a stored chain (rows in seq order, read once) against its latest signed head."""
+    seen = _Seen(head.head.seq if head else None)
+    problems = verify_chain(seen.track(rows))
+    if seen.first not in (None, 1):
+        problems.insert(0, f"the chain starts at seq {seen.first}, not 1 (rows removed)")
     if head is None:
         if require_head:
             problems.append(
@@ -145,22 +146,40 @@ def verify_anchored(
                 "worker audit.signing_key_file; `novacron audit keygen` makes one)"
             )
         return problems
-    return problems + _against_head(rows, head.head)
+    return problems + _against_head(seen, head.head)
 
 
-def _against_head(rows: Sequence[Mapping[str, Any]], head: ChainHead) -> list[str]:
-    last = int(rows[-1]["seq"]) if rows else 0
-    if last < head.seq:
+class _Seen:
+    """What a single pass over the rows remembers: first and last seq, the hash at the head."""
+
+    def __init__(self, head_seq: int | None) -> None:
+        self.head_seq = head_seq
+        self.first: int | None = None
+        self.last = 0
+        self.count = 0
+        self.hash_at_head: str | None = None
+
+    def track(self, rows: Iterable[Mapping[str, Any]]) -> Iterator[Mapping[str, Any]]:
+        for row in rows:
+            seq = int(row["seq"])
+            self.first = seq if self.first is None else self.first
+            self.last, self.count = seq, self.count + 1
+            if seq == self.head_seq:
+                self.hash_at_head = str(row["hash"])
+            yield row
+
+
+def _against_head(seen: _Seen, head: ChainHead) -> list[str]:
+    if seen.last < head.seq:
         return [
-            f"truncated: the stored chain ends at seq {last} but the signed head of {head.time} "
-            f"is at seq {head.seq} (rows {last + 1}..{head.seq} were removed)"
+            f"truncated: the stored chain ends at seq {seen.last} but the signed head of "
+            f"{head.time} is at seq {head.seq} (rows {seen.last + 1}..{head.seq} were removed)"
         ]
-    stored = next((r for r in rows if int(r["seq"]) == head.seq), None)
-    if stored is None:
+    if seen.hash_at_head is None:
         return [f"the row at the signed head's seq {head.seq} is missing"]
-    if str(stored["hash"]) != head.hash:
+    if seen.hash_at_head != head.hash:
         return [
-            f"seq {head.seq}: stored hash {str(stored['hash'])[:16]}… differs from the signed "
+            f"seq {head.seq}: stored hash {seen.hash_at_head[:16]}… differs from the signed "
             f"head's {head.hash[:16]}… (rows were altered and the chain re-hashed)"
         ]
     return []

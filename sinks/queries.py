@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from string import Template
@@ -17,6 +18,7 @@ __all__ = [
     "SQL_DIR",
     "audit_rows",
     "audit_tail",
+    "iter_audit_rows",
     "chain",
     "dlq_count",
     "dlq_reasons",
@@ -118,12 +120,26 @@ def audit_tail(backend: Reader, db: str) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
-def audit_rows(backend: Reader, db: str, from_seq: int = 1) -> list[dict[str, Any]]:
+def audit_rows(
+    backend: Reader, db: str, from_seq: int = 1, limit: int | None = None
+) -> list[dict[str, Any]]:
     """Audit rows from `from_seq` on, in chain order (deduplicated), for `verify_chain`."""
+    page = f" LIMIT {int(limit)}" if limit is not None else ""
     return backend.query(
         f"SELECT seq, time, actor, kind, subject_id, correlation_id, details, prev_hash, hash "
-        f"FROM {quote(db)}.{AUDIT_TABLE} FINAL WHERE seq >= {int(from_seq)} ORDER BY seq"
+        f"FROM {quote(db)}.{AUDIT_TABLE} FINAL WHERE seq >= {int(from_seq)} ORDER BY seq{page}"
     )
+
+
+def iter_audit_rows(backend: Reader, db: str, page: int = 10_000) -> Iterator[dict[str, Any]]:
+    """Every audit row in chain order, fetched a page at a time (readers cap result sizes)."""
+    from_seq = 1
+    while True:
+        rows = audit_rows(backend, db, from_seq, page)
+        yield from rows
+        if len(rows) < page:
+            return
+        from_seq = int(rows[-1]["seq"]) + 1
 
 
 def report_names() -> list[str]:

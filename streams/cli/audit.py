@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from schemas.errors import NovacronError
 from sinks.checkpoint import SignedHead, generate_key, latest_head, read_head_file, verify_anchored
-from sinks.queries import audit_rows
+from sinks.queries import iter_audit_rows
 from streams.audithead import HEADS_TOPIC, read_heads, trusted_keys
 from streams.cli.history import SQL_URL, audit_app, console, err, fail, open_history
 from streams.settings import Settings
@@ -33,21 +35,32 @@ def audit_verify(
     reaches the latest signed head with the same hash. Exit 1 on any problem."""
     settings = Settings()
     db = settings.clickhouse.database
+    head, problems = latest_head(_heads(settings, kafka), db, trusted_keys(settings.audit))
+    counted = _Counted()
     reader = open_history(settings, sql_url)
     try:
-        rows = audit_rows(reader, db)
+        rows = counted.each(iter_audit_rows(reader, db))
+        problems += verify_anchored(rows, head, require_head=not allow_unanchored)
     except NovacronError as exc:
         raise fail(f"cannot read the audit log: {exc}") from exc
     finally:
         reader.close()
-    heads = _heads(settings, kafka)
-    head, problems = latest_head(heads, db, trusted_keys(settings.audit))
-    problems += verify_anchored(rows, head, require_head=not allow_unanchored)
     for problem in problems:
         err.print(f"[red]{problem}[/]")
     anchor = f"signed head seq {head.head.seq} ({head.head.time})" if head else "no signed head"
-    console.print(f"{len(rows)} audit rows, {anchor}, {len(problems)} problems")
+    console.print(f"{counted.n} audit rows, {anchor}, {len(problems)} problems")
     raise typer.Exit(1 if problems else 0)
+
+
+class _Counted:
+    """Counts the rows of a stream as it goes by."""
+
+    n = 0
+
+    def each(self, rows: Iterator[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        for row in rows:
+            self.n += 1
+            yield row
 
 
 def _heads(settings: Settings, kafka: bool) -> list[SignedHead]:

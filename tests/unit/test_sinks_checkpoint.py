@@ -28,7 +28,7 @@ from sinks.checkpoint import (
 )
 from sinks.config import ClickHouseConfig
 from sinks.ddl import apply_ddl
-from sinks.queries import audit_rows, audit_tail
+from sinks.queries import audit_rows, audit_tail, iter_audit_rows
 from sinks.reader import open_reader
 from sinks.writer import BatchingSink
 from streams.cli import audit as audit_cli
@@ -221,6 +221,17 @@ def test_verify_passes_an_intact_anchored_chain(anchored, monkeypatch) -> None:
     code, out = _verify(monkeypatch, *anchored)
     assert code == 0, out
     assert "6 audit rows, signed head seq 6" in out and "0 problems" in out
+
+
+def test_verify_reads_the_chain_a_page_at_a_time(anchored) -> None:
+    cfg = anchored[0]
+    reader = open_reader(cfg, sql_url="http://127.0.0.1:9")
+    try:
+        paged = list(iter_audit_rows(reader, cfg.database, page=4))  # pages of 4, 2, (none)
+        assert [r["seq"] for r in paged] == [1, 2, 3, 4, 5, 6]
+        assert paged == audit_rows(reader, cfg.database)
+    finally:
+        reader.close()
 
 
 def test_verify_fails_after_deleting_the_last_rows(anchored, monkeypatch) -> None:
