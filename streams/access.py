@@ -39,6 +39,8 @@ class AccessHost:
         engine = RegoEngine(self.registry, ctx.settings.policy_engine)
         self.authoriser = Authoriser(engine, api.tokens, api.access_policy_types)
         self.ready = asyncio.Event()
+        self.error = ""
+        """Why the policies could not be loaded (shown in /sql's 503), empty when fine."""
 
     async def _load(self, records: list[ConsumerRecord]) -> None:
         values = [r.value for r in records if r.value is not None]
@@ -52,7 +54,20 @@ class AccessHost:
         types = set(self.ctx.settings.api.access_policy_types)
         return len(self.registry.seed([p for p in files if p.policy_type in types]))
 
-    async def run(self) -> None:
+    async def run(self, retry_seconds: float = 5.0) -> None:
+        """Follow the topic until cancelled; a failure is logged, shown in /sql's 503 until the
+        policies are loaded, and retried (the sink keeps running meanwhile)."""
+        while True:
+            try:
+                await self._follow()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any failure: report, wait, retry
+                self.error = f"{type(exc).__name__}: {exc}"
+                log.error("access policies: %s; retrying in %.0fs", self.error, retry_seconds)
+                await asyncio.sleep(retry_seconds)
+
+    async def _follow(self) -> None:
         """Catch up with the topic, add missing shipped access policies, then keep following."""
         follower = TopicFollower(
             self.ctx.settings.kafka.bootstrap, self.ctx.topic("policies"), self._load,
@@ -64,6 +79,7 @@ class AccessHost:
             seeded = self._seed_locally()
             log.info("access policies ready: %d active (%d from policies/ not yet on the topic)",
                      len(self.registry.active()), seeded)
+            self.error = ""
             self.ready.set()
             await follower.run()
         finally:

@@ -54,7 +54,8 @@ class SqlEndpoint:
     ) -> tuple[int, bytes | dict[str, Any], str]:
         """(status, body, content type) for one request."""
         if not self.access.ready.is_set():
-            return self._refused(503, {"error": "access policies are still loading; retry"})
+            why = self.access.error or "access policies are still loading; retry"
+            return self._refused(503, {"error": why})
         subject, denied = self.access.authoriser.check(
             headers, "read", {"type": "history", "path": "/sql"}, method
         )

@@ -11,6 +11,7 @@ import io
 import json
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import typer
 from rich.console import Console
@@ -36,10 +37,16 @@ audit_app = typer.Typer(help="Audit reports, causal chains and tamper checks ove
 
 def open_history(settings: Settings, sql_url: str | None = None) -> HistoryReader:
     """The history reader for these settings; exits 1 with what to run when there is none."""
+    url = (sql_url or settings.ingest_url()).rstrip("/")
+    if urlsplit(url).path not in ("", "/"):
+        raise fail(
+            f"NOVACRON_SQL_URL / --sql-url is the ingest worker's base web address, e.g. "
+            f"http://127.0.0.1:6066 (without a path such as /sql); got {url}"
+        )
     try:
         return open_reader(
             settings.clickhouse,
-            sql_url=(sql_url or settings.ingest_url()).rstrip("/"),
+            sql_url=url,
             token=settings.client_sql_token(),
             limits=settings.sql_limits,
         )

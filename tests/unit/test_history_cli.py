@@ -183,6 +183,12 @@ def test_a_held_folder_goes_through_the_worker_with_the_token(env, held, worker_
     assert json.loads(ok.output) == [{"n": 42}]
 
 
+def test_the_sql_url_is_a_base_address_not_the_endpoint(env, monkeypatch) -> None:
+    monkeypatch.setenv("NOVACRON_SQL_URL", "http://127.0.0.1:6066/sql")
+    result = runner.invoke(SQL, ["SELECT 1"])
+    assert result.exit_code == 1 and "base web address" in result.output
+
+
 def test_settings_give_one_meaning_to_the_sql_url(monkeypatch) -> None:
     monkeypatch.delenv("NOVACRON_SQL_URL", raising=False)
     assert Settings(web={"host": "0.0.0.0", "port": 7000}).ingest_url() == "http://127.0.0.1:7000"

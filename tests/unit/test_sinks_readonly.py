@@ -16,11 +16,11 @@ import pytest
 
 from agents.drift.listing import open_findings_sql
 from schemas.errors import RejectedError
-from sinks import queries
+from sinks import queries, readonly
 from sinks.backend import ChdbBackend
 from sinks.config import ClickHouseConfig, SqlLimits
 from sinks.ddl import apply_ddl
-from sinks.readonly import ChdbReadEngine, GuardedReader, history_scope
+from sinks.readonly import ChdbReadEngine, GuardedReader, ServerReadEngine, history_scope
 from sinks.sqlfunctions import FUNCTIONS_FILE, load_allow_list
 from sinks.sqlguard import GuardScope, ParsedQuery, check_ast, check_sql
 from sinks.writer import BatchingSink
@@ -200,6 +200,41 @@ def test_the_engine_cancels_long_queries_and_large_results(engine: ChdbReadEngin
         engine.run("SELECT count() FROM numbers(100000000000) WHERE cityHash64(number) = 0", "CSV")
     with pytest.raises(RejectedError, match="TOO_MANY_ROWS_OR_BYTES|result rows"):
         engine.run("SELECT number FROM numbers(1000)", "CSV")
+
+
+class FakeClickHouseClient:
+    """clickhouse-connect's `raw_query`, recording what the server would receive."""
+
+    def __init__(self, parse_row: bytes) -> None:
+        self.parse_row, self.calls = parse_row, []
+
+    def raw_query(self, sql: str, parameters: Any = None, settings: Any = None,
+                  fmt: str = "") -> bytes:
+        self.calls.append({"sql": sql, "parameters": parameters, "settings": settings, "fmt": fmt})
+        return self.parse_row if "parseQueryToJSON" in sql else b'{"n":1}\n'
+
+    def close(self) -> None:
+        pass
+
+
+def test_the_server_reader_binds_the_statement_and_sends_the_limits(engine) -> None:
+    sql = "SELECT count() AS n FROM metric_samples"
+    # the server answers the parse exactly as the engine does (the same ClickHouse parser)
+    parse_row = engine._session().query(
+        readonly._PARSE, "JSONEachRow", params={"q": readonly._param(sql)}
+    ).bytes()
+    client = FakeClickHouseClient(parse_row)
+    server = ServerReadEngine("http://unused", "novacron", SqlLimits(max_execution_seconds=7),
+                              client=client)
+    reader = GuardedReader(server, history_scope("novacron"), "server")
+    assert reader.query(sql) == [{"n": 1}]
+    parse, run = client.calls
+    assert parse["parameters"] == {"q": sql}
+    assert run["sql"] == sql and run["fmt"] == "JSONEachRow"
+    assert run["settings"]["max_execution_time"] == 7.0
+    assert list(run["settings"].items())[-1] == ("readonly", 1)  # last: nothing changes it after
+    with pytest.raises(RejectedError):
+        reader.query("SELECT * FROM system.settings")  # the canned parse does not match: refused
 
 
 # --- the checker on its own --------------------------------------------------------------------
