@@ -68,6 +68,7 @@ def test_no_access_policy_in_force_fails_closed() -> None:
 
 class _Access:
     def __init__(self, ready: bool) -> None:
+        self.error = ""
         self.ready = asyncio.Event()
         if ready:
             self.ready.set()
