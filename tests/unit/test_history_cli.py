@@ -195,3 +195,23 @@ def test_settings_give_one_meaning_to_the_sql_url(monkeypatch) -> None:
     monkeypatch.setenv("NOVACRON_SQL_URL", "http://ingest:6066/")
     assert Settings().ingest_url() == "http://ingest:6066"
     assert hash_token("x") != hash_token("y")
+
+
+def test_the_demo_says_truthfully_how_to_query(tmp_path, monkeypatch) -> None:
+    from streams.cli import demo
+
+    class Running:
+        pid = 4242
+
+    monkeypatch.setattr(demo.console, "width", 400)
+    settings = Settings(data_dir=tmp_path / "var")
+    with demo.console.capture() as stopped:
+        demo._how_to_query(settings, ["ingest", "govern"], [])
+    with demo.console.capture() as kept:
+        demo._how_to_query(settings, ["ingest", "govern"], [Running(), Running()])
+    with demo.console.capture() as no_ingest:
+        demo._how_to_query(settings, ["govern"], [Running()])
+    assert "The workers have stopped; the CLI reads the history in" in stopped.get()
+    assert "kill 4242 4242" in kept.get() and "through its /sql" in kept.get()
+    assert str(tmp_path / "var" / "secrets" / "sql.token") in kept.get()
+    assert "No ingest worker runs, so the CLI reads" in no_ingest.get()
