@@ -96,4 +96,6 @@ def audit_keygen(
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(key + "\n")
-    console.print(f"wrote {path} (keep it secret); public key: {public_key_of(key)}")
+    public = public_key_of(key)
+    path.with_name(path.name + ".pub").write_text(public + "\n", encoding="utf-8")
+    console.print(f"wrote {path} (secret) and {path.name}.pub; public key: {public}")

@@ -300,6 +300,8 @@ def test_keygen_writes_a_private_key_file(tmp_path: Path) -> None:
     result = CliRunner().invoke(audit_cli.audit_app, ["keygen", str(out)])
     assert result.exit_code == 0, result.output
     assert out.stat().st_mode & 0o777 == 0o600
-    assert _public(out.read_text().strip()) in result.output.replace("\n", "")
+    public = _public(out.read_text().strip())
+    assert public in result.output.replace("\n", "")
+    assert (out.parent / "audit.key.pub").read_text().strip() == public
     again = CliRunner().invoke(audit_cli.audit_app, ["keygen", str(out)])
     assert again.exit_code == 1 and "exists" in again.output
