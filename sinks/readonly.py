@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import orjson
 
 from schemas.errors import BackendUnavailable, RejectedError
+from sinks.backend import chdb_open_error
 from sinks.config import SqlLimits
 from sinks.ddl import AUDIT_TABLE, ROLLUP_TABLE, ROLLUP_VIEW, TABLES, quote
 from sinks.sqlguard import CheckedQuery, GuardScope, ParsedQuery, check_sql, refuse
@@ -116,8 +117,6 @@ class ChdbReadEngine:
 
     def _open(self) -> Any:
         import chdb.session
-
-        from sinks.backend import chdb_open_error
 
         try:
             session = chdb.session.Session(str(self.path))
