@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
@@ -10,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
+from agents.access import ApiSubject, Authoriser, hash_token
 from agents.api_body import parse_body
 from agents.gate import PolicyGate
 from policies.engine import PolicyEngine
@@ -21,20 +21,6 @@ __all__ = ["ApiConfig", "ApiSubject", "ControlApi", "hash_token"]
 
 Response = tuple[int, dict[str, Any]]
 Verb = Literal["read", "write", "evaluate", "approve"]
-
-
-def hash_token(token: str) -> str:
-    """SHA-256 hex of a bearer token: what the config stores instead of the token."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-class ApiSubject(BaseModel):
-    """Who a token belongs to."""
-
-    user: str
-    """User name recorded as author / approver."""
-    role: str
-    """Role the access-control policy decides on (admin, operator, viewer, …)."""
 
 
 class ApiConfig(BaseModel):
@@ -180,6 +166,7 @@ class ControlApi:
         self.engine, self.registry, self.gate = engine, registry, gate
         self.config = tokens if isinstance(tokens, ApiConfig) else ApiConfig(tokens=dict(tokens))
         self.validate_rego = validate_rego
+        self.access = Authoriser(engine, self.config.tokens, self.config.access_policy_types)
         self._outbox: list[Event] = []
 
     def drain_events(self) -> list[Event]:
@@ -229,23 +216,12 @@ class ControlApi:
         return None, {}
 
     def _authenticate(self, headers: Mapping[str, str]) -> ApiSubject | None:
-        value = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
-        scheme, _, token = value.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            return None
-        return self.config.tokens.get(hash_token(token.strip()))
+        return self.access.authenticate(headers)
 
     def _authorise(self, subject: ApiSubject, route: _Route, rid: str | None) -> Response | None:
-        value = {
-            "subject": subject.model_dump(),
-            "action": route.verb,
-            "resource": {"type": route.resource, "id": rid or "", "path": route.pattern},
-            "context": {"method": route.method},
-        }
-        result = self.engine.evaluate(value, types=self.config.access_policy_types)
-        if result.allowed:
-            return None
-        return 403, {"error": "forbidden", "reasons": result.reasons}
+        resource = {"type": route.resource, "id": rid or "", "path": route.pattern}
+        denied = self.access.authorise(subject, str(route.verb), resource, route.method)
+        return None if denied is None else (denied.status, denied.body())
 
     # --- handlers --------------------------------------------------------------------------------
     def _health(self, **_: Any) -> Response:

@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import socket
@@ -24,12 +25,15 @@ from pathlib import Path
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from agents.access import hash_token
 from schemas import MetricSample
 from schemas.codec import Codec
 from streams.settings import KafkaConfig
 from streams.topics import create_topics
 
 RESULTS = Path(__file__).with_name("results")
+TOKEN = secrets.token_urlsafe(24)
+"""A viewer token the benchmark's worker accepts on /sql."""
 
 
 async def produce(cfg: KafkaConfig, n: int) -> float:
@@ -90,7 +94,11 @@ def free_port() -> int:
 
 def count(url: str) -> int:
     query = {"query": "SELECT count() AS n FROM novacron.metric_samples"}
-    resp = httpx.get(f"{url}/sql", params=query, timeout=60)  # waits behind a running insert
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    resp = httpx.get(f"{url}/sql", params=query, headers=headers, timeout=60)
+    if resp.status_code == 503:  # access policies still loading
+        return 0
+    resp.raise_for_status()
     return int(json.loads(resp.text)["n"])
 
 
@@ -119,6 +127,7 @@ def run_pipeline(cfg: KafkaConfig, n: int, workdir: Path) -> dict[str, float]:
         NOVACRON_KAFKA__TOPIC_PREFIX=cfg.topic_prefix,
         NOVACRON_CLICKHOUSE__PATH=str(workdir / "chdb"),
         NOVACRON_DATA_DIR=str(workdir),
+        NOVACRON_API__TOKENS=json.dumps({hash_token(TOKEN): {"user": "bench", "role": "viewer"}}),
     )
     log = open(workdir / "ingest.log", "wb")
     proc = subprocess.Popen(

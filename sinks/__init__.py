@@ -13,7 +13,7 @@ from sinks.backend import (
 )
 from sinks.config import ClickHouseConfig, SinkConfig
 from sinks.ddl import TABLES, apply_ddl, table_for
-from sinks.readonly import check_readonly, run_readonly
+from sinks.readonly import GuardedReader, history_scope
 from sinks.rows import to_row
 from sinks.writer import BatchingSink, SinkStats, SinkStopped
 
@@ -25,15 +25,15 @@ __all__ = [
     "ChdbBackend",
     "ClickHouseConfig",
     "FlakyBackend",
+    "GuardedReader",
     "MemoryBackend",
     "ServerBackend",
     "SinkConfig",
     "SinkStats",
     "SinkStopped",
     "apply_ddl",
-    "check_readonly",
+    "history_scope",
     "open_backend",
-    "run_readonly",
     "table_for",
     "to_row",
     "verify_chain",

@@ -19,7 +19,9 @@ __all__ = [
     "FlakyBackend",
     "MemoryBackend",
     "ServerBackend",
+    "chdb_open_error",
     "encode_json_rows",
+    "folder_locked",
     "open_backend",
 ]
 
@@ -73,7 +75,7 @@ class ChdbBackend:
         try:
             self._session = chdb.session.Session(f"{self.path}?{self._STARTUP}")
         except Exception as exc:  # chDB raises RuntimeError subclasses with the engine's text
-            raise NonRetryableError(_open_error(self.path, exc)) from exc
+            raise NonRetryableError(chdb_open_error(self.path, exc)) from exc
         self._lock = threading.Lock()
 
     def execute(self, sql: str) -> None:
@@ -107,7 +109,7 @@ class ChdbBackend:
         self._session.close()
 
 
-def _folder_locked(path: Path) -> bool:
+def folder_locked(path: Path) -> bool:
     """Whether another process holds ClickHouse's flock on `<path>/status` (probe after failure)."""
     import fcntl
 
@@ -122,10 +124,10 @@ def _folder_locked(path: Path) -> bool:
     return False
 
 
-def _open_error(path: Path, exc: Exception) -> str:
+def chdb_open_error(path: Path, exc: Exception) -> str:
     text = str(exc)
     # chDB prints the lock message to stderr and raises a generic error, so probe the lock.
-    if "Cannot lock file" in text or "Another server instance" in text or _folder_locked(path):
+    if "Cannot lock file" in text or "Another server instance" in text or folder_locked(path):
         return (
             f"chDB folder {path} is locked by another process (only one process may open it: "
             "stop it, or query through its read-only SQL endpoint)"

@@ -42,3 +42,49 @@ class SinkConfig(BaseModel):
     """First backoff delay after a failed insert; doubles on each further failure."""
     retry_max_seconds: float = Field(default=30.0, gt=0)
     """Upper bound of the backoff delay."""
+
+
+class SqlLimits(BaseModel):
+    """Limits the engine enforces on every read query (the /sql endpoint and the CLI readers)."""
+
+    max_execution_seconds: float = Field(default=30.0, gt=0, le=3600)
+    """A query running longer is cancelled (ClickHouse `max_execution_time`)."""
+    max_memory_bytes: int = Field(default=512 * 1024 * 1024, ge=16 * 1024 * 1024)
+    """Memory one query may use (`max_memory_usage`); the ingest pod's limit is 1 GiB."""
+    max_result_rows: int = Field(default=100_000, ge=1)
+    """Rows a result may have; a larger result is an error, not a silent cut."""
+    max_result_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    """Uncompressed bytes a result may have."""
+    max_threads: int = Field(default=1, ge=1, le=64)
+    """Threads per query: 1 leaves the other cores to decoding and inserts."""
+    max_query_bytes: int = Field(default=65_536, ge=256)
+    """Longest accepted statement."""
+    max_concurrent: int = Field(default=2, ge=1, le=16)
+    """Queries the /sql endpoint runs at once (each on its own read session); more wait."""
+
+    def engine_settings(self) -> dict[str, int | float | str]:
+        """The session settings, `readonly = 1` last: after it nothing can be changed."""
+        return {
+            "max_execution_time": self.max_execution_seconds,
+            "timeout_overflow_mode": "throw",
+            "max_memory_usage": self.max_memory_bytes,
+            "max_result_rows": self.max_result_rows,
+            "max_result_bytes": self.max_result_bytes,
+            "result_overflow_mode": "throw",
+            "max_threads": self.max_threads,
+            "output_format_json_quote_64bit_integers": 0,
+            "readonly": 1,
+        }
+
+
+class AuditConfig(BaseModel):
+    """Anchoring of the hash-chained audit log: signed chain heads published outside ClickHouse."""
+
+    signing_key_file: Path = Path("var/secrets/audit-signing.key")
+    """Secret file with the hex ed25519 signing key (`novacron audit keygen`); when it does not
+    exist the ingest worker writes unsigned chains and warns (truncation is then undetectable)."""
+    trusted_keys: list[str] = Field(default_factory=list)
+    """Hex public keys whose head signatures `novacron audit verify` accepts; the public key of a
+    readable `signing_key_file` is accepted too. Auditors should pin the key here."""
+    head_file: Path | None = Path("var/audit/head.json")
+    """Where the ingest worker also writes the latest signed head (None: Kafka topic only)."""

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from string import Template
-from typing import Any
+from typing import Any, Protocol
 
 from schemas.errors import RejectedError
-from sinks.backend import Backend
 from sinks.ddl import AUDIT_TABLE, TABLES, quote
 from sinks.rows import format_datetime
 
@@ -18,6 +18,7 @@ __all__ = [
     "SQL_DIR",
     "audit_rows",
     "audit_tail",
+    "iter_audit_rows",
     "chain",
     "dlq_count",
     "dlq_reasons",
@@ -28,6 +29,14 @@ __all__ = [
     "sample_rows",
     "table_counts",
 ]
+
+class Reader(Protocol):
+    """What these queries need: rows of a read statement (a Backend or a history reader)."""
+
+    def query(self, sql: str) -> list[dict[str, Any]]:
+        """Rows of one statement."""
+        ...
+
 
 SQL_DIR = Path(__file__).with_name("sql")
 """Audit-report building blocks: `$db`, `$start`, `$end`, `$standard` placeholders."""
@@ -53,7 +62,7 @@ def _table(db: str, name: str) -> str:
     return f"{quote(db)}.{quote(name)}"
 
 
-def table_counts(backend: Backend, db: str) -> dict[str, int]:
+def table_counts(backend: Reader, db: str) -> dict[str, int]:
     """Distinct events per table (uniqExact(event_id): redelivered duplicates count once)."""
     parts = [
         f"SELECT '{name}' AS t, uniqExact(event_id) AS n FROM {_table(db, name)}"
@@ -63,13 +72,13 @@ def table_counts(backend: Backend, db: str) -> dict[str, int]:
     return {r["t"]: int(r["n"]) for r in rows}
 
 
-def dlq_count(backend: Backend, db: str) -> int:
+def dlq_count(backend: Reader, db: str) -> int:
     """Distinct dead letters stored."""
     rows = backend.query(f"SELECT uniqExact(event_id) AS n FROM {_table(db, 'dead_letters')}")
     return int(rows[0]["n"])
 
 
-def sample_rows(backend: Backend, db: str, table: str, n: int = 10) -> list[dict[str, Any]]:
+def sample_rows(backend: Reader, db: str, table: str, n: int = 10) -> list[dict[str, Any]]:
     """The `n` most recent rows of a table (deduplicated with FINAL)."""
     return backend.query(
         f"SELECT * EXCEPT (payload) FROM {_table(db, table)} FINAL "
@@ -77,7 +86,7 @@ def sample_rows(backend: Backend, db: str, table: str, n: int = 10) -> list[dict
     )
 
 
-def chain(backend: Backend, db: str, correlation_id: str) -> list[dict[str, Any]]:
+def chain(backend: Reader, db: str, correlation_id: str) -> list[dict[str, Any]]:
     """Every event of one causal chain across all tables, oldest first, each once."""
     cid = literal(correlation_id)
     parts = [
@@ -94,7 +103,7 @@ def chain(backend: Backend, db: str, correlation_id: str) -> list[dict[str, Any]
     )
 
 
-def dlq_reasons(backend: Backend, db: str, limit: int = 20) -> list[dict[str, Any]]:
+def dlq_reasons(backend: Reader, db: str, limit: int = 20) -> list[dict[str, Any]]:
     """Dead letters grouped by topic, kind and reason, most frequent first."""
     return backend.query(
         f"SELECT source_topic, error_kind, reason, uniqExact(event_id) AS records "
@@ -103,7 +112,7 @@ def dlq_reasons(backend: Backend, db: str, limit: int = 20) -> list[dict[str, An
     )
 
 
-def audit_tail(backend: Backend, db: str) -> dict[str, Any] | None:
+def audit_tail(backend: Reader, db: str) -> dict[str, Any] | None:
     """The audit row with the highest seq, to resume the chain (`AuditChain.resume`)."""
     rows = backend.query(
         f"SELECT seq, hash FROM {quote(db)}.{AUDIT_TABLE} FINAL ORDER BY seq DESC LIMIT 1"
@@ -111,12 +120,26 @@ def audit_tail(backend: Backend, db: str) -> dict[str, Any] | None:
     return rows[0] if rows else None
 
 
-def audit_rows(backend: Backend, db: str, from_seq: int = 1) -> list[dict[str, Any]]:
+def audit_rows(
+    backend: Reader, db: str, from_seq: int = 1, limit: int | None = None
+) -> list[dict[str, Any]]:
     """Audit rows from `from_seq` on, in chain order (deduplicated), for `verify_chain`."""
+    page = f" LIMIT {int(limit)}" if limit is not None else ""
     return backend.query(
         f"SELECT seq, time, actor, kind, subject_id, correlation_id, details, prev_hash, hash "
-        f"FROM {quote(db)}.{AUDIT_TABLE} FINAL WHERE seq >= {int(from_seq)} ORDER BY seq"
+        f"FROM {quote(db)}.{AUDIT_TABLE} FINAL WHERE seq >= {int(from_seq)} ORDER BY seq{page}"
     )
+
+
+def iter_audit_rows(backend: Reader, db: str, page: int = 10_000) -> Iterator[dict[str, Any]]:
+    """Every audit row in chain order, fetched a page at a time (readers cap result sizes)."""
+    from_seq = 1
+    while True:
+        rows = audit_rows(backend, db, from_seq, page)
+        yield from rows
+        if len(rows) < page:
+            return
+        from_seq = int(rows[-1]["seq"]) + 1
 
 
 def report_names() -> list[str]:
@@ -142,6 +165,6 @@ def render_sql(
     )
 
 
-def run_report(backend: Backend, name: str, db: str, **params: Any) -> list[dict[str, Any]]:
+def run_report(backend: Reader, name: str, db: str, **params: Any) -> list[dict[str, Any]]:
     """Render and run one report SQL file."""
     return backend.query(render_sql(name, db, **params))

@@ -145,6 +145,10 @@ class BatchingSink:
             self.stats.buffered = 0
         return batch
 
+    def audit_rows(self, batch: _Batch) -> list[dict[str, Any]]:
+        """The audit rows of a batch (to sign the chain head once they are inserted)."""
+        return batch.rows.get(f"{quote(self.database)}.{AUDIT_TABLE}", [])
+
     def insert(self, batch: _Batch) -> dict[TopicPartition, int]:
         """Insert a detached batch (may run in a worker thread while `add` continues).
 

@@ -26,14 +26,14 @@ from aiokafka import (
 
 from agents.ingest import Ingestor, RawRecord
 from schemas import DeadLetter
-from schemas.errors import RejectedError
 from sinks.audit import AuditChain
 from sinks.backend import Backend, open_backend
 from sinks.ddl import apply_ddl
 from sinks.queries import audit_tail
-from sinks.readonly import check_readonly
 from sinks.writer import BatchingSink
 from streams.app import WorkerContext
+from streams.audithead import HEADS_TOPIC, HeadPublisher
+from streams.sqlview import mount_sql, sql_endpoint
 from streams.topics import CATALOGUE
 
 __all__ = ["SinkPipeline", "register"]
@@ -53,9 +53,11 @@ class SinkPipeline:
             backend,
             ctx.settings.clickhouse.database,
             self.cfg,
-            audit=_resume_audit(backend, ctx.settings.clickhouse.database),
+            audit=AuditChain(),  # resumed in run(), after the signed head has been read
             on_retry=self._on_retry,
         )
+        db = ctx.settings.clickhouse.database
+        self.heads = HeadPublisher(ctx.settings.audit, db, ctx.topic(HEADS_TOPIC))
         self.ingestor = Ingestor(ctx.codec)
         self.topics = {ctx.topic(name): spec for name, spec in CATALOGUE.items()}
         self.dlq_topic = ctx.topic("dlq")
@@ -79,6 +81,8 @@ class SinkPipeline:
         )
         producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap, acks="all", linger_ms=5)
         await producer.start()
+        self.heads.producer = producer
+        self.sink.audit = await self._resume_audit()
         await consumer.start()
         consumer.subscribe(list(self.topics), listener=_LogRebalance())
         try:
@@ -152,6 +156,7 @@ class SinkPipeline:
         dlq_sends, self._dlq_sends = self._dlq_sends, []
         loop = asyncio.get_running_loop()
         offsets = await loop.run_in_executor(self.executor, self.sink.insert, batch)
+        await self.heads.after_insert(self.sink.audit_rows(batch))  # only once the rows exist
         if dlq_sends:  # dead letters must be durable before their offsets are committed
             await asyncio.gather(*dlq_sends)
         if offsets:
@@ -162,6 +167,14 @@ class SinkPipeline:
         m.sink_insert_seconds.observe(self.sink.stats.last_insert_seconds)
         m.sink_rows.labels("all").inc(self.sink.stats.rows_inserted - rows_before)
         await self._update_lag(consumer)
+
+    async def _resume_audit(self) -> AuditChain:
+        """Continue the chain after max(stored tail, signed head): a deleted seq is never reused."""
+        db = self.ctx.settings.clickhouse.database
+        tail = await asyncio.get_running_loop().run_in_executor(
+            self.executor, audit_tail, self.backend, db
+        )
+        return await self.heads.resume_chain(self.ctx.settings.kafka.bootstrap, tail)
 
     async def _update_lag(self, consumer: AIOKafkaConsumer) -> None:
         group = f"{self.ctx.settings.kafka.topic_prefix}sink"
@@ -184,40 +197,20 @@ class _LogRebalance(ConsumerRebalanceListener):
         log.info("sink: partitions assigned: %d", len(assigned))
 
 
-def _resume_audit(backend: Backend, database: str) -> AuditChain:
-    return AuditChain.resume(audit_tail(backend, database))
-
-
 def register(app: faust.App, ctx: WorkerContext) -> None:
     """Open ClickHouse (this process owns chDB), apply DDL, run the pipeline, serve /sql."""
     backend = open_backend(ctx.settings.clickhouse)
     apply_ddl(backend, ctx.settings.clickhouse)
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clickhouse")
     pipeline = SinkPipeline(ctx, backend, executor)
+    endpoint = sql_endpoint(ctx)  # its own read sessions: queries never wait for inserts
 
     @app.task
     async def sink_loop() -> None:
         await pipeline.run()
 
-    @app.page("/sql")
-    class SqlView(faust.web.View):
-        """Read-only SQL over the history: GET ?query=… or POST the statement as the body."""
+    @app.task
+    async def access_policies() -> None:
+        await endpoint.access.run()
 
-        async def get(self, request: faust.web.Request) -> faust.web.Response:
-            return await self._run(request.query.get("query", ""), request)
-
-        async def post(self, request: faust.web.Request) -> faust.web.Response:
-            return await self._run(request.query.get("query") or await request.text(), request)
-
-        async def _run(self, query: str, request: faust.web.Request) -> faust.web.Response:
-            fmt = request.query.get("format", "JSONEachRow")
-            try:
-                checked = check_readonly(query)
-            except RejectedError as exc:
-                return self.json({"error": str(exc)}, status=400)
-            loop = asyncio.get_running_loop()
-            try:
-                data = await loop.run_in_executor(executor, backend.query_raw, checked, fmt)
-            except Exception as exc:  # report the engine's message to the caller, keep serving
-                return self.json({"error": f"{type(exc).__name__}: {exc}"}, status=400)
-            return self.bytes(data, content_type="application/x-ndjson")
+    mount_sql(app, endpoint)

@@ -1,8 +1,9 @@
 """Worker roles: which wiring each process loads, and which heavy libraries it must never import.
 
-regopy and torch crash or leak when loaded in one process (PERFORMANCE-NOTES.md), so the role
-that evaluates Rego (`govern`) and the role that may load torch (`learn`) are different processes,
-and every role installs an import guard that refuses the library it must not load.
+regopy and torch crash or leak when loaded in one process (PERFORMANCE-NOTES.md), so the roles
+that evaluate Rego (`govern`; `ingest` for the access policies of its /sql endpoint) and the role
+that may load torch (`learn`) are different processes, and every role installs an import guard
+that refuses the library it must not load.
 """
 
 from __future__ import annotations
@@ -30,9 +31,10 @@ ROLES: dict[str, RoleSpec] = {
     for r in (
         RoleSpec(
             "ingest",
-            "decode at the edge, dead-letter bad input, land every topic in ClickHouse; owns chDB",
+            "decode at the edge, dead-letter bad input, land every topic in ClickHouse; owns chDB "
+            "and serves read-only /sql (authorised by the access policies, hence regopy)",
             ("streams.ingest",),
-            ("torch", "regopy"),
+            ("torch",),
         ),
         RoleSpec(
             "learn",
@@ -42,7 +44,7 @@ ROLES: dict[str, RoleSpec] = {
         ),
         RoleSpec(
             "govern",
-            "policy gate, drift and compliance; the only role that loads regopy",
+            "policy gate, drift and compliance, the control API; evaluates Rego",
             ("streams.runner", "streams.gate"),  # the host first: ctx.shared exists for the gate
             ("torch",),
         ),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from agents.collectors.config import CollectorConfig
@@ -18,7 +18,7 @@ from agents.gate import GateConfig
 from agents.optimizer import OptimizerConfig
 from policies.engine import EngineConfig as PolicyEngineConfig
 from policies.registry import RegistryConfig
-from sinks.config import ClickHouseConfig, SinkConfig
+from sinks.config import AuditConfig, ClickHouseConfig, SinkConfig, SqlLimits
 
 __all__ = ["CheckpointPolicy", "HostConfig", "KafkaConfig", "OnlineTrainingConfig", "Settings",
            "WebConfig"]
@@ -132,13 +132,43 @@ class Settings(BaseSettings):
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
     """Runbook execution: concurrency, allow-list, secrets (execute role)."""
     api: ApiConfig = Field(default_factory=ApiConfig)
-    """The HTTP control API: hashed bearer tokens and their subjects (govern role)."""
+    """Hashed bearer tokens and their subjects: the control API (govern) and /sql (ingest)."""
+    sql_limits: SqlLimits = Field(default_factory=SqlLimits)
+    """Limits of every read query: /sql on the ingest worker and the CLI's history readers."""
+    sql_url: str | None = None
+    """Web address of the ingest worker whose /sql the CLI reads through when the chDB folder is
+    held by it (env NOVACRON_SQL_URL, e.g. `http://127.0.0.1:6066`; default: web.host and the
+    ingest role's port). The base address only: `/sql` is appended."""
+    sql_token: SecretStr | None = None
+    """Bearer token the CLI sends to /sql (env NOVACRON_SQL_TOKEN); it must be one of api.tokens."""
+    sql_token_file: Path | None = None
+    """File holding that token (env NOVACRON_SQL_TOKEN_FILE); default `<data_dir>/secrets/sql.token`
+    when it exists (`novacron demo` writes one)."""
+    audit: AuditConfig = Field(default_factory=AuditConfig)
+    """Audit-chain anchoring: the signing key of chain heads and the keys verify trusts."""
     collect: CollectorConfig = Field(default_factory=CollectorConfig)
     """Prometheus remote-write and Alertmanager webhook receivers (collect role)."""
     max_message_bytes: int = Field(default=1_048_576, ge=1024)
     """Largest accepted message value; larger ones are dead-lettered."""
     config_file: Path | None = None
     """Optional YAML/JSON config file (also via NOVACRON_CONFIG)."""
+
+    def ingest_url(self) -> str:
+        """Base web address of the ingest worker (`sql_url`, or derived from `web`)."""
+        if self.sql_url:
+            return self.sql_url.rstrip("/")
+        wildcard = self.web.host in ("0.0.0.0", "::", "")  # noqa: S104 - a bind-all address
+        host = "127.0.0.1" if wildcard else self.web.host
+        return f"http://{host}:{self.web.port}"
+
+    def client_sql_token(self) -> str | None:
+        """The /sql token for CLI readers: sql_token, else the token file's content."""
+        if self.sql_token is not None:
+            return self.sql_token.get_secret_value().strip() or None
+        path = self.sql_token_file or self.data_dir / "secrets" / "sql.token"
+        if path.is_file():
+            return path.read_text(encoding="utf-8").strip() or None
+        return None
 
     @classmethod
     def settings_customise_sources(

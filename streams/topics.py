@@ -66,6 +66,7 @@ INTERNAL_TOPICS: dict[str, str] = {
     "model-versions": "compacted deployed DQN version (`novacron model rollback` writes it)",
     "executor-journal": "compacted per-action step journal (at-most-once execution)",
     "collect-state": "compacted open alerts of the Alertmanager receiver, by fingerprint",
+    "audit-heads": "compacted signed audit-chain heads, keyed by chain (audit verify's anchor)",
 }
 """Compacted topics that are not event streams: operator-set shared state, the journal.
 

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
 import time
+from typing import Any
 
 import httpx
 import typer
 from rich.console import Console
 from rich.progress import Progress
 
+from agents.access import hash_token
 from streams.cli import demo_collect
 from streams.roles import ROLES, role_index
 from streams.settings import Settings
@@ -28,8 +32,12 @@ def demo(
     services: int = typer.Option(3, help="Simulated services"),
     seed: int = typer.Option(7, help="Simulator seed"),
     roles: str = typer.Option(",".join(ROLES), help="Comma-separated worker roles to run"),
+    keep: bool = typer.Option(
+        False, "--keep", help="Leave Kafka and the workers running afterwards, to explore."
+    ),
 ) -> None:
-    """Run the whole loop for a bounded time, print what landed in ClickHouse, stop everything."""
+    """Run the whole loop for a bounded time, print what landed in ClickHouse, then stop
+    everything (or, with --keep, leave it running)."""
     from streams.kafka_local import KafkaLocal
 
     settings = Settings()
@@ -37,6 +45,8 @@ def demo(
     started_kafka = kafka.pid() is None
     workers: list[subprocess.Popen[bytes]] = []
     collector = None
+    env = _worker_env(settings)
+    done = False
     try:
         with console.status("starting Kafka (first run downloads the jars with Maven)…"):
             kafka.start()
@@ -44,28 +54,58 @@ def demo(
 
             asyncio.run(create_topics(settings.kafka))
         wanted = [r.strip() for r in roles.split(",") if r.strip()]
-        workers = [_start_worker(role, settings) for role in wanted]
+        workers = [_start_worker(role, settings, env) for role in wanted]
         _wait_healthy(settings, wanted, workers)
         if "collect" in wanted:  # real telemetry of this machine beside the simulated services
             collector = demo_collect.start(settings, _url(settings, "collect"), console)
         published = _simulate(settings, ticks, tick_seconds, services, seed)
         _wait_landed(settings, published)
         _report(settings, collector)
+        done = True
     finally:
-        if collector is not None:
+        if collector is not None and not (keep and done):
             collector.stop()
-        _stop(workers)
-        if started_kafka:
-            kafka.stop()
+        if not (keep and done):
+            _stop(workers)
+            if started_kafka:
+                kafka.stop()
+    _how_to_query(settings, wanted, workers if keep else [])
 
 
-def _start_worker(role: str, settings: Settings) -> subprocess.Popen[bytes]:
+def _worker_env(settings: Settings) -> dict[str, str]:
+    """The workers' environment: the configured api.tokens plus a viewer token for reading the
+    history through /sql (kept in <data_dir>/secrets/sql.token, where the CLI looks for it), and
+    an audit signing key so the audit chain is anchored."""
+    secrets_dir = settings.data_dir / "secrets"
+    token_file = settings.sql_token_file or secrets_dir / "sql.token"
+    token = settings.client_sql_token() or _write_secret(token_file, secrets.token_urlsafe(32))
+    if not settings.audit.signing_key_file.exists():
+        from policies.signing import generate_key
+
+        _write_secret(settings.audit.signing_key_file, generate_key())
+    tokens = {h: s.model_dump() for h, s in settings.api.tokens.items()}
+    tokens[hash_token(token)] = {"user": "demo", "role": "viewer"}
+    return {**os.environ, "NOVACRON_API__TOKENS": json.dumps(tokens)}
+
+
+def _write_secret(path: os.PathLike[str] | str, value: str) -> str:
+    from pathlib import Path
+
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(value + "\n")
+    return value
+
+
+def _start_worker(role: str, settings: Settings, env: dict[str, str]) -> subprocess.Popen[bytes]:
     logs = settings.data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     out = open(logs / f"{role}.log", "ab")  # noqa: SIM115 - the child owns it
     cmd = [sys.executable, "-m", "streams.cli.main", "worker", "--role", role]
     console.print(f"started worker [bold]{role}[/] (log: {logs / f'{role}.log'})")
-    return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ))
+    return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
 
 
 def _url(settings: Settings, role: str) -> str:
@@ -145,17 +185,24 @@ async def _send_malformed(settings: Settings) -> None:
 
 
 def _wait_landed(settings: Settings, metrics: int) -> None:
-    from sinks.http import HttpSqlBackend
+    from schemas.errors import BackendUnavailable
+    from streams.cli.history import open_history
 
-    backend = HttpSqlBackend(_url(settings, "ingest"))
-    query = "SELECT uniqExact(event_id) AS n FROM novacron.metric_samples"
-    with console.status("waiting for the history sink to catch up…"):
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if int(backend.query(query)[0]["n"]) >= metrics:
-                break
-            time.sleep(0.5)
-        time.sleep(3)  # let the other roles' last outputs land too
+    query = "SELECT uniqExact(event_id) AS n FROM metric_samples"
+    reader = open_history(settings, _url(settings, "ingest"))
+    try:
+        with console.status("waiting for the history sink to catch up…"):
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                try:
+                    if int(reader.query(query)[0]["n"]) >= metrics:
+                        break
+                except BackendUnavailable:  # /sql answers 503 until its policies are loaded
+                    pass
+                time.sleep(0.5)
+            time.sleep(3)  # let the other roles' last outputs land too
+    finally:
+        reader.close()
 
 
 SAMPLES = {
@@ -170,11 +217,20 @@ SAMPLES = {
 
 
 def _report(settings: Settings, collector: demo_collect.CollectorDemo | None = None) -> None:
-    from sinks.http import HttpSqlBackend
+    from streams.cli.history import open_history
+
+    backend, db = open_history(settings, _url(settings, "ingest")), settings.clickhouse.database
+    try:
+        _summary(backend, db)
+        demo_collect.report(backend, db, collector, console)
+    finally:
+        backend.close()
+
+
+def _summary(backend: Any, db: str) -> None:
     from sinks.queries import dlq_reasons, table_counts
     from streams.cli.history import rows_table
 
-    backend, db = HttpSqlBackend(_url(settings, "ingest")), settings.clickhouse.database
     counts = table_counts(backend, db)
     console.print(
         rows_table([{"table": t, "rows": n} for t, n in counts.items()], "rows per table")
@@ -189,10 +245,32 @@ def _report(settings: Settings, collector: demo_collect.CollectorDemo | None = N
                 "ORDER BY event_time DESC LIMIT 3"
             )
             console.print(rows_table(rows, f"latest {table}"))
-    demo_collect.report(backend, db, collector, console)
-    console.print(
-        f'\nquery more with: novacron sql "SELECT ..." (history under {settings.clickhouse.path})'
-    )
+
+
+_TRY = (
+    '  novacron sql "SELECT count() FROM metric_samples"\n'  # noqa: S608 - help text, not SQL
+    "  novacron audit report\n  novacron audit verify"
+)
+
+
+def _how_to_query(
+    settings: Settings, roles: list[str], running: list[subprocess.Popen[bytes]]
+) -> None:
+    """The last lines: how to read what the demo wrote, true for what is still running."""
+    where = settings.clickhouse.path
+    if running:
+        pids = " ".join(str(p.pid) for p in running)
+        console.print(f"\nThe workers keep running; stop them with: kill {pids}")
+    if running and "ingest" in roles:
+        token_file = settings.sql_token_file or settings.data_dir / "secrets" / "sql.token"
+        console.print(
+            f"The ingest worker holds {where}, so the CLI reads through its /sql at "
+            f"{_url(settings, 'ingest')} with the viewer token in {token_file} (found there "
+            f"automatically):\n{_TRY}"
+        )
+    else:
+        lead = "No ingest worker runs, so" if running else "The workers have stopped;"
+        console.print(f"\n{lead} the CLI reads the history in {where} directly:\n{_TRY}")
 
 
 def _stop(procs: list[subprocess.Popen[bytes]]) -> None:

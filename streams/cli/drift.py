@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 import typer
 import yaml
@@ -19,12 +18,14 @@ from rich.table import Table
 
 from agents.drift import DriftConfig, DriftEngine, DriftReport, IgnoreRule, load_ignores
 from agents.drift.baseline import parse_baseline_documents
-from agents.drift.listing import Query, open_findings
+from agents.drift.listing import open_findings
 from agents.drift.rules import IgnoreSet
 from agents.drift.terraform import detect_format, terraform_resources
 from agents.shared import SharedState, ignore_record
 from schemas.errors import NonRetryableError, NovacronError
+from streams.cli.history import SQL_URL, open_history
 from streams.publish import RecordTopic
+from streams.settings import Settings
 
 app = typer.Typer(help="Configuration drift: diff files, manage ignore rules, list open findings.")
 ignore_app = typer.Typer(help="Ignore rules (per resource type and JSON-pointer pattern).")
@@ -303,42 +304,9 @@ def ignore_remove(
 # --- open findings ---------------------------------------------------------------------------
 
 
-def _rows(resp: httpx.Response) -> list[dict[str, Any]]:
-    text = resp.text.strip()
-    if not text:
-        return []
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
-        return [json.loads(line) for line in text.splitlines() if line.strip()]  # JSONEachRow
-    if isinstance(data, dict):
-        # ClickHouse FORMAT JSON wraps rows in "data"; one JSONEachRow line is a bare row.
-        wrapped = data.get("data", data.get("rows"))
-        return [data] if wrapped is None else list(wrapped)
-    return list(data)
-
-
-def make_query(sql_url: str, transport: httpx.BaseTransport | None = None) -> Query:
-    """A `query(sql)` callable over the read-only SQL endpoint (`GET url?query=...`)."""
-
-    def query(sql: str) -> list[dict[str, Any]]:
-        with httpx.Client(transport=transport, timeout=30) as client:
-            resp = client.get(sql_url, params={"query": sql})
-        if resp.status_code >= 400:
-            raise _fail(f"{sql_url} answered {resp.status_code}: {resp.text[:300]}")
-        return _rows(resp)
-
-    return query
-
-
 @app.command("list")
 def list_cmd(
-    sql_url: str = typer.Option(
-        "http://127.0.0.1:6066/sql",
-        "--sql-url",
-        envvar="NOVACRON_SQL_URL",
-        help="Read-only SQL endpoint of the history sink.",
-    ),
+    sql_url: str | None = SQL_URL,
     severity: list[str] = typer.Option([], "--severity", "-s", help="Only these severities."),
     resource_type: str | None = typer.Option(None, "--type", "-t", help="Only this type."),
     since_days: int = typer.Option(30, "--since-days", help="Look back this many days."),
@@ -349,9 +317,10 @@ def list_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print rows as JSON."),
 ) -> None:
     """Open drift findings from ClickHouse (the latest finding per resource, still open)."""
+    reader = open_history(Settings(), sql_url)
     try:
         rows = open_findings(
-            make_query(sql_url),
+            reader.query,
             table=table,
             severities=[s.upper() for s in severity],
             resource_type=resource_type,
@@ -360,8 +329,8 @@ def list_cmd(
         )
     except NovacronError as exc:
         raise _fail(str(exc)) from exc
-    except httpx.HTTPError as exc:
-        raise _fail(f"cannot reach {sql_url}: {exc}. Is the `ingest` worker running?") from exc
+    finally:
+        reader.close()
     if as_json:
         console.print_json(data=rows)
         return

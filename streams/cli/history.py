@@ -1,4 +1,8 @@
-"""`novacron sql` and `novacron audit`: read the history through the sink's read-only endpoint."""
+"""`novacron sql` and `novacron audit`: read the history, with or without a running worker.
+
+Readers come from `sinks.reader.open_reader`: a ClickHouse server directly; a chDB folder
+directly when no process holds it, else the ingest worker's /sql with the token.
+"""
 
 from __future__ import annotations
 
@@ -7,25 +11,55 @@ import io
 import json
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from sinks.http import HttpSqlBackend
-from sinks.queries import audit_rows, chain, render_sql, report_names, run_report
+from schemas.errors import NovacronError
+from sinks.queries import chain, render_sql, report_names, run_report
+from sinks.reader import HistoryReader, open_reader
 from streams.settings import Settings
 
 console = Console()
 err = Console(stderr=True)
 SQL_URL = typer.Option(
-    "http://127.0.0.1:6066",
+    None,
     "--sql-url",
     envvar="NOVACRON_SQL_URL",
-    help="Web address of the ingest worker (it owns ClickHouse)",
+    help="Web address of the ingest worker, e.g. http://127.0.0.1:6066 (used when it holds the "
+    "chDB folder; default from the web settings)",
+    show_default=False,
 )
 audit_app = typer.Typer(help="Audit reports, causal chains and tamper checks over the history.")
+
+
+def open_history(settings: Settings, sql_url: str | None = None) -> HistoryReader:
+    """The history reader for these settings; exits 1 with what to run when there is none."""
+    url = (sql_url or settings.ingest_url()).rstrip("/")
+    if urlsplit(url).path not in ("", "/"):
+        raise fail(
+            f"NOVACRON_SQL_URL / --sql-url is the ingest worker's base web address, e.g. "
+            f"http://127.0.0.1:6066 (without a path such as /sql); got {url}"
+        )
+    try:
+        return open_reader(
+            settings.clickhouse,
+            sql_url=url,
+            token=settings.client_sql_token(),
+            limits=settings.sql_limits,
+        )
+    except NovacronError as exc:
+        err.print(f"[red]cannot read the history:[/] {escape(str(exc))}")
+        raise typer.Exit(1) from exc
+
+
+def fail(message: str) -> typer.Exit:
+    """Print an error and return the Exit(1) to raise."""
+    err.print(f"[red]{escape(message)}[/]")  # messages quote user input: never parse it as markup
+    return typer.Exit(1)
 
 
 def rows_table(rows: list[dict[str, Any]], title: str = "") -> Table:
@@ -46,21 +80,26 @@ def _cell(value: Any) -> str:
 def sql_app(
     query: str = typer.Argument(..., help="One read-only statement (SELECT, WITH, SHOW, DESCRIBE)"),
     fmt: str = typer.Option("table", "--format", help="table, json or csv"),
-    sql_url: str = SQL_URL,
+    sql_url: str | None = SQL_URL,
 ) -> None:
-    """Run a read-only SQL query against the history (ClickHouse)."""
-    rows = _query(HttpSqlBackend(sql_url), query)
+    """Run a read-only SQL query against the history (ClickHouse).
+
+    Unqualified table names are the history database's (`SELECT count() FROM metric_samples`).
+    Only reads of the history tables are allowed; see docs/history.md.
+    """
+    reader = open_history(Settings(), sql_url)
+    try:
+        rows = _query(reader, query)
+    finally:
+        reader.close()
     _emit(rows, fmt)
 
 
-def _query(backend: HttpSqlBackend, query: str) -> list[dict[str, Any]]:
-    from schemas.errors import NovacronError
-
+def _query(reader: HistoryReader, query: str) -> list[dict[str, Any]]:
     try:
-        return backend.query(query)
+        return reader.query(query)
     except NovacronError as exc:
-        err.print(f"[red]{escape(str(exc))}[/]")
-        raise typer.Exit(1) from exc
+        raise fail(str(exc)) from exc
 
 
 def _emit(rows: list[dict[str, Any]], fmt: str, title: str = "") -> None:
@@ -89,12 +128,21 @@ def audit_report(
     until: str | None = typer.Option(None, "--to", help="End (ISO 8601)"),
     standard: str = typer.Option("", help="Compliance standard filter, e.g. pci-dss"),
     fmt: str = typer.Option("markdown", "--format", help="markdown, html, json or csv"),
-    sql_url: str = SQL_URL,
+    sql_url: str | None = SQL_URL,
 ) -> None:
-    """Audit report for a time range: decisions, approvals, actions, drift, compliance, DLQ."""
-    backend, db = HttpSqlBackend(sql_url), Settings().clickhouse.database
+    """Audit report for a time range: decisions, approvals, actions, drift, compliance, DLQ.
+
+    Exits 1 when any section could not be read (the report still shows the others)."""
+    settings = Settings()
     params = {"start": _when(since), "end": _when(until), "standard": standard}
-    sections = {name: _query_report(backend, name, db, params) for name in report_names()}
+    reader = open_history(settings, sql_url)
+    try:
+        sections = {
+            name: _query_report(reader, name, settings.clickhouse.database, params)
+            for name in report_names()
+        }
+    finally:
+        reader.close()
     if fmt == "json":
         print(json.dumps(sections, default=str, indent=2))
     elif fmt == "csv":
@@ -105,14 +153,21 @@ def audit_report(
         print(_html(sections, since, until))
     else:
         print(_markdown(sections, since, until))
+    failed = [name for name, rows in sections.items() if _failed(rows)]
+    if failed:
+        raise fail(f"{len(failed)} of {len(sections)} report sections failed: {', '.join(failed)}")
+
+
+def _failed(rows: list[dict[str, Any]]) -> bool:
+    return len(rows) == 1 and set(rows[0]) == {"error"}
 
 
 def _query_report(
-    backend: HttpSqlBackend, name: str, db: str, params: dict[str, Any]
+    reader: HistoryReader, name: str, db: str, params: dict[str, Any]
 ) -> list[dict[str, Any]]:
     try:
-        return run_report(backend, name, db, **params)
-    except Exception as exc:  # one broken section must not hide the others
+        return run_report(reader, name, db, **params)
+    except NovacronError as exc:  # one broken section must not hide the others
         return [{"error": str(exc)}]
 
 
@@ -170,23 +225,21 @@ def _bar_chart(rows: list[dict[str, Any]]) -> str:
 
 
 @audit_app.command("chain")
-def audit_chain(correlation_id: str, sql_url: str = SQL_URL) -> None:
-    """Every event of one causal chain: anomaly → decision → verdict → approval → action…"""
-    rows = chain(HttpSqlBackend(sql_url), Settings().clickhouse.database, correlation_id)
+def audit_chain(correlation_id: str, sql_url: str | None = SQL_URL) -> None:
+    """Every event of one causal chain: anomaly → decision → verdict → approval → action…
+
+    Exits 1 when no event carries the correlation id."""
+    settings = Settings()
+    reader = open_history(settings, sql_url)
+    try:
+        rows = chain(reader, settings.clickhouse.database, correlation_id)
+    except NovacronError as exc:
+        raise fail(str(exc)) from exc
+    finally:
+        reader.close()
+    if not rows:
+        raise fail(f"no event has correlation id {correlation_id!r} (looked in {reader.where})")
     _emit(rows, "table", f"chain {correlation_id}")
-
-
-@audit_app.command("verify")
-def audit_verify(sql_url: str = SQL_URL) -> None:
-    """Check the hash chain of the audit log; exit 1 if any row was altered or removed."""
-    from sinks.audit import verify_chain
-
-    rows = audit_rows(HttpSqlBackend(sql_url), Settings().clickhouse.database)
-    problems = verify_chain(rows)
-    for problem in problems:
-        err.print(f"[red]{problem}[/]")
-    console.print(f"{len(rows)} audit rows, {len(problems)} problems")
-    raise typer.Exit(1 if problems else 0)
 
 
 @audit_app.command("sql")

@@ -26,7 +26,7 @@ app.add_typer(topics_app, name="topics")
 # Sub-command groups living in their own modules: (module, attribute, command name).
 MOUNTS: tuple[tuple[str, str, str], ...] = (
     ("streams.cli.history", "sql_app", "sql"),
-    ("streams.cli.history", "audit_app", "audit"),
+    ("streams.cli.audit", "audit_app", "audit"),
     ("streams.cli.simulate", "app", "simulate"),
     ("streams.cli.demo", "app", "demo"),
     ("streams.cli.evaluate", "app", "eval"),

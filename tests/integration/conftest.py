@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -17,11 +18,24 @@ from pathlib import Path
 import httpx
 import pytest
 
+from agents.access import hash_token
 from streams.kafka_local import KafkaLocal, LocalKafkaConfig
 from streams.settings import KafkaConfig
 from streams.topics import create_topics
 
 pytestmark = pytest.mark.kafka
+
+VIEWER_TOKEN = "test-viewer-token"
+"""Bearer token of a `viewer` (may read the history through /sql) in every test worker."""
+ADMIN_TOKEN = "test-admin-token"
+"""Bearer token of an `admin` in every test worker."""
+GUEST_TOKEN = "test-guest-token"
+"""A known token whose role (`guest`) the access policies allow nothing."""
+API_TOKENS = json.dumps({
+    hash_token(VIEWER_TOKEN): {"user": "vera", "role": "viewer"},
+    hash_token(ADMIN_TOKEN): {"user": "ada", "role": "admin"},
+    hash_token(GUEST_TOKEN): {"user": "gus", "role": "guest"},
+})
 
 
 @pytest.fixture(scope="session")
@@ -94,6 +108,7 @@ class WorkerProcess:
                 "NOVACRON_DATA_DIR": str(self.workdir / "var"),
                 "NOVACRON_CLICKHOUSE__PATH": str(self.workdir / "var" / "chdb"),
                 "NOVACRON_SINK__BATCH_SECONDS": "0.5",
+                "NOVACRON_API__TOKENS": API_TOKENS,
             }
         )
         env.update(self.extra_env)
@@ -140,10 +155,24 @@ class WorkerProcess:
             "\n".join(path.read_text(errors="replace").splitlines()[-n:]) if path.exists() else ""
         )
 
+    def sql_response(
+        self, query: str, token: str | None = VIEWER_TOKEN, fmt: str | None = None
+    ) -> httpx.Response:
+        """GET /sql (with a bearer token unless None); waits while the endpoint is still loading
+        its access policies (503)."""
+        headers = {"Authorization": f"Bearer {token}"} if token is not None else {}
+        params = {"query": query, **({"format": fmt} if fmt is not None else {})}
+        deadline = time.monotonic() + 60
+        while True:
+            resp = httpx.get(f"{self.url}/sql", params=params, headers=headers, timeout=60)
+            if resp.status_code != 503 or time.monotonic() > deadline:
+                return resp
+            time.sleep(0.3)
+
     def sql(self, query: str) -> list[dict[str, object]]:
         import orjson
 
-        resp = httpx.get(f"{self.url}/sql", params={"query": query}, timeout=30)
+        resp = self.sql_response(query)
         assert resp.status_code == 200, resp.text
         return [orjson.loads(line) for line in resp.content.splitlines() if line.strip()]
 

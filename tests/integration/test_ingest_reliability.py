@@ -90,8 +90,8 @@ def test_clickhouse_outage_loses_nothing(kafka_cfg: KafkaConfig, tmp_path: Path)
         return int(rows[0]["n"])
 
     async def count() -> int:
-        # through the sink's single ClickHouse thread, as the /sql endpoint does: a chDB
-        # connection must not run a query while that thread streams an insert
+        # through the sink's ClickHouse thread: this reads on the writer's own session, which
+        # must not run a query while it streams an insert (/sql has read sessions of its own)
         return await asyncio.get_running_loop().run_in_executor(executor, count_now)
 
 

@@ -145,7 +145,7 @@ def test_compose_runs_every_role_with_a_server_backend(compose, monkeypatch) -> 
         settings = settings_from_env(_env(svc), monkeypatch)
         assert settings.clickhouse.backend == "server" and settings.web.host == "0.0.0.0"
         port = settings.web.port + role_index(role)
-        assert f"{port}:{port}" in svc["ports"]
+        assert svc["ports"] == [f"127.0.0.1:{port}:{port}"]  # loopback unless configured
         assert _env(svc)["WEB_PORT"] == str(port)  # what its healthcheck probes
         assert svc["depends_on"]["topics"]["condition"] == "service_completed_successfully"
     assert services["topics"]["command"] == ["topics", "create"]
@@ -304,6 +304,28 @@ def test_k8s_deployment_per_role(k8s, role, monkeypatch) -> None:
     assert service["spec"]["selector"] == pod["metadata"]["labels"]
     (service_port,) = service["spec"]["ports"]
     assert service_port["port"] == port and service_port["targetPort"] == "web"
+
+
+def test_k8s_exposes_no_web_port_outside_the_cluster(k8s) -> None:
+    kinds = {kind for kind, _ in k8s}
+    assert not kinds & {"Ingress", "Route", "Gateway", "HTTPRoute"}
+    for (kind, name), doc in k8s.items():
+        if kind == "Service":
+            assert doc["spec"].get("type", "ClusterIP") == "ClusterIP", name
+            assert "externalIPs" not in doc["spec"], name
+
+
+def test_the_ingest_pod_mounts_the_audit_signing_key_read_only(k8s, monkeypatch) -> None:
+    settings = settings_from_env(_k8s_env(k8s), monkeypatch)
+    pod = k8s[("Deployment", "novacron-ingest")]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    mounts = {m["name"]: m for m in container["volumeMounts"]}
+    assert mounts["audit-key"]["readOnly"] is True
+    key_dir = Path(mounts["audit-key"]["mountPath"])
+    assert settings.audit.signing_key_file.parent == key_dir
+    volume = next(v for v in pod["volumes"] if v["name"] == "audit-key")
+    assert volume["secret"]["optional"] is True
+    assert str(settings.audit.head_file).startswith(mounts["data"]["mountPath"])
 
 
 def _mebibytes(quantity: str) -> float:

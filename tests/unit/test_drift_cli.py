@@ -7,7 +7,6 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from typer.testing import CliRunner
 
@@ -160,32 +159,17 @@ def test_ignore_add_rejects_bad_input(tmp_path: Path, ignores_topic: MemoryRecor
 # --- drift list ------------------------------------------------------------------------------
 
 
-def test_sql_endpoint_query_parses_json_and_jsoneachrow() -> None:
-    seen: list[str] = []
-    row = {
-        "resource_id": "vm-1",
-        "severity": "HIGH",
-        "drift_ratio": 0.3,
-        "changed_fields": ["/a"],
-        "event_time": "2026-03-01 00:00:00.000",
-    }
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request.url.params["query"])
-        if "LIMIT 5" in seen[-1]:
-            return httpx.Response(200, text=json.dumps(row) + "\n")
-        return httpx.Response(200, json={"data": [row]})
-
-    query = drift_cli.make_query("http://sql/sql", httpx.MockTransport(handler))
-    assert query("SELECT 1 LIMIT 100") == [row]
-    assert query("SELECT 1 LIMIT 5") == [row]
-
-
 def test_list_command_prints_open_findings(monkeypatch: pytest.MonkeyPatch) -> None:
     captured: list[str] = []
 
-    def fake_make_query(url: str) -> Any:
-        def query(sql: str) -> list[dict[str, Any]]:
+    class FakeReader:
+        where = "a fake reader"
+        closed = False
+
+        def close(self) -> None:
+            FakeReader.closed = True
+
+        def query(self, sql: str) -> list[dict[str, Any]]:
             captured.append(sql)
             return [
                 {
@@ -199,11 +183,10 @@ def test_list_command_prints_open_findings(monkeypatch: pytest.MonkeyPatch) -> N
                 }
             ]
 
-        return query
-
-    monkeypatch.setattr(drift_cli, "make_query", fake_make_query)
+    monkeypatch.setattr(drift_cli, "open_history", lambda settings, url: FakeReader())
     result = runner.invoke(drift_cli.app, ["list", "-s", "high", "-t", "novacron_vm"])
     assert result.exit_code == 0, result.output
+    assert FakeReader.closed
     assert "vm-1" in result.output and "HIGH" in result.output
     assert "severity IN ('HIGH')" in captured[0] and "resource_type = 'novacron_vm'" in captured[0]
     bad = runner.invoke(drift_cli.app, ["list", "-s", "urgent"])

@@ -2,9 +2,10 @@
 
 The ClickHouse data source plugin expands `$__timeFilter(col)` and friends on the Grafana server;
 `expand_macros` produces the same text (grafana/clickhouse-datasource pkg/macros), so the SQL
-tested here is the SQL the server receives. Queries go through `sinks.readonly.run_readonly`,
-i.e. the same read-only limits the Grafana user gets. chDB allows one data folder per process,
-so this module opens one folder and closes it at module end.
+tested here is the SQL the server receives. Queries go through the history reader factory
+(`sinks.reader.open_reader`) on the folder with no writer open, i.e. the same read-only checks and
+limits as `novacron sql` and /sql. chDB allows one data folder per process, so this module opens
+one folder and closes it at module end.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from sinks.audit import AuditChain
 from sinks.backend import ChdbBackend
 from sinks.config import ClickHouseConfig
 from sinks.ddl import TABLES, apply_ddl
-from sinks.readonly import run_readonly
+from sinks.reader import HistoryReader, open_reader
 from sinks.rows import format_datetime, to_row
 from sinks.writer import BatchingSink
 from tests.unit.test_sinks_examples import EXAMPLES, T0
@@ -242,10 +243,20 @@ def _events() -> list[Event]:
 
 
 @pytest.fixture(scope="module")
-def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChdbBackend]:
-    b = ChdbBackend(tmp_path_factory.mktemp("chdb-grafana"))
+def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HistoryReader]:
+    path = tmp_path_factory.mktemp("chdb-grafana")
+    cfg = ClickHouseConfig(path=path, database=DB)
+    _write_history(cfg)
+    # the writer is closed: the reader opens the folder itself, as `novacron sql` would
+    reader = open_reader(cfg, sql_url="http://127.0.0.1:9")
+    assert "read directly" in reader.where
+    yield reader
+    reader.close()
+
+
+def _write_history(cfg: ClickHouseConfig) -> None:
+    b = ChdbBackend(cfg.path)
     try:
-        cfg = ClickHouseConfig(path=b.path, database=DB)
         apply_ddl(b, cfg)
         sink = BatchingSink(b, DB, audit=AuditChain(), sleep=lambda s: None)
         events = _events()
@@ -257,16 +268,12 @@ def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChdbBackend]:
                            cpu_usage=99.0)
         b.insert_rows(f"{DB}.metric_samples",
                       [{**to_row(old), "ingested_at": format_datetime(old.event_time)}])
-        yield b
     finally:
         b.close()
 
 
-def run_panel(backend: ChdbBackend, sql: str) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = run_readonly(
-        backend, expand_macros(sql, START, END, INTERVAL_S, DB), "rows"
-    )
-    return rows
+def run_panel(backend: HistoryReader, sql: str) -> list[dict[str, Any]]:
+    return backend.query(expand_macros(sql, START, END, INTERVAL_S, DB))
 
 
 def _panel_sql(dashboard_word: str, title: str, ref: str = "A") -> str:

@@ -46,7 +46,9 @@ except ForbiddenImport as exc:
 """
 
 
-@pytest.mark.parametrize(("role", "lib"), [("govern", "torch"), ("learn", "regopy")])
+@pytest.mark.parametrize(
+    ("role", "lib"), [("govern", "torch"), ("learn", "regopy"), ("ingest", "torch")]
+)
 def test_import_guard_refuses_the_other_library(role: str, lib: str) -> None:
     out = subprocess.run(
         [sys.executable, "-c", GUARD.format(lib=lib), role],

@@ -24,7 +24,7 @@ from sinks.audit import AuditChain, verify_chain
 from sinks.backend import ChdbBackend, FlakyBackend
 from sinks.config import ClickHouseConfig, SinkConfig
 from sinks.ddl import TABLES, apply_ddl, quote
-from sinks.readonly import run_readonly
+from sinks.readonly import ChdbReadEngine, GuardedReader, history_scope
 from sinks.rows import format_datetime
 from sinks.writer import BatchingSink
 from tests.unit.test_sinks_examples import EXAMPLES, T0
@@ -131,12 +131,19 @@ def test_outage_then_recovery_stores_everything_once(backend, cfg):
 
 def test_readonly_guard_and_engine(backend, cfg):
     write(backend, cfg, [EXAMPLES["MetricSample"]])
-    rows = run_readonly(backend, f"SELECT resource_id FROM {cfg.database}.metric_samples;")
-    assert rows == [{"resource_id": "vm-1"}]
-    csv = run_readonly(backend, f"SELECT count() FROM {cfg.database}.metric_samples", "CSV")
-    assert csv.strip() == b"1"
-    with pytest.raises(RejectedError):
-        run_readonly(backend, f"DROP TABLE {cfg.database}.metric_samples")
+    # a read session next to the writer's, on the same folder (what the ingest worker's /sql uses)
+    reader = GuardedReader(
+        ChdbReadEngine(backend.path, cfg.database), history_scope(cfg.database), "test"
+    )
+    try:
+        rows = reader.query("SELECT resource_id FROM metric_samples;")
+        assert rows == [{"resource_id": "vm-1"}]
+        csv = reader.query_raw(f"SELECT count() FROM {cfg.database}.metric_samples", "CSV")
+        assert csv.strip() == b"1"
+        with pytest.raises(RejectedError):
+            reader.query_raw(f"DROP TABLE {cfg.database}.metric_samples")
+    finally:
+        reader.close()
     # The engine refuses writes too, even if the lexical guard were bypassed.
     with pytest.raises(RejectedError, match="readonly"):
         backend.query(f"CREATE TABLE {cfg.database}.x (a Int8) ENGINE = Memory "
