@@ -45,8 +45,8 @@ class Subject:
     """What one verdict is about: a resource, with the companions merged into it."""
 
     resource: Resource
-    members: dict[str, str] = field(default_factory=dict)
-    """Parent attribute → address of the companion resource that supplied it (evidence)."""
+    members: dict[str, list[str]] = field(default_factory=dict)
+    """Parent attribute → addresses of the companion resources that supplied it (evidence)."""
 
 
 def _first(obj: Any, key: str) -> Any:
@@ -261,7 +261,7 @@ def build_subjects(resources: Sequence[Resource]) -> list[Subject]:
 
 def _subject(parent: Resource, companions: list[tuple[Companion, Resource]]) -> Subject:
     cfg = dict(parent.config)
-    members: dict[str, str] = {}
+    members: dict[str, list[str]] = {}
     supplied = {k for spec, _ in companions for k in spec.keys}
     for spec in COMPANIONS:
         if parent.type not in spec.parents:
@@ -273,8 +273,10 @@ def _subject(parent: Resource, companions: list[tuple[Companion, Resource]]) -> 
                     and parent.configured is not None and key not in parent.configured):
                 del cfg[key]
     for spec, companion in companions:
+        before = dict(cfg)
         spec.merge(cfg, companion.config)
         for key in spec.keys:
-            members.setdefault(key, companion.address)
+            if key in cfg and cfg[key] is not before.get(key):
+                members.setdefault(key, []).append(companion.address)
     resource = Resource(parent.address, parent.type, cfg, parent.configured, parent.references)
     return Subject(resource, members)

@@ -200,6 +200,9 @@ def load_library(
     rdir = Path(rego_dir) if rego_dir is not None else REGO_DIR
     modules = {p.name: p.read_text(encoding="utf-8") for p in sorted(rdir.glob("*.rego"))
                if not p.name.endswith("_test.rego")}
+    # The helpers (unknown values, ports, parameters) come with the product; a custom library
+    # may bring its own copy, else it gets the shipped one.
+    modules.setdefault("lib.rego", (REGO_DIR / "lib.rego").read_text(encoding="utf-8"))
     controls: list[Control] = []
     for path in sorted(cdir.glob("*.yaml")):
         package = f"{PACKAGE_PREFIX}.{path.stem}"

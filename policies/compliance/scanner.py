@@ -32,8 +32,8 @@ class Evidence(BaseModel):
     resource_type: str
     attributes: list[str] = Field(default_factory=list)
     """Attributes the control reads (`*`: the whole config)."""
-    members: dict[str, str] = Field(default_factory=dict)
-    """Attribute → companion resource that supplied it (S3 encryption, SG rules, ...)."""
+    members: dict[str, list[str]] = Field(default_factory=dict)
+    """Attribute → companion resources that supplied it (S3 encryption, SG rules, ...)."""
     source: str = ""
     """plan, state, state-v4, resources or event."""
     digest: str = ""
@@ -154,12 +154,14 @@ class Scanner:
                 )
             if c.error:
                 report.errors.append(f"{c.resource.address}: {c.error}")
-        store = attestations or AttestationStore()
+        # Without an attestation store (an offline scan) manual controls are left out and no
+        # risk acceptance applies: the scan judges the document alone.
+        store = attestations if attestations is not None else AttestationStore()
         when = now or utc_now()
         scored = [ScoredCheck(control, c.resource.address, c.resource.type, c.status(control),
                               c.evidence(control, source, digest))
                   for c in checks for control in c.applicable]
         for s in standards:
-            manual = self.library.manual(s)
+            manual = self.library.manual(s) if attestations is not None else []
             report.standards[s] = score_standard(s, scored, manual, store, when)
         return report
