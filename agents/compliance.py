@@ -195,11 +195,17 @@ class ComplianceChecker:
                                         note, resource_id=rid, resource_type=""))
         return out
 
-    def expire(self, now: datetime, cause: Any) -> list[ComplianceResult]:
-        """Results for acceptances and attestations that ran out since the last call."""
-        out = [self._result(cause, self.library.get(cid), False, "open", None,
-                            "risk acceptance expired", resource_id=rid, resource_type="")
-               for rid, cid in self.tracker.expired(now) if cid in self.library.controls]
+    def expire(self, now: datetime) -> list[ComplianceResult]:
+        """Results for acceptances and attestations that ran out since the last call (each
+        continues the chain of the record that expired)."""
+        out = []
+        for rid, cid in self.tracker.expired(now):
+            cause = (self.attestations.latest("acceptance", cid, rid)
+                     or self.attestations.latest("acceptance", cid))
+            if cid in self.library.controls and cause is not None:
+                out.append(self._result(cause, self.library.get(cid), False, "open", None,
+                                        "risk acceptance expired", resource_id=rid,
+                                        resource_type=""))
         for record in self.attestations.records():
             control = self.library.controls.get(record.control_id)
             mark = (record.key, record.expires_at)
@@ -207,7 +213,7 @@ class ComplianceChecker:
                     and not record.revoked and record.expires_at <= now
                     and mark not in self._expiry_reported and self._selected(control)):
                 self._expiry_reported.add(mark)  # reported once per attestation
-                out.append(self._manual_result(cause, control, now))
+                out.append(self._manual_result(record, control, now))
         return out
 
     def manual_results(self, cause: Any, now: datetime) -> list[ComplianceResult]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import orjson
 from pydantic import BaseModel, Field, ValidationError
@@ -17,7 +17,15 @@ from policies.registry import PolicyRegistry
 from schemas import Approval, Event, PolicyVersion
 from schemas.errors import RejectedError
 
-__all__ = ["ApiConfig", "ApiSubject", "ControlApi", "hash_token"]
+__all__ = [
+    "ApiConfig",
+    "ApiExtension",
+    "ApiSubject",
+    "ControlApi",
+    "Route",
+    "hash_token",
+    "register_extension",
+]
 
 Response = tuple[int, dict[str, Any]]
 Verb = Literal["read", "write", "evaluate", "approve"]
@@ -154,6 +162,29 @@ def _compile(pattern: str) -> re.Pattern[str]:
 
 
 _MATCHERS = [(r, _compile(r.pattern)) for r in _ROUTES]
+Route = _Route
+"""A route of the API; extensions declare theirs with it (handler: a method of the extension)."""
+
+
+class ApiExtension(Protocol):
+    """Routes mounted beside the built-in ones by another module (e.g. agents.compliance_api).
+
+    Handlers take the same keyword arguments as ControlApi's (subject, body, path parameters)
+    and return (status, json); events they produce come back through `drain_events`.
+    """
+
+    routes: Sequence[_Route]
+
+    def drain_events(self) -> list[Event]: ...
+
+
+_EXTENSIONS: list[ApiExtension] = []
+
+
+def register_extension(extension: ApiExtension) -> None:
+    """Mount an extension on every ControlApi of this process that did not get its own list
+    (the govern role's compliance host registers its routes this way)."""
+    _EXTENSIONS.append(extension)
 
 
 class ControlApi:
@@ -170,15 +201,23 @@ class ControlApi:
         gate: PolicyGate | None,
         tokens: ApiConfig | Mapping[str, ApiSubject],
         validate_rego: Callable[[str], list[str]] | None = None,
+        extensions: Sequence[ApiExtension] | None = None,
     ) -> None:
         self.engine, self.registry, self.gate = engine, registry, gate
         self.config = tokens if isinstance(tokens, ApiConfig) else ApiConfig(tokens=dict(tokens))
         self.validate_rego = validate_rego
         self._outbox: list[Event] = []
+        self._extensions = extensions  # None: the process-wide registered extensions
+
+    @property
+    def extensions(self) -> Sequence[ApiExtension]:
+        return _EXTENSIONS if self._extensions is None else self._extensions
 
     def drain_events(self) -> list[Event]:
         """Events produced since the last call, for the host to publish."""
         events, self._outbox = self._outbox, []
+        for extension in self.extensions:
+            events += extension.drain_events()
         return events
 
     def handle(
@@ -186,6 +225,7 @@ class ControlApi:
     ) -> Response:
         """Route, authenticate, authorise, run."""
         route, params = self._match(method.upper(), path.split("?", 1)[0].rstrip("/") or "/")
+        owner = params.pop("_owner", self)
         if route is None:
             return params.pop("status", 404), {"error": params.pop("error", "not found")}
         subject: ApiSubject | None = None
@@ -198,7 +238,7 @@ class ControlApi:
                 return denied
         try:
             parsed = route.body.model_validate(_json(body)) if route.body else None
-            handler: Callable[..., Response] = getattr(self, route.handler)
+            handler: Callable[..., Response] = getattr(owner, route.handler)
             return handler(subject=subject, body=parsed, **params)
         except (ValidationError, ValueError) as exc:
             return 400, {"error": "invalid request", "detail": str(exc)[:2000]}
@@ -208,10 +248,12 @@ class ControlApi:
 
     def _match(self, method: str, path: str) -> tuple[_Route | None, dict[str, Any]]:
         allowed = []
-        for route, rx in _MATCHERS:
+        candidates = [(r, rx, self) for r, rx in _MATCHERS] + [
+            (r, _compile(r.pattern), ext) for ext in self.extensions for r in ext.routes]
+        for route, rx, owner in candidates:
             m = rx.match(path)
             if m and route.method == method:
-                return route, m.groupdict()
+                return route, {**m.groupdict(), "_owner": owner}
             if m:
                 allowed.append(route.method)
         if allowed:
@@ -248,7 +290,7 @@ class ControlApi:
         }
 
     def _openapi(self, **_: Any) -> Response:
-        return 200, openapi_document()
+        return 200, openapi_document([r for ext in self.extensions for r in ext.routes])
 
     def _list(self, **_: Any) -> Response:
         return 200, {"policies": [_summary(p) for p in self.registry.current()]}
@@ -354,10 +396,10 @@ def _summary(p: PolicyVersion) -> dict[str, Any]:
     return p.model_dump(mode="json", exclude={"rego"})
 
 
-def openapi_document() -> dict[str, Any]:
-    """OpenAPI 3.1 description generated from the route table."""
+def openapi_document(extra: Sequence[_Route] = ()) -> dict[str, Any]:
+    """OpenAPI 3.1 description generated from the route table (and extensions' routes)."""
     paths: dict[str, dict[str, Any]] = {}
-    for r in _ROUTES:
+    for r in (*_ROUTES, *extra):
         op: dict[str, Any] = {
             "summary": r.summary,
             "operationId": r.handler.strip("_") + "_" + r.method.lower(),

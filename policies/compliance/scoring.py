@@ -84,6 +84,8 @@ class ControlScore(BaseModel):
     accepted: int = 0
     score: float | None = None
     """passed / (passed + failed) in percent; None when no check was decided."""
+    passed_resources: list[str] = Field(default_factory=list)
+    """Resources that pass the control (the evidence of a pass)."""
 
 
 class ResourceScore(BaseModel):
@@ -190,6 +192,8 @@ def score_standard(
             resource_id=check.resource, resource_type=check.resource_type))
         w = weights.setdefault(check.resource, [0, 0])
         setattr(cs, _FIELD[outcome], getattr(cs, _FIELD[outcome]) + 1)
+        if outcome == "pass":
+            cs.passed_resources.append(check.resource)
         setattr(rs, _FIELD[outcome], getattr(rs, _FIELD[outcome]) + 1)
         if outcome in ("pass", "fail"):
             w[1] += c.weight

@@ -195,11 +195,11 @@ def test_an_attestation_passes_its_manual_control_until_it_expires() -> None:
     assert (result.control_id, result.passed, result.status) == (
         "org-security-policy", True, "passed")
     assert result.resource_id == "organisation" and "attested by ana" in result.message
-    cause = _change(VM_OK)
-    assert checker.expire(T0 + timedelta(days=29), cause) == []
-    (expired,) = checker.expire(T0 + timedelta(days=31), cause)
+    assert checker.expire(T0 + timedelta(days=29)) == []
+    (expired,) = checker.expire(T0 + timedelta(days=31))
     assert (expired.passed, expired.status) == (False, "open")
-    assert checker.expire(T0 + timedelta(days=32), cause) == []  # reported once
+    assert expired.causation_id == result.causation_id  # continues the attestation's chain
+    assert checker.expire(T0 + timedelta(days=32)) == []  # reported once
 
 
 def test_a_revoked_attestation_stops_counting() -> None:
@@ -215,7 +215,7 @@ def test_an_acceptance_applies_to_the_open_violation_at_once() -> None:
     (result,) = checker.on_attestation(_attestation(
         "novacron-vm-monitoring", kind="acceptance", resource="*", days=1))
     assert (result.resource_id, result.status, result.passed) == ("vm-1", "accepted", False)
-    (reopened,) = checker.expire(T0 + timedelta(days=2), _change(VM_OK))
+    (reopened,) = checker.expire(T0 + timedelta(days=2))
     assert (reopened.resource_id, reopened.status) == ("vm-1", "open")
 
 
