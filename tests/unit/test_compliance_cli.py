@@ -170,5 +170,9 @@ def test_a_risk_acceptance_shows_in_scan_and_scores(tmp_path: Path) -> None:
     assert [v["control_id"] for v in cis["accepted"]] == ["aws-s3-mfa-delete"]
     assert cis["accepted"][0]["acceptance"]["by"] == "olu"
     assert "aws-s3-mfa-delete" not in {v["control_id"] for v in cis["violations"]}
-    # an accepted check is neither passed nor failed: the failing control leaves the score
-    assert cis["score"] > plain["standards"]["cis"]["score"]
+    # an accepted check is neither passed nor failed: the control leaves the score
+    (control,) = [c for c in cis["controls"] if c["control_id"] == "aws-s3-mfa-delete"]
+    assert (control["status"], control["accepted"], control["score"]) == ("accepted", 1, None)
+    (before,) = [c for c in plain["standards"]["cis"]["controls"]
+                 if c["control_id"] == "aws-s3-mfa-delete"]
+    assert (before["status"], before["score"]) == ("fail", 0.0)
