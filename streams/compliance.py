@@ -79,6 +79,19 @@ class AttestationLog:
         finally:
             await admin.close()
 
+    async def _partitions(self, attempts: int = 40) -> set[int]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        await admin.start()
+        try:
+            for _ in range(attempts):  # the metadata of a just-created topic may lag a moment
+                for t in await admin.describe_topics([self.topic]):
+                    if t.get("topic") == self.topic and t.get("partitions"):
+                        return {p["partition"] for p in t["partitions"]}
+                await asyncio.sleep(0.25)
+        finally:
+            await admin.close()
+        raise BackendUnavailable(f"topic {self.topic} does not exist")
+
     async def publish(self, records: Iterable[ComplianceAttestation]) -> int:
         """Send records keyed kind/control/resource; returns once the broker acknowledged."""
         producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
@@ -104,16 +117,7 @@ class AttestationLog:
             await consumer.stop()
 
     async def _read(self, consumer: AIOKafkaConsumer) -> list[ComplianceAttestation]:
-        parts: set[int] | None = None
-        for _ in range(20):  # the metadata of a just-created topic may lag a moment
-            if self.topic in await consumer.topics():
-                parts = consumer.partitions_for_topic(self.topic)
-                if parts:
-                    break
-            await asyncio.sleep(0.25)
-        if not parts:
-            raise BackendUnavailable(f"topic {self.topic} does not exist")
-        tps = [TopicPartition(self.topic, p) for p in sorted(parts)]
+        tps = [TopicPartition(self.topic, p) for p in sorted(await self._partitions())]
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)

@@ -98,11 +98,20 @@ def _log() -> AttestationLog:
     return AttestationLog(kafka.bootstrap, kafka.topic(ATTESTATION_TOPIC))
 
 
+async def _read(log: AttestationLog) -> list[ComplianceAttestation]:
+    await log.ensure_topic()  # a topic never written to means: nothing attested yet
+    return await log.read_all()
+
+
+def _records() -> list[ComplianceAttestation]:
+    return asyncio.run(_read(_log()))
+
+
 def _store(source: str) -> AttestationStore | None:
     if source == "none":
         return None
     if source == "kafka":
-        return AttestationStore(asyncio.run(_log().read_all()))
+        return AttestationStore(_records())
     try:
         rows = orjson.loads(Path(source).read_bytes())
         return AttestationStore(ComplianceAttestation.model_validate(r) for r in rows)
@@ -353,7 +362,7 @@ def revoke(
 ) -> None:
     """Withdraw an attestation or risk acceptance before it expires."""
     try:
-        current = AttestationStore(asyncio.run(_log().read_all())).latest(
+        current = AttestationStore(_records()).latest(
             kind, control_id, resource)
         if current is None:
             raise RejectedError(f"no {kind} recorded for {control_id}/{resource}")
@@ -372,7 +381,7 @@ def attestations_cmd(
 ) -> None:
     """List attestations and risk acceptances, and whether each counts now."""
     try:
-        records = AttestationStore(asyncio.run(_log().read_all())).records()
+        records = AttestationStore(_records()).records()
     except NovacronError as exc:
         raise _fail(str(exc)) from exc
     if fmt is Format.json:
