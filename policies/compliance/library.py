@@ -31,7 +31,7 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader is ~10x 
 _DENY_ID = re.compile(r'^deny\s+contains\s+"([^"]+)"', re.MULTILINE)
 _VARIANTS = re.compile(r'lib\.variants\("([^"]+)"\)')
 # A bare comparison operator; regopy and OPA disagree on mixed-type comparisons, so control
-# packages compare through lib.lt/le/gt/ge, which check both operands are numbers.
+# packages compare through lib.below/at_most/above/at_least, which check both are numbers.
 _COMPARISON = re.compile(r"\s(<|<=|>|>=)\s")
 _FUNCTION = re.compile(r"^([a-z_][a-z0-9_]*)\(([^)]*)\)\s*(?::=|if\b|\{)", re.MULTILINE)
 
@@ -165,8 +165,8 @@ def _check_comparisons(path: Path, source: str) -> None:
         code = line.split("#", 1)[0]
         if _COMPARISON.search(re.sub(r'"[^"]*"', '""', code)):
             raise RejectedError(
-                f"{path.stem}.rego:{n}: compare numbers with lib.lt/le/gt/ge, not a bare"
-                " operator (an unknown or string value must never compare as a number)"
+                f"{path.stem}.rego:{n}: compare numbers with lib.below/at_most/above/at_least, not a"
+                " bare operator (an unknown or string value must never compare as a number)"
             )
 
 

@@ -210,7 +210,7 @@ def test_controls_are_strict_models() -> None:
 
 def test_bare_comparisons_in_control_packages_are_refused(tmp_path: Path) -> None:
     rego = REGO.replace("not input.config.encrypted == true", "input.config.size < 10")
-    with pytest.raises(RejectedError, match=r"lib\.lt/le/gt/ge"):
+    with pytest.raises(RejectedError, match=r"lib\.below/at_most/above/at_least"):
         load_library(*_write(tmp_path, CONTROL_YAML, rego))
 
 

@@ -29,7 +29,7 @@ deny contains "aws-rds-auto-minor-upgrade" if {
 deny contains id if {
 	input.type in rds
 	some id, p in lib.variants("aws-rds-backup-retention")
-	lib.lt(lib.number(cfg, "backup_retention_period", 0), p.min_days)
+	lib.below(lib.number(cfg, "backup_retention_period", 0), p.min_days)
 }
 
 deny contains "aws-rds-multi-az" if {

@@ -20,7 +20,7 @@ deny contains "aws-iam-no-admin-policy" if {
 
 deny contains "aws-iam-no-user-attachments" if {
 	input.type == "aws_iam_policy_attachment"
-	lib.gt(count(lib.list_of(cfg, "users")), 0)
+	lib.above(count(lib.list_of(cfg, "users")), 0)
 }
 
 pw := "aws_iam_account_password_policy"
@@ -29,13 +29,13 @@ pw := "aws_iam_account_password_policy"
 deny contains id if {
 	input.type == pw
 	some id, p in lib.variants("aws-iam-password-length")
-	lib.lt(lib.number(cfg, "minimum_password_length", 6), p.min_length)
+	lib.below(lib.number(cfg, "minimum_password_length", 6), p.min_length)
 }
 
 deny contains id if {
 	input.type == pw
 	some id, p in lib.variants("aws-iam-password-reuse")
-	lib.lt(lib.number(cfg, "password_reuse_prevention", 0), p.remember)
+	lib.below(lib.number(cfg, "password_reuse_prevention", 0), p.remember)
 }
 
 need_flags := {
@@ -72,8 +72,8 @@ deny contains id if {
 }
 
 expires_within(age, limit) if {
-	lib.ge(age, 1)
-	lib.le(age, limit)
+	lib.at_least(age, 1)
+	lib.at_most(age, limit)
 }
 
 trail := "aws_cloudtrail"
@@ -121,7 +121,7 @@ deny contains id if {
 	some id, p in lib.variants("aws-log-group-retention")
 	days := lib.number(cfg, "retention_in_days", 0)
 	days != 0
-	lib.lt(days, p.min_days)
+	lib.below(days, p.min_days)
 }
 
 deny contains "aws-log-group-kms" if {

@@ -114,7 +114,7 @@ deny contains "aws-default-sg-restricts-all" if {
 	some key in ["ingress", "egress"]
 	v := lib.get(cfg, key)
 	is_array(v)
-	lib.gt(count(v), 0)
+	lib.above(count(v), 0)
 }
 
 nacl_entries contains e if {

@@ -44,7 +44,7 @@ deny contains id if {
 	input.type == sa
 	some id, p in lib.variants("azure-storage-blob-soft-delete")
 	policy := lib.block(lib.block(cfg, "blob_properties"), "delete_retention_policy")
-	lib.lt(retention_days(policy), p.min_days)
+	lib.below(retention_days(policy), p.min_days)
 }
 
 retention_days(policy) := 0 if policy == {}

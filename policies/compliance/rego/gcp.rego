@@ -73,7 +73,7 @@ port_ranges(p, ports) := [[0, 65535]] if {
 
 port_ranges(p, ports) := [lib.port_range(s) | some s in ports] if {
 	not lib.all_protocols(p)
-	lib.gt(count(ports), 0)
+	lib.above(count(ports), 0)
 }
 
 fw_allows(port) if {
@@ -170,7 +170,7 @@ vm := "google_compute_instance"
 deny contains "gcp-instance-no-public-ip" if {
 	input.type == vm
 	some nic in lib.list_of(cfg, "network_interface")
-	lib.gt(count(lib.list_of(nic, "access_config")), 0)
+	lib.above(count(lib.list_of(nic, "access_config")), 0)
 }
 
 deny contains "gcp-instance-no-ip-forwarding" if {
@@ -224,7 +224,7 @@ deny contains id if {
 
 rotates_within(period, limit) if {
 	is_string(period)
-	lib.le(to_number(trim_suffix(period, "s")), limit)
+	lib.at_most(to_number(trim_suffix(period, "s")), limit)
 }
 
 gke := "google_container_cluster"

@@ -82,13 +82,13 @@ deny contains "k8s-drop-net-raw" if {
 
 deny contains "k8s-no-host-path" if {
 	some v in lib.list_of(pod, "volume")
-	lib.gt(count(lib.list_of(v, "host_path")), 0)
+	lib.above(count(lib.list_of(v, "host_path")), 0)
 }
 
 deny contains "k8s-no-host-port" if {
 	some c in containers
 	some p in lib.list_of(c, "port")
-	lib.gt(lib.number(p, "host_port", 0), 0)
+	lib.above(lib.number(p, "host_port", 0), 0)
 }
 
 deny contains "k8s-resource-limits" if {
@@ -139,7 +139,7 @@ seccomp_ok if lib.get(lib.block(pod_sc, "seccomp_profile"), "type") in {"Runtime
 deny contains "k8s-secrets-not-in-env" if {
 	some c in containers
 	some e in lib.list_of(c, "env")
-	lib.gt(count(lib.list_of(lib.block(e, "value_from"), "secret_key_ref")), 0)
+	lib.above(count(lib.list_of(lib.block(e, "value_from"), "secret_key_ref")), 0)
 }
 
 deny contains "k8s-no-sa-token-automount" if lib.differs(pod, "automount_service_account_token", false)

@@ -4,7 +4,7 @@
 #   A plan value that Terraform computes at apply time reaches Rego as the unknown marker
 #   (an object). Control packages read attributes only through these helpers: each is undefined
 #   when the value it needs is unknown, so an unknown value can never fail a control. The loader
-#   refuses control packages that compare with <, <=, > or >= directly (use lt/le/gt/ge here).
+#   refuses control packages that compare with <, <=, > or >= directly (use below/at_most/above/at_least here).
 package novacron.compliance.lib
 
 import rego.v1
@@ -123,21 +123,21 @@ number(obj, key, fallback) := n if {
 
 # Number comparisons, defined for two numbers only (regopy and OPA disagree when a string is
 # compared with a number, so the types are checked first).
-lt(a, b) if {
+below(a, b) if {
 	is_number(a)
 	is_number(b)
 	a < b
 }
 
-le(a, b) if {
+at_most(a, b) if {
 	is_number(a)
 	is_number(b)
 	a <= b
 }
 
-gt(a, b) if lt(b, a)
+above(a, b) if below(b, a)
 
-ge(a, b) if le(b, a)
+at_least(a, b) if at_most(b, a)
 
 truthy(v) if v == true
 
@@ -218,15 +218,15 @@ port_range(spec) := [to_number(trim_space(p[0])), to_number(trim_space(p[1]))] i
 
 # A [from, to] range contains a port.
 covers(range, port) if {
-	le(range[0], port)
-	le(port, range[1])
+	at_most(range[0], port)
+	at_most(port, range[1])
 }
 
 # A [from, to] range contains a port outside `allowed` (a set of numbers): counts the allowed
 # ports inside the range instead of enumerating up to 65536 ports.
 beyond(range, allowed) if {
 	inside := count({p | some p in allowed; covers(range, p)})
-	gt((range[1] - range[0]) + 1, inside)
+	above((range[1] - range[0]) + 1, inside)
 }
 
 # --- IAM-style policy documents ----------------------------------------------------------------

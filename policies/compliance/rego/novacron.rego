@@ -94,7 +94,7 @@ deny contains "novacron-storage-no-public-access" if {
 deny contains id if {
 	input.type == "novacron_storage"
 	some id, p in lib.variants("novacron-storage-backups")
-	lib.lt(lib.number(cfg, "backup_retention_days", 0), p.min_days)
+	lib.below(lib.number(cfg, "backup_retention_days", 0), p.min_days)
 }
 
 deny contains "novacron-policy-enabled" if {
