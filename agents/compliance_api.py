@@ -21,6 +21,7 @@ from schemas.envelope import utc_now
 __all__ = ["ComplianceApi"]
 
 SOURCE = "novacron.control-api"
+Response = tuple[int, dict[str, Any]]
 MAX_DAYS = 3 * 365  # nothing is attested or accepted for more than three years
 
 
@@ -76,12 +77,12 @@ class ComplianceApi:
         events, self._outbox = self._outbox, []
         return events
 
-    def _list(self, **_: Any) -> tuple[int, dict[str, Any]]:
+    def _list(self, **_: Any) -> Response:
         now = utc_now()
         return 200, {"records": [{**r.model_dump(mode="json"), "active": r.active(now)}
                                  for r in self.store.records()]}
 
-    def _attest(self, subject: ApiSubject, body: AttestBody, **_: Any) -> tuple[int, dict[str, Any]]:
+    def _attest(self, subject: ApiSubject, body: AttestBody, **_: Any) -> Response:
         control = self.library.controls.get(body.control_id)
         if control is None or control.kind != "manual":
             return 404, {"error": f"no manual control {body.control_id!r}"}
@@ -90,7 +91,7 @@ class ComplianceApi:
             statement=body.statement, evidence_url=body.evidence_url,
             expires_at=_expiry(body.expires_at, body.days), source=SOURCE))
 
-    def _accept(self, subject: ApiSubject, body: AcceptBody, **_: Any) -> tuple[int, dict[str, Any]]:
+    def _accept(self, subject: ApiSubject, body: AcceptBody, **_: Any) -> Response:
         control = self.library.controls.get(body.control_id)
         if control is None or control.kind != "automated":
             return 404, {"error": f"no automated control {body.control_id!r}"}
@@ -99,7 +100,7 @@ class ComplianceApi:
             by=subject.user, statement=body.reason, evidence_url=body.evidence_url,
             expires_at=_expiry(body.expires_at, body.days), source=SOURCE))
 
-    def _revoke(self, subject: ApiSubject, body: RevokeBody, **_: Any) -> tuple[int, dict[str, Any]]:
+    def _revoke(self, subject: ApiSubject, body: RevokeBody, **_: Any) -> Response:
         current = self.store.latest(body.kind, body.control_id, body.resource_id)
         if current is None:
             return 404, {"error": f"no {body.kind} for {body.control_id}/{body.resource_id}"}
@@ -108,7 +109,7 @@ class ComplianceApi:
         return self._record(ComplianceAttestation(
             **kept, revoked=True, by=subject.user, statement=body.reason, source=SOURCE))
 
-    def _record(self, record: ComplianceAttestation) -> tuple[int, dict[str, Any]]:
+    def _record(self, record: ComplianceAttestation) -> Response:
         self._outbox.append(record)
         return 201, record.model_dump(mode="json")
 

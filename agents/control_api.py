@@ -173,7 +173,8 @@ class ApiExtension(Protocol):
     and return (status, json); events they produce come back through `drain_events`.
     """
 
-    routes: Sequence[_Route]
+    @property
+    def routes(self) -> Sequence[_Route]: ...
 
     def drain_events(self) -> list[Event]: ...
 

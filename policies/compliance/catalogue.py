@@ -66,11 +66,11 @@ class Catalogues:
         """(catalogue key, requirement id) a control reference names, None when unlisted."""
         if standard == "cis":
             bench, rid = split_cis_ref(ref)
-            found = self.benchmarks.get(bench)
-            return (bench, rid) if found is not None and rid in found.requirements else None
+            benchmark = self.benchmarks.get(bench)
+            return (bench, rid) if benchmark is not None and rid in benchmark.requirements else None
         catalogue = self.frameworks.get(standard)
-        rid = catalogue.resolve(ref) if catalogue else None
-        return (standard, rid) if catalogue is not None and rid is not None else None
+        listed = catalogue.resolve(ref) if catalogue else None
+        return (standard, listed) if listed is not None else None
 
 
 def _read(path: Path, key_field: str) -> Catalogue:

@@ -165,8 +165,8 @@ def _check_comparisons(path: Path, source: str) -> None:
         code = line.split("#", 1)[0]
         if _COMPARISON.search(re.sub(r'"[^"]*"', '""', code)):
             raise RejectedError(
-                f"{path.stem}.rego:{n}: compare numbers with lib.below/at_most/above/at_least, not a"
-                " bare operator (an unknown or string value must never compare as a number)"
+                f"{path.stem}.rego:{n}: compare numbers with lib.below/at_most/above/at_least,"
+                " not a bare operator (an unknown or string value must never compare as a number)"
             )
 
 

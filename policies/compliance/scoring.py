@@ -131,8 +131,8 @@ class StandardScore(BaseModel):
 
 def _acceptance_info(record: Any) -> dict[str, Any]:
     return {"by": record.by, "statement": record.statement, "evidence_url": record.evidence_url,
-            "expires_at": record.expires_at.isoformat(), "recorded_at": record.event_time.isoformat(),
-            "kind": record.kind}
+            "expires_at": record.expires_at.isoformat(),
+            "recorded_at": record.event_time.isoformat(), "kind": record.kind}
 
 
 def _violation(check: ScoredCheck, standard: str, status: str, extra: Any = None) -> Violation:

@@ -145,7 +145,8 @@ def scan(
     except NovacronError as exc:
         raise _fail(str(exc)) from exc
     if fmt is Format.json:
-        typer.echo(orjson.dumps(report.model_dump(mode="json"), option=orjson.OPT_INDENT_2).decode())
+        typer.echo(orjson.dumps(report.model_dump(mode="json"),
+                                option=orjson.OPT_INDENT_2).decode())
     else:
         _print_report(path, report)
     if report.failed and not soft_fail:

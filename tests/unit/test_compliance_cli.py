@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
-
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from typer.testing import CliRunner
 
 from schemas.attestations import ComplianceAttestation
-
 from streams.cli.compliance import app
 
 runner = CliRunner()

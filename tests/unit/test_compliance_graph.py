@@ -103,7 +103,8 @@ def test_nsg_rules_and_nacl_rules_join_their_parents() -> None:
     other_rg = Resource("azurerm_network_security_rule.rdp", "azurerm_network_security_rule",
                         {**rule.config, "resource_group_name": "other"})
     subjects = {s.resource.address: s for s in build_subjects([nsg, rule, other_rg])}
-    assert set(subjects) == {"azurerm_network_security_group.n", "azurerm_network_security_rule.rdp"}
+    assert set(subjects) == {"azurerm_network_security_group.n",
+                             "azurerm_network_security_rule.rdp"}
     (check,) = [SCANNER.check(subjects["azurerm_network_security_group.n"])]
     assert "azure-nsg-no-public-ssh" in check.failing
 
