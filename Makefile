@@ -25,6 +25,7 @@ check: install ## ruff, mypy, import-linter (layering), Rego unit tests
 	mypy schemas sinks agents models policies runbooks streams
 	lint-imports
 	novacron policy test policies/rego
+	novacron policy test policies/compliance/rego
 
 bench: install ## benchmarks (JSON in bench/results/, table in bench/README.md)
 	python bench/ingest_pipeline.py

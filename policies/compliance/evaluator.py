@@ -17,10 +17,12 @@ import orjson
 
 from policies._rego_input import make_input, new_interpreter
 from policies.compliance.library import ControlLibrary
+from policies.compliance.resources import is_unknown
 from schemas.errors import NonRetryableError, RejectedError
 
 __all__ = [
     "DISPATCH_PACKAGE",
+    "unknown_keys",
     "ControlEvaluator",
     "FakeEvaluator",
     "RegoEvaluator",
@@ -72,7 +74,7 @@ def rule_name(resource_type: str) -> str:
 def wrapper_module(library: ControlLibrary) -> str:
     """A package with one rule per resource type: {"fail": union of its packages' `deny`
     sets, "unknown": controls not failing whose read attributes hold an unknown value}."""
-    lines = [f"package {DISPATCH_PACKAGE}", "", "import data.novacron.compliance.lib",
+    lines = [f"package {DISPATCH_PACKAGE}", "",
              "import rego.v1", ""]
     for t in library.types():
         name = rule_name(t)
@@ -86,24 +88,43 @@ def wrapper_module(library: ControlLibrary) -> str:
             f"\tsome id in object.keys({name}_reads)",
             f"\tnot id in {name}_fail",
             f"\tsome key in {name}_reads[id]",
-            "\tunread(key)",
+            "\tkey in unknown_keys",
             "}",
             # rego-cpp rejects a comprehension inside an object literal: build it beside
             f'{name} := {{"fail": {name}_fail, "unknown": {name}_unknown}}',
             "",
         ]
     lines += [
-        'unread(key) if {', '\tkey == "*"', "\tlib.unknown_under(input.config)", "}", "",
-        'unread(key) if {', '\tkey != "*"', "\tlib.unknown_under(lib.get(input.config, key))",
-        "}", "",
+        "# Top-level attributes holding an unknown value, each walked once per resource",
+        "# (`*`: some attribute does).",
+        "# Top-level attributes holding an unknown value (listed by the evaluator: walking the",
+        "# config in Rego costs more than the rules), `*` when there is any.",
+        "unknown_top := {k | some k in object.get(input, \"unknown\", [])}",
+        "",
+        'unknown_keys := unknown_top | {"*" | count(unknown_top) > 0}',
+        "",
     ]
     return "\n".join(lines)
 
 
+def unknown_keys(config: Mapping[str, Any]) -> list[str]:
+    """Top-level attributes whose value holds the unknown-until-apply marker somewhere."""
+    return sorted(k for k, v in config.items() if _holds_unknown(v))
+
+
+def _holds_unknown(value: Any) -> bool:
+    if isinstance(value, dict):
+        return is_unknown(value) or any(_holds_unknown(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_unknown(v) for v in value)
+    return False
+
+
 def input_for(library: ControlLibrary, resource_type: str, config: Mapping[str, Any]
               ) -> dict[str, Any]:
-    """The Rego input of one resource: its type, config and control parameters."""
-    return {"type": resource_type, "config": config, "params": library.params_for(resource_type)}
+    """The Rego input of one resource: type, config, control parameters, unknown attributes."""
+    return {"type": resource_type, "config": config, "params": library.params_for(resource_type),
+            "unknown": unknown_keys(config)}
 
 
 class RegoEvaluator:
@@ -137,7 +158,8 @@ class RegoEvaluator:
             return Verdicts()  # no control applies: no query at all
         if self._bundle is None:
             self.compile()
-        value = {"type": resource_type, "config": config, "params": self._params[resource_type]}
+        value = {"type": resource_type, "config": config, "params": self._params[resource_type],
+                 "unknown": unknown_keys(config)}
         self._interp.set_input(make_input(value))
         out = self._interp.query_bundle_entrypoint(
             self._bundle, f"{DISPATCH_PACKAGE}/{rule_name(resource_type)}"

@@ -38,17 +38,18 @@ else := null
 
 # The first element of a Terraform nested block (JSON: a list), {} when absent or empty, the
 # marker when the block (or its first element) is unknown.
-block(obj, key) := v if {
-	v := get(obj, key)
+block(obj, key) := obj if unknown(obj)
+else := v if {
+	v := object.get(obj, key, null)
 	unknown(v)
 } else := b if {
-	b := get(obj, key)[0]
+	b := object.get(obj, key, null)[0]
 	is_object(b)
 } else := {}
 
 # obj[key] when it is a list, else [] (absent, null or unknown: callers read unknowns via reads).
 list_of(obj, key) := x if {
-	x := get(obj, key)
+	x := object.get(obj, key, null)
 	is_array(x)
 } else := []
 
