@@ -45,6 +45,7 @@ class ScoredCheck:
     resource_type: str
     status: str
     evidence: Any = None
+    """The Evidence of the check, or a function that builds it (called for findings only)."""
 
 
 class Violation(BaseModel):
@@ -137,7 +138,8 @@ def _acceptance_info(record: Any) -> dict[str, Any]:
 
 def _violation(check: ScoredCheck, standard: str, status: str, extra: Any = None) -> Violation:
     c = check.control
-    evidence = check.evidence.model_dump() if hasattr(check.evidence, "model_dump") else {}
+    found = check.evidence() if callable(check.evidence) else check.evidence
+    evidence = found.model_dump() if hasattr(found, "model_dump") else {}
     return Violation(
         resource_id=check.resource, resource_type=check.resource_type, control_id=c.id,
         title=c.title, severity=c.severity, status=status, refs=c.refs(standard),
