@@ -25,6 +25,7 @@ check: install ## ruff, mypy, import-linter (layering), Rego unit tests, Prometh
 	mypy schemas sinks agents models policies runbooks streams
 	lint-imports
 	novacron policy test policies/rego
+	novacron policy test policies/compliance/rego
 	@command -v promtool >/dev/null || { echo "promtool not found: it comes with Debian's \
 	prometheus package (apt-get install prometheus; deploy/local/install.sh does it)"; exit 1; }
 	promtool check rules deploy/prometheus/alerts.yml

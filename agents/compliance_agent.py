@@ -10,6 +10,7 @@ import orjson
 
 from agents.compliance import ComplianceChecker, ComplianceConfig
 from agents.contract import AgentBase, Examples, refuse
+from agents.shared import SharedState
 from schemas import ConfigChange, Event
 from schemas.errors import DecodeError
 
@@ -26,12 +27,29 @@ class ComplianceAgent(AgentBase):
 
     def __init__(self, checker: ComplianceChecker) -> None:
         self.checker = checker
+        self.shared: SharedState | None = None  # attestations from the followed topic
         self._by_resource: dict[str, Records] | None = None  # snapshot rows, built once a batch
         self._restored: dict[str, Records] = {}  # merged into the tracker in one pass
 
     @classmethod
-    def of(cls, config: ComplianceConfig) -> ComplianceAgent:
-        return cls(ComplianceChecker(config))
+    def of(cls, config: ComplianceConfig, shared: SharedState | None = None) -> ComplianceAgent:
+        """An agent whose checker reads the process's attestations (the followed topic)."""
+        checker = ComplianceChecker(config)
+        agent = cls(checker)
+        if shared is not None:
+            checker.attestations = shared.attestations
+            agent.shared = shared
+        return agent
+
+    def tick(self, now: datetime) -> list[Event]:
+        """New attestation records and expiries become results (and remediation proposals)."""
+        self._merge()
+        self._by_resource = None
+        records = self.shared.take_attestations() if self.shared is not None else []
+        results = [r for rec in records for r in self.checker.on_attestation(rec, now)]
+        results += self.checker.expire(now)
+        decisions = [d for r in results if (d := self.checker.remediation(r)) is not None]
+        return [*results, *decisions]
 
     def handle(self, event: Event) -> list[Event]:
         if not isinstance(event, ConfigChange):

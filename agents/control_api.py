@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -17,7 +17,15 @@ from policies.registry import PolicyRegistry
 from schemas import Approval, Event, PolicyVersion
 from schemas.errors import RejectedError
 
-__all__ = ["ApiConfig", "ApiSubject", "ControlApi", "hash_token"]
+__all__ = [
+    "ApiConfig",
+    "ApiExtension",
+    "ApiSubject",
+    "ControlApi",
+    "Route",
+    "hash_token",
+    "register_extension",
+]
 
 Response = tuple[int, dict[str, Any]]
 Verb = Literal["read", "write", "evaluate", "approve"]
@@ -146,6 +154,30 @@ def _compile(pattern: str) -> re.Pattern[str]:
 
 
 _MATCHERS = [(r, _compile(r.pattern)) for r in _ROUTES]
+Route = _Route
+"""A route of the API; extensions declare theirs with it (handler: a method of the extension)."""
+
+
+class ApiExtension(Protocol):
+    """Routes mounted beside the built-in ones by another module (e.g. agents.compliance_api).
+
+    Handlers take the same keyword arguments as ControlApi's (subject, body, path parameters)
+    and return (status, json); events they produce come back through `drain_events`.
+    """
+
+    @property
+    def routes(self) -> Sequence[_Route]: ...
+
+    def drain_events(self) -> list[Event]: ...
+
+
+_EXTENSIONS: list[ApiExtension] = []
+
+
+def register_extension(extension: ApiExtension) -> None:
+    """Mount an extension on every ControlApi of this process that did not get its own list
+    (the govern role's compliance host registers its routes this way)."""
+    _EXTENSIONS.append(extension)
 
 
 class ControlApi:
@@ -162,16 +194,24 @@ class ControlApi:
         gate: PolicyGate | None,
         tokens: ApiConfig | Mapping[str, ApiSubject],
         validate_rego: Callable[[str], list[str]] | None = None,
+        extensions: Sequence[ApiExtension] | None = None,
     ) -> None:
         self.engine, self.registry, self.gate = engine, registry, gate
         self.config = tokens if isinstance(tokens, ApiConfig) else ApiConfig(tokens=dict(tokens))
         self.validate_rego = validate_rego
         self.access = Authoriser(engine, self.config.tokens, self.config.access_policy_types)
         self._outbox: list[Event] = []
+        self._extensions = extensions  # None: the process-wide registered extensions
+
+    @property
+    def extensions(self) -> Sequence[ApiExtension]:
+        return _EXTENSIONS if self._extensions is None else self._extensions
 
     def drain_events(self) -> list[Event]:
         """Events produced since the last call, for the host to publish."""
         events, self._outbox = self._outbox, []
+        for extension in self.extensions:
+            events += extension.drain_events()
         return events
 
     def handle(
@@ -179,6 +219,7 @@ class ControlApi:
     ) -> Response:
         """Route, authenticate, authorise, run."""
         route, params = self._match(method.upper(), path.split("?", 1)[0].rstrip("/") or "/")
+        owner = params.pop("_owner", self)
         if route is None:
             return params.pop("status", 404), {"error": params.pop("error", "not found")}
         subject: ApiSubject | None = None
@@ -195,7 +236,7 @@ class ControlApi:
             cfg = self.config
             data = parse_body(body, cfg.max_depth, cfg.max_nodes) if route.body else None
             parsed = route.body.model_validate(data) if route.body else None
-            handler: Callable[..., Response] = getattr(self, route.handler)
+            handler: Callable[..., Response] = getattr(owner, route.handler)
             return handler(subject=subject, body=parsed, **params)
         except (ValidationError, ValueError) as exc:
             return 400, {"error": "invalid request", "detail": str(exc)[:2000]}
@@ -205,10 +246,12 @@ class ControlApi:
 
     def _match(self, method: str, path: str) -> tuple[_Route | None, dict[str, Any]]:
         allowed = []
-        for route, rx in _MATCHERS:
+        candidates = [(r, rx, self) for r, rx in _MATCHERS] + [
+            (r, _compile(r.pattern), ext) for ext in self.extensions for r in ext.routes]
+        for route, rx, owner in candidates:
             m = rx.match(path)
             if m and route.method == method:
-                return route, m.groupdict()
+                return route, {**m.groupdict(), "_owner": owner}
             if m:
                 allowed.append(route.method)
         if allowed:
@@ -234,7 +277,7 @@ class ControlApi:
         }
 
     def _openapi(self, **_: Any) -> Response:
-        return 200, openapi_document()
+        return 200, openapi_document([r for ext in self.extensions for r in ext.routes])
 
     def _list(self, **_: Any) -> Response:
         return 200, {"policies": [_summary(p) for p in self.registry.current()]}
@@ -330,10 +373,10 @@ def _summary(p: PolicyVersion) -> dict[str, Any]:
     return p.model_dump(mode="json", exclude={"rego"})
 
 
-def openapi_document() -> dict[str, Any]:
-    """OpenAPI 3.1 description generated from the route table."""
+def openapi_document(extra: Sequence[_Route] = ()) -> dict[str, Any]:
+    """OpenAPI 3.1 description generated from the route table (and extensions' routes)."""
     paths: dict[str, dict[str, Any]] = {}
-    for r in _ROUTES:
+    for r in (*_ROUTES, *extra):
         op: dict[str, Any] = {
             "summary": r.summary,
             "operationId": r.handler.strip("_") + "_" + r.method.lower(),

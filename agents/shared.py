@@ -1,4 +1,5 @@
-"""Desired state, drift ignore rules and the deployed model version: one copy per process.
+"""Desired state, drift ignore rules, compliance attestations and the deployed model version: one
+copy per process.
 
 These live in compacted topics that every process of a role reads in full and keeps following
 (no consumer group), because any instance may need any resource's baseline or any rule. The host
@@ -17,7 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agents.drift.baseline import BaselineStore
 from agents.drift.rules import IgnoreRule, IgnoreSet
+from policies.compliance.attestations import AttestationStore
 from schemas import DesiredState, Event
+from schemas.attestations import ATTESTATION_TOPIC, ComplianceAttestation
 from schemas.codec import Codec, describe_validation_error
 from schemas.envelope import utc_now
 from schemas.errors import DecodeError, RejectedError, SchemaViolation
@@ -73,10 +76,15 @@ class SharedState:
         """Drift ignore rules from the `drift-ignores` topic."""
         self.model: DeployedModel | None = None
         """The deployed decision model, None until someone deploys one."""
+        self.attestations = AttestationStore()
+        """Compliance attestations and risk acceptances (latest record per key)."""
+        self.new_attestations: list[ComplianceAttestation] = []
+        """Records folded since the compliance agent last took them (`take_attestations`)."""
         self._folds: dict[str, Callable[[bytes | None, bytes | None], None]] = {
             "desired": self._desired,
             "drift-ignores": self._ignore,
             "model-versions": self._model,
+            ATTESTATION_TOPIC: self._attestation,
         }
 
     def apply(self, topic: str, key: bytes | None, value: bytes | None) -> None:
@@ -110,6 +118,18 @@ class SharedState:
             raise SchemaViolation(f"ignore rule {rule.rule_id} published under key {rule_id!r}")
         self.ignores.add(rule)
 
+    def take_attestations(self) -> list[ComplianceAttestation]:
+        """The attestation records folded since the last call, in log order."""
+        taken, self.new_attestations = self.new_attestations, []
+        return taken
+
+    def _attestation(self, key: bytes | None, value: bytes | None) -> None:
+        if value is None:  # compaction removes the key; a withdrawal is a record with revoked set
+            return
+        record = self.codec.decode(value, ComplianceAttestation, max_bytes=_INTERNAL_MAX_BYTES)
+        self.attestations.apply(record)
+        self.new_attestations.append(record)
+
     def _model(self, key: bytes | None, value: bytes | None) -> None:
         if key != MODEL_KEY:
             raise SchemaViolation(f"unknown model key {key!r}; expected {MODEL_KEY!r}")
@@ -125,5 +145,5 @@ def _parse(model: type[M], value: bytes) -> M:
         raise SchemaViolation(describe_validation_error(exc)) from exc
 
 
-FOLLOWED_TOPICS: tuple[str, ...] = ("desired", "drift-ignores", "model-versions")
+FOLLOWED_TOPICS: tuple[str, ...] = ("desired", "drift-ignores", "model-versions", ATTESTATION_TOPIC)
 """Logical names of the topics `SharedState.apply` folds."""

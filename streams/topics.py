@@ -63,6 +63,8 @@ CATALOGUE: dict[str, TopicSpec] = {
 
 INTERNAL_TOPICS: dict[str, str] = {
     "drift-ignores": "compacted drift ignore rules, keyed by rule id (CLI and API write them)",
+    "compliance-attestations": "compacted attestations and risk acceptances, keyed by "
+    "kind/control/resource (CLI and API write them)",
     "model-versions": "compacted deployed DQN version (`novacron model rollback` writes it)",
     "executor-journal": "compacted per-action step journal (at-most-once execution)",
     "collect-state": "compacted open alerts of the Alertmanager receiver, by fingerprint",

@@ -106,13 +106,15 @@ def _drift_gauges(agent: Agent, ctx: AgentContext) -> Companion:
 def _compliance(ctx: AgentContext) -> Agent:
     from agents.compliance_agent import ComplianceAgent
 
-    return ComplianceAgent.of(ctx.settings.compliance)
+    return ComplianceAgent.of(ctx.settings.compliance, ctx.shared)
 
 
 def _compliance_gauges(agent: Agent, ctx: AgentContext) -> Companion:
+    from agents.compliance_agent import ComplianceAgent
     from streams.compliance import ComplianceCompanion
 
-    return ComplianceCompanion()
+    checker = agent.checker if isinstance(agent, ComplianceAgent) else None
+    return ComplianceCompanion(checker)
 
 
 WIRING: tuple[AgentRow, ...] = (
@@ -124,7 +126,9 @@ WIRING: tuple[AgentRow, ...] = (
              follows=("model-versions",), companion=_decision_host),
     AgentRow("govern", "drift", _drift, ("config",), follows=("desired", "drift-ignores"),
              companion=_drift_gauges),
-    AgentRow("govern", "compliance", _compliance, ("config",), companion=_compliance_gauges),
+    # acceptances must be known before a violation is reported: the topic is folded first
+    AgentRow("govern", "compliance", _compliance, ("config",),
+             follows=("compliance-attestations",), companion=_compliance_gauges),
 )
 """Every agent the generic host runs (the gate, executor and ingest still have their own)."""
 

@@ -1,54 +1,130 @@
-"""Evaluate resources against the control library: one regopy bundle, one query per resource."""
+"""Evaluate resources against the control library: one regopy bundle, one query per resource.
+
+Each query returns a three-valued verdict for every control of the resource's type: the ids
+that fail on known values, and the ids that are unknown because an attribute they read is
+unknown until apply (and nothing known already fails them). Every other control passes.
+"""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import orjson
 
 from policies._rego_input import make_input, new_interpreter
 from policies.compliance.library import ControlLibrary
+from policies.compliance.resources import is_unknown
 from schemas.errors import NonRetryableError, RejectedError
 
-__all__ = ["ControlEvaluator", "FakeEvaluator", "RegoEvaluator", "wrapper_module"]
+__all__ = [
+    "DISPATCH_PACKAGE",
+    "unknown_keys",
+    "ControlEvaluator",
+    "FakeEvaluator",
+    "RegoEvaluator",
+    "Verdicts",
+    "input_for",
+    "rule_name",
+    "wrapper_module",
+]
 
-_WRAPPER = "novacron_compliance_dispatch"
+DISPATCH_PACKAGE = "novacron_compliance_dispatch"
+
+
+@dataclass(frozen=True, slots=True)
+class Verdicts:
+    """Failing and unknown control ids of one resource (all others pass)."""
+
+    failing: frozenset[str] = frozenset()
+    unknown: frozenset[str] = frozenset()
 
 
 class ControlEvaluator(Protocol):
     """Which controls a resource fails (the seam between the scanner and regopy)."""
 
-    def failing(self, resource_type: str, config: Mapping[str, Any]) -> frozenset[str]:
-        """Ids of the controls for `resource_type` that `config` violates."""
+    def evaluate(self, resource_type: str, config: Mapping[str, Any]) -> Verdicts:
+        """Failing and unknown ids of the controls for `resource_type`."""
         ...
 
 
 class FakeEvaluator:
     """Answers from a function (tests of the scanner and agent without regopy)."""
 
-    def __init__(self, rule: Any) -> None:
+    def __init__(self, rule: Any, unknown: Any = None) -> None:
         self.rule = rule  # (resource_type, config) -> iterable of failing control ids
+        self.unknown = unknown  # (resource_type, config) -> iterable of unknown ids, optional
         self.calls = 0
 
-    def failing(self, resource_type: str, config: Mapping[str, Any]) -> frozenset[str]:
+    def evaluate(self, resource_type: str, config: Mapping[str, Any]) -> Verdicts:
         self.calls += 1
-        return frozenset(self.rule(resource_type, config))
+        failing = frozenset(self.rule(resource_type, config))
+        unknown = frozenset(self.unknown(resource_type, config)) if self.unknown else frozenset()
+        return Verdicts(failing, unknown - failing)
 
 
-def _rule_name(resource_type: str) -> str:
+def rule_name(resource_type: str) -> str:
     # Types are Terraform identifiers already; the prefix keeps them clear of Rego keywords.
     return "t_" + re.sub(r"\W", "_", resource_type)
 
 
 def wrapper_module(library: ControlLibrary) -> str:
-    """A package with one rule per resource type: the union of its packages' `deny` sets."""
-    lines = [f"package {_WRAPPER}", "", "import rego.v1", ""]
+    """A package with one rule per resource type: {"fail": union of its packages' `deny`
+    sets, "unknown": controls not failing whose read attributes hold an unknown value}."""
+    lines = [f"package {DISPATCH_PACKAGE}", "",
+             "import rego.v1", ""]
     for t in library.types():
+        name = rule_name(t)
         union = " | ".join(f"data.{pkg}.deny" for pkg in library.packages_for(t))
-        lines.append(f"{_rule_name(t)} := {union}")
-    return "\n".join(lines) + "\n"
+        reads = {c.id: c.reads for c in library.by_type[t]}
+        lines += [
+            f"{name}_reads := {json.dumps(reads, sort_keys=True)}",
+            f"{name}_fail := {union}",
+            f"{name}_unknown := {{id |",
+            # (rego-cpp rejects `some k, v in` inside a comprehension)
+            f"\tsome id in object.keys({name}_reads)",
+            f"\tnot id in {name}_fail",
+            f"\tsome key in {name}_reads[id]",
+            "\tkey in unknown_keys",
+            "}",
+            # rego-cpp rejects a comprehension inside an object literal: build it beside
+            f'{name} := {{"fail": {name}_fail, "unknown": {name}_unknown}}',
+            "",
+        ]
+    lines += [
+        "# Top-level attributes holding an unknown value, each walked once per resource",
+        "# (`*`: some attribute does).",
+        "# Top-level attributes holding an unknown value (listed by the evaluator: walking the",
+        "# config in Rego costs more than the rules), `*` when there is any.",
+        "unknown_top := {k | some k in object.get(input, \"unknown\", [])}",
+        "",
+        'unknown_keys := unknown_top | {"*" | count(unknown_top) > 0}',
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def unknown_keys(config: Mapping[str, Any]) -> list[str]:
+    """Top-level attributes whose value holds the unknown-until-apply marker somewhere."""
+    return sorted(k for k, v in config.items() if _holds_unknown(v))
+
+
+def _holds_unknown(value: Any) -> bool:
+    if isinstance(value, dict):
+        return is_unknown(value) or any(_holds_unknown(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_unknown(v) for v in value)
+    return False
+
+
+def input_for(library: ControlLibrary, resource_type: str, config: Mapping[str, Any]
+              ) -> dict[str, Any]:
+    """The Rego input of one resource: type, config, control parameters, unknown attributes."""
+    return {"type": resource_type, "config": config, "params": library.params_for(resource_type),
+            "unknown": unknown_keys(config)}
 
 
 class RegoEvaluator:
@@ -59,6 +135,7 @@ class RegoEvaluator:
         self._interp: Any = None
         self._bundle: Any = None
         self._ids = {t: frozenset(c.id for c in cs) for t, cs in library.by_type.items()}
+        self._params = {t: library.params_for(t) for t in library.by_type}
         self.evaluations = 0
 
     def compile(self) -> None:
@@ -67,23 +144,25 @@ class RegoEvaluator:
         try:
             for name, source in self.library.modules.items():
                 interp.add_module(name, source)
-            interp.add_module(f"{_WRAPPER}.rego", wrapper_module(self.library))
-            entrypoints = [f"{_WRAPPER}/{_rule_name(t)}" for t in self.library.types()]
+            interp.add_module(f"{DISPATCH_PACKAGE}.rego", wrapper_module(self.library))
+            entrypoints = [f"{DISPATCH_PACKAGE}/{rule_name(t)}" for t in self.library.types()]
             self._bundle = interp.build(None, entrypoints)
         except Exception as exc:
             first = " | ".join(str(exc).strip().splitlines()[:3])
             raise RejectedError(f"compliance library does not compile: {first}") from exc
         self._interp = interp
 
-    def failing(self, resource_type: str, config: Mapping[str, Any]) -> frozenset[str]:
+    def evaluate(self, resource_type: str, config: Mapping[str, Any]) -> Verdicts:
         ids = self._ids.get(resource_type)
         if not ids:
-            return frozenset()  # no control applies: no query at all
+            return Verdicts()  # no control applies: no query at all
         if self._bundle is None:
             self.compile()
-        self._interp.set_input(make_input({"type": resource_type, "config": config}))
+        value = {"type": resource_type, "config": config, "params": self._params[resource_type],
+                 "unknown": unknown_keys(config)}
+        self._interp.set_input(make_input(value))
         out = self._interp.query_bundle_entrypoint(
-            self._bundle, f"{_WRAPPER}/{_rule_name(resource_type)}"
+            self._bundle, f"{DISPATCH_PACKAGE}/{rule_name(resource_type)}"
         )
         self.evaluations += 1
         text = str(out)
@@ -92,4 +171,5 @@ class RegoEvaluator:
             raise NonRetryableError(msg)
         found = orjson.loads(text)["expressions"][0]
         # A rule that forgot its type guard must not leak into another type's results.
-        return frozenset(found) & ids
+        failing = frozenset(found["fail"]) & ids
+        return Verdicts(failing, frozenset(found["unknown"]) & ids - failing)

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from schemas.attestations import ComplianceAttestation
+
 __all__ = ["Status", "Transition", "ViolationTracker"]
 
 Status = Literal["passed", "open", "remediated", "accepted"]
@@ -28,12 +30,23 @@ class _Record:
 
 
 class ViolationTracker:
-    """Remembers open and accepted violations; forgets them once they pass (remediated)."""
+    """Remembers open and accepted violations; forgets them once they pass (remediated).
+
+    Acceptances come from the attestation store (a compacted topic); the tracker records which
+    one was in force, so an expired acceptance reopens the violation.
+    """
 
     def __init__(self) -> None:
         self._records: dict[tuple[str, str], _Record] = {}
 
-    def observe(self, resource_id: str, control_id: str, passed: bool, now: datetime) -> Transition:
+    def observe(
+        self,
+        resource_id: str,
+        control_id: str,
+        passed: bool,
+        now: datetime,
+        acceptance: ComplianceAttestation | None = None,
+    ) -> Transition:
         """Fold one evaluation into the lifecycle and return the status to report."""
         key = (resource_id, control_id)
         record = self._records.get(key)
@@ -42,29 +55,23 @@ class ViolationTracker:
                 return Transition("passed", False)
             del self._records[key]
             return Transition("remediated", True)
-        if record is None:
-            self._records[key] = _Record("open")
-            return Transition("open", True)
-        if record.status == "accepted" and record.until is not None and now >= record.until:
-            self._records[key] = _Record("open")  # acceptance expired: the violation reopens
-            return Transition("open", True)
-        return Transition(record.status, False)
+        if acceptance is not None and acceptance.active(now):
+            accepted = _Record("accepted", acceptance.by, acceptance.statement,
+                               acceptance.expires_at)
+            self._records[key] = accepted
+            return Transition("accepted", record is None or record.status != "accepted")
+        changed = record is None or record.status != "open"
+        self._records[key] = _Record("open")
+        return Transition("open", changed)
 
-    def accept(
-        self,
-        resource_id: str,
-        control_id: str,
-        *,
-        by: str,
-        reason: str,
-        until: datetime | None = None,
-    ) -> bool:
-        """Accept the risk of an open violation; False when there is no such violation."""
-        record = self._records.get((resource_id, control_id))
-        if record is None:
-            return False
-        self._records[(resource_id, control_id)] = _Record("accepted", by, reason, until)
-        return True
+    def expired(self, now: datetime) -> list[tuple[str, str]]:
+        """Accepted violations whose acceptance ran out: they are open again."""
+        out = []
+        for key, rec in sorted(self._records.items()):
+            if rec.status == "accepted" and rec.until is not None and now >= rec.until:
+                self._records[key] = _Record("open")
+                out.append(key)
+        return out
 
     def forget(self, resource_id: str) -> list[str]:
         """Drop a deleted resource's violations; returns their control ids."""

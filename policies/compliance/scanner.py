@@ -1,54 +1,76 @@
-"""Scan resources against the control library and score the result per standard."""
+"""Scan resources against the control library: one three-valued check per control × subject."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from policies.compliance.evaluator import ControlEvaluator
+from policies.compliance.attestations import AttestationStore
+from policies.compliance.evaluator import ControlEvaluator, Verdicts
+from policies.compliance.graph import Subject, build_subjects
 from policies.compliance.library import ControlLibrary
-from policies.compliance.model import STANDARD_TITLES, STANDARDS, Control
-from policies.compliance.resources import Resource
+from policies.compliance.model import STANDARDS, Control
+from policies.compliance.resources import Resource, ScanInput
+from policies.compliance.scoring import ScoredCheck, StandardScore, score_standard
+from schemas.envelope import utc_now
 from schemas.errors import NovacronError
-from schemas.findings import SEVERITIES
 
-__all__ = ["Check", "ScanReport", "Scanner", "StandardScore", "Violation"]
+__all__ = ["Check", "Evidence", "ScanReport", "Scanner", "StandardScore", "Status"]
+
+Status = Literal["pass", "fail", "unknown", "error"]
 
 
-class Violation(BaseModel):
-    """A resource that fails a control."""
+class Evidence(BaseModel):
+    """What a verdict rests on: the resource, the attributes read, the document digest."""
 
-    resource_id: str
+    resource: str
+    """Address of the resource the verdict is about."""
     resource_type: str
-    control_id: str
-    title: str
-    severity: str
-    refs: list[str] = Field(default_factory=list)
-    """This standard's references of the control (`pci-dss:3.5.1`)."""
-    remediation: str = ""
-    auto_remediable: bool = False
+    attributes: list[str] = Field(default_factory=list)
+    """Attributes the control reads (`*`: the whole config)."""
+    members: dict[str, list[str]] = Field(default_factory=dict)
+    """Attribute → companion resources that supplied it (S3 encryption, SG rules, ...)."""
+    source: str = ""
+    """plan, state, state-v4, resources or event."""
+    digest: str = ""
+    """SHA-256 of the scanned document."""
 
 
-class StandardScore(BaseModel):
-    """The outcome for one standard."""
+@dataclass(frozen=True, slots=True)
+class Check:
+    """Controls that applied to one subject and their verdicts."""
 
-    standard: str
-    title: str
-    controls_evaluated: int = 0
-    """Controls of the standard that applied to at least one resource."""
-    controls_passed: int = 0
-    """…of which every resource passed."""
-    controls_failed: int = 0
-    """…of which at least one resource failed."""
-    checks: int = 0
-    """Control × resource evaluations."""
-    checks_passed: int = 0
-    checks_failed: int = 0
-    score: float | None = None
-    """Passed checks in percent (None when nothing applied)."""
-    violations: list[Violation] = Field(default_factory=list)
+    subject: Subject
+    applicable: tuple[Control, ...]
+    verdicts: Verdicts = field(default_factory=Verdicts)
+    error: str | None = None
+
+    @property
+    def resource(self) -> Resource:
+        return self.subject.resource
+
+    @property
+    def failing(self) -> frozenset[str]:
+        return self.verdicts.failing
+
+    def status(self, control: Control) -> Status:
+        if self.error:
+            return "error"
+        if control.id in self.verdicts.failing:
+            return "fail"
+        return "unknown" if control.id in self.verdicts.unknown else "pass"
+
+    def evidence(self, control: Control, source: str = "", digest: str = "") -> Evidence:
+        members = {k: v for k, v in self.subject.members.items()
+                   if k in control.reads or "*" in control.reads}
+        return Evidence(resource=self.resource.address, resource_type=self.resource.type,
+                        attributes=list(control.reads), members=members, source=source,
+                        digest=digest)
 
 
 class ScanReport(BaseModel):
@@ -57,9 +79,13 @@ class ScanReport(BaseModel):
     resources: int = 0
     """Resources read."""
     resources_checked: int = 0
-    """Resources at least one control applied to."""
+    """Subjects at least one control applied to (a bucket with its companions counts once)."""
     unchecked_types: dict[str, int] = Field(default_factory=dict)
     """Types no control covers, with their resource counts."""
+    source: str = ""
+    """plan, state, state-v4, resources or empty."""
+    digest: str = ""
+    """SHA-256 of the scanned document."""
     standards: dict[str, StandardScore] = Field(default_factory=dict)
     errors: list[str] = Field(default_factory=list)
     """Resources whose evaluation failed (their checks count as failed: fail closed)."""
@@ -69,46 +95,57 @@ class ScanReport(BaseModel):
         return any(s.checks_failed for s in self.standards.values())
 
 
-@dataclass(frozen=True, slots=True)
-class Check:
-    """Controls that applied to one resource and those it failed."""
-
-    resource: Resource
-    applicable: tuple[Control, ...]
-    failing: frozenset[str]
-    error: str | None = None
-
-
-def _rank(v: Violation) -> tuple[int, str, str]:
-    return SEVERITIES.index(v.severity), v.control_id, v.resource_id
-
-
 class Scanner:
-    """Evaluates each resource once, then tallies the checks per standard."""
+    """Builds the resource graph, evaluates each subject once, then scores per standard."""
 
     def __init__(self, library: ControlLibrary, evaluator: ControlEvaluator) -> None:
         self.library = library
         self.evaluator = evaluator
 
-    def check(self, resource: Resource) -> Check:
-        """Every control for the resource's type, evaluated in one query."""
-        applicable = tuple(self.library.for_type(resource.type))
+    def check(self, resource: Resource | Subject) -> Check:
+        """Every control for the subject's type, evaluated in one query."""
+        subject = resource if isinstance(resource, Subject) else Subject(resource)
+        applicable = tuple(self.library.for_type(subject.resource.type))
         if not applicable:
-            return Check(resource, (), frozenset())
+            return Check(subject, ())
         try:
-            failing = self.evaluator.failing(resource.type, resource.config)
+            verdicts = self.evaluator.evaluate(subject.resource.type, subject.resource.config)
         except (NovacronError, TypeError, ValueError) as exc:
             # Fail closed: a resource we cannot evaluate is not a compliant one.
-            return Check(resource, applicable, frozenset(c.id for c in applicable), str(exc))
-        return Check(resource, applicable, failing)
+            return Check(subject, applicable, Verdicts(frozenset(c.id for c in applicable)),
+                         str(exc))
+        return Check(subject, applicable, verdicts)
 
-    def scan(self, resources: Iterable[Resource], standard: str | None = None) -> ScanReport:
+    def checks(self, resources: Iterable[Resource]) -> list[Check]:
+        """One check per subject of the resource graph."""
+        return [self.check(s) for s in build_subjects(list(resources))]
+
+    def scan(
+        self,
+        resources: Iterable[Resource] | ScanInput,
+        standard: str | None = None,
+        attestations: AttestationStore | None = None,
+        now: datetime | None = None,
+    ) -> ScanReport:
         """Score the resources for one standard, or for every standard when None."""
-        checks = [self.check(r) for r in resources]
-        return self.report(checks, [standard] if standard else list(STANDARDS))
+        scan_input = resources if isinstance(resources, ScanInput) else ScanInput(
+            list(resources), "resources")
+        checks = self.checks(scan_input.resources)
+        return self.report(checks, [standard] if standard else list(STANDARDS), scan_input,
+                           attestations, now)
 
-    def report(self, checks: Sequence[Check], standards: Sequence[str]) -> ScanReport:
-        report = ScanReport(resources=len(checks))
+    def report(
+        self,
+        checks: Sequence[Check],
+        standards: Sequence[str],
+        scan_input: ScanInput | None = None,
+        attestations: AttestationStore | None = None,
+        now: datetime | None = None,
+    ) -> ScanReport:
+        source = scan_input.kind if scan_input else ""
+        digest = scan_input.digest if scan_input else ""
+        report = ScanReport(resources=len(scan_input.resources) if scan_input else len(checks),
+                            source=source, digest=digest)
         for c in checks:
             if c.applicable:
                 report.resources_checked += 1
@@ -118,42 +155,15 @@ class Scanner:
                 )
             if c.error:
                 report.errors.append(f"{c.resource.address}: {c.error}")
+        # Without an attestation store (an offline scan) manual controls are left out and no
+        # risk acceptance applies: the scan judges the document alone.
+        store = attestations if attestations is not None else AttestationStore()
+        when = now or utc_now()
+        # evidence is built only for the findings (a pass needs none): it is the costly part
+        scored = [ScoredCheck(control, c.resource.address, c.resource.type, c.status(control),
+                              partial(c.evidence, control, source, digest))
+                  for c in checks for control in c.applicable]
         for s in standards:
-            report.standards[s] = _score(s, checks)
+            manual = self.library.manual(s) if attestations is not None else []
+            report.standards[s] = score_standard(s, scored, manual, store, when)
         return report
-
-
-def _score(standard: str, checks: Sequence[Check]) -> StandardScore:
-    out = StandardScore(standard=standard, title=STANDARD_TITLES.get(standard, standard))
-    evaluated: set[str] = set()
-    failed: set[str] = set()
-    for check in checks:
-        for control in check.applicable:
-            if not control.maps_to(standard):
-                continue
-            evaluated.add(control.id)
-            out.checks += 1
-            if control.id not in check.failing:
-                out.checks_passed += 1
-                continue
-            out.checks_failed += 1
-            failed.add(control.id)
-            out.violations.append(_violation(control, check.resource, standard))
-    out.controls_evaluated, out.controls_failed = len(evaluated), len(failed)
-    out.controls_passed = out.controls_evaluated - out.controls_failed
-    out.score = round(100.0 * out.checks_passed / out.checks, 2) if out.checks else None
-    out.violations.sort(key=_rank)
-    return out
-
-
-def _violation(control: Control, resource: Resource, standard: str) -> Violation:
-    return Violation(
-        resource_id=resource.address,
-        resource_type=resource.type,
-        control_id=control.id,
-        title=control.title,
-        severity=control.severity,
-        refs=control.refs(standard),
-        remediation=control.remediation,
-        auto_remediable=control.auto_remediation is not None,
-    )

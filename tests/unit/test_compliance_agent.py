@@ -10,6 +10,8 @@ import pytest
 from agents.compliance import SOURCE, ComplianceChecker, ComplianceConfig
 from policies.compliance import FakeEvaluator, Resource, load_library
 from schemas import ComplianceResult, ConfigChange
+from schemas.attestations import ComplianceAttestation
+from schemas.errors import RejectedError
 
 LIBRARY = load_library()
 T0 = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
@@ -68,15 +70,18 @@ def test_accepted_violations_stay_accepted_until_they_expire() -> None:
     bad = {**VM_OK, "monitoring": False}
     checker.on_config(_change(bad))
     assert checker.accept("vm-1", "novacron-vm-monitoring", by="olga", reason="batch host",
-                          until=T0 + timedelta(hours=1))
+                          until=T0 + timedelta(hours=1), now=T0)
     during = _by_control(checker.on_config(_change(bad, minutes=30)))["novacron-vm-monitoring"]
     after = _by_control(checker.on_config(_change(bad, minutes=90)))["novacron-vm-monitoring"]
     assert (during.status, during.passed) == ("accepted", False)
     assert after.status == "open"
 
 
-def test_accepting_an_unknown_violation_is_refused() -> None:
-    assert not _checker().accept("vm-9", "novacron-vm-monitoring", by="x", reason="y")
+def test_accepting_unknown_or_manual_controls_is_refused() -> None:
+    with pytest.raises(RejectedError, match="unknown control"):
+        _checker().accept("vm-9", "no-such-control", by="x", reason="why not")
+    with pytest.raises(RejectedError, match="manual control"):
+        _checker().accept("vm-9", "org-security-policy", by="x", reason="why not")
 
 
 def test_deleting_a_resource_remediates_its_open_violations() -> None:
@@ -144,10 +149,11 @@ def test_no_remediation_without_a_safe_fix() -> None:
 def test_snapshot_restore_keeps_the_lifecycle() -> None:
     checker = _checker()
     checker.on_config(_change({**VM_OK, "monitoring": False}))
-    checker.accept("vm-1", "novacron-vm-monitoring", by="olga", reason="batch",
-                   until=T0 + timedelta(days=1))
+    record = checker.accept("vm-1", "novacron-vm-monitoring", by="olga", reason="batch",
+                            until=T0 + timedelta(days=1), now=T0)
     clone = _checker()
     clone.restore(checker.snapshot())
+    clone.on_attestation(record)  # acceptances come back from the compacted topic
     again = _by_control(clone.on_config(_change({**VM_OK, "monitoring": False}, minutes=5)))
     assert again["novacron-vm-monitoring"].status == "accepted"
     assert clone.snapshot() == checker.snapshot()
@@ -159,7 +165,9 @@ def test_scan_scores_requested_standard(shared_checker: ComplianceChecker) -> No
          Resource("vm-2", "novacron_vm", {**VM_OK, "disk_encrypted": False})], "pci")
     pci = report.standards["pci-dss"]
     assert list(report.standards) == ["pci-dss"]
-    assert [v.resource_id for v in pci.violations] == ["vm-2"]
+    assert [v.resource_id for v in pci.violations if v.resource_type != "manual"] == ["vm-2"]
+    # the agent consults its attestation store: manual controls count, none attested yet
+    assert {v.status for v in pci.violations if v.resource_type == "manual"} == {"not_attested"}
     assert pci.score is not None and 0 < pci.score < 100
 
 
@@ -171,3 +179,49 @@ def test_scan_defaults_to_configured_standards() -> None:
 def test_config_rejects_unknown_standards() -> None:
     with pytest.raises(ValueError, match="unknown standard"):
         ComplianceConfig(standards=["fedramp"])
+
+
+def _attestation(control: str, *, days: int = 30, revoked: bool = False,
+                 kind: str = "attestation", resource: str = "*") -> ComplianceAttestation:
+    return ComplianceAttestation(
+        kind=kind, control_id=control, resource_id=resource, by="ana", revoked=revoked,  # type: ignore[arg-type]
+        statement="reviewed and approved", evidence_url="https://wiki.example.com/isp",
+        expires_at=T0 + timedelta(days=days), event_time=T0)
+
+
+def test_an_attestation_passes_its_manual_control_until_it_expires() -> None:
+    checker = _checker()
+    (result,) = checker.on_attestation(_attestation("org-security-policy"))
+    assert (result.control_id, result.passed, result.status) == (
+        "org-security-policy", True, "passed")
+    assert result.resource_id == "organisation" and "attested by ana" in result.message
+    assert checker.expire(T0 + timedelta(days=29)) == []
+    (expired,) = checker.expire(T0 + timedelta(days=31))
+    assert (expired.passed, expired.status) == (False, "open")
+    assert expired.causation_id == result.causation_id  # continues the attestation's chain
+    assert checker.expire(T0 + timedelta(days=32)) == []  # reported once
+
+
+def test_a_revoked_attestation_stops_counting() -> None:
+    checker = _checker()
+    checker.on_attestation(_attestation("org-security-policy"))
+    (result,) = checker.on_attestation(_attestation("org-security-policy", revoked=True))
+    assert (result.passed, result.status) == (False, "open")
+
+
+def test_an_acceptance_applies_to_the_open_violation_at_once() -> None:
+    checker = _checker()
+    checker.on_config(_change({**VM_OK, "monitoring": False}))
+    (result,) = checker.on_attestation(_attestation(
+        "novacron-vm-monitoring", kind="acceptance", resource="*", days=1))
+    assert (result.resource_id, result.status, result.passed) == ("vm-1", "accepted", False)
+    (reopened,) = checker.expire(T0 + timedelta(days=2))
+    assert (reopened.resource_id, reopened.status) == ("vm-1", "open")
+
+
+def test_values_unknown_until_apply_produce_no_result() -> None:
+    checker = _checker()
+    results = checker.on_config(_change({**VM_OK, "disk_encrypted": {
+        "__unknown__": "known after apply"}}))
+    assert "novacron-vm-disk-encrypted" not in {r.control_id for r in results}
+    assert checker.unknown_checks == 1

@@ -82,13 +82,15 @@ def test_plan_uses_after_values_and_skips_deletes_and_data_sources() -> None:
     assert found["module.db.aws_db_instance.main"].type == "aws_db_instance"
 
 
-def test_unknown_values_count_as_present() -> None:
-    # A KMS key known only after apply is set: the control must not flag it.
+def test_unknown_values_are_unknown_not_violations() -> None:
+    # A KMS key known only after apply may or may not be set: unknown, never a violation.
     plan = {"format_version": "1.2", "resource_changes": [
         _rc("aws_cloudtrail.org", ["create"], {"is_multi_region_trail": True},
             {"kms_key_id": True})]}
     (resource,) = resources_from_document(plan)
-    assert "aws-cloudtrail-kms" not in SCANNER.check(resource).failing
+    check = SCANNER.check(resource)
+    assert "aws-cloudtrail-kms" not in check.failing
+    assert "aws-cloudtrail-kms" in check.verdicts.unknown
 
 
 def test_plan_without_changes_falls_back_to_planned_values() -> None:
@@ -155,7 +157,10 @@ def test_scan_scores_a_plan_per_standard() -> None:
                       ("module.db.aws_db_instance.main", "aws-rds-log-exports")}
     assert pci.checks_failed == 4
     assert pci.checks == pci.checks_passed + pci.checks_failed
-    assert pci.score == round(100 * pci.checks_passed / pci.checks, 2)
+    # the documented method: severity-weighted mean of the control scores
+    decided = [c for c in pci.controls if c.score is not None]
+    expected = sum(c.weight * c.score for c in decided) / sum(c.weight for c in decided)
+    assert pci.score == round(expected, 2)
     assert pci.controls_evaluated == pci.controls_passed + pci.controls_failed
     assert pci.violations[0].severity == "CRITICAL"  # most severe first
     assert all(r.startswith("pci-dss:") for v in pci.violations for r in v.refs)

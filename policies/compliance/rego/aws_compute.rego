@@ -9,18 +9,19 @@ cfg := input.config
 
 deny contains "aws-ebs-encrypted" if {
 	input.type == "aws_ebs_volume"
-	not cfg.encrypted == true
+	lib.not_true(cfg, "encrypted")
 }
 
+# The resource exists to turn the setting on: absent means the provider default (true).
 deny contains "aws-ebs-default-encryption" if {
 	input.type == "aws_ebs_encryption_by_default"
-	not object.get(cfg, "enabled", true) == true
+	lib.is_false(cfg, "enabled")
 }
 
 deny contains "aws-instance-volumes-encrypted" if {
 	input.type in {"aws_instance", "aws_launch_template"}
 	some d in devices
-	not d.encrypted == true
+	lib.not_true(d, "encrypted")
 }
 
 devices contains d if {
@@ -35,24 +36,25 @@ devices contains d if {
 	some d in lib.list_of(m, "ebs")
 }
 
+# IMDSv2 is required unless the metadata endpoint is switched off.
 deny contains "aws-instance-imdsv2" if {
 	input.type in {"aws_instance", "aws_launch_template"}
 	meta := lib.block(cfg, "metadata_options")
-	object.get(meta, "http_endpoint", "enabled") != "disabled"
-	not meta.http_tokens == "required"
+	lib.differs(meta, "http_endpoint", "disabled")
+	lib.differs(meta, "http_tokens", "required")
 }
 
 deny contains "aws-instance-no-public-ip" if {
 	input.type == "aws_instance"
-	cfg.associate_public_ip_address == true
+	lib.is_true(cfg, "associate_public_ip_address")
 }
 
 deny contains "aws-instance-detailed-monitoring" if {
 	input.type == "aws_instance"
-	not cfg.monitoring == true
+	lib.not_true(cfg, "monitoring")
 }
 
 deny contains "aws-efs-encrypted" if {
 	input.type == "aws_efs_file_system"
-	not cfg.encrypted == true
+	lib.not_true(cfg, "encrypted")
 }

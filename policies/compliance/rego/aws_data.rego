@@ -11,76 +11,79 @@ rds := {"aws_db_instance", "aws_rds_cluster"}
 
 deny contains "aws-rds-encrypted" if {
 	input.type in rds
-	not cfg.storage_encrypted == true
+	lib.not_true(cfg, "storage_encrypted")
 }
 
 deny contains "aws-rds-not-public" if {
 	input.type in {"aws_db_instance", "aws_rds_cluster_instance"}
-	cfg.publicly_accessible == true
+	lib.is_true(cfg, "publicly_accessible")
 }
 
 deny contains "aws-rds-auto-minor-upgrade" if {
 	input.type in {"aws_db_instance", "aws_rds_cluster_instance"}
-	cfg.auto_minor_version_upgrade == false
+	lib.is_false(cfg, "auto_minor_version_upgrade")
 }
 
-deny contains "aws-rds-backup-retention" if {
+# Unset, the retention period is computed by AWS at apply time: unknown in a plan, not a
+# violation; a state shows the real value.
+deny contains id if {
 	input.type in rds
-	object.get(cfg, "backup_retention_period", 0) < 7
+	some id, p in lib.variants("aws-rds-backup-retention")
+	lib.below(lib.number(cfg, "backup_retention_period", 0), p.min_days)
 }
 
 deny contains "aws-rds-multi-az" if {
 	input.type == "aws_db_instance"
-	not cfg.multi_az == true
+	lib.not_true(cfg, "multi_az")
 }
 
 deny contains "aws-rds-deletion-protection" if {
 	input.type in rds
-	not cfg.deletion_protection == true
+	lib.not_true(cfg, "deletion_protection")
 }
 
 deny contains "aws-rds-iam-auth" if {
 	input.type in rds
-	not cfg.iam_database_authentication_enabled == true
+	lib.not_true(cfg, "iam_database_authentication_enabled")
 }
 
 deny contains "aws-rds-log-exports" if {
 	input.type in rds
-	count(lib.list_of(cfg, "enabled_cloudwatch_logs_exports")) == 0
+	lib.empty(cfg, "enabled_cloudwatch_logs_exports")
 }
 
 deny contains "aws-dynamodb-pitr" if {
 	input.type == "aws_dynamodb_table"
-	not lib.block(cfg, "point_in_time_recovery").enabled == true
+	lib.not_true(lib.block(cfg, "point_in_time_recovery"), "enabled")
 }
 
 deny contains "aws-elasticache-at-rest-encryption" if {
 	input.type == "aws_elasticache_replication_group"
-	not cfg.at_rest_encryption_enabled == true
+	lib.not_true(cfg, "at_rest_encryption_enabled")
 }
 
 deny contains "aws-elasticache-in-transit-encryption" if {
 	input.type == "aws_elasticache_replication_group"
-	not cfg.transit_encryption_enabled == true
+	lib.not_true(cfg, "transit_encryption_enabled")
 }
 
 deny contains "aws-sqs-encrypted" if {
 	input.type == "aws_sqs_queue"
-	not lib.non_empty(cfg.kms_master_key_id)
-	not cfg.sqs_managed_sse_enabled == true
+	lib.empty(cfg, "kms_master_key_id")
+	lib.not_true(cfg, "sqs_managed_sse_enabled")
 }
 
 deny contains "aws-sns-encrypted" if {
 	input.type == "aws_sns_topic"
-	not lib.non_empty(cfg.kms_master_key_id)
+	lib.empty(cfg, "kms_master_key_id")
 }
 
 deny contains "aws-redshift-encrypted" if {
 	input.type == "aws_redshift_cluster"
-	not cfg.encrypted == true
+	lib.not_true(cfg, "encrypted")
 }
 
 deny contains "aws-redshift-not-public" if {
 	input.type == "aws_redshift_cluster"
-	cfg.publicly_accessible == true
+	lib.is_true(cfg, "publicly_accessible")
 }

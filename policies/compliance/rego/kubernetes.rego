@@ -17,7 +17,7 @@ template_types := {
 
 cron_types := {"kubernetes_cron_job", "kubernetes_cron_job_v1"}
 
-# The pod spec of any workload type.
+# The pod spec of any workload type (the unknown marker when a level of it is unknown).
 pod := lib.block(cfg, "spec") if input.type in pod_types
 
 pod := lib.block(lib.block(lib.block(cfg, "spec"), "template"), "spec") if input.type in template_types
@@ -36,75 +36,88 @@ pod_sc := lib.block(pod, "security_context")
 
 deny contains "k8s-no-privileged" if {
 	some c in containers
-	sc(c).privileged == true
+	lib.is_true(sc(c), "privileged")
 }
 
-deny contains "k8s-no-host-pid" if pod.host_pid == true
+deny contains "k8s-no-host-pid" if lib.is_true(pod, "host_pid")
 
-deny contains "k8s-no-host-ipc" if pod.host_ipc == true
+deny contains "k8s-no-host-ipc" if lib.is_true(pod, "host_ipc")
 
-deny contains "k8s-no-host-network" if pod.host_network == true
+deny contains "k8s-no-host-network" if lib.is_true(pod, "host_network")
 
+# allowPrivilegeEscalation defaults to true: only an explicit false passes.
 deny contains "k8s-no-privilege-escalation" if {
 	some c in containers
-	not sc(c).allow_privilege_escalation == false
+	lib.differs(sc(c), "allow_privilege_escalation", false)
 }
 
 deny contains "k8s-run-as-non-root" if {
 	some c in containers
+	not lib.unknown_under(sc(c))
+	not lib.unknown_under(pod_sc)
 	not non_root(c)
 }
 
-non_root(c) if sc(c).run_as_non_root == true
+non_root(c) if lib.is_true(sc(c), "run_as_non_root")
 
 non_root(c) if {
-	pod_sc.run_as_non_root == true
-	not sc(c).run_as_non_root == false
+	lib.is_true(pod_sc, "run_as_non_root")
+	not lib.is_false(sc(c), "run_as_non_root")
 }
 
 deny contains "k8s-no-added-capabilities" if {
 	some c in containers
 	some cap in lib.list_of(lib.block(sc(c), "capabilities"), "add")
-	cap != "NET_BIND_SERVICE"
+	is_string(cap)
+	upper(cap) != "NET_BIND_SERVICE"
 }
 
 deny contains "k8s-drop-net-raw" if {
 	some c in containers
-	drops := {upper(d) | some d in lib.list_of(lib.block(sc(c), "capabilities"), "drop")}
+	caps := lib.block(sc(c), "capabilities")
+	not lib.unknown_under(caps)
+	drops := {upper(d) | some d in lib.list_of(caps, "drop"); is_string(d)}
 	count(drops & {"ALL", "NET_RAW"}) == 0
 }
 
 deny contains "k8s-no-host-path" if {
 	some v in lib.list_of(pod, "volume")
-	count(lib.list_of(v, "host_path")) > 0
+	lib.above(count(lib.list_of(v, "host_path")), 0)
 }
 
 deny contains "k8s-no-host-port" if {
 	some c in containers
 	some p in lib.list_of(c, "port")
-	object.get(p, "host_port", 0) > 0
+	lib.above(lib.number(p, "host_port", 0), 0)
 }
 
 deny contains "k8s-resource-limits" if {
 	some c in lib.list_of(pod, "container")
-	limits := object.get(lib.block(c, "resources"), "limits", {})
+	limits := lib.get(lib.block(c, "resources"), "limits")
+	lib.known(limits)
 	some kind in ["cpu", "memory"]
-	not lib.non_empty(object.get(limits, kind, ""))
+	lib.empty(limits, kind)
 }
 
 deny contains "k8s-read-only-root-fs" if {
 	some c in lib.list_of(pod, "container")
-	not sc(c).read_only_root_filesystem == true
+	lib.not_true(sc(c), "read_only_root_filesystem")
 }
 
 deny contains "k8s-image-pinned" if {
 	some c in containers
-	not pinned(object.get(c, "image", ""))
+	image := lib.get(c, "image")
+	lib.known(image)
+	not pinned(image)
 }
 
-pinned(image) if contains(image, "@sha256:")
+pinned(image) if {
+	is_string(image)
+	contains(image, "@sha256:")
+}
 
 pinned(image) if {
+	is_string(image)
 	not contains(image, "@")
 	parts := split(image, "/")
 	tag := split(parts[count(parts) - 1], ":")
@@ -113,21 +126,20 @@ pinned(image) if {
 }
 
 deny contains "k8s-no-default-namespace" if {
-	object.get(lib.block(cfg, "metadata"), "namespace", "default") == "default"
+	lib.get(lib.block(cfg, "metadata"), "namespace") in {null, "", "default"}
 }
 
 deny contains "k8s-seccomp-profile" if {
+	not lib.unknown_under(pod_sc)
 	not seccomp_ok
 }
 
-seccomp_ok if lib.block(pod_sc, "seccomp_profile").type in {"RuntimeDefault", "Localhost"}
+seccomp_ok if lib.get(lib.block(pod_sc, "seccomp_profile"), "type") in {"RuntimeDefault", "Localhost"}
 
 deny contains "k8s-secrets-not-in-env" if {
 	some c in containers
 	some e in lib.list_of(c, "env")
-	count(lib.list_of(lib.block(e, "value_from"), "secret_key_ref")) > 0
+	lib.above(count(lib.list_of(lib.block(e, "value_from"), "secret_key_ref")), 0)
 }
 
-deny contains "k8s-no-sa-token-automount" if {
-	not pod.automount_service_account_token == false
-}
+deny contains "k8s-no-sa-token-automount" if lib.differs(pod, "automount_service_account_token", false)

@@ -9,92 +9,106 @@ cfg := input.config
 
 admin_ports := [22, 3389]
 
-public_rule(rules, port) if {
+# Rules {port (a number or "from-to"), cidr, protocol} open to the internet, as port ranges.
+public_ranges(rules) := [range |
 	some r in rules
-	lib.is_public(object.get(r, "cidr", ""))
-	r.port == port
+	lib.world_open(lib.get(r, "cidr"))
+	range := lib.port_range(lib.get(r, "port"))
+]
+
+admits(rules, port) if {
+	some range in public_ranges(rules)
+	lib.covers(range, port)
 }
 
 deny contains "novacron-vm-disk-encrypted" if {
 	input.type == "novacron_vm"
-	not cfg.disk_encrypted == true
+	lib.not_true(cfg, "disk_encrypted")
 }
 
 deny contains "novacron-vm-no-public-ip" if {
 	input.type == "novacron_vm"
-	cfg.public_ip == true
+	lib.is_true(cfg, "public_ip")
 }
 
 deny contains "novacron-vm-no-public-admin-ports" if {
 	input.type == "novacron_vm"
 	some port in admin_ports
-	public_rule(lib.list_of(cfg, "security_groups"), port)
+	admits(lib.list_of(cfg, "security_groups"), port)
 }
 
 deny contains "novacron-vm-monitoring" if {
 	input.type == "novacron_vm"
-	not cfg.monitoring == true
+	lib.not_true(cfg, "monitoring")
 }
 
 deny contains "novacron-vm-owner-tag" if {
 	input.type == "novacron_vm"
-	not lib.non_empty(object.get(object.get(cfg, "tags", {}), "owner", ""))
+	lib.empty(lib.get(cfg, "tags"), "owner")
 }
 
 deny contains "novacron-network-tls" if {
 	input.type == "novacron_network"
-	not cfg.tls == true
+	lib.not_true(cfg, "tls")
 }
 
 deny contains "novacron-network-min-tls" if {
 	input.type == "novacron_network"
-	cfg.tls == true
-	not object.get(cfg, "min_tls_version", "") in {"1.2", "1.3"}
+	lib.is_true(cfg, "tls")
+	lib.not_in(cfg, "min_tls_version", {"1.2", "1.3"})
 }
 
 deny contains "novacron-network-no-public-access" if {
 	input.type == "novacron_network"
-	cfg.public_access == true
+	lib.is_true(cfg, "public_access")
 }
 
 deny contains "novacron-network-flow-logs" if {
 	input.type == "novacron_network"
-	not cfg.flow_logs == true
+	lib.not_true(cfg, "flow_logs")
 }
 
 deny contains "novacron-network-no-public-admin-ingress" if {
 	input.type == "novacron_network"
 	some port in admin_ports
-	public_rule(lib.list_of(cfg, "ingress"), port)
+	admits(lib.list_of(cfg, "ingress"), port)
+}
+
+deny contains id if {
+	some id, p in lib.variants("novacron-public-ingress-allowlisted")
+	some key in ["security_groups", "ingress"]
+	some range in public_ranges(lib.list_of(cfg, key))
+	lib.beyond(range, {x | some x in p.allowed_ports})
 }
 
 deny contains "novacron-storage-encrypted" if {
 	input.type == "novacron_storage"
-	not cfg.encrypted == true
+	lib.not_true(cfg, "encrypted")
 }
 
 deny contains "novacron-storage-no-public-access" if {
 	input.type == "novacron_storage"
-	cfg.public_access == true
+	lib.is_true(cfg, "public_access")
 }
 
-deny contains "novacron-storage-backups" if {
+deny contains id if {
 	input.type == "novacron_storage"
-	object.get(cfg, "backup_retention_days", 0) < 7
+	some id, p in lib.variants("novacron-storage-backups")
+	lib.below(lib.number(cfg, "backup_retention_days", 0), p.min_days)
 }
 
 deny contains "novacron-policy-enabled" if {
 	input.type == "novacron_policy"
-	cfg.enabled == false
+	lib.is_false(cfg, "enabled")
 }
 
 deny contains "novacron-policy-security-blocking" if {
 	input.type == "novacron_policy"
-	object.get(cfg, "policy_type", "") in {"security", "access", "data_governance"}
-	not cfg.enforcement == "block"
+	lib.get(cfg, "policy_type") in {"security", "access", "data_governance"}
+	lib.differs(cfg, "enforcement", "block")
 }
 
 deny contains "novacron-policy-signed" if {
 	input.type == "novacron_policy"
-	not lib.non_empty(object.get(cfg, "signature", ""))
+	lib.empty(cfg, "signature")
 }
