@@ -19,7 +19,8 @@ from streams.optimizer import (
 )
 
 CODEC = Codec()
-T0 = datetime(2026, 3, 2, tzinfo=UTC)
+# a week ago at midnight: inside the edge's event-time window whenever the test runs
+T0 = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=7)
 CONFIG = OptimizerConfig(forecast_every=1)
 
 

@@ -1,0 +1,285 @@
+"""Edge rules: what a record must respect beyond its types before any worker acts on it.
+
+One rule set (`EdgeRules`, the `edge` section of the settings) judges every record where it
+crosses the edge: `Codec.decode` passes it to pydantic as validation context, so JSON and Avro
+input, the history sink and every agent host accept and refuse exactly the same records. A
+refusal is a `SchemaViolation` with a readable reason, i.e. a dead letter.
+
+- Free-form JSON fields (`config`, `params`, `details`, `output`, `changes`, and the typed maps and
+  lists such as `labels`, `extra`, `state`, `reasons`) are bounded in nesting depth, keys per
+  object, items per list, items in total, and key and string length.
+- `event_time` must lie in a window around now: not older than the history keeps rows (ClickHouse
+  drops older rows on insert), not further ahead than clock skew explains. Compacted state topics
+  (a baseline, a policy) keep the latest record per key however old it is: only the future bound
+  applies to them.
+
+Type-level rules hold everywhere, also for events built in code: identifiers are single-line
+printable text (`Identifier`), numbers are never booleans or strings (`Float`, `Int`), booleans
+are only `true`/`false` (`Bool`), integers fit ClickHouse's Int64.
+"""
+
+from __future__ import annotations
+
+import math
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, get_args, get_origin
+
+from annotated_types import Ge, Le
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    StringConstraints,
+    ValidationInfo,
+)
+from pydantic_core import PydanticCustomError
+
+__all__ = [
+    "EDGE_CONTEXT",
+    "IDENTIFIER_PATTERN",
+    "Bool",
+    "EdgeContext",
+    "EdgeRules",
+    "Float",
+    "FloatMap",
+    "Identifier",
+    "IdentifierList",
+    "Int",
+    "IntMap",
+    "JsonBound",
+    "JsonList",
+    "JsonObject",
+    "StrMap",
+    "TextList",
+    "check_json",
+    "context_of",
+    "edge_context",
+    "first_forbidden_char",
+    "strip_annotated",
+]
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+FORBIDDEN_CHARS = (
+    "\x00-\x1f\x7f-\x9f"  # C0 controls (NUL, tab, newline, escape, ...), DEL and C1 controls
+    "\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069"  # bidirectional marks, embeddings, overrides
+    "\u200b-\u200d\u2060\ufeff"  # zero-width characters: invisible look-alike ids
+    "\u2028\u2029"  # line and paragraph separators: a new line to many log viewers
+)
+IDENTIFIER_PATTERN = f"^[^{FORBIDDEN_CHARS}]*$"
+"""What an identifier may hold: anything but control, bidi, zero-width and line-break characters."""
+EDGE_CONTEXT = "novacron.edge"
+"""Key of the EdgeContext in a pydantic validation context."""
+
+Identifier = Annotated[str, StringConstraints(pattern=IDENTIFIER_PATTERN)]
+"""Ids, names and other single-line fields (length limits stay per field)."""
+Float = Annotated[float, Strict()]
+"""A finite number (JSON integers are fine); never a boolean or a string."""
+Int = Annotated[int, Strict(), Le(INT64_MAX)]
+"""An integer that fits ClickHouse's Int64; never a boolean, a float or a string.
+
+Only the upper bound is part of the type: a field's own `ge` would replace a lower bound here
+(pydantic keeps the last constraint of a kind), and every Int field sets one."""
+Bool = Annotated[bool, Strict()]
+"""`true` or `false` only (not 1, "yes" or "off")."""
+
+
+class EdgeRules(BaseModel):
+    """Limits every record must respect when it is decoded; a violation is dead-lettered."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    max_depth: int = Field(default=64, ge=1, le=200)
+    """Deepest nesting of objects and lists inside one free-form field (orjson stops at 254)."""
+    max_object_keys: int = Field(default=10_000, ge=1)
+    """Most keys in one JSON object."""
+    max_list_items: int = Field(default=10_000, ge=1)
+    """Most items in one JSON list."""
+    max_total_items: int = Field(default=100_000, ge=1)
+    """Most keys plus list items in one field, all levels together."""
+    max_string_chars: int = Field(default=262_144, ge=1)
+    """Longest string value inside a free-form field (typed fields have their own limits)."""
+    max_key_chars: int = Field(default=1_024, ge=1)
+    """Longest object key inside a free-form field."""
+    max_age_days: float | None = Field(default=None, gt=0)
+    """Oldest accepted `event_time`, in days before now; unset means the history retention
+    (`clickhouse.ttl_days`), which it may not exceed: older rows are dropped on insert."""
+    max_future_seconds: float = Field(default=3600.0, ge=0)
+    """How far ahead of this worker's clock an `event_time` may be (clock skew allowance)."""
+
+    DEFAULT_MAX_AGE_DAYS: typing.ClassVar[float] = 365.0
+    """Used when `max_age_days` is unset and no settings resolved it (the default ttl_days)."""
+
+    def age_limit(self) -> timedelta:
+        """The oldest accepted event age."""
+        return timedelta(days=self.max_age_days or self.DEFAULT_MAX_AGE_DAYS)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeContext:
+    """What validators read from the validation context: the rules and the clock."""
+
+    rules: EdgeRules
+    clock: Callable[[], datetime] = _utcnow
+
+    def check_time(self, value: datetime, latest_wins: bool) -> None:
+        """Refuse an event time outside the window (only the future bound for state topics)."""
+        now = self.clock()
+        ahead = timedelta(seconds=self.rules.max_future_seconds)
+        if value > now + ahead:
+            raise _violation(
+                f"{value.isoformat()} is more than {_span(ahead)} ahead of now "
+                f"({now.isoformat(timespec='seconds')}); fix the producer's clock or time field"
+            )
+        oldest = self.rules.age_limit()
+        if not latest_wins and value < now - oldest:
+            raise _violation(
+                f"{value.isoformat()} is older than the {_span(oldest)} history "
+                "retention (edge.max_age_days / clickhouse.ttl_days): it would never be stored"
+            )
+
+
+def edge_context(rules: EdgeRules, clock: Callable[[], datetime] | None = None) -> dict[str, Any]:
+    """A pydantic validation context that applies `rules` (`model_validate(data, context=...)`)."""
+    return {EDGE_CONTEXT: EdgeContext(rules, clock or _utcnow)}
+
+
+def context_of(info: ValidationInfo) -> EdgeContext | None:
+    """The EdgeContext of a validation, or None outside the edge (an event built in code)."""
+    context = info.context
+    return context.get(EDGE_CONTEXT) if context else None
+
+
+def _span(delta: timedelta) -> str:
+    seconds = delta.total_seconds()
+    if seconds >= 86_400:
+        return f"{seconds / 86_400:g}-day"
+    return f"{seconds / 3600:g} h" if seconds >= 3600 else f"{seconds:g} s"
+
+
+def _violation(reason: str) -> PydanticCustomError:
+    # a custom error keeps the reason as written (no "Value error, " prefix); braces in the
+    # reason are safe because it is passed as context, not as the template
+    return PydanticCustomError("edge_rule", "{reason}", {"reason": reason})
+
+
+def _pointer(path: tuple[Any, ...]) -> str:
+    parts = [str(p).replace("~", "~0").replace("/", "~1") for p in path]
+    if len(parts) > 8:
+        parts = [*parts[:3], f"…({len(parts) - 6} more)…", *parts[-3:]]
+    text = "/" + "/".join(parts) if parts else "the top level"
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def check_json(value: Any, rules: EdgeRules, extra_depth: int = 0) -> None:
+    """Raise a dead-letter reason for the first limit `value` (a JSON object or list) breaks.
+
+    Iterative (a hostile depth cannot exhaust the stack); one pass over the value.
+    """
+    max_depth = rules.max_depth + extra_depth
+    max_str, max_key = rules.max_string_chars, rules.max_key_chars
+    budget = rules.max_total_items
+    stack: list[tuple[Any, int, tuple[Any, ...]]] = [(value, 1, ())]
+    while stack:
+        node, depth, path = stack.pop()
+        if depth > max_depth:
+            raise _violation(f"nested deeper than {max_depth} levels at {_pointer(path)}")
+        if type(node) is dict:
+            if len(node) > rules.max_object_keys:
+                raise _violation(f"object at {_pointer(path)} has {len(node)} keys, "
+                                 f"above the {rules.max_object_keys} limit")
+            entries: Any = node.items()
+        else:
+            if len(node) > rules.max_list_items:
+                raise _violation(f"list at {_pointer(path)} has {len(node)} items, "
+                                 f"above the {rules.max_list_items} limit")
+            entries = enumerate(node)
+        budget -= len(node)
+        if budget < 0:
+            raise _violation(f"more than {rules.max_total_items} keys and list items in total")
+        for key, item in entries:
+            if type(key) is str and len(key) > max_key:
+                raise _violation(f"a key of {len(key)} characters at {_pointer(path)}, "
+                                 f"above the {max_key} limit")
+            kind = type(item)
+            if kind is str:
+                if len(item) > max_str:
+                    raise _violation(f"string of {len(item)} characters at "
+                                     f"{_pointer((*path, key))}, above the {max_str} limit")
+            elif kind is dict or kind is list:
+                stack.append((item, depth + 1, (*path, key)))
+            elif not _json_scalar(item):
+                raise _violation(f"{kind.__name__} value at {_pointer((*path, key))} is not "
+                                 "a JSON value (string, finite number, boolean or null)")
+
+
+def _json_scalar(item: Any) -> bool:
+    kind = type(item)
+    if kind is float:
+        return math.isfinite(item)
+    if kind is int:
+        return INT64_MIN <= item < 2**64  # what JSON parsers and ClickHouse read back exactly
+    return item is None or kind is bool
+
+
+class JsonBound:
+    """The validator of a bounded field: applies `check_json` when validating at the edge."""
+
+    def __init__(self, extra_depth: int = 0) -> None:
+        self.extra_depth = extra_depth
+
+    def __call__(self, value: Any, info: ValidationInfo) -> Any:
+        context = info.context
+        edge = context.get(EDGE_CONTEXT) if context else None
+        if edge is not None and value:
+            check_json(value, edge.rules, self.extra_depth)
+        return value
+
+
+def _bounded(extra_depth: int = 0) -> AfterValidator:
+    return AfterValidator(JsonBound(extra_depth))
+
+
+JsonObject = Annotated[dict[str, Any], _bounded()]
+"""A free-form JSON object (a config snapshot, action parameters, details), bounded at the edge."""
+JsonList = Annotated[list[dict[str, Any]], _bounded(extra_depth=2)]
+"""A list of JSON objects holding values of other fields (drift changes: list, change, value)."""
+StrMap = Annotated[dict[Identifier, str], _bounded()]
+"""String labels: identifier keys, bounded values."""
+FloatMap = Annotated[dict[Identifier, Float], _bounded()]
+"""Named numbers (extra metrics, a decision's state or expected impact)."""
+IntMap = Annotated[dict[Identifier, Annotated[Int, Ge(INT64_MIN)]], _bounded()]
+"""Named integers (policy versions)."""
+TextList = Annotated[list[str], _bounded()]
+"""A list of free text (reasons, JSON pointers, proposed actions)."""
+IdentifierList = Annotated[list[Identifier], _bounded()]
+"""A list of identifiers (standard references)."""
+
+
+def first_forbidden_char(text: str) -> tuple[int, str] | None:
+    """Position and code point (`U+000A`) of the first character an Identifier refuses."""
+    import re
+
+    found = re.search(f"[{FORBIDDEN_CHARS}]", text)
+    return None if found is None else (found.start(), f"U+{ord(found.group()):04X}")
+
+
+def strip_annotated(annotation: Any) -> Any:
+    """The annotation without `Annotated[...]` wrappers, also inside dict, list and unions."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Annotated:
+        return strip_annotated(args[0])
+    if origin in (dict, list):
+        return origin[tuple(strip_annotated(a) for a in args)]
+    if origin in (typing.Union, types.UnionType):
+        return typing.Union[tuple(strip_annotated(a) for a in args)]  # noqa: UP007
+    return annotation
