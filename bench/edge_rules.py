@@ -19,13 +19,13 @@ import os
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
 
+from _tree import ROOT, before_edge_rules, export_tree, resolve
+
 RESULTS = Path(__file__).with_name("results")
-ROOT = Path(__file__).resolve().parent.parent
 
 # A Kubernetes Deployment as a ConfigChange would carry it (about 60 leaves, 7 levels deep).
 K8S_CONFIG = {
@@ -106,25 +106,6 @@ print(json.dumps(out))
 '''
 
 
-def export_tree(rev: str, into: Path) -> Path:
-    """The source tree of `rev`, unpacked with `git archive` (the checkout is not touched)."""
-    archive = into / "tree.tar"
-    with archive.open("wb") as fh:
-        subprocess.run(["git", "archive", rev], cwd=ROOT, stdout=fh, check=True)
-    tree = into / "tree"
-    with tarfile.open(archive) as tar:
-        tar.extractall(tree, filter="data")
-    return tree
-
-
-def default_baseline() -> str:
-    added = subprocess.run(
-        ["git", "log", "--diff-filter=A", "--format=%H", "--", "schemas/edge.py"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
-    ).stdout.split()
-    return f"{added[-1]}~1" if added else "HEAD"
-
-
 def run_workload(tree: Path, n: int) -> dict[str, float]:
     env = dict(os.environ, PYTHONPATH=str(tree))
     proc = subprocess.run(
@@ -142,7 +123,7 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=30_000, help="records per kind and round")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per tree")
     args = parser.parse_args()
-    rev = args.baseline_rev or default_baseline()
+    rev = args.baseline_rev or before_edge_rules()
     runs: dict[str, list[dict[str, float]]] = {"baseline": [], "current": []}
     with tempfile.TemporaryDirectory(prefix="novacron-edge-bench-") as tmp:
         trees = {"baseline": export_tree(rev, Path(tmp)), "current": ROOT}
@@ -155,8 +136,7 @@ def main() -> None:
     }
     result = {
         "benchmark": "edge_rules",
-        "baseline_rev": subprocess.run(["git", "rev-parse", rev], cwd=ROOT, capture_output=True,
-                                       text=True, check=True).stdout.strip(),
+        "baseline_rev": resolve(rev),
         "events_per_kind": args.events,
         "rounds": args.rounds,
         "records_per_s_median": medians,
