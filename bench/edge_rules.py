@@ -4,7 +4,9 @@ edge rules, measured in the same run.
 The per-record path is what the ingest role does for every record between `getmany` and the
 ClickHouse insert: `Ingestor.decode` (size check, JSON/Avro decode, pydantic validation with the
 edge rules) and `to_row`. Both source trees run the same workload in fresh interpreters, one after
-the other, three rounds interleaved; the baseline tree is exported with `git archive`.
+the other, in interleaved rounds; each round reports the best of ten slices, and the result the best
+and the median round (the machine is shared: other work only ever slows a slice down). The
+baseline tree is exported with `git archive`.
 
     python bench/edge_rules.py [--baseline-rev REV] [--events 30000] [--rounds 3]
 
@@ -93,15 +95,18 @@ out = {}
 for name, raw, model in (("metric_json", metric, MetricSample),
                          ("metric_avro", metric_avro, MetricSample),
                          ("config_change_json", change, ConfigChange)):
-    records = [RawRecord("t", 0, i, b"k", raw) for i in range(n)]
-    for r in records[:2000]:  # warm up
+    records = [RawRecord("t", 0, i, b"k", raw) for i in range(n // 10)]
+    for r in records[:1000]:  # warm up
         to_row(ingestor.decode(r, model))
-    started = time.perf_counter()
-    for r in records:
-        event = ingestor.decode(r, model)
-        assert type(event) is model, event
-        to_row(event)
-    out[name] = n / (time.perf_counter() - started)
+    best = 0.0
+    for _ in range(10):  # the best of 10 slices: other work on the machine only slows slices down
+        started = time.perf_counter()
+        for r in records:
+            event = ingestor.decode(r, model)
+            assert type(event) is model, event
+            to_row(event)
+        best = max(best, len(records) / (time.perf_counter() - started))
+    out[name] = best
 print(json.dumps(out))
 '''
 
@@ -130,6 +135,7 @@ def main() -> None:
         for _ in range(args.rounds):
             for name, tree in trees.items():
                 runs[name].append(run_workload(tree, args.events))
+    best = {name: {kind: max(r[kind] for r in rs) for kind in rs[0]} for name, rs in runs.items()}
     medians = {
         name: {kind: statistics.median(r[kind] for r in rs) for kind in rs[0]}
         for name, rs in runs.items()
@@ -139,8 +145,12 @@ def main() -> None:
         "baseline_rev": resolve(rev),
         "events_per_kind": args.events,
         "rounds": args.rounds,
+        "records_per_s_best": best,
+        "ratio_current_to_baseline_best": {
+            k: best["current"][k] / best["baseline"][k] for k in best["current"]
+        },
         "records_per_s_median": medians,
-        "ratio_current_to_baseline": {
+        "ratio_current_to_baseline_median": {
             k: medians["current"][k] / medians["baseline"][k] for k in medians["current"]
         },
         "runs": runs,
@@ -149,8 +159,9 @@ def main() -> None:
     }
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "edge_rules.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps({k: result[k] for k in ("records_per_s_median", "ratio_current_to_baseline")},
-                     indent=2))
+    shown = ("records_per_s_best", "ratio_current_to_baseline_best",
+             "ratio_current_to_baseline_median")
+    print(json.dumps({k: result[k] for k in shown}, indent=2))
 
 
 if __name__ == "__main__":

@@ -23,9 +23,9 @@ from __future__ import annotations
 import types
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, get_args, get_origin
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import orjson
 from annotated_types import Ge, Le
@@ -129,20 +129,30 @@ class EdgeContext:
 
     rules: EdgeRules
     clock: Callable[[], datetime] = _utcnow
+    ahead: timedelta = field(init=False)
+    oldest: timedelta = field(init=False)
+    most_keys: int = field(init=False)
+    most_items: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        # computed once: these checks run for every decoded record
+        rules = self.rules
+        object.__setattr__(self, "ahead", timedelta(seconds=rules.max_future_seconds))
+        object.__setattr__(self, "oldest", rules.age_limit())
+        object.__setattr__(self, "most_keys", min(rules.max_object_keys, rules.max_total_items))
+        object.__setattr__(self, "most_items", min(rules.max_list_items, rules.max_total_items))
 
     def check_time(self, value: datetime, latest_wins: bool) -> None:
         """Refuse an event time outside the window (only the future bound for state topics)."""
         now = self.clock()
-        ahead = timedelta(seconds=self.rules.max_future_seconds)
-        if value > now + ahead:
+        if value > now + self.ahead:
             raise _violation(
-                f"{value.isoformat()} is more than {_span(ahead)} ahead of now "
+                f"{value.isoformat()} is more than {_span(self.ahead)} ahead of now "
                 f"({now.isoformat(timespec='seconds')}); fix the producer's clock or time field"
             )
-        oldest = self.rules.age_limit()
-        if not latest_wins and value < now - oldest:
+        if not latest_wins and value < now - self.oldest:
             raise _violation(
-                f"{value.isoformat()} is older than the {_span(oldest)} history "
+                f"{value.isoformat()} is older than the {_span(self.oldest)} history "
                 "retention (edge.max_age_days / clickhouse.ttl_days): it would never be stored"
             )
 
@@ -266,36 +276,51 @@ def _first_breach(value: Any, rules: EdgeRules, max_depth: int) -> str:
 
 
 class JsonBound:
-    """The validator of a bounded field: applies `check_json` when validating at the edge."""
+    """The validator of a bounded field: applies the limits when validating at the edge.
 
-    def __init__(self, extra_depth: int = 0) -> None:
+    `flat` fields (typed maps and lists of strings or numbers) are one level deep by their type,
+    so counts and lengths are checked directly; free-form JSON goes through `check_json`.
+    """
+
+    def __init__(self, extra_depth: int = 0, flat: Literal["strings", "numbers"] | None = None):
         self.extra_depth = extra_depth
+        self.flat = flat
 
     def __call__(self, value: Any, info: ValidationInfo) -> Any:
         context = info.context
-        edge = context.get(EDGE_CONTEXT) if context else None
-        if edge is not None and value:
+        edge = context.get(EDGE_CONTEXT) if context and value else None
+        if edge is not None and not (self.flat and _flat_within(value, edge, self.flat)):
             check_json(value, edge.rules, self.extra_depth)
         return value
 
 
-def _bounded(extra_depth: int = 0) -> AfterValidator:
-    return AfterValidator(JsonBound(extra_depth))
+def _flat_within(value: dict[str, Any] | list[Any], edge: EdgeContext, flat: str) -> bool:
+    longest = edge.rules.max_string_chars
+    if type(value) is dict:
+        if len(value) > edge.most_keys or max(map(len, value)) > longest:
+            return False
+        return flat != "strings" or max(map(len, value.values())) <= longest
+    return len(value) <= edge.most_items and (flat != "strings" or max(map(len, value)) <= longest)
+
+
+def _bounded(extra_depth: int = 0, flat: Literal["strings", "numbers"] | None = None
+             ) -> AfterValidator:
+    return AfterValidator(JsonBound(extra_depth, flat))
 
 
 JsonObject = Annotated[dict[str, Any], _bounded()]
 """A free-form JSON object (a config snapshot, action parameters, details), bounded at the edge."""
 JsonList = Annotated[list[dict[str, Any]], _bounded(extra_depth=2)]
 """A list of JSON objects holding values of other fields (drift changes: list, change, value)."""
-StrMap = Annotated[dict[Identifier, str], _bounded()]
+StrMap = Annotated[dict[Identifier, str], _bounded(flat="strings")]
 """String labels: identifier keys, bounded values."""
-FloatMap = Annotated[dict[Identifier, Float], _bounded()]
+FloatMap = Annotated[dict[Identifier, Float], _bounded(flat="numbers")]
 """Named numbers (extra metrics, a decision's state or expected impact)."""
-IntMap = Annotated[dict[Identifier, Annotated[Int, Ge(INT64_MIN)]], _bounded()]
+IntMap = Annotated[dict[Identifier, Annotated[Int, Ge(INT64_MIN)]], _bounded(flat="numbers")]
 """Named integers (policy versions)."""
-TextList = Annotated[list[str], _bounded()]
+TextList = Annotated[list[str], _bounded(flat="strings")]
 """A list of free text (reasons, JSON pointers, proposed actions)."""
-IdentifierList = Annotated[list[Identifier], _bounded()]
+IdentifierList = Annotated[list[Identifier], _bounded(flat="strings")]
 """A list of identifiers (standard references)."""
 
 
