@@ -264,3 +264,35 @@ def test_execute_role_skips_poison_and_handles_the_good_action(worker_factory, k
     assert outcomes[-1].status == "skipped"  # no_action: reported, nothing run
     dead_lettered(kafka_cfg, sent)
     alive_and_skipped(execute, "execute", len(sent))
+
+
+def test_finding_5_as_written_nothing_is_accepted_and_then_lost(worker_factory, kafka_cfg) -> None:  # type: ignore[no-untyped-def]
+    # a 30-day history: anything older would be dropped by the table TTL on insert
+    ingest = worker_factory("ingest", NOVACRON_CLICKHOUSE__TTL_DAYS="30")
+    good = {"resource_id": "vm-ok", "cpu_usage": 12.5}
+    cases = {
+        "year 9999": {**good, "event_time": "9999-01-01T00:00:00Z"},
+        "year 2105": {**good, "event_time": "2105-06-01T00:00:00Z"},
+        "year 2150": {**good, "event_time": "2150-01-01T00:00:00Z"},
+        "older than ttl_days": {**good, "event_time": recent(40 * 24 * 60).isoformat()},
+        "cpu_usage true": {**good, "cpu_usage": True},
+        "NUL in resource_id": {**good, "resource_id": "vm\x00ok"},
+        "newline in resource_id": {**good, "resource_id": "vm\nok"},
+    }
+    values = [orjson.dumps(v) for v in cases.values()] + [orjson.dumps(good)]
+    offsets = asyncio.run(_send(kafka_cfg, "metrics", values, b"vm-ok"))
+    wait_until(lambda: ingest.scalar("SELECT count() FROM novacron.metric_samples") == 1,
+               timeout=60, what="the good sample stored")
+    rows = wait_until(lambda: len(found := ingest.sql(
+        "SELECT offset, reason FROM novacron.dead_letters FINAL ORDER BY offset")) == len(cases)
+        and found, timeout=60, what="every bad sample dead-lettered")
+    assert [r["offset"] for r in rows] == offsets[:-1]
+    reasons = dict(zip(cases, (str(r["reason"]) for r in rows), strict=True))
+    for case in ("year 9999", "year 2105", "year 2150"):
+        assert "ahead of now" in reasons[case], reasons[case]
+    assert "older than the 30-day history retention" in reasons["older than ttl_days"]
+    assert "cpu_usage: a boolean is not a number" in reasons["cpu_usage true"]
+    assert "U+0000" in reasons["NUL in resource_id"]
+    assert "U+000A" in reasons["newline in resource_id"]
+    stored = ingest.sql("SELECT resource_id, cpu_usage FROM novacron.metric_samples")
+    assert stored == [{"resource_id": "vm-ok", "cpu_usage": 12.5}]
