@@ -199,8 +199,8 @@ async def main_async(n: int) -> dict[str, object]:
     }
 
 
-async def one_pipeline(n: int, tree: Path | None) -> dict[str, float]:
-    """Fresh topics, n produced events, one ingest worker of `tree` (None: this checkout)."""
+async def one_pipeline(n: int, tree: Path) -> dict[str, float]:
+    """Fresh topics, n produced events, one ingest worker running the code of `tree`."""
     cfg = KafkaConfig(topic_prefix=f"bench{uuid.uuid4().hex[:6]}.", partitions=4)
     await create_topics(cfg)
     await produce(cfg, n)
@@ -213,12 +213,12 @@ async def one_pipeline(n: int, tree: Path | None) -> dict[str, float]:
 
 async def compare_async(n: int, rev: str, rounds: int) -> dict[str, object]:
     """The ingest pipeline of `rev` and of this tree, alternately, `rounds` times each."""
-    from _tree import before_edge_rules, export_tree, resolve
+    from _tree import ROOT, before_edge_rules, export_tree, resolve
 
     rev = before_edge_rules() if rev == "edge" else rev
     runs: dict[str, list[dict[str, float]]] = {"baseline": [], "current": []}
     with tempfile.TemporaryDirectory(prefix="novacron-bench-tree-") as tmp:
-        trees = {"baseline": export_tree(rev, Path(tmp)), "current": None}
+        trees = {"baseline": export_tree(rev, Path(tmp)), "current": ROOT}
         for _ in range(rounds):
             for name, tree in trees.items():
                 runs[name].append(await one_pipeline(n, tree))
