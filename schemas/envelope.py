@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
-from schemas.edge import Identifier, JsonObject, context_of
+from schemas.edge import EDGE_CONTEXT, Identifier, JsonObject
 
 __all__ = ["Event", "JsonObject", "utc_now"]
 
@@ -61,7 +61,7 @@ class Event(BaseModel):
     @classmethod
     def _utc_millis(cls, value: datetime, info: ValidationInfo) -> datetime:
         value = _to_ms(value)
-        edge = context_of(info)
+        edge = info.context.get(EDGE_CONTEXT) if info.context else None
         if edge is not None:  # decoded at the edge: the time window applies
             edge.check_time(value, cls.latest_wins)
         return value
