@@ -28,6 +28,7 @@ check: install ## ruff, mypy, import-linter (layering), Rego unit tests
 
 bench: install ## benchmarks (JSON in bench/results/, table in bench/README.md)
 	python bench/ingest_pipeline.py
+	python bench/edge_rules.py
 	python bench/sink_insert.py
 	python bench/optimizer.py
 	python bench/decision.py
