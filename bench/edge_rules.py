@@ -3,12 +3,12 @@ edge rules, measured in the same run.
 
 The per-record path is what the ingest role does for every record between `getmany` and the
 ClickHouse insert: `Ingestor.decode` (size check, JSON/Avro decode, pydantic validation with the
-edge rules) and `to_row`. Both source trees run the same workload in fresh interpreters, one after
-the other, in interleaved rounds; each round reports the best of ten slices timed in process CPU time,
-and the result the best and the median round (the machine is shared: other work only ever slows
-a slice down). The baseline tree is exported with `git archive`.
+edge rules) and `to_row`. Both source trees run the same workload in fresh interpreters, one
+after the other, in interleaved rounds; each round reports the best of ten slices timed in
+process CPU time, and the result the best and the median round (the machine is shared: other
+work only ever slows a slice down). The baseline tree is exported with `git archive`.
 
-    python bench/edge_rules.py [--baseline-rev REV] [--events 30000] [--rounds 3]
+    python bench/edge_rules.py [--baseline-rev REV] [--events 30000] [--rounds 7]
 
 REV defaults to the commit before `schemas/edge.py` was added.
 """
@@ -126,7 +126,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--baseline-rev", default=None, help="git revision of the baseline")
     parser.add_argument("--events", type=int, default=30_000, help="records per kind and round")
-    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per tree")
+    parser.add_argument("--rounds", type=int, default=7, help="interleaved rounds per tree")
     args = parser.parse_args()
     rev = args.baseline_rev or before_edge_rules()
     runs: dict[str, list[dict[str, float]]] = {"baseline": [], "current": []}
