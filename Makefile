@@ -34,6 +34,7 @@ check: install ## ruff, mypy, import-linter (layering), Rego unit tests, Prometh
 
 bench: install ## benchmarks (JSON in bench/results/, table in bench/README.md)
 	python bench/ingest_pipeline.py
+	python bench/edge_rules.py
 	python bench/sink_insert.py
 	python bench/sql_isolation.py
 	python bench/optimizer.py

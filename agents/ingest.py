@@ -10,7 +10,14 @@ from schemas import DeadLetter, Event
 from schemas.codec import Codec
 from schemas.errors import DeadLetterError
 
-__all__ = ["DLQ_RAW_LIMIT", "Ingestor", "RawRecord", "record_event_id"]
+__all__ = [
+    "DLQ_RAW_LIMIT",
+    "INTERNAL_MAX_BYTES",
+    "Ingestor",
+    "RawRecord",
+    "record_event_id",
+    "size_limit",
+]
 
 DLQ_RAW_LIMIT = 65_536
 """Bytes of the original value kept in a dead letter (the size is recorded in full)."""
@@ -19,6 +26,12 @@ INTERNAL_MAX_BYTES = 16 * 1_048_576
 """Size limit for topics our own agents write (the external limit guards producers' topics)."""
 
 _RECORD_NS = uuid.UUID("1b671a64-40d5-491e-99b0-da01e8ef8ad9")
+
+
+def size_limit(codec: Codec, external: bool) -> int:
+    """The size limit of a topic: the configured one for producers' topics, a large one for
+    topics our agents write (dead letters carry raw bytes). Every worker uses this rule."""
+    return codec.max_bytes if external else max(INTERNAL_MAX_BYTES, codec.max_bytes)
 
 
 def record_event_id(topic: str, partition: int, offset: int) -> str:
@@ -53,7 +66,7 @@ class Ingestor:
         `external` topics (written by producers outside the project) get the configured size
         limit; internal ones get a large limit, since dead letters carry the raw bytes.
         """
-        limit = None if external else max(INTERNAL_MAX_BYTES, self.codec.max_bytes)
+        limit = size_limit(self.codec, external)
 
         def position_id() -> str:
             return record_event_id(record.topic, record.partition, record.offset)

@@ -2,6 +2,11 @@
 aiokafka consume rate of the same topic measured in the same run.
 
     python bench/ingest_pipeline.py [--events 200000]   (needs `novacron kafka start`)
+    python bench/ingest_pipeline.py --compare-rev REV [--rounds 2]
+
+`--compare-rev` runs the ingest worker of another revision (exported with `git archive`) and of
+this tree alternately on fresh topics with the same events, and reports both: before and after a
+change, measured in one run (`--compare-rev edge` = the commit before the edge rules).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import secrets
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -119,10 +125,13 @@ def histogram_quantiles(url: str) -> dict[str, float]:
     return out
 
 
-def run_pipeline(cfg: KafkaConfig, n: int, workdir: Path) -> dict[str, float]:
+def run_pipeline(
+    cfg: KafkaConfig, n: int, workdir: Path, tree: Path | None = None
+) -> dict[str, float]:
     port = free_port()
     env = dict(
         os.environ,
+        **({"PYTHONPATH": str(tree)} if tree else {}),
         NOVACRON_KAFKA__BOOTSTRAP=cfg.bootstrap,
         NOVACRON_KAFKA__TOPIC_PREFIX=cfg.topic_prefix,
         NOVACRON_CLICKHOUSE__PATH=str(workdir / "chdb"),
@@ -144,7 +153,7 @@ def run_pipeline(cfg: KafkaConfig, n: int, workdir: Path) -> dict[str, float]:
             "warning",
         ],
         env=env,
-        cwd=workdir,
+        cwd=tree or workdir,
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -199,13 +208,58 @@ async def main_async(n: int) -> dict[str, object]:
     }
 
 
+async def one_pipeline(n: int, tree: Path) -> dict[str, float]:
+    """Fresh topics, n produced events, one ingest worker running the code of `tree`."""
+    cfg = KafkaConfig(topic_prefix=f"bench{uuid.uuid4().hex[:6]}.", partitions=4)
+    await create_topics(cfg)
+    await produce(cfg, n)
+    workdir = Path(tempfile.mkdtemp(prefix="novacron-bench-"))
+    try:
+        return await asyncio.to_thread(run_pipeline, cfg, n, workdir, tree)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def compare_async(n: int, rev: str, rounds: int) -> dict[str, object]:
+    """The ingest pipeline of `rev` and of this tree, alternately, `rounds` times each."""
+    from _tree import ROOT, before_edge_rules, export_tree, resolve
+
+    rev = before_edge_rules() if rev == "edge" else rev
+    runs: dict[str, list[dict[str, float]]] = {"baseline": [], "current": []}
+    with tempfile.TemporaryDirectory(prefix="novacron-bench-tree-") as tmp:
+        trees = {"baseline": export_tree(rev, Path(tmp)), "current": ROOT}
+        for _ in range(rounds):
+            for name, tree in trees.items():
+                runs[name].append(await one_pipeline(n, tree))
+    steady = {k: statistics.median(r["events_per_s_steady"] for r in v) for k, v in runs.items()}
+    return {
+        "benchmark": "ingest_pipeline_compare",
+        "events": n,
+        "baseline_rev": resolve(rev),
+        "rounds": rounds,
+        "steady_events_per_s_median": steady,
+        "ratio_current_to_baseline": steady["current"] / steady["baseline"],
+        "runs": runs,
+        "cpu_count": os.cpu_count(),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--compare-rev", default=None,
+                        help="also run this git revision's ingest worker ('edge': before the "
+                        "edge rules) and compare")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per tree")
     args = parser.parse_args()
-    result = asyncio.run(main_async(args.events))
+    if args.compare_rev:
+        result = asyncio.run(compare_async(args.events, args.compare_rev, args.rounds))
+        name = "ingest_pipeline_compare.json"
+    else:
+        result = asyncio.run(main_async(args.events))
+        name = "ingest_pipeline.json"
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "ingest_pipeline.json").write_text(json.dumps(result, indent=2) + "\n")
+    (RESULTS / name).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
 
 

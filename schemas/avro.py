@@ -22,6 +22,7 @@ import orjson
 from fastavro.schema import fingerprint, parse_schema, to_parsing_canonical_form
 from pydantic.fields import FieldInfo
 
+from schemas.edge import strip_annotated
 from schemas.envelope import Event
 from schemas.errors import DecodeError
 
@@ -98,7 +99,7 @@ def _default(info: FieldInfo, is_json: bool) -> tuple[bool, Any]:
 
 
 def _field(name: str, info: FieldInfo) -> dict[str, Any]:
-    annotation, optional = _unwrap_optional(info.annotation)
+    annotation, optional = _unwrap_optional(strip_annotated(info.annotation))
     is_json = _is_json_type(annotation)
     avro_type: Any = "string" if is_json else _scalar(annotation)
     field: dict[str, Any] = {"name": name, "type": avro_type}

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any, Literal, TypeVar
 
 import orjson
@@ -10,6 +12,7 @@ from pydantic import ValidationError
 
 from schemas import EVENT_TYPES
 from schemas.avro import AVRO_DIR, MAGIC, AvroRegistry
+from schemas.edge import IDENTIFIER_PATTERN, EdgeRules, edge_context, first_forbidden_char
 from schemas.envelope import Event
 from schemas.errors import DecodeError, OversizedMessage, SchemaViolation
 
@@ -21,24 +24,48 @@ DEFAULT_MAX_BYTES = 1_048_576
 _ENVELOPE_ONLY = frozenset({"event_type"})
 
 
+_SHORT = reprlib.Repr()  # bounded repr: the input may be huge or deeply nested
+_SHORT.maxlevel, _SHORT.maxdict, _SHORT.maxlist, _SHORT.maxstring = 2, 4, 4, 40
+
+
 def describe_validation_error(exc: ValidationError, limit: int = 5) -> str:
     """One readable line per problem: `field: message (got value)`."""
     parts = []
-    for err in exc.errors()[:limit]:
+    errors = exc.errors()
+    for err in errors[:limit]:
         where = ".".join(str(p) for p in err["loc"]) or "(event)"
-        got = repr(err.get("input"))
+        got = _SHORT.repr(err.get("input"))
         got = got if len(got) <= 60 else got[:57] + "..."
-        parts.append(f"{where}: {err['msg']} (got {got})")
-    more = len(exc.errors()) - limit
+        parts.append(f"{where}: {_message(err)} (got {got})")
+    more = len(errors) - limit
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+def _message(err: Any) -> str:
+    if err["type"] == "string_pattern_mismatch" and err["ctx"]["pattern"] == IDENTIFIER_PATTERN:
+        found = first_forbidden_char(str(err["input"]))
+        where = f"{found[1]} at position {found[0]}" if found else "one"
+        return (f"contains a control, bidi, zero-width or line-break character ({where}); "
+                "identifiers are single-line printable text")
+    if err["type"] in ("float_type", "int_type") and isinstance(err["input"], bool):
+        return "a boolean is not a number"
+    return str(err["msg"])
 
 
 class Codec:
     """Encodes events as JSON or Avro and decodes either, detecting the format per message."""
 
-    def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES, registry: AvroRegistry | None = None):
+    def __init__(
+        self,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        registry: AvroRegistry | None = None,
+        rules: EdgeRules | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ):
         self.max_bytes = max_bytes
         self.registry = registry or AvroRegistry(EVENT_TYPES.values(), AVRO_DIR / "history")
+        self.rules = rules or EdgeRules()
+        self._context = edge_context(self.rules, clock)  # the edge rules, for every decode
 
     def encode(self, event: Event, fmt: WireFormat = "json") -> bytes:
         """Serialise an event in the given wire format."""
@@ -62,6 +89,9 @@ class Codec:
     ) -> E:
         """Decode and validate one message; raise a DeadLetterError with a readable reason.
 
+        The edge rules (`rules`: JSON limits, the event-time window) apply here, so every worker
+        that decodes with the same rules accepts and refuses the same records.
+
         `defaults` fill envelope fields a producer left out (the ingest edge derives a
         deterministic `event_id` from topic/partition/offset so a replay deduplicates).
         `max_bytes` overrides the size limit (internal topics carry dead letters with raw bytes).
@@ -78,9 +108,11 @@ class Codec:
         if event_id is not None and "event_id" not in data:
             data["event_id"] = event_id()
         try:
-            return expected.model_validate(data)
+            return expected.model_validate(data, context=self._context)
         except ValidationError as exc:
             raise SchemaViolation(describe_validation_error(exc)) from exc
+        except Exception as exc:  # a validator tripping over hostile input must not stop a worker
+            raise SchemaViolation(f"rejected: {type(exc).__name__}: {exc}"[:2000]) from exc
 
     def _json(self, raw: bytes, expected: type[Event]) -> dict[str, Any]:
         try:

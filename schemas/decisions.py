@@ -8,7 +8,17 @@ from typing import Literal
 
 from pydantic import Field
 
-from schemas.envelope import Event, JsonObject
+from schemas.edge import (
+    Bool,
+    Float,
+    FloatMap,
+    Identifier,
+    Int,
+    IntMap,
+    JsonObject,
+    TextList,
+)
+from schemas.envelope import Event
 
 __all__ = [
     "ACTION_TYPES",
@@ -57,31 +67,31 @@ class Insight(Event):
     event_type = "Insight"
     topic = "insights"
 
-    resource_id: str = Field(min_length=1, max_length=256)
+    resource_id: Identifier = Field(min_length=1, max_length=256)
     """Resource the insight is about."""
     kind: Literal["forecast", "anomaly", "recommendation"]
     """Which kind of insight."""
-    metric: str | None = Field(default=None, max_length=64)
+    metric: Identifier | None = Field(default=None, max_length=64)
     """Metric the insight is about (cpu_usage, cost_per_hour, …)."""
-    value: float | None = None
+    value: Float | None = None
     """Forecast value, anomaly score or recommended target."""
-    lower: float | None = None
+    lower: Float | None = None
     """Lower bound of the forecast's uncertainty band."""
-    upper: float | None = None
+    upper: Float | None = None
     """Upper bound of the forecast's uncertainty band."""
-    horizon: int | None = Field(default=None, ge=0)
+    horizon: Int | None = Field(default=None, ge=0)
     """Forecast horizon in sampling intervals."""
-    score: float | None = Field(default=None, ge=0, le=1)
+    score: Float | None = Field(default=None, ge=0, le=1)
     """Calibrated anomaly score in [0, 1]."""
-    threshold: float | None = None
+    threshold: Float | None = None
     """Anomaly threshold the score was compared to."""
-    confidence: float | None = Field(default=None, ge=0, le=1)
+    confidence: Float | None = Field(default=None, ge=0, le=1)
     """Confidence of a recommendation."""
-    estimated_improvement: float | None = None
+    estimated_improvement: Float | None = None
     """Estimated improvement of a recommendation, percent."""
-    actions: list[str] = Field(default_factory=list)
+    actions: TextList = Field(default_factory=list)
     """Concrete actions a recommendation proposes."""
-    dry_run: bool = True
+    dry_run: Bool = True
     """Recommendations are dry runs unless auto-apply is allowed."""
     details: JsonObject = Field(default_factory=dict)
     """Model quality (MAE/MAPE), explanation and other details."""
@@ -93,29 +103,29 @@ class Decision(Event):
     event_type = "Decision"
     topic = "decisions"
 
-    resource_id: str = Field(min_length=1, max_length=512)
+    resource_id: Identifier = Field(min_length=1, max_length=512)
     """Service, scaling group or resource the decision is about."""
-    decision_type: str = Field(min_length=1, max_length=64)
+    decision_type: Identifier = Field(min_length=1, max_length=64)
     """One of ACTION_TYPES."""
     origin: Literal["dqn", "optimizer", "drift", "compliance", "manual", "alert"] = "dqn"
     """Which agent proposed it (`alert`: an Alertmanager alert mapped to a runbook)."""
-    confidence: float = Field(default=1.0, ge=0, le=1)
+    confidence: Float = Field(default=1.0, ge=0, le=1)
     """Confidence of the proposer."""
     reasoning: str = Field(default="", max_length=4096)
     """Why, in words a person can read."""
-    expected_impact: dict[str, float] = Field(default_factory=dict)
+    expected_impact: FloatMap = Field(default_factory=dict)
     """Expected change of metrics (e.g. cpu_usage: -20)."""
-    state: dict[str, float] = Field(default_factory=dict)
+    state: FloatMap = Field(default_factory=dict)
     """The (normalised) state the decision was taken in."""
     params: JsonObject = Field(default_factory=dict)
     """Parameters for the action (delta VMs, fields to revert, runbook, …)."""
     mode: Literal["live", "shadow"] = "live"
     """Shadow decisions are recorded and scored but never become actions."""
-    requires_approval: bool = False
+    requires_approval: Bool = False
     """The proposer asks for human approval regardless of policy."""
-    severity: str | None = Field(default=None, max_length=16)
+    severity: Identifier | None = Field(default=None, max_length=16)
     """Severity of the underlying finding, for remediations."""
-    model_version: str | None = Field(default=None, max_length=64)
+    model_version: Identifier | None = Field(default=None, max_length=64)
     """Model checkpoint that decided."""
 
 
@@ -125,25 +135,25 @@ class PolicyVerdict(Event):
     event_type = "PolicyVerdict"
     topic = "verdicts"
 
-    decision_id: str = Field(min_length=1, max_length=128)
+    decision_id: Identifier = Field(min_length=1, max_length=128)
     """The decision (or request) evaluated."""
-    resource_id: str = Field(default="", max_length=512)
+    resource_id: Identifier = Field(default="", max_length=512)
     """Resource of the decision."""
     outcome: Literal["allow", "deny", "needs_approval", "error"]
     """allow → action; deny → recorded; needs_approval → pending approval; error → fail closed."""
-    allowed: bool
+    allowed: Bool
     """Whether the decision may proceed (now or after approval)."""
-    reasons: list[str] = Field(default_factory=list)
+    reasons: TextList = Field(default_factory=list)
     """Why, from the policies."""
-    violations: list[str] = Field(default_factory=list)
+    violations: TextList = Field(default_factory=list)
     """Policy rules that were violated."""
-    warnings: list[str] = Field(default_factory=list)
+    warnings: TextList = Field(default_factory=list)
     """Violations of warn/audit policies (allowed but recorded)."""
-    policy_versions: dict[str, int] = Field(default_factory=dict)
+    policy_versions: IntMap = Field(default_factory=dict)
     """Policy id → version used."""
-    input_hash: str = Field(default="", max_length=128)
+    input_hash: Identifier = Field(default="", max_length=128)
     """SHA-256 of the canonical evaluation input."""
-    latency_ms: float = Field(default=0.0, ge=0)
+    latency_ms: Float = Field(default=0.0, ge=0)
     """Evaluation latency."""
 
 
@@ -153,17 +163,17 @@ class Approval(Event):
     event_type = "Approval"
     topic = "approvals"
 
-    request_id: str = Field(min_length=1, max_length=128)
+    request_id: Identifier = Field(min_length=1, max_length=128)
     """The decision id waiting for approval (the Kafka key)."""
     status: Literal["pending", "approved", "rejected", "expired"]
     """Lifecycle state of the approval request."""
-    by: str = Field(default="", max_length=256)
+    by: Identifier = Field(default="", max_length=256)
     """Who approved or rejected."""
     reason: str = Field(default="", max_length=4096)
     """Why."""
     expires_at: datetime | None = None
     """When a pending item expires."""
-    resource_id: str = Field(default="", max_length=512)
+    resource_id: Identifier = Field(default="", max_length=512)
     """Resource of the decision."""
 
     @property
@@ -177,21 +187,21 @@ class Action(Event):
     event_type = "Action"
     topic = "actions"
 
-    action_id: str = Field(min_length=1, max_length=128)
+    action_id: Identifier = Field(min_length=1, max_length=128)
     """Idempotency key: the executor runs an action id at most once."""
-    resource_id: str = Field(min_length=1, max_length=512)
+    resource_id: Identifier = Field(min_length=1, max_length=512)
     """Target resource."""
-    action_type: str = Field(min_length=1, max_length=64)
+    action_type: Identifier = Field(min_length=1, max_length=64)
     """One of ACTION_TYPES."""
     params: JsonObject = Field(default_factory=dict)
     """The runbook variables the gate approved: typed, after defaults and overrides."""
-    decision_id: str = Field(default="", max_length=128)
+    decision_id: Identifier = Field(default="", max_length=128)
     """The decision this action carries out."""
-    runbook: str | None = Field(default=None, max_length=128)
+    runbook: Identifier | None = Field(default=None, max_length=128)
     """The runbook the gate resolved (configured for the action type, or a selectable one)."""
-    runbook_hash: str | None = Field(default=None, max_length=64)
+    runbook_hash: Identifier | None = Field(default=None, max_length=64)
     """SHA-256 of the runbook content the gate approved; the executor refuses any other."""
-    dry_run: bool = False
+    dry_run: Bool = False
     """Plan only, change nothing."""
 
     @property
@@ -205,12 +215,12 @@ class Outcome(Event):
     event_type = "Outcome"
     topic = "outcomes"
 
-    action_id: str = Field(min_length=1, max_length=128)
+    action_id: Identifier = Field(min_length=1, max_length=128)
     """Action this outcome belongs to (the Kafka key)."""
     scope: Literal["action", "step", "alert"] = "action"
     """Whole action or one step (both from the executor only), or `alert`: the alert that
     triggered the action resolved (recorded by the alert receiver on the action's chain)."""
-    step_id: str | None = Field(default=None, max_length=128)
+    step_id: Identifier | None = Field(default=None, max_length=128)
     """Step id for step outcomes."""
     status: Literal[
         "started",
@@ -224,17 +234,17 @@ class Outcome(Event):
         "resolved",
     ]
     """What happened."""
-    attempt: int = Field(default=1, ge=1)
+    attempt: Int = Field(default=1, ge=1)
     """Attempt number of the step."""
-    duration_ms: float | None = Field(default=None, ge=0)
+    duration_ms: Float | None = Field(default=None, ge=0)
     """How long it took."""
     error: str | None = Field(default=None, max_length=8192)
     """Error message when it failed (secrets redacted)."""
     output: JsonObject = Field(default_factory=dict)
     """Result data (secrets redacted)."""
-    resource_id: str = Field(default="", max_length=512)
+    resource_id: Identifier = Field(default="", max_length=512)
     """Target resource."""
-    action_type: str = Field(default="", max_length=64)
+    action_type: Identifier = Field(default="", max_length=64)
     """Action type, for reports."""
 
     @property

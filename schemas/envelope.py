@@ -6,11 +6,11 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+
+from schemas.edge import EDGE_CONTEXT, Identifier, JsonObject
 
 __all__ = ["Event", "JsonObject", "utc_now"]
-
-JsonObject = dict[str, Any]
 
 
 def utc_now() -> datetime:
@@ -41,22 +41,30 @@ class Event(BaseModel):
 
     event_type: ClassVar[str] = "Event"
     topic: ClassVar[str] = ""
+    latest_wins: ClassVar[bool] = False
+    """True for state kept on a compacted topic (the latest per key): its age is not judged."""
 
-    event_id: str = Field(default_factory=lambda: str(uuid.uuid4()), min_length=1, max_length=128)
+    event_id: Identifier = Field(
+        default_factory=lambda: str(uuid.uuid4()), min_length=1, max_length=128
+    )
     """Unique id of this event (a UUID string); the history deduplicates on it."""
     event_time: datetime = Field(default_factory=utc_now)
     """When the event happened, UTC, millisecond precision."""
-    source: str = Field(default="unknown", max_length=256)
+    source: Identifier = Field(default="unknown", max_length=256)
     """Who emitted the event: a producer name or `novacron.<agent>`."""
-    correlation_id: str = Field(default="", max_length=128)
+    correlation_id: Identifier = Field(default="", max_length=128)
     """Id of the first event of the chain (the sample, change or request that started it)."""
-    causation_id: str = Field(default="", max_length=128)
+    causation_id: Identifier = Field(default="", max_length=128)
     """Id of the event that directly caused this one (empty for the first event)."""
 
     @field_validator("event_time")
     @classmethod
-    def _utc_millis(cls, value: datetime) -> datetime:
-        return _to_ms(value)
+    def _utc_millis(cls, value: datetime, info: ValidationInfo) -> datetime:
+        value = _to_ms(value)
+        edge = info.context.get(EDGE_CONTEXT) if info.context else None
+        if edge is not None:  # decoded at the edge: the time window applies
+            edge.check_time(value, cls.latest_wins)
+        return value
 
     @model_validator(mode="after")
     def _chain_starts_here(self) -> Self:

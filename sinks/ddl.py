@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, Literal, Union, get_args, get_origin
 
 from schemas import EVENT_TYPES
+from schemas.edge import strip_annotated
 from schemas.envelope import Event
 from sinks.backend import Backend
 from sinks.config import ClickHouseConfig
@@ -137,7 +138,7 @@ def _scalar_column(name: str, annotation: Any, origin: Any, args: tuple[Any, ...
 
 def table_spec(model: type[Event]) -> TableSpec:
     """Build the table spec of an event model from its fields."""
-    cols = [column_for(n, f.annotation) for n, f in model.model_fields.items()]
+    cols = [column_for(n, strip_annotated(f.annotation)) for n, f in model.model_fields.items()]
     columns = tuple(c for c in cols if c is not None) + (
         Column("payload", "String CODEC(ZSTD(3))"),
         Column("ingested_at", f"{DATETIME} DEFAULT now64(3)"),

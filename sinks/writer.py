@@ -87,20 +87,32 @@ class BatchingSink:
         self._batch = _Batch()
 
     def add(self, event: Event, topic: str, partition: int, offset: int) -> None:
-        """Buffer one event and remember its offset (the next offset to commit is offset + 1)."""
+        """Buffer one event and remember its offset (the next offset to commit is offset + 1).
+
+        All or nothing: if the event cannot be converted (to_row or its audit entry raises),
+        nothing is buffered and the exception reaches the caller, which dead-letters the record.
+        """
         table = f"{quote(self.database)}.{quote(table_for(event.event_type))}"
         row = to_row(event)  # the costly part, outside the lock
+        entry = audit_entry_for(event) if self.audit is not None else None
         with self._guard:
-            self._add_row(table, row, event, (topic, partition), offset)
+            self._add_row(table, row, entry, (topic, partition), offset)
 
     def _add_row(
-        self, table: str, row: dict[str, Any], event: Event, tp: TopicPartition, offset: int
+        self,
+        table: str,
+        row: dict[str, Any],
+        entry: dict[str, Any] | None,
+        tp: TopicPartition,
+        offset: int,
     ) -> None:
         batch = self._batch
+        # the audit row first: if it raises, the chain has not advanced and nothing is buffered
+        audit_row = self.audit.append(**entry).as_dict() if self.audit and entry else None
         batch.rows.setdefault(table, []).append(row)
-        if self.audit is not None and (entry := audit_entry_for(event)) is not None:
+        if audit_row is not None:
             audit_table = f"{quote(self.database)}.{AUDIT_TABLE}"
-            batch.rows.setdefault(audit_table, []).append(self.audit.append(**entry).as_dict())
+            batch.rows.setdefault(audit_table, []).append(audit_row)
         batch.offsets[tp] = max(batch.offsets.get(tp, -1), offset + 1)
         batch.count += 1
         if batch.started is None:

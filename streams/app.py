@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
 import faust
 
-from agents.ingest import INTERNAL_MAX_BYTES
+from agents.ingest import size_limit
 from agents.shared import SharedState
 from schemas import Event
 from schemas.codec import Codec
@@ -17,10 +18,12 @@ from streams.emit import Emitter
 from streams.metrics import WorkerMetrics, render
 from streams.roles import role_index
 from streams.settings import Settings
+from streams.topics import CATALOGUE
 
 __all__ = ["WorkerContext", "create_app"]
 
 E = TypeVar("E", bound=Event)
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -45,14 +48,18 @@ class WorkerContext:
         return self._emitter
 
     def decode_all(self, values: Iterable[bytes | None], expected: type[E]) -> list[E]:
-        """Decode a batch; undecodable records are skipped here (the ingest role owns the DLQ:
-        it consumes every topic and dead-letters what fails, so nothing vanishes)."""
+        """Decode a batch with the edge rules; refused records are skipped here (the ingest role
+        owns the DLQ: it consumes every topic with the same codec and rules and dead-letters
+        exactly these records, so nothing vanishes)."""
         out: list[E] = []
+        limit = size_limit(self.codec, CATALOGUE[expected.topic].external_input)
         for value in values:
             try:
-                out.append(self.codec.decode(value, expected, max_bytes=INTERNAL_MAX_BYTES))
-            except DeadLetterError:
+                out.append(self.codec.decode(value, expected, max_bytes=limit))
+            except DeadLetterError as exc:
                 self.metrics.events.labels(self.role, "skipped-invalid").inc()
+                log.info("%s: skipped an invalid %s (%s): %s", self.role, expected.event_type,
+                         exc.kind, exc.reason[:500])
         return out
 
     def raw_topic(self, app: faust.App, logical: str) -> faust.TopicT:

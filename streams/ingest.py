@@ -24,8 +24,8 @@ from aiokafka import (
     TopicPartition,
 )
 
-from agents.ingest import Ingestor, RawRecord
-from schemas import DeadLetter
+from agents.ingest import Ingestor, RawRecord, record_event_id
+from schemas import DeadLetter, Event
 from sinks.audit import AuditChain
 from sinks.backend import Backend, open_backend
 from sinks.ddl import apply_ddl
@@ -124,9 +124,24 @@ class SinkPipeline:
             if isinstance(event, DeadLetter) and spec.name != "dlq":
                 await self._dead_letter(event, producer)
                 self.sink.add_offset(rec.topic, rec.partition, rec.offset)
-            else:
+                continue
+            try:
                 self.sink.add(event, rec.topic, rec.partition, rec.offset)
+            except Exception as exc:  # one record that cannot be stored must not stop history
+                await self._unstorable(raw, event, exc, producer)
         self.ctx.metrics.events.labels("ingest", spec.name).inc(len(records))
+
+    async def _unstorable(
+        self, raw: RawRecord, event: Event, exc: Exception, producer: AIOKafkaProducer
+    ) -> None:
+        """Dead-letter a decoded record the sink could not convert into a row, and move on."""
+        log.warning("cannot store %s[%d]@%d: %r", raw.topic, raw.partition, raw.offset, exc)
+        reason = f"cannot store the {event.event_type} in the history: {type(exc).__name__}: {exc}"
+        if raw.topic != self.dlq_topic:  # a dead letter that cannot be stored is only logged
+            position = record_event_id(raw.topic, raw.partition, raw.offset)  # replays dedupe
+            letter = self.ingestor.dead_letter(raw, reason, "processing", position)
+            await self._dead_letter(letter, producer)
+        self.sink.add_offset(raw.topic, raw.partition, raw.offset)
 
     async def _dead_letter(self, letter: DeadLetter, producer: AIOKafkaProducer) -> None:
         self.ctx.metrics.dlq.labels(letter.source_topic, letter.error_kind).inc()

@@ -10,7 +10,7 @@ from typing import Protocol
 from aiokafka import AIOKafkaProducer
 
 from schemas import Event
-from schemas.codec import Codec, WireFormat
+from schemas.codec import WireFormat
 from streams.settings import Settings
 
 __all__ = ["KafkaRecordTopic", "MemoryRecordTopic", "Record", "RecordTopic", "publish",
@@ -21,7 +21,7 @@ async def publish_async(
     events: Iterable[Event], settings: Settings, fmt: WireFormat = "json"
 ) -> int:
     """Send events to their topics (keyed), wait for every ack; return how many were sent."""
-    codec = Codec(settings.max_message_bytes)
+    codec = settings.codec()
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap, acks="all")
     await producer.start()
     try:

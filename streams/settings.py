@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from agents.collectors.config import CollectorConfig
@@ -18,6 +18,8 @@ from agents.gate import GateConfig
 from agents.optimizer import OptimizerConfig
 from policies.engine import EngineConfig as PolicyEngineConfig
 from policies.registry import RegistryConfig
+from schemas.codec import Codec
+from schemas.edge import EdgeRules
 from sinks.config import AuditConfig, ClickHouseConfig, SinkConfig, SqlLimits
 
 __all__ = ["CheckpointPolicy", "HostConfig", "KafkaConfig", "OnlineTrainingConfig", "Settings",
@@ -150,6 +152,9 @@ class Settings(BaseSettings):
     """Prometheus remote-write and Alertmanager webhook receivers (collect role)."""
     max_message_bytes: int = Field(default=1_048_576, ge=1024)
     """Largest accepted message value; larger ones are dead-lettered."""
+    edge: EdgeRules = Field(default_factory=EdgeRules)
+    """What every decoded record must respect (JSON limits, event-time window); every worker
+    applies the same rules, so a record is refused (dead-lettered) everywhere or nowhere."""
     config_file: Path | None = None
     """Optional YAML/JSON config file (also via NOVACRON_CONFIG)."""
 
@@ -169,6 +174,25 @@ class Settings(BaseSettings):
         if path.is_file():
             return path.read_text(encoding="utf-8").strip() or None
         return None
+
+    @model_validator(mode="after")
+    def _edge_age_follows_retention(self) -> Settings:
+        # An event older than the history's TTL is dropped by ClickHouse on insert: the edge
+        # must refuse it (dead letter) rather than accept it and lose it.
+        ttl = self.clickhouse.ttl_days
+        age = self.edge.max_age_days
+        if age is None:
+            self.edge = self.edge.model_copy(update={"max_age_days": float(ttl)})
+        elif age > ttl:
+            raise ValueError(
+                f"edge.max_age_days ({age:g}) is above clickhouse.ttl_days ({ttl}): events that "
+                "old would be accepted and then dropped by the history's TTL"
+            )
+        return self
+
+    def codec(self) -> Codec:
+        """The wire codec with this deployment's size limit and edge rules (one per process)."""
+        return Codec(self.max_message_bytes, rules=self.edge)
 
     @classmethod
     def settings_customise_sources(

@@ -6,18 +6,29 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from agents.simulator.world import World
 from schemas import Action, DesiredState, Event
-from schemas.codec import Codec, WireFormat
+from schemas.codec import WireFormat
 from schemas.errors import DeadLetterError, RejectedError
 from streams.settings import Settings
 
-__all__ = ["SimulatorHost", "SimulatorStats"]
+__all__ = ["SimulatorHost", "SimulatorStats", "replay_start"]
 
 log = logging.getLogger(__name__)
+
+
+def replay_start(ticks: int, interval_seconds: float, now: datetime | None = None) -> datetime:
+    """The simulated start that makes a run of `ticks` end now (whole minutes).
+
+    An accelerated clock runs ahead of the wall clock; the edge refuses event times more than
+    `edge.max_future_seconds` ahead, so a run that should land in full replays the recent past.
+    """
+    now = (now or datetime.now(UTC)).replace(second=0, microsecond=0)
+    return now - timedelta(seconds=ticks * interval_seconds)
 
 
 @dataclass
@@ -48,11 +59,12 @@ class SimulatorHost:
         self.settings = settings
         self.tick_seconds = tick_seconds
         self.fmt = fmt
-        self.codec = Codec(settings.max_message_bytes)
+        self.codec = settings.codec()
         self.stats = SimulatorStats()
         self.on_tick = on_tick
         self.publish_baselines = publish_baselines
         self._producer: AIOKafkaProducer | None = None
+        self._warned_ahead = False
 
     async def run(self, ticks: int) -> SimulatorStats:
         """Publish `ticks` ticks (0 = until cancelled), applying actions as they arrive."""
@@ -100,6 +112,7 @@ class SimulatorHost:
 
     async def _tick(self) -> None:
         tick = self.world.step()
+        self._warn_if_ahead(tick.time)
         if self.publish_baselines:  # resources created by scale-ups get their baseline first
             await self._declare([c.resource_id for c in tick.configs if c.op == "create"])
         for event in [*tick.metrics, *tick.configs]:
@@ -109,6 +122,16 @@ class SimulatorHost:
         self.stats.configs += len(tick.configs)
         if self.on_tick:
             self.on_tick(self.stats)
+
+    def _warn_if_ahead(self, simulated: datetime) -> None:
+        ahead = (simulated - datetime.now(UTC)).total_seconds()
+        if ahead > self.settings.edge.max_future_seconds and not self._warned_ahead:
+            self._warned_ahead = True
+            log.warning(
+                "simulated time %s is %.0f s ahead of the clock: the edge dead-letters events "
+                "more than edge.max_future_seconds ahead; start earlier or slow the clock",
+                simulated.isoformat(), ahead,
+            )
 
     async def _send(self, event: Event) -> None:
         assert self._producer is not None

@@ -6,7 +6,6 @@ import importlib
 import logging
 import os
 
-from schemas.codec import Codec
 from streams.roles import ROLES, install_import_guard
 from streams.settings import Settings
 
@@ -22,7 +21,7 @@ def build_worker(role: str, settings: Settings | None = None, web_port: int | No
 
     settings = settings or Settings()
     app = create_app(settings, role, web_port)
-    ctx = WorkerContext(settings=settings, role=role, codec=Codec(settings.max_message_bytes))
+    ctx = WorkerContext(settings=settings, role=role, codec=settings.codec())
     for module in ROLES[role].wiring:
         importlib.import_module(module).register(app, ctx)
 

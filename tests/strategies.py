@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import types
 import typing
-from datetime import UTC, datetime
-from typing import Any, Literal, get_args, get_origin
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 from annotated_types import Ge, Le, MaxLen, MinLen
 from hypothesis import strategies as st
+from pydantic import StringConstraints
 
 from schemas import Event
+from schemas.edge import IDENTIFIER_PATTERN
 
 TEXT = st.characters(exclude_categories=("Cs",))
+ID_TEXT = st.characters(exclude_categories=("Cs", "Cc", "Cf", "Zl", "Zp"))
+"""Identifier characters: no controls, format (bidi, zero-width) or line separators."""
 JSON_LEAF = (
     st.none()
     | st.booleans()
@@ -27,8 +31,9 @@ JSON = st.recursive(
     ),
     max_leaves=8,
 )
-TIMES = st.datetimes(
-    min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+_NOW = datetime.now(UTC).replace(tzinfo=None)
+TIMES = st.datetimes(  # inside the edge's event-time window (default: 365 days back, 1 h ahead)
+    min_value=_NOW - timedelta(days=300), max_value=_NOW, timezones=st.just(UTC)
 ).map(lambda t: t.replace(microsecond=t.microsecond // 1000 * 1000))
 
 
@@ -43,17 +48,22 @@ def _bounds(metadata: list[Any]) -> dict[str, Any]:
             out["min_size"] = m.min_length
         elif isinstance(m, MaxLen):
             out["max_size"] = min(m.max_length, 40)
+        elif isinstance(m, StringConstraints) and m.pattern == IDENTIFIER_PATTERN:
+            out["identifier"] = True
     return out
 
 
 def _for(annotation: Any, metadata: list[Any]) -> st.SearchStrategy[Any]:
     origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Annotated:
+        return _for(args[0], [*metadata, *annotation.__metadata__])
     if origin in (typing.Union, types.UnionType):
         inner = [a for a in args if a is not type(None)][0]
         return st.none() | _for(inner, metadata)
     b = _bounds(metadata)
     if annotation is str:
-        return st.text(TEXT, min_size=b.get("min_size", 0), max_size=b.get("max_size", 20))
+        chars = ID_TEXT if b.get("identifier") else TEXT
+        return st.text(chars, min_size=b.get("min_size", 0), max_size=b.get("max_size", 20))
     if annotation is float:
         return st.floats(
             b.get("min_value"), b.get("max_value"), allow_nan=False, allow_infinity=False
@@ -70,11 +80,12 @@ def _for(annotation: Any, metadata: list[Any]) -> st.SearchStrategy[Any]:
         return st.sampled_from(args)
     if origin is dict:
         value = JSON if args[1] is Any else _for(args[1], [])
-        return st.dictionaries(st.text(TEXT, max_size=8), value, max_size=3)
+        return st.dictionaries(_for(args[0], []), value, max_size=3)
     if origin is list:
-        item = JSON if args[0] is not str else st.text(TEXT, max_size=10)
         if get_origin(args[0]) is dict:
             item = st.dictionaries(st.text(TEXT, max_size=8), JSON, max_size=3)
+        else:
+            item = _for(args[0], [])
         return st.lists(item, max_size=3)
     raise TypeError(f"no strategy for {annotation!r}")
 

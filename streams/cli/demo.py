@@ -138,21 +138,14 @@ def _fail(message: str) -> int:
 
 
 def _simulate(settings: Settings, ticks: int, tick_seconds: float, services: int, seed: int) -> int:
-    from datetime import UTC, datetime
-
     from agents.simulator.world import SimConfig, World
-    from streams.simulate import SimulatorHost
+    from streams.simulate import SimulatorHost, replay_start
 
-    start = datetime.now(UTC).replace(second=0, microsecond=0)
-    world = World(
-        SimConfig(
-            seed=seed,
-            services=services,
-            start_time=start,
-            drift_probability=0.02,
-            violation_probability=0.01,
-        )
-    )
+    config = SimConfig(seed=seed, services=services, drift_probability=0.02,
+                       violation_probability=0.01)
+    # the run ends now, so every event time is inside the edge's event-time window
+    start = replay_start(ticks, config.interval_seconds)
+    world = World(config.model_copy(update={"start_time": start}))
     with Progress(console=console) as progress:
         task = progress.add_task("simulating the cluster", total=ticks)
 

@@ -139,22 +139,22 @@ def produce(
 ) -> None:
     """Validate events from a JSON-lines file and publish them (invalid lines are reported)."""
     from schemas import TOPIC_TYPES
-    from schemas.codec import Codec
     from schemas.errors import DeadLetterError
     from streams.publish import publish
 
     if topic not in TOPIC_TYPES or fmt not in ("json", "avro"):
         console.print(f"[red]unknown topic {topic!r} or format {fmt!r}[/]")
         raise typer.Exit(2)
-    codec, events, bad = Codec(), [], 0
+    settings = Settings()
+    codec, events, bad = settings.codec(), [], 0
     for n, line in enumerate(file.read_bytes().splitlines(), 1):
         try:
             events.append(codec.decode(line, TOPIC_TYPES[topic]))
         except DeadLetterError as exc:
             bad += 1
             console.print(f"[yellow]line {n}: {exc.reason}[/]")
-    sent = publish(events, Settings(), fmt)  # type: ignore[arg-type]
-    console.print(f"sent {sent} events to {Settings().kafka.topic(topic)}; {bad} invalid lines")
+    sent = publish(events, settings, fmt)  # type: ignore[arg-type]
+    console.print(f"sent {sent} events to {settings.kafka.topic(topic)}; {bad} invalid lines")
     raise typer.Exit(1 if bad else 0)
 
 

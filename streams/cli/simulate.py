@@ -21,7 +21,11 @@ def simulate(
     tick_seconds: float = typer.Option(0.2, help="Real seconds per tick (accelerated clock)"),
     interval: float = typer.Option(60.0, help="Simulated seconds per tick"),
     trace: str = typer.Option("synthetic", help="'synthetic' or a CSV trace (NAB format)"),
-    start: str = typer.Option("now", help="Simulated start time (ISO 8601) or 'now'"),
+    start: str = typer.Option(
+        "auto",
+        help="Simulated start time (ISO 8601), 'now', or 'auto': end the run now (the edge "
+        "dead-letters event times more than edge.max_future_seconds ahead of the clock)",
+    ),
     fmt: str = typer.Option("json", "--format", help="Wire format: json or avro"),
     anomaly: str | None = typer.Option(
         None, help="Inject an anomaly: SERVICE:KIND:MAGNITUDE:AT_TICK:TICKS (kind load|cost)"
@@ -29,13 +33,14 @@ def simulate(
 ) -> None:
     """Publish metrics and config events of a simulated cluster; apply actions from `actions`."""
     from agents.simulator.world import SimConfig, World
-    from streams.simulate import SimulatorHost
+    from streams.simulate import SimulatorHost, replay_start
 
-    begin = (
-        datetime.now(UTC).replace(second=0, microsecond=0)
-        if start == "now"
-        else datetime.fromisoformat(start)
-    )
+    if start == "auto":
+        begin = replay_start(ticks, interval)
+    elif start == "now":
+        begin = datetime.now(UTC).replace(second=0, microsecond=0)
+    else:
+        begin = datetime.fromisoformat(start)
     world = World(
         SimConfig(
             seed=seed, services=services, interval_seconds=interval, trace=trace, start_time=begin

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import UTC, datetime
 
 import httpx
 import pytest
 
 from agents.simulator.world import SimConfig, World
 from streams.settings import Settings
-from streams.simulate import SimulatorHost
+from streams.simulate import SimulatorHost, replay_start
 from tests.integration.conftest import wait_until
 
 pytestmark = pytest.mark.kafka
@@ -23,7 +22,7 @@ def test_decisions_become_actions_outcomes_and_rewards(worker_factory, kafka_cfg
     ingest = worker_factory("ingest")
     learn = worker_factory("learn", **FAST_FAILOVER)
     worker_factory("govern", **FAST_FAILOVER)
-    start = datetime.now(UTC).replace(second=0, microsecond=0)
+    start = replay_start(240, 60.0)  # the run ends now: inside the edge's event-time window
     # few VMs for the demand: the DQN has to act, and the world applies what the gate allows
     world = World(
         SimConfig(

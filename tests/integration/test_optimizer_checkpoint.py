@@ -21,7 +21,8 @@ from tests.integration.conftest import wait_until
 
 pytestmark = pytest.mark.kafka
 CODEC = Codec()
-T0 = datetime(2026, 3, 2, tzinfo=UTC)
+# a week ago at midnight: inside the edge's event-time window whenever the test runs
+T0 = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=7)
 # two resources on each of the 4 metrics partitions (murmur2 of the key), so a rebalance moves some
 RESOURCES = ["vm-0", "vm-3", "vm-1", "vm-2", "vm-6", "vm-9", "vm-12", "vm-18"]
 ENV = {

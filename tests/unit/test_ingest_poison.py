@@ -1,0 +1,128 @@
+"""A record the sink cannot convert is dead-lettered and the batch goes on (issue 11, finding 3):
+the sink's add is all or nothing, and the ingest pipeline keeps every other record."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import pytest
+from aiokafka import TopicPartition
+from prometheus_client import CollectorRegistry
+
+from agents.ingest import Ingestor, RawRecord
+from schemas import DeadLetter, Decision, Event, MetricSample
+from sinks.audit import AuditChain
+from sinks.backend import ChdbBackend, MemoryBackend
+from sinks.config import ClickHouseConfig
+from sinks.ddl import apply_ddl
+from sinks.writer import BatchingSink
+from streams.app import WorkerContext
+from streams.ingest import SinkPipeline
+from streams.metrics import WorkerMetrics
+from streams.settings import KafkaConfig, Settings
+
+
+def unstorable() -> Decision:
+    """A decision the edge would refuse (300 levels), built in code: orjson cannot write it."""
+    params: Any = 0
+    for _ in range(300):
+        params = {"a": params}
+    return Decision(resource_id="svc-x", decision_type="scale_up", params=params)
+
+
+class RefusingChain(AuditChain):
+    """An audit chain whose next append fails (a details field the chain cannot hash)."""
+
+    def append(self, **entry: Any) -> Any:
+        raise TypeError("cannot hash these details")
+
+
+def test_add_is_all_or_nothing_when_the_row_cannot_be_built() -> None:
+    chain = AuditChain()
+    sink = BatchingSink(MemoryBackend(), audit=chain)
+    with pytest.raises(Exception, match="[Rr]ecursion"):
+        sink.add(unstorable(), "t", 0, 0)
+    assert len(sink) == 0 and sink.detach().offsets == {} and chain.last_seq == 0
+
+
+def test_add_is_all_or_nothing_when_the_audit_row_fails() -> None:
+    sink = BatchingSink(MemoryBackend(), audit=RefusingChain())
+    with pytest.raises(TypeError):
+        sink.add(Decision(resource_id="svc", decision_type="scale_up"), "t", 0, 0)
+    batch = sink.detach()
+    assert batch.rows == {} and batch.offsets == {} and batch.count == 0
+
+
+@dataclass
+class Record:
+    """The fields of an aiokafka ConsumerRecord the pipeline reads."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+class PoisonAtOffset(Ingestor):
+    """Decodes normally, except that one offset yields an event the sink cannot store (a
+    stand-in for any conversion bug the edge does not catch)."""
+
+    def __init__(self, ingestor: Ingestor, offset: int) -> None:
+        super().__init__(ingestor.codec)
+        self.offset = offset
+
+    def decode(self, record: RawRecord, expected: type[Event], external: bool = True) -> Event:
+        return unstorable() if record.offset == self.offset else super().decode(
+            record, expected, external)
+
+
+class Producer:
+    """Collects what the pipeline publishes (the dead-letter topic)."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes]] = []
+
+    async def send(self, topic: str, value: bytes, key: bytes | None = None) -> Any:
+        self.sent.append((topic, value))
+        done = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+
+@pytest.fixture(scope="module")
+def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChdbBackend]:
+    b = ChdbBackend(tmp_path_factory.mktemp("chdb"))
+    yield b
+    b.close()
+
+
+def test_pipeline_dead_letters_the_unstorable_record_and_keeps_the_batch(
+        backend: ChdbBackend) -> None:
+    ch = ClickHouseConfig(path=backend.path, database="poison")
+    apply_ddl(backend, ch)
+    settings = Settings(kafka=KafkaConfig(topic_prefix="p."), clickhouse=ch)
+    ctx = WorkerContext(settings, "ingest", settings.codec(), WorkerMetrics(CollectorRegistry()))
+    with ThreadPoolExecutor(1) as pool:
+        pipeline = SinkPipeline(ctx, backend, pool)
+        pipeline.ingestor = PoisonAtOffset(pipeline.ingestor, offset=1)
+        producer = Producer()
+        values = [ctx.codec.encode(MetricSample(resource_id=f"vm-{i}")) for i in range(3)]
+        records = [Record("p.metrics", 0, i, b"k", v) for i, v in enumerate(values)]
+        asyncio.run(pipeline._process(TopicPartition("p.metrics", 0), records,  # type: ignore[arg-type]
+                                      producer))  # type: ignore[arg-type]
+        offsets = pipeline.sink.flush()
+    assert offsets == {("p.metrics", 0): 3}  # the poison record's offset is committed too
+    stored = backend.query("SELECT resource_id FROM poison.metric_samples ORDER BY resource_id")
+    assert [r["resource_id"] for r in stored] == ["vm-0", "vm-2"]
+    [(topic, raw)] = producer.sent
+    letter = ctx.codec.decode(raw, DeadLetter)
+    assert topic == "p.dlq" and (letter.source_topic, letter.offset) == ("p.metrics", 1)
+    assert letter.error_kind == "processing" and letter.raw == values[1]
+    assert letter.reason.startswith("cannot store the Decision in the history: ")
+    assert orjson.loads(letter.raw)["resource_id"] == "vm-1"
