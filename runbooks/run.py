@@ -20,6 +20,7 @@ from runbooks.model import Runbook, Step
 from runbooks.runtime import StepContext, emit_event
 from runbooks.steps.control import ApprovalTimeout
 from runbooks.timing import backoff_delay
+from runbooks.urls import base_names
 from schemas import Event, Outcome
 from schemas.errors import RetryableError
 
@@ -64,7 +65,8 @@ class WorkflowRun:
         self.prior = resume or JournalEntry(action_id)
         self.depth = depth
         self.redactor = redactor
-        self.interp = Interpolator(variables, engine.secrets, redactor)
+        self.interp = Interpolator(variables, engine.secrets, redactor,
+                                   base_names(runbook.declared))
         self._steps = {s.id: s for s in runbook.steps}
         self.results: dict[str, StepResult] = {}
         self.completed: list[str] = [s for s in self.prior.finished_order if self._known(s)]

@@ -13,9 +13,10 @@ from runbooks.runtime import EngineConfig
 from runbooks.shell import script_references
 from runbooks.steps.argocd import ARGOCD_ACTIONS
 from runbooks.steps.command import executable_allowed
+from runbooks.urls import base_names, url_problems
 from schemas import EVENT_TYPES
 
-__all__ = ["find_cycle", "validate"]
+__all__ = ["find_cycle", "url_templates", "validate"]
 
 _NUMBER = re.compile(r"-?\d+(\.\d+)?")
 
@@ -31,11 +32,14 @@ def validate(
     """Raise ValidationError listing every problem (each naming its step); None when runnable."""
     problems = _shape(runbook, step_types)
     overridable = frozenset(n for n, p in runbook.parameters.items() if p.overridable)
+    bases = base_names(runbook.declared)
     for step in runbook.steps:
         comp = step.compensation_step()
         for s in [step] + ([comp] if comp is not None else []):
             problems += _step(s, variables, secrets, config, known_runbook)
             problems += shell_problems(s, overridable)
+            problems += [f"step {s.id}: {where}: {p}" for where, template in url_templates(s)
+                         for p in url_problems(template, bases)]
     if problems:
         raise ValidationError(problems)
 
@@ -147,6 +151,17 @@ def shell_problems(step: Step, overridable: frozenset[str] = frozenset()) -> lis
                 "parsed as code; pass it as its own argument (sh -c '… \"$1\"' sh ${x}), "
                 "or mark the step `shell_reviewed: <why this is safe>`")
     return problems
+
+
+def url_templates(step: Step) -> list[tuple[str, str]]:
+    """(where, template) of every URL the step builds from its text."""
+    params = step.parameters
+    found = {
+        "http": ("URL", step.action or params.get("url")),
+        "notification": ("parameters.webhook_url", params.get("webhook_url")),
+        "argocd": ("parameters.server", params.get("server")),
+    }.get(step.kind)
+    return [(found[0], found[1])] if found and isinstance(found[1], str) and found[1] else []
 
 
 def _value_problems(step_id: str, name: str, value: Any, config: EngineConfig) -> list[str]:
