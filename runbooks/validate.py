@@ -178,7 +178,7 @@ def _command(step: Step, variables: Mapping[str, Any], config: EngineConfig, _: 
         return ["command has no argv (action is empty)"]
     if VAR.search(step.argv[0]):
         return [f"the executable must be literal, not {step.argv[0]!r}"]
-    problems = []
+    problems = _exit_codes(step)
     if not executable_allowed(step.argv[0], config):
         problems.append(f"executable {step.argv[0]!r} is not in the allow-list")
     for arg in step.argv[1:]:
@@ -190,6 +190,22 @@ def _command(step: Step, variables: Mapping[str, Any], config: EngineConfig, _: 
                 f"value of ${{{m.group(2) if m else ''}}} starts with '-' ({value[:40]!r})"
             )
     return problems
+
+
+def _exit_codes(step: Step) -> list[str]:
+    raw = step.parameters.get("expect_exit_codes")
+    if raw is None:
+        return []
+    # literal integers only: a value from a variable could turn any failure into success
+    if not isinstance(raw, list) or not raw or not all(
+        isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in raw
+    ):
+        return ["parameters.expect_exit_codes must be a non-empty list of exit codes "
+                "(integers 0-255) written in the runbook"]
+    both = sorted(set(raw) & set(step.policy.non_retryable_exit_codes))
+    if both:
+        return [f"exit code(s) {', '.join(map(str, both))} both expected and non-retryable"]
+    return []
 
 
 def _http(step: Step, *_: Any) -> list[str]:

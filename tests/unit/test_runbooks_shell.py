@@ -194,7 +194,11 @@ async def test_injection_corpus_through_a_shell_runbook_runs_nothing(tmp_path: P
     failed = [e for e in events if isinstance(e, Outcome) and e.status == "failed"]
     assert len(failed) == len(RAW) + 1 and resolver_refusals == len(RAW)
     assert "would be parsed as code" in (failed[0].error or "")
-    assert all("variables differ" in (e.error or "") for e in failed[1:])
+    # a payload equal to the default ("") is not forged: it is refused like the honest action
+    assert all("variables differ" in (e.error or "") or "would be parsed as code" in (e.error or "")
+               for e in failed[1:])
+    assert sum("variables differ" in (e.error or "") for e in failed[1:]) == sum(
+        materialise(raw, canary) != "" for raw in RAW)
     assert not canary.exists() and not rec.exists()
     assert os.listdir(tmp_path) == []
     json.dumps([e.model_dump(mode="json") for e in failed])  # reasons are plain data
