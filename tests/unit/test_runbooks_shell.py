@@ -75,6 +75,13 @@ FLAGGED = [
     ["ssh", "-p", "2222", "admin@host", "echo", "${x}"],
     ["watch", "-n", "5", "curl ${x}"],
     ["su", "-c", "echo ${x}", "root"],
+    ["psql", "--host=db", "-c", "DELETE FROM t WHERE id = '${x}'"],
+    ["psql", "-h", "db", "--command=SELECT '${x}'"],
+    ["psql", "-XAtc", "SELECT '${x}'"],
+    ["psql", "-f", "/opt/sql/${x}.sql"],
+    ["psql", "orders", "-c", "SELECT '${x}'"],
+    ["mysql", "-e", "SELECT '${x}'"],
+    ["clickhouse-client", "--query", "SELECT '${x}'"],
 ]
 CLEAN = [
     ["python", "-m", "runbooks.fake_infra", "scale", "--service=${x}"],
@@ -87,6 +94,9 @@ CLEAN = [
     ["git", "commit", "-m", "${x}"],
     ["sh", "-c", "echo ${secret:TOKEN}"],  # a secret is not event data
     ["env", "X=${x}", "printenv", "X"],
+    ["psql", "--host=${x}", "--port=${x}", "--username=${x}", "--command=SELECT 1", "${x}"],
+    ["psql", "-h", "${x}", "-d", "${x}", "-v", "id=${x}", "-c", "SELECT :'id'"],
+    ["mysql", "-h", "${x}", "-e", "SELECT 1", "${x}"],
 ]
 
 
