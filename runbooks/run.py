@@ -20,9 +20,9 @@ from runbooks.model import Runbook, Step
 from runbooks.runtime import StepContext, emit_event
 from runbooks.steps.control import ApprovalTimeout
 from runbooks.timing import backoff_delay
-from runbooks.urls import base_names
+from runbooks.urls import base_names, render_url
 from schemas import Event, Outcome
-from schemas.errors import RetryableError
+from schemas.errors import NonRetryableError, RetryableError
 
 if TYPE_CHECKING:
     from runbooks.engine import Engine, StepResult, WorkflowResult
@@ -202,10 +202,18 @@ class WorkflowRun:
             plan: dict[str, Any] = {"action_type": step.kind}
             if step.argv:
                 plan["argv"] = [self.interp.text(a) for a in step.argv]
+            elif step.kind == "http":  # the URL exactly as it would be requested
+                plan["url"] = self._planned_url(str(step.action or step.parameters.get("url")))
             elif step.action is not None:
                 plan["action"] = self.interp.value(step.action)
             self.results[step.id] = self._result(step.id, "skipped", output={"plan": plan})
             await self._outcome("skipped", step, output={"dry_run": True, "plan": plan})
+
+    def _planned_url(self, template: str) -> str:
+        try:
+            return render_url(self.interp, template, self.interp.url_bases)
+        except NonRetryableError as exc:
+            return f"(refused: {exc})"
 
     # scheduling -------------------------------------------------------------------------------
     async def _dag(self) -> None:

@@ -173,3 +173,18 @@ def test_validation_names_the_step_that_starts_a_url_with_a_value_variable() -> 
     assert info.value.problems == [
         "step dns: URL: ${dns_api} begins the URL but is not a base URL: declare it as a "
         "parameter of `kind: endpoint` (or `webhook`)"]
+
+
+async def test_a_dry_run_plans_the_url_exactly_as_it_would_be_requested() -> None:
+    rb = book([dns_step("${dns_api}/records/${record_id}"),
+               {**dns_step("https://dns.example/x/${record_id}/y"), "id": "dot"}], parameters={
+        "dns_api": {"type": "string", "kind": "endpoint"},
+        "record_id": {"type": "string", "default": "a/b"},
+        "ip": {"type": "string", "default": "10.0.1.2"},
+    })
+    result = await Engine(EngineConfig()).run(rb, {"dns_api": "https://dns.example/v1/"},
+                                              dry_run=True)
+    assert result.steps["dns"].output["plan"]["url"] == "https://dns.example/v1/records/a%2Fb"
+    result = await Engine(EngineConfig()).run(rb, {"dns_api": "https://dns.example/v1/",
+                                                   "record_id": ".."}, dry_run=True)
+    assert result.steps["dot"].output["plan"]["url"].startswith("(refused: ${record_id} makes")
