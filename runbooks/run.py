@@ -21,6 +21,7 @@ from runbooks.runtime import StepContext, emit_event
 from runbooks.steps.control import ApprovalTimeout
 from runbooks.timing import backoff_delay
 from runbooks.urls import base_names, render_url
+from runbooks.verdict import missed, verdict
 from schemas import Event, Outcome
 from schemas.errors import NonRetryableError, RetryableError
 
@@ -132,7 +133,7 @@ class WorkflowRun:
                 "runbook": self.runbook.id,
                 "compensated": compensated,
                 "steps": {k: v.status for k, v in self.results.items()},
-                "failed_steps": sorted(self._missed()),
+                "failed_steps": sorted(missed(self.results)),
             },
         )
         await self.e.journal.record(self.action_id, WORKFLOW, "finished")
@@ -150,35 +151,7 @@ class WorkflowRun:
     def _verdict(self, compensated: list[str], comp_failed: list[str], dry_run: bool) -> tuple:
         if dry_run:
             return "skipped", None
-        if self.failed_critical is None:
-            missed = self._missed()
-            if not missed:
-                return "succeeded", None
-            why = "; ".join(f"{sid} {self._why(r)}" for sid, r in missed.items())
-            if not any(r.status == "succeeded" for r in self.results.values()):
-                return "failed", f"no step succeeded: {why}"  # nothing was done
-            # the critical path is done, but not every step: never plain success
-            return "succeeded_with_failures", f"non-critical step(s) did not succeed: {why}"
-        cause = self.cause
-        error = f"critical step {self.failed_critical} {cause.status if cause else 'failed'}"
-        if cause and cause.error:
-            error += f": {cause.error}"
-        if comp_failed:
-            return "failed", error + f"; compensation failed for {', '.join(comp_failed)}"
-        return ("compensated" if compensated else "failed"), error
-
-    def _missed(self) -> dict[str, StepResult]:
-        """Steps that failed, timed out, or were skipped because a dependency did not succeed
-        or the workflow had failed (not those skipped by their own `when`)."""
-        return {sid: r for sid, r in self.results.items()
-                if r.status in ("failed", "timed_out") or (r.status == "skipped" and str(
-                    r.output.get("reason", "")).startswith(("dependency", "workflow failed")))}
-
-    @staticmethod
-    def _why(result: StepResult) -> str:
-        if result.status == "skipped":
-            return f"skipped ({result.output.get('reason')})"
-        return f"{result.status}: {result.error}" if result.error else result.status
+        return verdict(self.results, self.failed_critical, self.cause, compensated, comp_failed)
 
     async def _watch_sla(self) -> None:
         assert self.runbook.sla is not None
