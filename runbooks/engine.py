@@ -23,7 +23,14 @@ from schemas import Action, Event
 
 __all__ = ["Engine", "StepResult", "WorkflowResult", "WorkflowStatus"]
 
-WorkflowStatus = Literal["succeeded", "failed", "compensated", "skipped", "rejected"]
+WorkflowStatus = Literal[
+    "succeeded", "succeeded_with_failures", "failed", "compensated", "skipped", "rejected"
+]
+"""succeeded: every step succeeded or was skipped by its own `when`. succeeded_with_failures:
+every critical step did, at least one step succeeded, but a non-critical one failed, timed out
+or was skipped because a dependency did not succeed. failed: a critical step failed, timed out
+or was skipped because a dependency did not succeed, or no step succeeded while one did not.
+compensated: a critical step did not succeed and every completed step was undone."""
 
 
 @dataclass

@@ -128,10 +128,19 @@ class Redactor:
 class Interpolator:
     """Fills `${var}`s from a context and `${secret:NAME}`s from a secret store."""
 
-    def __init__(self, variables: Mapping[str, Any], secrets: Secrets, redactor: Redactor) -> None:
+    def __init__(
+        self,
+        variables: Mapping[str, Any],
+        secrets: Secrets,
+        redactor: Redactor,
+        url_bases: frozenset[str] = frozenset(),
+    ) -> None:
         self.variables = variables
         self.secrets = secrets
         self.redactor = redactor
+        self.url_bases = url_bases
+        """Variables declared as base URLs (kind endpoint or webhook): only these may begin a
+        URL (runbooks.urls); every other value is encoded for its part of the URL."""
 
     def lookup(self, name: str, secret: bool) -> Any:
         """One variable's value; KeyError when it is missing (validation prevents that)."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 import json
+import re
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
@@ -125,26 +127,84 @@ def _validator() -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text()))
 
 
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}")
+
+
+def _shown(key: Any) -> str:
+    """A key of the document as it may appear in an error: names only, never other text."""
+    if isinstance(key, int):
+        return str(key)
+    return key if isinstance(key, str) and _NAME.fullmatch(key) else "<key>"
+
+
 def _where(data: Any, path: Iterable[Any]) -> str:
     parts = list(path)
     if len(parts) >= 2 and parts[0] == "steps" and isinstance(parts[1], int):
         steps = data.get("steps") if isinstance(data, dict) else None
         step = steps[parts[1]] if isinstance(steps, list) and len(steps) > parts[1] else {}
         sid = step.get("id") if isinstance(step, dict) else None
-        rest = ".".join(str(p) for p in parts[2:]) or "(step)"
-        return f"step {sid or '#' + str(parts[1] + 1)}: {rest}"
-    return ".".join(str(p) for p in parts) or "(runbook)"
+        name = sid if isinstance(sid, str) and _NAME.fullmatch(sid) else f"#{parts[1] + 1}"
+        rest = ".".join(_shown(p) for p in parts[2:]) or "(step)"
+        return f"step {name}: {rest}"
+    return ".".join(_shown(p) for p in parts) or "(runbook)"
+
+
+def _reason(error: jsonschema.ValidationError) -> str:
+    """What a schema error says, from the rule only: the document's values are never quoted
+    (a file that is not a runbook must not be shown back, e.g. `runbook run /etc/passwd`)."""
+    rule, want = error.validator, error.validator_value
+    if rule == "additionalProperties" and isinstance(error.instance, dict):
+        # the names come from the schema: a close match for each unknown key, and what is allowed
+        known = sorted(error.schema.get("properties", {}))
+        extra = [str(k) for k in error.instance if k not in known]
+        close = sorted({m for k in extra for m in difflib.get_close_matches(k, known, 1, 0.75)})
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        return f"{len(extra)} unknown field(s){hint}; allowed: {', '.join(known)}"
+    simple = {
+        "type": lambda: f"must be of type {' or '.join(want) if isinstance(want, list) else want}",
+        "required": lambda: error.message,  # names a property of the schema
+        "enum": lambda: f"must be one of {', '.join(map(str, want))}",
+        "pattern": lambda: f"must match the pattern {want}",
+        "minimum": lambda: f"must be at least {want}",
+        "maximum": lambda: f"must be at most {want}",
+        "exclusiveMinimum": lambda: f"must be more than {want}",
+        "minLength": lambda: f"must have at least {want} characters",
+        "maxLength": lambda: f"must have at most {want} characters",
+        "minItems": lambda: f"must have at least {want} items",
+        "maxItems": lambda: f"must have at most {want} items",
+        "uniqueItems": lambda: "has duplicate items",
+        "propertyNames": lambda: "has a key that is not a variable name ([A-Za-z_][A-Za-z0-9_]*)",
+        "oneOf": lambda: "matches none of the allowed forms",
+        "anyOf": lambda: "matches none of the allowed forms",
+    }
+    return simple[str(rule)]() if rule in simple else f"breaks the schema rule {rule}"
+
+
+def _not_a_runbook(data: Any) -> str | None:
+    if not isinstance(data, dict):
+        kind = "empty" if data is None else f"a {type(data).__name__}"
+        return f"not a runbook: a runbook is a YAML mapping with metadata and steps; this " \
+               f"document is {kind}"
+    if "metadata" not in data and "steps" not in data:
+        return "not a runbook: a runbook is a YAML mapping with metadata and steps; this " \
+               "mapping has neither"
+    return None
 
 
 def parse_runbook(data: Any, source: str = "<runbook>", limits: LoadLimits = LIMITS) -> Runbook:
-    """Check a parsed document against the schema and build the Runbook; ValidationError if bad."""
-    steps = data.get("steps") if isinstance(data, dict) else None
+    """Check a parsed document against the schema and build the Runbook; ValidationError if bad.
+
+    Errors name the source, the place (field, step id) and the rule, never the document's text."""
+    shape = _not_a_runbook(data)
+    if shape is not None:
+        raise ValidationError([f"{source}: {shape}"])
+    steps = data.get("steps")
     if isinstance(steps, list) and len(steps) > limits.max_steps:
         raise ValidationError([f"{source}: {len(steps)} steps, more than {limits.max_steps}"])
     errors = sorted(_validator().iter_errors(data), key=lambda e: list(e.absolute_path))
     if errors:
         raise ValidationError(
-            [f"{source}: {_where(data, e.absolute_path)}: {e.message}" for e in errors]
+            [f"{source}: {_where(data, e.absolute_path)}: {_reason(e)}" for e in errors]
         )
     try:
         return Runbook.model_validate(data)
@@ -160,16 +220,37 @@ def load_text(text: str, source: str = "<runbook>", limits: LoadLimits = LIMITS)
     except _TooBig as exc:
         raise ValidationError([f"{source}: refused: {exc}"]) from None
     except yaml.YAMLError as exc:
-        raise ValidationError([f"{source}: not valid YAML: {exc}"]) from exc
+        raise ValidationError([f"{source}: not valid YAML{_yaml_where(exc)}"]) from None
     return parse_runbook(data, source, limits)
 
 
+def _yaml_where(exc: yaml.YAMLError) -> str:
+    """Line, column and the parser's words, without the snippet of the file PyYAML quotes."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    problem = getattr(exc, "problem", None) or ""
+    return where + (f" ({_QUOTED.sub('…', problem)})" if problem else "")
+
+
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+
+
 def load_file(path: Path, limits: LoadLimits = LIMITS) -> Runbook:
-    """Load one runbook file (its size is checked before it is read)."""
+    """Load one runbook file: a regular file, its size checked before and while it is read."""
+    if not path.is_file():  # a FIFO or /dev/zero would block or never end
+        raise ValidationError([f"{path}: not a regular file"])
     size = path.stat().st_size
     if size > limits.max_bytes:
         raise ValidationError([f"{path}: refused: {size} bytes, larger than {limits.max_bytes}"])
-    return load_text(path.read_text(encoding="utf-8"), str(path), limits)
+    with path.open("rb") as f:
+        raw = f.read(limits.max_bytes + 1)  # /proc files report size 0
+    if len(raw) > limits.max_bytes:
+        raise ValidationError([f"{path}: refused: larger than {limits.max_bytes} bytes"])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValidationError([f"{path}: not UTF-8 text (byte {exc.start})"]) from None
+    return load_text(text, str(path), limits)
 
 
 class Library:

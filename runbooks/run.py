@@ -20,8 +20,10 @@ from runbooks.model import Runbook, Step
 from runbooks.runtime import StepContext, emit_event
 from runbooks.steps.control import ApprovalTimeout
 from runbooks.timing import backoff_delay
+from runbooks.urls import base_names, render_url
+from runbooks.verdict import missed, verdict
 from schemas import Event, Outcome
-from schemas.errors import RetryableError
+from schemas.errors import NonRetryableError, RetryableError
 
 if TYPE_CHECKING:
     from runbooks.engine import Engine, StepResult, WorkflowResult
@@ -64,7 +66,8 @@ class WorkflowRun:
         self.prior = resume or JournalEntry(action_id)
         self.depth = depth
         self.redactor = redactor
-        self.interp = Interpolator(variables, engine.secrets, redactor)
+        self.interp = Interpolator(variables, engine.secrets, redactor,
+                                   base_names(runbook.declared))
         self._steps = {s.id: s for s in runbook.steps}
         self.results: dict[str, StepResult] = {}
         self.completed: list[str] = [s for s in self.prior.finished_order if self._known(s)]
@@ -130,6 +133,7 @@ class WorkflowRun:
                 "runbook": self.runbook.id,
                 "compensated": compensated,
                 "steps": {k: v.status for k, v in self.results.items()},
+                "failed_steps": sorted(missed(self.results)),
             },
         )
         await self.e.journal.record(self.action_id, WORKFLOW, "finished")
@@ -147,15 +151,7 @@ class WorkflowRun:
     def _verdict(self, compensated: list[str], comp_failed: list[str], dry_run: bool) -> tuple:
         if dry_run:
             return "skipped", None
-        if self.failed_critical is None:
-            return "succeeded", None
-        cause = self.cause
-        error = f"critical step {self.failed_critical} {cause.status if cause else 'failed'}"
-        if cause and cause.error:
-            error += f": {cause.error}"
-        if comp_failed:
-            return "failed", error + f"; compensation failed for {', '.join(comp_failed)}"
-        return ("compensated" if compensated else "failed"), error
+        return verdict(self.results, self.failed_critical, self.cause, compensated, comp_failed)
 
     async def _watch_sla(self) -> None:
         assert self.runbook.sla is not None
@@ -179,10 +175,18 @@ class WorkflowRun:
             plan: dict[str, Any] = {"action_type": step.kind}
             if step.argv:
                 plan["argv"] = [self.interp.text(a) for a in step.argv]
+            elif step.kind == "http":  # the URL exactly as it would be requested
+                plan["url"] = self._planned_url(str(step.action or step.parameters.get("url")))
             elif step.action is not None:
                 plan["action"] = self.interp.value(step.action)
             self.results[step.id] = self._result(step.id, "skipped", output={"plan": plan})
             await self._outcome("skipped", step, output={"dry_run": True, "plan": plan})
+
+    def _planned_url(self, template: str) -> str:
+        try:
+            return render_url(self.interp, template, self.interp.url_bases)
+        except NonRetryableError as exc:
+            return f"(refused: {exc})"
 
     # scheduling -------------------------------------------------------------------------------
     async def _dag(self) -> None:

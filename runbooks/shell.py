@@ -80,6 +80,19 @@ INTERPRETERS: dict[str, Lang] = {
                 program_first=False),
     "vim": Lang(frozenset({"-c", "--cmd", "-S"}), program_first=False),
     "cmd": Lang(frozenset({"/c", "/k", "/r"}), fold_case=True),
+    # database clients: SQL (or a script file) is code too; their first operand is a database
+    "psql": Lang(frozenset({"-c", "--command", "-f", "--file"}),
+                 frozenset({"-h", "--host", "-p", "--port", "-U", "--username", "-d", "--dbname",
+                            "-v", "--set", "--variable", "-o", "--output", "-L", "--log-file",
+                            "-F", "-R", "-P", "--pset", "-T"}),
+                 program_first=False, cluster="cf", value_letters="hpUdvoLFRPT"),
+    **_langs("mysql mariadb", Lang(frozenset({"-e", "--execute"}),
+                                   frozenset({"-h", "--host", "-P", "--port", "-u", "--user",
+                                              "-D", "--database", "-S", "--socket"}),
+                                   program_first=False, cluster="e", value_letters="hPuDS")),
+    **_langs("clickhouse-client cqlsh", Lang(frozenset({"-q", "--query", "-e", "--execute",
+                                                        "-f", "--file"}), program_first=False)),
+    "mongosh": Lang(frozenset({"--eval", "--file", "-f"}), program_first=False),
 }
 """Interpreter (basename, version suffix dropped) → how it takes code."""
 
@@ -188,8 +201,8 @@ def _interpreter(argv: list[str], i: int, lang: Lang, found: list[Finding]) -> N
         if (arg.lower() if lang.fold_case else arg) in lang.value_flags or (
                 lang.value_last and _is_option(arg, lang) and arg[-1] in lang.value_last):
             j += 2
-        elif _is_option(arg, lang):
-            j += 1
+        elif _is_option(arg, lang) or not lang.program_first:
+            j += 1  # an operand of a program_first=False command: options may follow (getopt)
         else:
             break
     if j < len(argv) and lang.program_first and _has_var(argv[j]):

@@ -13,9 +13,10 @@ from runbooks.runtime import EngineConfig
 from runbooks.shell import script_references
 from runbooks.steps.argocd import ARGOCD_ACTIONS
 from runbooks.steps.command import executable_allowed
+from runbooks.urls import base_names, url_problems
 from schemas import EVENT_TYPES
 
-__all__ = ["find_cycle", "validate"]
+__all__ = ["find_cycle", "url_templates", "validate"]
 
 _NUMBER = re.compile(r"-?\d+(\.\d+)?")
 
@@ -31,11 +32,14 @@ def validate(
     """Raise ValidationError listing every problem (each naming its step); None when runnable."""
     problems = _shape(runbook, step_types)
     overridable = frozenset(n for n, p in runbook.parameters.items() if p.overridable)
+    bases = base_names(runbook.declared)
     for step in runbook.steps:
         comp = step.compensation_step()
         for s in [step] + ([comp] if comp is not None else []):
             problems += _step(s, variables, secrets, config, known_runbook)
             problems += shell_problems(s, overridable)
+            problems += [f"step {s.id}: {where}: {p}" for where, template in url_templates(s)
+                         for p in url_problems(template, bases)]
     if problems:
         raise ValidationError(problems)
 
@@ -149,6 +153,17 @@ def shell_problems(step: Step, overridable: frozenset[str] = frozenset()) -> lis
     return problems
 
 
+def url_templates(step: Step) -> list[tuple[str, str]]:
+    """(where, template) of every URL the step builds from its text."""
+    params = step.parameters
+    found = {
+        "http": ("URL", step.action or params.get("url")),
+        "notification": ("parameters.webhook_url", params.get("webhook_url")),
+        "argocd": ("parameters.server", params.get("server")),
+    }.get(step.kind)
+    return [(found[0], found[1])] if found and isinstance(found[1], str) and found[1] else []
+
+
 def _value_problems(step_id: str, name: str, value: Any, config: EngineConfig) -> list[str]:
     text = value if isinstance(value, str) else str(value)
     if "\x00" in text:
@@ -163,7 +178,7 @@ def _command(step: Step, variables: Mapping[str, Any], config: EngineConfig, _: 
         return ["command has no argv (action is empty)"]
     if VAR.search(step.argv[0]):
         return [f"the executable must be literal, not {step.argv[0]!r}"]
-    problems = []
+    problems = _exit_codes(step)
     if not executable_allowed(step.argv[0], config):
         problems.append(f"executable {step.argv[0]!r} is not in the allow-list")
     for arg in step.argv[1:]:
@@ -175,6 +190,22 @@ def _command(step: Step, variables: Mapping[str, Any], config: EngineConfig, _: 
                 f"value of ${{{m.group(2) if m else ''}}} starts with '-' ({value[:40]!r})"
             )
     return problems
+
+
+def _exit_codes(step: Step) -> list[str]:
+    raw = step.parameters.get("expect_exit_codes")
+    if raw is None:
+        return []
+    # literal integers only: a value from a variable could turn any failure into success
+    if not isinstance(raw, list) or not raw or not all(
+        isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in raw
+    ):
+        return ["parameters.expect_exit_codes must be a non-empty list of exit codes "
+                "(integers 0-255) written in the runbook"]
+    both = sorted(set(raw) & set(step.policy.non_retryable_exit_codes))
+    if both:
+        return [f"exit code(s) {', '.join(map(str, both))} both expected and non-retryable"]
+    return []
 
 
 def _http(step: Step, *_: Any) -> list[str]:

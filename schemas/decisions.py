@@ -225,6 +225,7 @@ class Outcome(Event):
     status: Literal[
         "started",
         "succeeded",
+        "succeeded_with_failures",
         "failed",
         "skipped",
         "compensated",
@@ -233,7 +234,10 @@ class Outcome(Event):
         "waiting_approval",
         "resolved",
     ]
-    """What happened."""
+    """What happened. A workflow (scope action) ends succeeded (every step did, or was skipped by
+    its own condition), succeeded_with_failures (the critical steps did, a non-critical one did
+    not: listed in output.failed_steps), failed or compensated (a critical step did not), or
+    skipped (already executed, dry run)."""
     attempt: Int = Field(default=1, ge=1)
     """Attempt number of the step."""
     duration_ms: Float | None = Field(default=None, ge=0)

@@ -114,8 +114,8 @@ SEED_METRICS: dict[str, tuple[Alias | Ratio, ...]] = {
         Ratio("workflow_success_rate", "novacron_executor_workflows_total",
               "novacron_executor_workflows_total",
               "Share (0-1) of finished workflows (skipped ones excluded) that succeeded, since "
-              "the worker started", lambda labels: labels.get("status") == "succeeded",
-              _finished),
+              "the worker started (succeeded_with_failures is not success)",
+              lambda labels: labels.get("status") == "succeeded", _finished),
         Alias("workflow_step_failures", "novacron_executor_step_failures", "untyped",
               "Seed name of novacron_executor_step_failures_total (a counter): failed step "
               "attempts by runbook, step and final"),

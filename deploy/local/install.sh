@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Creates (once) the cached Python environment outside the checkout and installs the project into
-# it; installs the system tools the tests use (kcat, Java, Maven, git, and Prometheus,
-# node_exporter and Alertmanager from Debian for the collector tests) when missing. Idempotent.
+# it; installs the system tools the tests use (kcat, Java, Maven, git, Prometheus,
+# node_exporter and Alertmanager from Debian for the collector tests, postgresql-client for the
+# db-failover runbook) when missing. Idempotent.
 # Debian's Prometheus packages do not start services here: tests and the demo run the binaries.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -16,6 +17,9 @@ command -v git >/dev/null || need_apt+=(git)
 command -v prometheus >/dev/null || need_apt+=(prometheus)
 command -v prometheus-node-exporter >/dev/null || need_apt+=(prometheus-node-exporter)
 command -v prometheus-alertmanager >/dev/null || need_apt+=(prometheus-alertmanager)
+# pg_isready and psql: the db-failover runbook runs them (and its tests, against stand-ins)
+{ command -v pg_isready >/dev/null && command -v psql >/dev/null; } \
+  || need_apt+=(postgresql-client)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing ${need_apt[*]} (apt)"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null

@@ -12,7 +12,7 @@ from typing import Any
 from runbooks.runtime import EngineConfig, StepContext
 from schemas.errors import NonRetryableError, RetryableError
 
-__all__ = ["child_env", "executable_allowed", "run_command"]
+__all__ = ["child_env", "executable_allowed", "expected_exit_codes", "run_command"]
 
 _KEEP_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "NOVACRON_FAKE_INFRA_LOG")
 
@@ -30,6 +30,14 @@ def executable_allowed(argv0: str, config: EngineConfig) -> bool:
     if allowed is None:
         return True
     return argv0 in allowed or os.path.basename(argv0) in allowed and "/" not in argv0
+
+
+def expected_exit_codes(params: Mapping[str, Any]) -> frozenset[int]:
+    """Exit codes that mean success: `parameters.expect_exit_codes` (literal, checked when the
+    runbook is validated), else 0 only. `pg_isready` exits 2 when the server does not answer:
+    a step that detects a failure expects [1, 2]."""
+    raw = params.get("expect_exit_codes")
+    return frozenset({0}) if raw is None else frozenset(int(c) for c in raw)
 
 
 def render_argv(ctx: StepContext) -> list[str]:
@@ -57,7 +65,7 @@ async def _kill(proc: asyncio.subprocess.Process) -> None:
 
 
 async def run_command(ctx: StepContext) -> dict[str, Any]:
-    """Run the step's argv; non-zero exit is retryable unless listed as non-retryable."""
+    """Run the step's argv; an unexpected exit code is retryable unless listed non-retryable."""
     argv = render_argv(ctx)
     _check(argv, ctx)
     env = child_env({str(k): str(v) for k, v in (ctx.param("env") or {}).items()})
@@ -78,10 +86,14 @@ async def run_command(ctx: StepContext) -> dict[str, Any]:
     except BaseException:
         await _kill(proc)
         raise
-    output = {"exit_code": proc.returncode, "stdout": ctx.clip(out.decode(errors="replace"))}
-    if proc.returncode == 0:
+    stdout = ctx.clip(out.decode(errors="replace"))
+    output = {"exit_code": proc.returncode, "stdout": stdout}
+    expected = expected_exit_codes(ctx.step.parameters)
+    if proc.returncode in expected:
         return output
-    message = f"exit code {proc.returncode}: {ctx.clip(err.decode(errors='replace')).strip()}"
+    said = ctx.clip(err.decode(errors="replace")).strip() or stdout.strip()
+    wanted = "" if expected == {0} else f" (expected {', '.join(map(str, sorted(expected)))})"
+    message = f"exit code {proc.returncode}{wanted}" + (f": {said}" if said else "")
     if proc.returncode in ctx.step.policy.non_retryable_exit_codes:
         raise NonRetryableError(message)
     raise RetryableError(message)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 import httpx
 
-from runbooks.interpolate import VAR
+from runbooks import urls
 from runbooks.runtime import StepContext
 from schemas.errors import BackendUnavailable, NonRetryableError, RetryableError
 
@@ -25,12 +25,12 @@ def slack_escape(text: str) -> str:
 
 
 def render_url(ctx: StepContext, template: str) -> str:
-    """A URL: a whole-URL variable is taken as is (http/https only); pieces are percent-encoded."""
-    url = (
-        ctx.interp.text(template)
-        if VAR.fullmatch(template)
-        else ctx.interp.text(template, escape=lambda v: quote(v, safe=""))
-    )
+    """A URL (runbooks.urls): the base from the text or an endpoint variable at the start, every
+    other value encoded for its part (a path value is one segment and never `.`/`..`)."""
+    try:
+        url = urls.render_url(ctx.interp, template, ctx.interp.url_bases)
+    except NonRetryableError as exc:
+        raise NonRetryableError(f"step {ctx.step.id}: {ctx.redactor.text(str(exc))}") from None
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise NonRetryableError(
@@ -40,8 +40,9 @@ def render_url(ctx: StepContext, template: str) -> str:
 
 
 def _headers(ctx: StepContext) -> dict[str, str]:
+    # spaces around a field value are not part of it (RFC 9110 5.5), and h11 refuses them
     headers = {
-        str(k): ctx.interp.text(str(v))
+        str(k): ctx.interp.text(str(v)).strip(" ")
         for k, v in (ctx.step.parameters.get("headers") or {}).items()
     }
     for name, value in headers.items():
@@ -72,6 +73,10 @@ async def request(
     timeout = ctx.step.timeout or ctx.config.http_timeout
     try:
         resp = await ctx.http.request(method, url, json=json, headers=headers, timeout=timeout)
+    except httpx.LocalProtocolError as exc:  # our request is malformed: a retry cannot help
+        raise NonRetryableError(
+            f"{method} {ctx.redactor.text(url)}: refused by the HTTP client ({exc})"
+        ) from exc
     except httpx.TransportError as exc:
         raise BackendUnavailable(
             f"{method} {ctx.redactor.text(url)}: {type(exc).__name__}"

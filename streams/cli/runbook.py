@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from runbooks.engine import Engine, WorkflowResult
 from runbooks.interpolate import EnvSecrets, references
@@ -32,6 +33,14 @@ VarOpt = typer.Option(
 )
 DirOpt = typer.Option([], "--dir", "-d", help="Extra runbook folder (after the built-in library).")
 _TERMINAL = {"succeeded", "failed", "timed_out", "skipped", "compensated"}
+_OK = ("succeeded", "skipped")
+_COLOUR = {"succeeded": "green", "skipped": "green", "succeeded_with_failures": "yellow"}
+
+
+def _say(out: Console, text: str, style: str = "", head: str = "") -> None:
+    """Print text exactly: runbook and event values are never read as markup (`[/bold]`) or
+    emoji codes (`:x:`); only `head` is styled."""
+    out.print(Text.assemble((head, style), text) if head else Text(text, style=style))
 
 
 def _vars(pairs: list[str]) -> dict[str, Any]:
@@ -52,12 +61,18 @@ def _typed(runbook: Runbook, variables: dict[str, Any]) -> dict[str, Any]:
     try:
         return {**variables, **check_overrides(runbook, variables, "operator")}
     except RefusedAction as exc:
-        err.print(f"[red]{exc}[/red]")
+        _say(err, str(exc), "red")
         raise typer.Exit(2) from None
 
 
 def _library(dirs: list[Path]) -> Library:
-    return Library([LIBRARY_DIR, *dirs])
+    try:
+        return Library([LIBRARY_DIR, *dirs])
+    except ValidationError as exc:  # a folder holds a file that is not a valid runbook
+        _problems(exc)
+    except OSError as exc:
+        _say(err, f"cannot read the runbook folders: {exc.strerror or type(exc).__name__}", "red")
+    raise typer.Exit(2)
 
 
 def _load(target: str, dirs: list[Path]) -> tuple[Runbook, Library]:
@@ -68,18 +83,18 @@ def _load(target: str, dirs: list[Path]) -> tuple[Runbook, Library]:
             return load_file(path), lib
         return lib.get(target), lib
     except KeyError as exc:
-        err.print(f"[red]{exc.args[0]}[/red]")
+        _say(err, str(exc.args[0]), "red")
     except ValidationError as exc:
         _problems(exc)
-    except OSError as exc:
-        err.print(f"[red]cannot read {target}: {exc.strerror}[/red]")
+    except OSError as exc:  # only the path and the reason
+        _say(err, f"cannot read {target}: {exc.strerror or type(exc).__name__}", "red")
     raise typer.Exit(2)
 
 
 def _problems(exc: ValidationError) -> None:
-    err.print(f"[red]invalid runbook ({len(exc.problems)} problem(s)):[/red]")
+    _say(err, f"invalid runbook ({len(exc.problems)} problem(s)):", "red")
     for problem in exc.problems:
-        err.print(f"  • {problem}")
+        _say(err, f"  • {problem}")
 
 
 @app.command("list")
@@ -90,11 +105,10 @@ def list_(dirs: list[Path] = DirOpt) -> None:
     for rid in lib.ids():
         rb = lib.get(rid)
         events = [n for n, p in rb.parameters.items() if p.overridable]
-        table.add_row(
-            rid, rb.metadata.name, ", ".join(rb.metadata.implements) or "-",
-            "yes" if rb.metadata.selectable else "no", ", ".join(events) or "-",
-            str(len(rb.steps)),
-        )
+        cells = [rid, rb.metadata.name, ", ".join(rb.metadata.implements) or "-",
+                 "yes" if rb.metadata.selectable else "no", ", ".join(events) or "-",
+                 str(len(rb.steps))]
+        table.add_row(*(Text(c) for c in cells))
     console.print(table)
 
 
@@ -122,9 +136,9 @@ def validate(
             raise typer.Exit(1) from None
     given = {n for n, p in runbook.declared.items() if p.default is not None or p.nullable}
     needs = sorted(references([s.model_dump() for s in runbook.steps]) - given - IDENTITY)
-    console.print(f"[green]ok[/green] {runbook.id}: {len(runbook.steps)} steps")
+    _say(console, f" {runbook.id}: {len(runbook.steps)} steps", "green", head="ok")
     if needs:
-        console.print("needs: " + ", ".join("${" + n + "}" for n in needs))
+        _say(console, "needs: " + ", ".join("${" + n + "}" for n in needs))
 
 
 @app.command()
@@ -143,18 +157,20 @@ def run(
     allow: list[str] = typer.Option([], help="Allow-list of executables for command steps."),
     dirs: list[Path] = DirOpt,
 ) -> None:
-    """Run a runbook now, in this process, with live progress."""
+    """Run a runbook now, in this process, with live progress. Exit 0: succeeded or skipped;
+    1: succeeded_with_failures (a non-critical step did not succeed), failed or compensated;
+    2: the runbook cannot be loaded or validated."""
     runbook, lib = _load(target, dirs)
     config = EngineConfig(default_webhook_url=webhook, allowed_executables=allow or None)
     variables = _typed(runbook, _vars(var))
     result = asyncio.run(
         _run(runbook, lib, variables, config, journal, action_id, dry_run, secrets_dir)
     )
-    colour = "green" if result.status in ("succeeded", "skipped") else "red"
-    console.print(f"[{colour}]{result.status}[/{colour}] {runbook.id} action {result.action_id}")
+    colour = _COLOUR.get(result.status, "red")
+    _say(console, f" {runbook.id} action {result.action_id}", colour, head=result.status)
     if result.error:
-        console.print(f"  {result.error}")
-    raise typer.Exit(0 if result.status in ("succeeded", "skipped") else 1)
+        _say(console, f"  {result.error}")
+    raise typer.Exit(0 if result.status in _OK else 1)
 
 
 async def _run(
@@ -185,7 +201,7 @@ async def _run(
         dry_run=dry_run,
     )
     with Progress(
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(),
@@ -200,7 +216,7 @@ async def _run(
             line = f"{where:>16} {event.status}" + (
                 f" (attempt {event.attempt})" if event.attempt > 1 else ""
             )
-            progress.console.print(line + (f": {event.error}" if event.error else ""))
+            _say(progress.console, line + (f": {event.error}" if event.error else ""))
             if (
                 event.scope == "step"
                 and event.status in _TERMINAL

@@ -113,7 +113,7 @@ async def test_non_retryable_error_is_not_retried_and_skips_dependents() -> None
     result = await clock.run(make(clock, events, flaky).run(rb, {}))
     assert flaky.calls == ["s"] and clock.sleeps == []
     assert result.steps["s"].status == "failed" and result.steps["t"].status == "skipped"
-    assert result.status == "succeeded"  # s is not critical
+    assert result.status == "failed"  # s is not critical, but nothing succeeded
 
 
 async def test_timeout_on_virtual_time_is_retried_then_timed_out() -> None:

@@ -22,7 +22,7 @@ import pytest
 from agents.executor import Executor, ExecutorConfig, InMemoryJournal
 from runbooks.loader import Library
 from runbooks.steps.web import slack_escape
-from schemas import Event
+from schemas import Event, Outcome
 from tests.unit.test_runbooks_support import ServerState, approved, book, local_server
 
 CORPUS = Path(__file__).parents[1] / "fixtures" / "injection_payloads.txt"
@@ -117,6 +117,25 @@ def library(url: str, rec: Path) -> Library:
             **selectable("inj-http"),
         )
     )
+    base = selectable("inj-http-base")  # the same request through an endpoint base URL
+    base["parameters"]["api"] = {"type": "string", "kind": "endpoint", "default": url + "/"}
+    lib.add(
+        book(
+            [
+                {
+                    "id": "h",
+                    "action_type": "http",
+                    "action": "${api}/records/${p}?q=${p}",
+                    "parameters": {
+                        "method": "PUT",
+                        "json": {"target": "${p}", "note": "x ${p}"},
+                        "headers": {"X-Tag": "${p}"},
+                    },
+                }
+            ],
+            **base,
+        )
+    )
     lib.add(
         book(
             [
@@ -150,6 +169,10 @@ async def run(url: str, runbook: str, payload: str, rec: Path) -> list[Event]:
     return events
 
 
+DOT_SEGMENTS = ("", ".", "..")
+"""Path segments a URL parser resolves (`/records/..` is `/`): refused as values."""
+
+
 def refused(payload: str) -> bool:
     return "\x00" in payload or len(payload) > 65_536
 
@@ -174,17 +197,23 @@ async def test_payload_is_inert(raw: str, tmp_path: Path, server: tuple[str, Ser
     if not refused(payload) and not (payload.startswith("-") and payload.lstrip("-") != ""):
         expected.append(["pos", payload])
     assert seen == expected
-    # http: one percent-encoded path segment, JSON-typed body, no header splitting
-    before = len(state.requests)
-    await run(url, "inj-http", payload, rec)
-    sent = state.requests[before:]
-    if refused(payload) or not all(32 <= ord(c) < 127 for c in payload):  # bad header value
-        assert sent == []
-    else:
-        (req,) = sent
-        assert req.path == f"/records/{quote(payload, safe='')}?q={quote(payload, safe='')}"
-        assert req.body == {"target": payload, "note": "x " + payload}
-        assert req.headers["X-Tag"] == payload.strip(" ")
+    # http: one percent-encoded path segment, JSON-typed body, no header splitting; the same
+    # with a literal base URL and with an endpoint parameter as the base
+    for runbook in ("inj-http", "inj-http-base"):
+        before = len(state.requests)
+        events = await run(url, runbook, payload, rec)
+        sent = state.requests[before:]
+        if refused(payload) or not all(32 <= ord(c) < 127 for c in payload):  # bad header
+            assert sent == []
+        elif payload in DOT_SEGMENTS:  # would resolve to another endpoint: refused, said why
+            assert sent == []
+            assert any("makes a URL path segment" in (e.error or "") for e in events
+                       if isinstance(e, Outcome) and e.step_id == "h")
+        else:
+            (req,) = sent
+            assert req.path == f"/records/{quote(payload, safe='')}?q={quote(payload, safe='')}"
+            assert req.body == {"target": payload, "note": "x " + payload}
+            assert req.headers["X-Tag"] == payload.strip(" ")
     # notification: the Slack body is exactly {"text": …} with the value escaped
     before = len(state.requests)
     await run(url, "inj-note", payload, rec)

@@ -75,6 +75,13 @@ FLAGGED = [
     ["ssh", "-p", "2222", "admin@host", "echo", "${x}"],
     ["watch", "-n", "5", "curl ${x}"],
     ["su", "-c", "echo ${x}", "root"],
+    ["psql", "--host=db", "-c", "DELETE FROM t WHERE id = '${x}'"],
+    ["psql", "-h", "db", "--command=SELECT '${x}'"],
+    ["psql", "-XAtc", "SELECT '${x}'"],
+    ["psql", "-f", "/opt/sql/${x}.sql"],
+    ["psql", "orders", "-c", "SELECT '${x}'"],
+    ["mysql", "-e", "SELECT '${x}'"],
+    ["clickhouse-client", "--query", "SELECT '${x}'"],
 ]
 CLEAN = [
     ["python", "-m", "runbooks.fake_infra", "scale", "--service=${x}"],
@@ -87,6 +94,9 @@ CLEAN = [
     ["git", "commit", "-m", "${x}"],
     ["sh", "-c", "echo ${secret:TOKEN}"],  # a secret is not event data
     ["env", "X=${x}", "printenv", "X"],
+    ["psql", "--host=${x}", "--port=${x}", "--username=${x}", "--command=SELECT 1", "${x}"],
+    ["psql", "-h", "${x}", "-d", "${x}", "-v", "id=${x}", "-c", "SELECT :'id'"],
+    ["mysql", "-h", "${x}", "-e", "SELECT 1", "${x}"],
 ]
 
 
@@ -194,7 +204,11 @@ async def test_injection_corpus_through_a_shell_runbook_runs_nothing(tmp_path: P
     failed = [e for e in events if isinstance(e, Outcome) and e.status == "failed"]
     assert len(failed) == len(RAW) + 1 and resolver_refusals == len(RAW)
     assert "would be parsed as code" in (failed[0].error or "")
-    assert all("variables differ" in (e.error or "") for e in failed[1:])
+    # a payload equal to the default ("") is not forged: it is refused like the honest action
+    assert all("variables differ" in (e.error or "") or "would be parsed as code" in (e.error or "")
+               for e in failed[1:])
+    assert sum("variables differ" in (e.error or "") for e in failed[1:]) == sum(
+        materialise(raw, canary) != "" for raw in RAW)
     assert not canary.exists() and not rec.exists()
     assert os.listdir(tmp_path) == []
     json.dumps([e.model_dump(mode="json") for e in failed])  # reasons are plain data
