@@ -129,7 +129,7 @@ class RegoEngine(BatchEngine):
                             [p.policy_id for p in good], {p.policy_id: p for p in good})
         if good:
             try:
-                compiled.native = _Native(*_interpreter_for(good), _input_keys(good))
+                compiled.native = _Native(*_interpreter_for(good), input_keys(good))
             except Exception as exc:
                 compiled.error = "compile error: " + str(exc).strip().splitlines()[0]
         return compiled
@@ -198,7 +198,7 @@ def answer_of(row: Any) -> PolicyAnswer:
     return parse_answer(*row)
 
 
-def _input_keys(policies: Sequence[PolicyVersion]) -> frozenset[str] | None:
+def input_keys(policies: Sequence[PolicyVersion]) -> frozenset[str] | None:
     """Top-level input keys read as `input.<key>`; None when any module reads `input` otherwise."""
     keys: set[str] = set()
     for p in policies:
