@@ -8,6 +8,7 @@ module calling any other SDK built-in is refused when it loads.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any, NoReturn
 
@@ -129,5 +130,5 @@ def _pad(text: str, flags: str, width: str | None) -> str:
     return text.rjust(int(width), "0" if "0" in flags and text[:1].isdigit() else " ")
 
 
-HOST_BUILTINS = {"sprintf": sprintf, ERROR_BUILTIN: builtin_error}
+HOST_BUILTINS: dict[str, Callable[..., Any]] = {"sprintf": sprintf, ERROR_BUILTIN: builtin_error}
 """Host built-ins by Rego name."""

@@ -95,9 +95,10 @@ class WasmConfig(BaseModel):
 class EngineConfig(BaseModel):
     """Settings of the policy engine (`NOVACRON_POLICY_ENGINE__*`)."""
 
-    backend: Literal["regopy", "wasm", "opa-server"] = "regopy"
-    """regopy (in-process rego-cpp), wasm (OPA compiled to WebAssembly, run by wasmtime in
-    process; needs the `opa` binary to build modules) or opa-server (REST calls to `opa`)."""
+    backend: Literal["regopy", "wasm", "opa-server"] = "wasm"
+    """wasm (OPA compiled to WebAssembly, run by wasmtime in process; the fastest, needs the
+    `opa` binary to build modules and falls back to regopy without one), regopy (rego-cpp in
+    process) or opa-server (REST calls to an OPA server, `opa`)."""
     cache_size: int = Field(default=0, ge=0)
     """Result-cache entries keyed by the input's canonical hash (0 disables the cache)."""
     wasm: WasmConfig = Field(default_factory=WasmConfig)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -95,6 +95,16 @@ class OpaEngine:
         else:
             result = combine(refs, answers, digest)
         return result.with_timing((time.perf_counter() - start) * 1000)
+
+    def evaluate_batch(
+        self,
+        values: Sequence[Mapping[str, Any]],
+        *,
+        types: Collection[str] | None = None,
+        policy_ids: Collection[str] | None = None,
+    ) -> list[EvalResult]:
+        """One REST evaluation per input (OPA's data API takes one input per request)."""
+        return [self.evaluate(v, types=types, policy_ids=policy_ids) for v in values]
 
     def _ask(self, policy: PolicyVersion, value: Mapping[str, Any]) -> PolicyAnswer:
         shape = rule_shape(policy.rego)

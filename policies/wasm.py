@@ -43,6 +43,7 @@ from schemas import PolicyVersion
 __all__ = ["WasmBuild", "WasmEngine", "find_opa"]
 
 BATCH_RULE = "batch := [r | some v in input.batch; r := result with input as v]\n"
+CHUNK = 32  # inputs per opa_eval: the module frees nothing within one evaluation
 _JSON = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
@@ -155,10 +156,10 @@ class WasmEngine(BatchEngine):
             loaded = self._load(good)
         compiled = Compiled([policy_ref(p) for p in policies], fixed,
                             [p.policy_id for p in good], {p.policy_id: p for p in good})
-        if good and isinstance(loaded, str):
-            compiled.error = f"compile error: {loaded}"
-        elif good:
+        if good and isinstance(loaded, WasmPolicy):
             compiled.native = _Native(loaded, input_keys(good))
+        elif good:
+            compiled.error = f"compile error: {loaded}"
         return compiled
 
     def _load(self, policies: list[PolicyVersion]) -> WasmPolicy | str:
@@ -179,18 +180,26 @@ class WasmEngine(BatchEngine):
 
     def _answer_all(self, compiled: Compiled, values: Sequence[Mapping[str, Any]]
                     ) -> list[Answers | Exception]:
-        native: _Native = compiled.native
-        keys = native.keys
+        keys = compiled.native.keys
         projected = [v if keys is None else {k: x for k, x in v.items() if k in keys}
                      for v in values]
+        out: list[Answers | Exception] = []
+        for i in range(0, len(projected), CHUNK):
+            out += self._chunk(compiled, projected[i:i + CHUNK])
+        return out
+
+    def _chunk(self, compiled: Compiled, values: Sequence[Mapping[str, Any]]
+               ) -> list[Answers | Exception]:
+        if len(values) == 1:
+            return [self._alone(compiled, values[0])]
         try:
-            payload = orjson.dumps({"batch": projected}, option=_JSON)
-            rows = native.policy.evaluate(f"{WRAPPER}/batch", payload)
+            payload = orjson.dumps({"batch": values}, option=_JSON)
+            rows = compiled.native.policy.evaluate(f"{WRAPPER}/batch", payload)
             if not isinstance(rows, list) or len(rows) != len(values):
                 raise QueryError("malformed batch result")
             return [self._answers(compiled, row) for row in rows]
         except (TypeError, OpaAbort, QueryError):  # one input broke the batch: each on its own
-            return [self._alone(compiled, v) for v in projected]
+            return [self._alone(compiled, v) for v in values]
 
     def _answers(self, compiled: Compiled, row: Any) -> Answers:
         if not isinstance(row, list) or len(row) != len(compiled.included):

@@ -14,7 +14,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from agents.control_api import ControlApi
 from agents.gate import GateResult, PolicyGate
-from policies.engine import RegoEngine, compile_errors
+from policies.backends import make_engine
+from policies.engine import compile_errors
 from policies.registry import PolicyRegistry
 from policies.source import load_directory
 from runbooks.loader import Library
@@ -189,7 +190,7 @@ def _decoder(ctx: WorkerContext, kind: type[Any], sink: Callable[[list[Any]], Aw
 def register(app: faust.App, ctx: WorkerContext) -> None:
     """Policies from their topic (seeded from policies/rego), the gate agents, /api/… views."""
     registry = PolicyRegistry(ctx.settings.policies)
-    engine = RegoEngine(registry, ctx.settings.policy_engine)
+    engine = make_engine(registry, ctx.settings.policy_engine)
     # the same library and action-type mapping as the execute role: the gate judges what runs
     runbooks = Library(ctx.settings.executor.library_dirs)
     gate = PolicyGate(engine, ctx.settings.gate,
