@@ -112,7 +112,7 @@ def _format(verb: str, value: Any, prec: str | None) -> str:
         return text[: int(prec)] if prec is not None and isinstance(value, str) else text
     if verb == "d" and isinstance(value, int):
         return str(value)
-    if verb in "feEgG" and isinstance(value, (int, float)) and not isinstance(value, bool):
+    if verb in "feEgG" and isinstance(value, float):
         return format(float(value), f".{prec or 6}{verb}" if verb != "g" else "g")
     if verb in "xX" and isinstance(value, (int, str)):
         text = format(value, "x") if isinstance(value, int) else value.encode().hex()

@@ -185,8 +185,12 @@ class BatchEngine:
             frozenset(types) if types is not None else None,
             frozenset(policy_ids) if policy_ids is not None else None,
         )
-        digests = [input_hash(v) for v in values]
-        out: list[EvalResult | None] = [self._cached(scope, d) for d in digests]
+        digests = [_digest(v) for v in values]
+        out: list[EvalResult | None] = [self._cached(scope, d) if d else None for d in digests]
+        for i in [i for i, d in enumerate(digests) if not d]:  # not JSON: it fails alone
+            refs, why = self._compiled_for(scope).refs, _not_json(values[i])
+            out[i] = failed(refs, why) if refs else EvalResult(
+                allowed=False, error=why, reasons=[f"{why}, failing closed"])
         todo = [i for i, r in enumerate(out) if r is None]
         if todo:
             fresh = self._evaluate_all(self._compiled_for(scope), [values[i] for i in todo],
@@ -251,6 +255,21 @@ class BatchEngine:
     def _answer_all(self, compiled: Compiled, values: Sequence[Mapping[str, Any]]
                     ) -> list[Answers | Exception]:
         raise NotImplementedError
+
+
+def _digest(value: Mapping[str, Any]) -> str:
+    try:
+        return input_hash(value)
+    except TypeError:
+        return ""
+
+
+def _not_json(value: Mapping[str, Any]) -> str:
+    try:
+        input_hash(value)
+    except TypeError as exc:
+        return f"cannot pass the input to Rego (JSON values only): {exc}"
+    return "cannot pass the input to Rego"
 
 
 def split_policies(policies: Sequence[PolicyVersion], compile_errors: Any
