@@ -165,3 +165,13 @@ def test_host_sprintf_matches_opa(tmp_path: Path) -> None:
                           text=True, timeout=60, check=True)
     expected = json.loads(done.stdout)["result"][0]["expressions"][0]["value"]
     assert [sprintf(f, a) for f, a in SPRINTF_CASES] == expected
+
+
+def test_shipped_rego_tests_pass_on_opa() -> None:
+    opa = find_opa()
+    if opa is None:
+        pytest.skip("no OPA binary (see the backend fixture)")
+    done = subprocess.run([str(opa), "test", str(ROOT / "policies" / "rego")],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout[-2000:]
+    assert "PASS" in done.stdout
