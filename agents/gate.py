@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -194,7 +194,49 @@ class PolicyGate:
         Params that may not run as asked (another runbook, unknown or fixed parameters, wrong
         types or bounds) are denied before any policy runs; any failure is an error verdict.
         """
+        return self.evaluate_batch([(decision, context)], now=now)[0]
+
+    def evaluate_batch(
+        self,
+        items: Sequence[tuple[Decision, Mapping[str, Any] | None]],
+        *,
+        now: datetime | None = None,
+    ) -> list[GateResult]:
+        """`evaluate` for a stream batch: one engine call per round, results in input order.
+
+        A released migration raises `migrations_last_hour` for the later decisions on the same
+        resource, so those go to the next round with rebuilt inputs, exactly as one by one.
+        """
         now = now or utc_now()
+        out: dict[int, GateResult] = {}
+        todo = list(range(len(items)))
+        while todo:
+            todo = self._round(items, todo, now, out)
+        return [out[i] for i in range(len(items))]
+
+    def _round(self, items: Sequence[tuple[Decision, Mapping[str, Any] | None]],
+               todo: list[int], now: datetime, out: dict[int, GateResult]) -> list[int]:
+        prepared: dict[int, tuple[ResolvedAction, dict[str, Any]]] = {}
+        for i in todo:
+            ready = self._prepare(*items[i], now)
+            if isinstance(ready, GateResult):
+                out[i] = ready
+            else:
+                prepared[i] = ready
+        results = self._evaluate_values([v for _, v in prepared.values()])
+        migrated: set[str] = set()
+        for n, (i, (resolved, _)) in enumerate(prepared.items()):
+            decision = items[i][0]
+            if decision.resource_id in migrated:  # its input counted one migration too few
+                return list(prepared)[n:]
+            out[i] = done = self._finish(decision, resolved, results[n], now)
+            if done.action is not None and "migrate_vm" in (done.action.action_type,
+                                                            *resolved.implements):
+                migrated.add(decision.resource_id)
+        return []
+
+    def _prepare(self, decision: Decision, context: Mapping[str, Any] | None, now: datetime
+                 ) -> GateResult | tuple[ResolvedAction, dict[str, Any]]:
         try:
             resolved = self.resolver.resolve(decision.decision_type, decision.params)
         except RefusedAction as exc:
@@ -202,8 +244,30 @@ class PolicyGate:
         except Exception as exc:  # a library problem: fail closed, and say so
             return GateResult(self.refusal(decision, _failure("runbook resolution", exc)))
         try:
-            value = self.build_input(decision, context, now, resolved)
-            result = self.engine.evaluate(value, types=self.config.policy_types)
+            return resolved, self.build_input(decision, context, now, resolved)
+        except Exception as exc:  # the gate never drops a decision without a verdict
+            return GateResult(self.refusal(decision, _failure("policy evaluation", exc)))
+
+    def _evaluate_values(self, values: list[dict[str, Any]]) -> list[EvalResult | Exception]:
+        if not values:
+            return []
+        types = self.config.policy_types
+        try:
+            return list(self.engine.evaluate_batch(values, types=types))
+        except Exception:  # one input broke the whole call: each input alone, so it fails alone
+            out: list[EvalResult | Exception] = []
+            for value in values:
+                try:
+                    out.append(self.engine.evaluate(value, types=types))
+                except Exception as exc:
+                    out.append(exc)
+            return out
+
+    def _finish(self, decision: Decision, resolved: ResolvedAction,
+                result: EvalResult | Exception, now: datetime) -> GateResult:
+        try:
+            if isinstance(result, Exception):
+                raise result
             verdict = self._verdict(decision, result)
         except Exception as exc:  # the gate never drops a decision without a verdict
             return GateResult(self.refusal(decision, _failure("policy evaluation", exc)))

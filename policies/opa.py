@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import httpx
-from pydantic import BaseModel, Field
 
-from policies.engine import PolicySource
+from policies.core import OpaConfig, PolicySource
 from policies.result import (
     EvalResult,
     PolicyAnswer,
@@ -23,19 +22,6 @@ from policies.source import package_of, rule_shape
 from schemas import PolicyVersion
 
 __all__ = ["OpaConfig", "OpaEngine"]
-
-
-class OpaConfig(BaseModel):
-    """Where the OPA server is and whether we push our policies to it."""
-
-    url: str = "http://127.0.0.1:8181"
-    """Base URL of the OPA server."""
-    timeout_seconds: float = Field(default=2.0, gt=0)
-    """Per-request timeout; a timeout fails closed like any engine error."""
-    push_policies: bool = True
-    """PUT each enabled policy to `/v1/policies/{id}` when the policy set changes."""
-    token: str | None = None
-    """Bearer token for OPA's authentication, if enabled."""
 
 
 class OpaEngine:
@@ -109,6 +95,16 @@ class OpaEngine:
         else:
             result = combine(refs, answers, digest)
         return result.with_timing((time.perf_counter() - start) * 1000)
+
+    def evaluate_batch(
+        self,
+        values: Sequence[Mapping[str, Any]],
+        *,
+        types: Collection[str] | None = None,
+        policy_ids: Collection[str] | None = None,
+    ) -> list[EvalResult]:
+        """One REST evaluation per input (OPA's data API takes one input per request)."""
+        return [self.evaluate(v, types=types, policy_ids=policy_ids) for v in values]
 
     def _ask(self, policy: PolicyVersion, value: Mapping[str, Any]) -> PolicyAnswer:
         shape = rule_shape(policy.rego)

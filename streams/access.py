@@ -14,7 +14,7 @@ from pathlib import Path
 from aiokafka import ConsumerRecord
 
 from agents.access import Authoriser
-from policies.engine import RegoEngine
+from policies.backends import make_engine
 from policies.registry import PolicyRegistry
 from policies.source import load_directory
 from schemas import PolicyVersion
@@ -36,7 +36,7 @@ class AccessHost:
         self.ctx = ctx
         self.registry = PolicyRegistry(ctx.settings.policies)
         api = ctx.settings.api
-        engine = RegoEngine(self.registry, ctx.settings.policy_engine)
+        engine = make_engine(self.registry, ctx.settings.policy_engine)
         self.authoriser = Authoriser(engine, api.tokens, api.access_policy_types)
         self.ready = asyncio.Event()
         self.error = ""

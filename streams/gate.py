@@ -14,7 +14,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from agents.control_api import ControlApi
 from agents.gate import GateResult, PolicyGate
-from policies.engine import RegoEngine, compile_errors
+from policies.backends import make_engine
+from policies.engine import compile_errors
 from policies.registry import PolicyRegistry
 from policies.source import load_directory
 from runbooks.loader import Library
@@ -124,17 +125,24 @@ class GateHost:
 
     async def decisions(self, decisions: Iterable[Decision]) -> list[Event]:
         out: list[Event] = []
-        for d in decisions:
-            try:
-                result = self.gate.evaluate(d, self.facts.context_for(d))
-            except Exception as exc:  # one bad decision must not stop the gate for everyone else
-                log.exception("gate failed on decision %s", d.event_id)
-                reason = f"gate failed, failing closed: {type(exc).__name__}: {str(exc)[:500]}"
-                result = GateResult(self.gate.refusal(d, reason))  # never without a verdict
+        decisions = list(decisions)
+        try:  # the whole stream batch in one engine call per policy set
+            results = self.gate.evaluate_batch([(d, self.facts.context_for(d)) for d in decisions])
+        except Exception:  # one by one, so a bad decision fails alone
+            results = [self._one(d) for d in decisions]
+        for result in results:
             out.extend(self._count(result))
         await self.emit(out)
         self.metrics.pending.set(len(self.gate.pending()))
         return out
+
+    def _one(self, d: Decision) -> GateResult:
+        try:
+            return self.gate.evaluate(d, self.facts.context_for(d))
+        except Exception as exc:  # one bad decision must not stop the gate for everyone else
+            log.exception("gate failed on decision %s", d.event_id)
+            reason = f"gate failed, failing closed: {type(exc).__name__}: {str(exc)[:500]}"
+            return GateResult(self.gate.refusal(d, reason))  # never without a verdict
 
     def _count(self, result: GateResult) -> list[Event]:
         self.ctx.metrics.policy_latency.observe(result.verdict.latency_ms / 1000)
@@ -182,7 +190,7 @@ def _decoder(ctx: WorkerContext, kind: type[Any], sink: Callable[[list[Any]], Aw
 def register(app: faust.App, ctx: WorkerContext) -> None:
     """Policies from their topic (seeded from policies/rego), the gate agents, /api/… views."""
     registry = PolicyRegistry(ctx.settings.policies)
-    engine = RegoEngine(registry, ctx.settings.policy_engine)
+    engine = make_engine(registry, ctx.settings.policy_engine)
     # the same library and action-type mapping as the execute role: the gate judges what runs
     runbooks = Library(ctx.settings.executor.library_dirs)
     gate = PolicyGate(engine, ctx.settings.gate,

@@ -42,4 +42,15 @@ else
   "$venv/bin/pip" install -q --no-deps --no-build-isolation -e "$root" >/dev/null 2>&1 \
     || "$venv/bin/pip" install -q --no-deps -e "$root"
 fi
+# OPA: the govern role's default policy backend compiles Rego to WebAssembly with `opa build`
+# (at start and on every policy change), so the binary must be where govern runs
+bin=${NOVACRON_BIN:-$HOME/.cache/novacron/bin}
+if [ ! -x "$bin/opa" ] && ! command -v opa >/dev/null; then
+  if command -v go >/dev/null; then
+    echo "building OPA v1.22.4 into $bin (go install: a few minutes)"
+    GOBIN="$bin" go install github.com/open-policy-agent/opa@v1.22.4
+  else
+    echo "warning: no opa and no go: the wasm policy backend falls back to regopy" >&2
+  fi
+fi
 echo "environment ready: $venv"

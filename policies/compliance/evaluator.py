@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -18,7 +18,7 @@ import orjson
 from policies._rego_input import make_input, new_interpreter
 from policies.compliance.library import ControlLibrary
 from policies.compliance.resources import is_unknown
-from schemas.errors import NonRetryableError, RejectedError
+from schemas.errors import NonRetryableError, NovacronError, RejectedError
 
 __all__ = [
     "DISPATCH_PACKAGE",
@@ -27,6 +27,7 @@ __all__ = [
     "FakeEvaluator",
     "RegoEvaluator",
     "Verdicts",
+    "evaluate_each",
     "input_for",
     "rule_name",
     "wrapper_module",
@@ -50,6 +51,23 @@ class ControlEvaluator(Protocol):
         """Failing and unknown ids of the controls for `resource_type`."""
         ...
 
+    def evaluate_batch(self, items: Sequence[tuple[str, Mapping[str, Any]]]
+                       ) -> list[Verdicts | Exception]:
+        """`evaluate` for many resources, in order; a resource that fails gets its error."""
+        ...
+
+
+def evaluate_each(evaluator: ControlEvaluator, items: Sequence[tuple[str, Mapping[str, Any]]]
+                  ) -> list[Verdicts | Exception]:
+    """One `evaluate` per item, each failure kept in its own slot (a bad one fails alone)."""
+    out: list[Verdicts | Exception] = []
+    for resource_type, config in items:
+        try:
+            out.append(evaluator.evaluate(resource_type, config))
+        except (NovacronError, TypeError, ValueError) as exc:
+            out.append(exc)
+    return out
+
 
 class FakeEvaluator:
     """Answers from a function (tests of the scanner and agent without regopy)."""
@@ -64,6 +82,10 @@ class FakeEvaluator:
         failing = frozenset(self.rule(resource_type, config))
         unknown = frozenset(self.unknown(resource_type, config)) if self.unknown else frozenset()
         return Verdicts(failing, unknown - failing)
+
+    def evaluate_batch(self, items: Sequence[tuple[str, Mapping[str, Any]]]
+                       ) -> list[Verdicts | Exception]:
+        return evaluate_each(self, items)
 
 
 def rule_name(resource_type: str) -> str:
@@ -173,3 +195,11 @@ class RegoEvaluator:
         # A rule that forgot its type guard must not leak into another type's results.
         failing = frozenset(found["fail"]) & ids
         return Verdicts(failing, frozenset(found["unknown"]) & ids - failing)
+
+    def evaluate_batch(self, items: Sequence[tuple[str, Mapping[str, Any]]]
+                       ) -> list[Verdicts | Exception]:
+        """The bundle compiled once, then one query per resource (rego-cpp aborts on the
+        `with input as` a single query over many inputs needs); errors stay per resource."""
+        if self._bundle is None and any(self._ids.get(t) for t, _ in items):
+            self.compile()
+        return evaluate_each(self, items)

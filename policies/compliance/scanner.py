@@ -117,8 +117,28 @@ class Scanner:
         return Check(subject, applicable, verdicts)
 
     def checks(self, resources: Iterable[Resource]) -> list[Check]:
-        """One check per subject of the resource graph."""
-        return [self.check(s) for s in build_subjects(list(resources))]
+        """One check per subject of the resource graph, evaluated as one batch."""
+        subjects = build_subjects(list(resources))
+        applicable = [tuple(self.library.for_type(s.resource.type)) for s in subjects]
+        todo = [i for i, a in enumerate(applicable) if a]
+        try:
+            answers = self.evaluator.evaluate_batch(
+                [(subjects[i].resource.type, subjects[i].resource.config) for i in todo])
+        except (NovacronError, TypeError, ValueError):  # the batch itself failed: one by one
+            return [self.check(s) for s in subjects]
+        verdicts = dict(zip(todo, answers, strict=True))
+        return [self._check(s, a, verdicts.get(i)) for i, (s, a) in
+                enumerate(zip(subjects, applicable, strict=True))]
+
+    @staticmethod
+    def _check(subject: Subject, applicable: tuple[Control, ...],
+               answer: Verdicts | Exception | None) -> Check:
+        if not applicable or answer is None:
+            return Check(subject, ())
+        if isinstance(answer, Exception):  # fail closed: not evaluable is not compliant
+            return Check(subject, applicable, Verdicts(frozenset(c.id for c in applicable)),
+                         str(answer))
+        return Check(subject, applicable, answer)
 
     def scan(
         self,

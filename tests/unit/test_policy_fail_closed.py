@@ -1,5 +1,6 @@
 """Issue 11, finding 4: every evaluation error or malformed result fails closed in block mode,
-with a verdict naming the failing policy; warn/audit policies only warn."""
+with a verdict naming the failing policy; warn/audit policies only warn. Each case runs on both
+in-process engines (regopy, and OPA compiled to wasm) and, where noted, on an OPA server."""
 
 from __future__ import annotations
 
@@ -16,10 +17,11 @@ import httpx
 import pytest
 
 from agents.gate import GateConfig, PolicyGate
-from policies.engine import RegoEngine, StaticSource
+from policies.engine import RUNTIME_ERROR, RegoEngine, StaticSource
 from policies.opa import OpaConfig, OpaEngine
 from policies.result import EvalResult
 from policies.source import content_hash
+from policies.wasm import WasmEngine, find_opa
 from runbooks.loader import Library
 from runbooks.resolve import Resolver
 from schemas import Decision, PolicyVersion
@@ -66,68 +68,83 @@ def good() -> PolicyVersion:
                          policy_type="action_safety")
 
 
-def evaluate(*policies: PolicyVersion) -> EvalResult:
-    return RegoEngine(StaticSource(policies)).evaluate(INPUT)
+@pytest.fixture(params=["regopy", "wasm"])
+def backend(request: pytest.FixtureRequest) -> str:
+    if request.param == "wasm" and find_opa() is None:
+        pytest.skip("no OPA binary to build wasm modules: `GOBIN=~/.cache/novacron/bin go install "
+                    "github.com/open-policy-agent/opa@v1.22.4` (or set NOVACRON_OPA)")
+    return str(request.param)
+
+
+def engine(backend: str, *policies: PolicyVersion) -> RegoEngine | WasmEngine:
+    kind = WasmEngine if backend == "wasm" else RegoEngine
+    return kind(StaticSource(policies))
+
+
+def evaluate(backend: str, *policies: PolicyVersion) -> EvalResult:
+    return engine(backend, *policies).evaluate(INPUT)
 
 
 @pytest.mark.parametrize("name", list(BAD))
-def test_runtime_error_in_a_block_policy_is_an_error_naming_it(name: str) -> None:
-    result = evaluate(good(), policy(name, BAD[name]))
+def test_runtime_error_in_a_block_policy_is_an_error_naming_it(backend: str, name: str) -> None:
+    result = evaluate(backend, good(), policy(name, BAD[name]))
     assert not result.allowed and result.error is not None
-    assert result.reasons == [f"t.{name}: policy error (runtime error: a built-in failed (type "
-                              "error, conversion such as to_number, division by zero, "
-                              "conflicting values, …)), failing closed"]
+    assert result.reasons == [f"t.{name}: policy error ({RUNTIME_ERROR}), failing closed"]
+    assert RUNTIME_ERROR == ("runtime error: a built-in failed (type error, conversion such as "
+                             "to_number, division by zero, conflicting values, …)")
     assert set(result.policy_versions) == {"t.good", f"t.{name}"}
 
 
 @pytest.mark.parametrize("name", list(BAD))
-def test_runtime_error_in_a_warn_policy_only_warns(name: str) -> None:
-    result = evaluate(good(), policy(name, BAD[name], "warn"))
+def test_runtime_error_in_a_warn_policy_only_warns(backend: str, name: str) -> None:
+    result = evaluate(backend, good(), policy(name, BAD[name], "warn"))
     assert result.allowed and result.error is None
     assert len(result.warnings) == 1 and result.warnings[0].startswith(f"t.{name}: policy error")
 
 
-def test_the_other_policies_still_answer_when_one_fails() -> None:
+def test_the_other_policies_still_answer_when_one_fails(backend: str) -> None:
     denying = policy("deny", 'deny contains "over quota" if true')
-    result = evaluate(denying, policy("broken", BAD["to_number"]))
+    result = evaluate(backend, denying, policy("broken", BAD["to_number"]))
     assert not result.allowed
     assert result.violations == ["t.deny: over quota"]
     assert any(r.startswith("t.broken: policy error (runtime error") for r in result.reasons)
 
 
 @pytest.mark.parametrize("name", list(MALFORMED))
-def test_malformed_result_of_a_block_policy_is_an_error_naming_it(name: str) -> None:
+def test_malformed_result_of_a_block_policy_is_an_error_naming_it(backend: str, name: str
+                                                                  ) -> None:
     body, why = MALFORMED[name]
-    result = evaluate(good(), policy(name, body))
+    result = evaluate(backend, good(), policy(name, body))
     assert not result.allowed and result.error is not None
     assert len(result.reasons) == 1 and result.reasons[0].startswith(f"t.{name}: policy error")
     assert why in result.reasons[0]
 
 
 @pytest.mark.parametrize("name", list(MALFORMED))
-def test_malformed_result_of_an_audit_policy_is_recorded(name: str) -> None:
-    result = evaluate(good(), policy(name, MALFORMED[name][0], "audit"))
+def test_malformed_result_of_an_audit_policy_is_recorded(backend: str, name: str) -> None:
+    result = evaluate(backend, good(), policy(name, MALFORMED[name][0], "audit"))
     assert result.allowed and result.audit and result.audit[0].startswith(f"t.{name}:")
 
 
-def test_an_engine_error_reported_as_output_is_an_error_naming_the_policy() -> None:
+def test_an_engine_error_reported_as_output_is_an_error_naming_the_policy(backend: str) -> None:
     # rego-cpp resolves `to_number` inside package t.to_number to the package itself and answers
-    # with an error tree that is not JSON; the engine must still name the policy
+    # with an error tree that is not JSON; the engine must still name the policy (OPA resolves
+    # the built-in, which fails on "abc": a runtime error)
     shadowed = policy("shadow", BAD["to_number"], package="t.to_number")
-    result = evaluate(good(), shadowed)
+    result = evaluate(backend, good(), shadowed)
     assert not result.allowed
-    assert result.reasons == ["t.shadow: policy error (evaluation error (JSONDecodeError)), "
-                              "failing closed"]
+    why = {"regopy": "evaluation error (JSONDecodeError)", "wasm": RUNTIME_ERROR}[backend]
+    assert result.reasons == [f"t.shadow: policy error ({why}), failing closed"]
 
 
-def test_healthy_policies_are_unaffected() -> None:
-    ok = evaluate(good(), policy("fine", 'deny contains "x" if to_number("5") > 9'))
+def test_healthy_policies_are_unaffected(backend: str) -> None:
+    ok = evaluate(backend, good(), policy("fine", 'deny contains "x" if to_number("5") > 9'))
     assert ok.allowed and ok.reasons == [] and ok.error is None
 
 
-def test_the_gate_logs_an_error_verdict_and_never_acts() -> None:
-    engine = RegoEngine(StaticSource([good(), policy("mixed", MALFORMED["mixed_deny"][0])]))
-    gate = PolicyGate(engine, GateConfig(policy_types=["action_safety"]),
+def test_the_gate_logs_an_error_verdict_and_never_acts(backend: str) -> None:
+    gate = PolicyGate(engine(backend, good(), policy("mixed", MALFORMED["mixed_deny"][0])),
+                      GateConfig(policy_types=["action_safety"]),
                       Resolver(Library().get))
     res = gate.evaluate(Decision(resource_id="web", decision_type="scale_up"),
                         now=datetime(2026, 11, 2, tzinfo=UTC))
