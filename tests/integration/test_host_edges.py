@@ -21,7 +21,7 @@ from streams.runner import RoleRunner
 from streams.settings import Settings
 from streams.topics import create_topics
 from streams.wiring import AgentRow
-from tests.integration.conftest import wait_until
+from tests.integration.conftest import VIEWER_TOKEN, wait_until
 from tests.integration.records import cli, events, send_events, send_raw, state
 from tests.toy_agent import Tally
 
@@ -113,7 +113,7 @@ def test_a_kcat_sample_keeps_its_id_through_insight_and_decision(worker_factory,
                      for i in range(6))  # no event_id: ids come from the record position
     subprocess.run(["kcat", "-P", "-K:", "-b", kafka_cfg.bootstrap, "-t",
                     kafka_cfg.topic("metrics")], input=lines, check=True, timeout=60)
-    backend = HttpSqlBackend(ingest.url)
+    backend = HttpSqlBackend(ingest.url, token=VIEWER_TOKEN)
 
     def linked() -> list[dict[str, object]]:
         return ingest.sql(
@@ -134,7 +134,8 @@ def test_a_kcat_sample_keeps_its_id_through_insight_and_decision(worker_factory,
     for hop in hops:  # no break: every event's cause is in the chain (the sample starts it)
         cause = str(hop["causation_id"])
         assert (hop["event_id"] == sample_id and not cause) or cause in by_id, hop
-    shown = cli(kafka_cfg, "audit", "chain", sample_id, "--sql-url", ingest.url, COLUMNS="400")
+    shown = cli(kafka_cfg, "audit", "chain", sample_id, "--sql-url", ingest.url, COLUMNS="400",
+                NOVACRON_SQL_TOKEN=VIEWER_TOKEN)
     assert shown.returncode == 0, shown.stderr
     for event_id in (sample_id, str(row["insight"]), str(row["decision"])):
         assert event_id in shown.stdout
