@@ -172,6 +172,24 @@ async def _revoke_ingress(ctx: StepContext) -> dict[str, Any]:
             "revoked": [list(r) for r in present], "verified": True}
 
 
+async def _bucket_default(ctx: StepContext, s3: Any, bucket: str) -> dict[str, Any]:
+    """The bucket's default encryption ({} when it has none: S3 answers 404 for that)."""
+    from botocore.exceptions import ClientError
+
+    def read() -> dict[str, Any]:
+        try:
+            got = s3.get_bucket_encryption(Bucket=bucket)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == \
+                    "ServerSideEncryptionConfigurationNotFoundError":
+                return {}
+            raise
+        rules = got.get("ServerSideEncryptionConfiguration", {}).get("Rules") or [{}]
+        return dict(rules[0].get("ApplyServerSideEncryptionByDefault", {}))
+
+    return dict(await _call(ctx, read))
+
+
 async def _bucket_encryption(ctx: StepContext) -> dict[str, Any]:
     bucket = _checked(ctx.param("bucket"), _BUCKET, "bucket name", ctx)
     algorithm = str(ctx.param("algorithm") or "AES256")
@@ -185,9 +203,7 @@ async def _bucket_encryption(ctx: StepContext) -> dict[str, Any]:
     config = {"Rules": [{"ApplyServerSideEncryptionByDefault": default}]}
     await _call(ctx, lambda: s3.put_bucket_encryption(
         Bucket=bucket, ServerSideEncryptionConfiguration=config))
-    got = await _call(ctx, lambda: s3.get_bucket_encryption(Bucket=bucket))
-    rules = got.get("ServerSideEncryptionConfiguration", {}).get("Rules") or [{}]
-    observed = rules[0].get("ApplyServerSideEncryptionByDefault", {})
+    observed = await _bucket_default(ctx, s3, bucket)
     if observed.get("SSEAlgorithm") != algorithm:
         raise PostConditionFailed(f"step {ctx.step.id}: bucket {bucket} default encryption is "
                                   f"{observed or 'unset'} after the call, expected {algorithm}")

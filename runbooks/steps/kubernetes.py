@@ -157,7 +157,9 @@ def _annotations(obj: Mapping[str, Any]) -> dict[str, Any]:
 
 
 async def _restart(ctx: StepContext, target: _Target) -> dict[str, Any]:
-    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # microseconds (kubectl writes seconds): two restarts never share a stamp, so the read-back
+    # proves this patch landed
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     body = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}}
     await _call(ctx, lambda: target.call("patch", False, body, _STRATEGIC))
     after = await _call(ctx, lambda: target.call("read", False))
