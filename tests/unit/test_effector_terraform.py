@@ -67,7 +67,8 @@ def state_ingress(folder: Path) -> Any:
 
 def sg_book() -> Any:
     return book([{"id": "apply", "action_type": "terraform", "action": "apply", "critical": True,
-                  "parameters": {"dir": "${terraform_dir}", "variables": {"ingress": "${ingress}"}}}],
+                  "parameters": {"dir": "${terraform_dir}",
+                                 "variables": {"ingress": "${ingress}"}}}],
                 id="sg-ingress", metadata={"id": "sg-ingress", "selectable": True},
                 parameters={"ingress": {"type": "list", "items": "object", "max_items": 20,
                                         "overridable": True},
