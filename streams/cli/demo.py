@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
+from typing import Any
 
 import httpx
 import typer
@@ -44,13 +48,16 @@ def demo(
 
             asyncio.run(create_topics(settings.kafka))
         wanted = [r.strip() for r in roles.split(",") if r.strip()]
-        workers = [_start_worker(role, settings) for role in wanted]
+        world = _world(services, seed)
+        repo = _config_repository(settings, world)  # the executor commits, the world follows
+        workers = [_start_worker(role, settings, repo) for role in wanted]
         _wait_healthy(settings, wanted, workers)
         if "collect" in wanted:  # real telemetry of this machine beside the simulated services
             collector = demo_collect.start(settings, _url(settings, "collect"), console)
-        published = _simulate(settings, ticks, tick_seconds, services, seed)
+        published = _simulate(settings, world, repo, ticks, tick_seconds)
         _wait_landed(settings, published)
         _report(settings, collector)
+        _report_commits(repo)
     finally:
         if collector is not None:
             collector.stop()
@@ -59,13 +66,37 @@ def demo(
             kafka.stop()
 
 
-def _start_worker(role: str, settings: Settings) -> subprocess.Popen[bytes]:
+def _start_worker(role: str, settings: Settings, repo: Path) -> subprocess.Popen[bytes]:
     logs = settings.data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     out = open(logs / f"{role}.log", "ab")  # noqa: SIM115 - the child owns it
     cmd = [sys.executable, "-m", "streams.cli.main", "worker", "--role", role]
     console.print(f"started worker [bold]{role}[/] (log: {logs / f'{role}.log'})")
-    return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=dict(os.environ))
+    env = dict(os.environ)
+    defaults = json.loads(env.get("NOVACRON_EXECUTOR__DEFAULTS") or "{}")
+    env["NOVACRON_EXECUTOR__DEFAULTS"] = json.dumps({"config_repo": str(repo), **defaults})
+    return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+
+
+def _world(services: int, seed: int) -> Any:
+    from datetime import UTC, datetime
+
+    from agents.simulator.world import SimConfig, World
+
+    start = datetime.now(UTC).replace(second=0, microsecond=0)
+    return World(SimConfig(seed=seed, services=services, start_time=start,
+                           drift_probability=0.02, violation_probability=0.01))
+
+
+def _config_repository(settings: Settings, world: Any) -> Path:
+    """A fresh config repository for this demo (the simulated cluster's declared state)."""
+    from agents.simulator.gitops import seed_repository
+
+    repo = settings.data_dir / "config-repo.git"
+    shutil.rmtree(repo, ignore_errors=True)
+    seed_repository(world, repo)
+    console.print(f"config repository: {repo} (the executor's git steps commit here)")
+    return repo
 
 
 def _url(settings: Settings, role: str) -> str:
@@ -97,22 +128,11 @@ def _fail(message: str) -> int:
     return 1
 
 
-def _simulate(settings: Settings, ticks: int, tick_seconds: float, services: int, seed: int) -> int:
-    from datetime import UTC, datetime
+def _simulate(settings: Settings, world: Any, repo: Path, ticks: int,
+              tick_seconds: float) -> int:
+    from streams.simulate import SimulatorHost, follow_repository
 
-    from agents.simulator.world import SimConfig, World
-    from streams.simulate import SimulatorHost
-
-    start = datetime.now(UTC).replace(second=0, microsecond=0)
-    world = World(
-        SimConfig(
-            seed=seed,
-            services=services,
-            start_time=start,
-            drift_probability=0.02,
-            violation_probability=0.01,
-        )
-    )
+    gitops = follow_repository(world, repo)
     with Progress(console=console) as progress:
         task = progress.add_task("simulating the cluster", total=ticks)
 
@@ -122,12 +142,13 @@ def _simulate(settings: Settings, ticks: int, tick_seconds: float, services: int
                 world.inject_anomaly("svc-0", "load", 3.0, 20)
 
         stats = asyncio.run(
-            SimulatorHost(world, settings, tick_seconds, on_tick=on_tick).run(ticks)
+            SimulatorHost(world, settings, tick_seconds, on_tick=on_tick, gitops=gitops).run(ticks)
         )
     asyncio.run(_send_malformed(settings))
     console.print(
         f"published {stats.metrics} metric samples, {stats.configs} config snapshots and "
-        f"{len(MALFORMED)} malformed records; the world applied {stats.actions_applied} actions"
+        f"{len(MALFORMED)} malformed records; the cluster reconciled {stats.commits} commits "
+        f"of the config repository ({stats.reconciled} changes)"
     )
     return stats.metrics
 
@@ -193,6 +214,18 @@ def _report(settings: Settings, collector: demo_collect.CollectorDemo | None = N
     console.print(
         f'\nquery more with: novacron sql "SELECT ..." (history under {settings.clickhouse.path})'
     )
+
+
+def _report_commits(repo: Path) -> None:
+    from agents.drift.git import SubprocessGit
+
+    out = SubprocessGit().run(["log", "--format=%h%x1f%s%x1f%(trailers:key=NovaCron-Action-Id,"
+                               "valueonly,separator=)", "-n", "10"], repo)
+    rows = [dict(zip(("commit", "subject", "action_id"), line.split("\x1f"), strict=False))
+            for line in out.splitlines() if line.strip()]
+    from streams.cli.history import rows_table
+
+    console.print(rows_table(rows, "latest commits of the config repository"))
 
 
 def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
