@@ -9,7 +9,6 @@ from typing import Any
 import httpx
 from pydantic import BaseModel, Field
 
-from agents.plan_gate import SubprocessPlanGate
 from runbooks.engine import Engine, WorkflowResult
 from runbooks.fake_infra import uses_fake_infra
 from runbooks.interpolate import EnvSecrets, Secrets
@@ -18,7 +17,8 @@ from runbooks.loader import LIBRARY_DIR, Library
 from runbooks.model import Runbook, ValidationError
 from runbooks.resolve import DEFAULT_RUNBOOKS, RefusedAction, ResolvedAction, Resolver
 from runbooks.runtime import ApprovalWaiter, Emit, EngineConfig, emit_event
-from runbooks.steps.terraform import PlanGate, terraform_handler
+from runbooks.steps.terraform import terraform_handler
+from runbooks.steps.verdict import PlanGate
 from runbooks.timing import Clock
 from schemas import Action, Event, Outcome
 
@@ -94,7 +94,6 @@ class Executor:
                         "are simulated (nothing changes anywhere) and their outcomes are marked "
                         "simulated", ", ".join(sorted(self.simulated)))
         self._simulated_runs: set[str] = set()
-        gate = plan_gate or SubprocessPlanGate(self.config.engine.effectors.terraform)
         self.engine = Engine(
             self.config.engine,
             clock=clock,
@@ -105,7 +104,7 @@ class Executor:
             wait_for_approval=wait_for_approval,
             resolve=self.library.get,
             configured=self.resolver.config_values,
-            handlers={"terraform": terraform_handler(gate)},
+            handlers={"terraform": terraform_handler(plan_gate)},
         )
         self._inflight: set[str] = set()
 

@@ -25,7 +25,7 @@ HANDLERS: dict[str, StepHandler] = {
     "noop": run_noop,
     "sleep": run_sleep,
     "git": run_git,
-    "terraform": terraform_handler(None),  # the executor passes one with its plan gate
+    "terraform": terraform_handler(),  # plans judged by `python -m policies.plan_gate`
     "kubernetes": run_kubernetes,
     "aws": run_aws,
 }

@@ -25,15 +25,16 @@ import re
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 
 from runbooks.effectors import TerraformConfig
 from runbooks.runtime import StepContext, StepHandler
 from runbooks.steps.gitrepo import PostConditionFailed
+from runbooks.steps.plangate import SubprocessPlanGate
+from runbooks.steps.verdict import PlanGate, PlanVerdict
 from schemas.errors import NonRetryableError, RejectedError, RetryableError
 
 __all__ = [
@@ -53,23 +54,6 @@ _ADDRESS = re.compile(r"(module\.[A-Za-z_][A-Za-z0-9_-]*(\[[0-9]+\]|\[\"[A-Za-z0
 _VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]{0,63}")
 _ENV_KEEP = ("PATH", "HOME", "LANG", "TMPDIR", "TF_CLI_CONFIG_FILE", "TF_PLUGIN_CACHE_DIR")
 _ENV_PREFIXES = ("AWS_", "GOOGLE_", "ARM_", "KUBE_")  # provider credentials, never TF_VAR_*
-
-
-@dataclass(frozen=True)
-class PlanVerdict:
-    """The plan gate's answer."""
-
-    allowed: bool
-    reasons: list[str] = field(default_factory=list)
-    details: dict[str, Any] = field(default_factory=dict)
-
-
-class PlanGate(Protocol):
-    """Judges a saved plan (`terraform show -json`) before it may be applied."""
-
-    async def check(self, plan: Mapping[str, Any], context: Mapping[str, Any]) -> PlanVerdict:
-        """allowed, with the reasons; must fail closed (an error is a denial)."""
-        ...
 
 
 class PlanBlocked(RejectedError):
@@ -176,8 +160,9 @@ async def _private() -> AsyncIterator[Path]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def terraform_handler(gate: PlanGate | None) -> StepHandler:
-    """The terraform step handler judging plans with `gate` (None: every apply is refused)."""
+def terraform_handler(gate: PlanGate | None = None) -> StepHandler:
+    """The terraform step handler judging plans with `gate` (default: `python -m
+    policies.plan_gate` in a child process, with the engine's terraform settings)."""
 
     async def run_terraform(ctx: StepContext) -> dict[str, Any]:
         op = str(ctx.step.action or "apply")
@@ -187,21 +172,20 @@ def terraform_handler(gate: PlanGate | None) -> StepHandler:
             tf = _Terraform(ctx.config.effectors.terraform, _workdir(ctx), private)
             common = _common_args(ctx, private)
             await tf.check("init", "-input=false", "-no-color")
-            return await _plan_and_apply(ctx, tf, common, private / "novacron.tfplan", gate, op)
+            judge = gate or SubprocessPlanGate(ctx.config.effectors.terraform)
+            return await _plan_and_apply(ctx, tf, common, private / "novacron.tfplan", judge,
+                                         op)
 
     return run_terraform
 
 
 async def _plan_and_apply(ctx: StepContext, tf: _Terraform, common: list[str], plan_file: Path,
-                          gate: PlanGate | None, op: str) -> dict[str, Any]:
+                          gate: PlanGate, op: str) -> dict[str, Any]:
     pending, plan = await tf.plan(common, plan_file)
     changes = changes_of(plan)
     out: dict[str, Any] = {"operation": op, "changes": changes}
     if not pending:
         return {**out, "applied": False, "verified": True, "reason": "no changes"}
-    if gate is None:
-        raise PlanBlocked(f"step {ctx.step.id}: no plan gate is configured; refusing to apply "
-                          "a plan nobody judged")
     digest = _digest(plan_file)
     verdict = await gate.check(plan, _gate_context(ctx))
     out["gate"] = {"allowed": verdict.allowed, "reasons": verdict.reasons}

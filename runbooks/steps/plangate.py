@@ -1,9 +1,10 @@
-"""The executor's plan gate: `python -m policies.plan_gate` in a child process, failing closed.
+"""The terraform step's plan gate: `python -m policies.plan_gate` in a child process, failing
+closed.
 
 The execute role never loads regopy (it must never share a process with torch, and the role's
-import guard refuses it), so a terraform step's saved plan is judged by a short-lived child that
-loads the compliance controls and the `infrastructure` Rego policies. Any error, timeout or
-unreadable answer is a denial.
+import guard refuses it), so a saved plan is judged by a short-lived child that loads the
+compliance controls and the `infrastructure` Rego policies (a process boundary, not an import:
+the runbooks layer stays free of policies). Any error, timeout or unreadable answer is a denial.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 import orjson
 
 from runbooks.effectors import TerraformConfig
-from runbooks.steps.terraform import PlanVerdict
+from runbooks.steps.verdict import PlanVerdict
 
 __all__ = ["SubprocessPlanGate"]
 
@@ -50,9 +51,12 @@ class SubprocessPlanGate:
             shutil.rmtree(folder, ignore_errors=True)
 
     async def _ask(self, argv: list[str]) -> PlanVerdict:
-        proc = await asyncio.create_subprocess_exec(
-            *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE, start_new_session=True)
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE, start_new_session=True)
+        except OSError as exc:
+            return PlanVerdict(False, [f"plan gate could not start: {exc.strerror or exc}"])
         try:
             out, err = await asyncio.wait_for(proc.communicate(), self.config.gate_timeout)
         except TimeoutError:
