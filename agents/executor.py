@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -9,14 +10,17 @@ import httpx
 from pydantic import BaseModel, Field
 
 from runbooks.engine import Engine, WorkflowResult
+from runbooks.fake_infra import uses_fake_infra
 from runbooks.interpolate import EnvSecrets, Secrets
 from runbooks.journal import WORKFLOW, FileJournal, InMemoryJournal, Journal, JournalEntry
 from runbooks.loader import LIBRARY_DIR, Library
 from runbooks.model import Runbook, ValidationError
 from runbooks.resolve import DEFAULT_RUNBOOKS, RefusedAction, ResolvedAction, Resolver
 from runbooks.runtime import ApprovalWaiter, Emit, EngineConfig, emit_event
+from runbooks.steps.terraform import terraform_handler
+from runbooks.steps.verdict import PlanGate
 from runbooks.timing import Clock
-from schemas import Action, Outcome
+from schemas import Action, Event, Outcome
 
 __all__ = [
     "DEFAULT_RUNBOOKS",
@@ -26,7 +30,25 @@ __all__ = [
     "InMemoryJournal",
     "Journal",
     "JournalEntry",
+    "simulated_runbooks",
 ]
+
+log = logging.getLogger(__name__)
+
+
+def simulated_runbooks(library: Library) -> list[str]:
+    """Runbooks whose effects are faked (they, or a sub-workflow they run, use fake_infra)."""
+    direct = {rid for rid in library.ids() if uses_fake_infra(list(library.get(rid).steps))}
+    found = set(direct)
+    changed = True
+    while changed:  # a runbook that runs a simulated sub-workflow is simulated too
+        changed = False
+        for rid in library.ids():
+            if rid not in found and any(s.kind == "workflow" and str(s.action) in found
+                                        for s in library.get(rid).steps):
+                found.add(rid)
+                changed = True
+    return sorted(found)
 
 class ExecutorConfig(BaseModel):
     """How actions map to runbooks and how the engine runs them."""
@@ -59,24 +81,39 @@ class Executor:
         http: httpx.AsyncClient | None = None,
         wait_for_approval: ApprovalWaiter | None = None,
         library: Library | None = None,
+        plan_gate: PlanGate | None = None,
     ) -> None:
         self.config = config or ExecutorConfig()
         self.journal = journal
         self.emit = emit
         self.library = library or Library(self.config.library_dirs)
         self.resolver = Resolver(self.library.get, self.config.runbooks, self.config.defaults)
+        self.simulated = frozenset(simulated_runbooks(self.library))
+        if self.simulated:
+            log.warning("executor: runbooks %s use the fake_infra TEST backend: their effects "
+                        "are simulated (nothing changes anywhere) and their outcomes are marked "
+                        "simulated", ", ".join(sorted(self.simulated)))
+        self._simulated_runs: set[str] = set()
         self.engine = Engine(
             self.config.engine,
             clock=clock,
-            emit=emit,
+            emit=self._emit,
             journal=journal,
             secrets=secrets or EnvSecrets(self.config.secrets_dir),
             http=http,
             wait_for_approval=wait_for_approval,
             resolve=self.library.get,
             configured=self.resolver.config_values,
+            handlers={"terraform": terraform_handler(plan_gate)},
         )
         self._inflight: set[str] = set()
+
+    def _emit(self, event: Event) -> Any:
+        # outcomes of a run whose effects are faked say so, step by step and for the action
+        if isinstance(event, Outcome) and event.action_id.split("/", 1)[0] in \
+                self._simulated_runs:
+            event = event.model_copy(update={"simulated": True})
+        return self.emit(event)
 
     def runbook_id(self, action: Action) -> str | None:
         """The runbook an action names (metric labels; `verify` decides whether it may run)."""
@@ -107,6 +144,7 @@ class Executor:
             return await self._run(action, entry)
         finally:
             self._inflight.discard(aid)
+            self._simulated_runs.discard(aid)
 
     async def _run(self, action: Action, entry: JournalEntry | None) -> WorkflowResult:
         rid = action.runbook or ""
@@ -120,6 +158,8 @@ class Executor:
                                                    f"{action.action_type}")
             rid = resolved.runbook_id
             runbook = self.library.get(rid)
+            if rid in self.simulated:
+                self._simulated_runs.add(action.action_id)
             return await self.engine.run(
                 runbook,
                 self.variables(action, resolved, runbook),

@@ -85,8 +85,9 @@ def decision_params(rec: Recommendation) -> dict[str, Any]:
     the gate refuses anything else); the rest of the estimate goes to expected_impact."""
     if rec.decision_type in ("scale_up", "scale_down"):
         return {"delta": max(1, round(abs(rec.params.get("delta_vms", 1.0))))}
-    if rec.decision_type == "apply_recommendation":
-        return {"message": f"{rec.kind}: " + "; ".join(rec.actions)}
+    if rec.decision_type == "apply_recommendation" and "memory_increase_pct" in rec.params:
+        pct = float(rec.params["memory_increase_pct"])
+        return {"memory_increase_pct": round(min(max(pct, 0.0), 200.0), 2)}
     return {}
 
 

@@ -33,8 +33,10 @@ POLICY_TYPES = (
     "network",
     "data_governance",
     "action_safety",
+    "infrastructure",
 )
-"""Policy types the registry accepts."""
+"""Policy types the registry accepts (`infrastructure`: judges Terraform plans before apply; the
+decision gate does not run it)."""
 
 ENFORCEMENTS = ("block", "warn", "audit")
 """Enforcement modes."""

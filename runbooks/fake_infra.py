@@ -1,8 +1,10 @@
-"""A harmless stand-in for cloud CLIs: `python -m runbooks.fake_infra VERB [--k=v …]` logs the call.
+"""A TEST BACKEND that fakes effects: `python -m runbooks.fake_infra VERB [--k=v …]` logs the call.
 
-There is no real cloud here, so the library runbooks' command steps call this. Each call appends
-one JSON line {"verb", "options", "argv", "time"} to `$NOVACRON_FAKE_INFRA_LOG` (default
-`var/fake_infra.jsonl`) and prints it. `--fail-with=N` exits with N (to exercise retries).
+It changes nothing anywhere: each call appends one JSON line {"verb", "options", "argv", "time"}
+to `$NOVACRON_FAKE_INFRA_LOG` (default `var/fake_infra.jsonl`) and prints it; `--fail-with=N`
+exits with N (to exercise retries). Tests of the engine use it. No shipped runbook, compose file
+or manifest may (a test checks); an executor that loads a runbook using it warns at start and
+marks that runbook's outcomes `simulated`.
 """
 
 from __future__ import annotations
@@ -13,10 +15,23 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["LOG_ENV", "log_path", "main", "parse", "read_calls"]
+__all__ = ["LOG_ENV", "MODULE", "log_path", "main", "parse", "read_calls", "uses_fake_infra"]
 
 LOG_ENV = "NOVACRON_FAKE_INFRA_LOG"
 """Environment variable naming the JSON-lines log."""
+MODULE = "runbooks.fake_infra"
+"""How a command step names this backend (`python -m runbooks.fake_infra …`)."""
+
+
+def uses_fake_infra(steps: list[object]) -> bool:
+    """Whether any step (or its compensation) runs this fake backend."""
+    for step in steps:
+        comp = getattr(step, "compensation", None)
+        for s in (step, comp):
+            text = " ".join(getattr(s, "argv", ()) or ()) + " " + str(getattr(s, "action", ""))
+            if s is not None and MODULE in text:
+                return True
+    return False
 
 
 def log_path() -> Path:

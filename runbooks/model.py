@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from runbooks.bounds import unbounded
 from runbooks.interpolate import VAR
 from runbooks.params import CONFIG_KINDS, IDENTITY, ParamError, Parameter, check_value, infer
 from runbooks.positions import sensitive_uses
@@ -30,7 +31,8 @@ __all__ = [
 ]
 
 STEP_TYPES: frozenset[str] = frozenset(
-    {"command", "http", "notification", "kafka", "approval", "workflow", "argocd", "noop", "sleep"}
+    {"command", "http", "notification", "kafka", "approval", "workflow", "argocd", "noop", "sleep",
+     "git", "terraform", "kubernetes", "aws"}
 )
 """Step types the engine runs (after aliases are resolved)."""
 
@@ -298,6 +300,7 @@ def _misused(runbook: Runbook) -> list[str]:
     for step in runbook.steps:
         comp = step.compensation_step()
         for s in [step] + ([comp] if comp else []):
+            problems += unbounded(s, runbook.parameters)
             for var, kind, where in sensitive_uses(s) + _code_uses(s):
                 spec = runbook.parameters.get(var)
                 if spec is None:

@@ -62,7 +62,25 @@ def sensitive_uses(step: Step) -> list[SensitiveUse]:
         uses += [(v, "code", "sub-workflow runbook id") for v in _vars(target)]
     if kind == "kafka":
         uses += [(v, "code", "event type") for v in _vars(params.get("event_type", step.action))]
+    uses += _effector_uses(kind, params)
     if kind == "command":
         uses += [(v, "code", "parameters.cwd") for v in _vars(params.get("cwd"))]
         uses += [(v, "code", "parameters.env") for v in _vars(params.get("env"))]
     return uses
+
+
+_EFFECTOR_TARGETS: dict[str, dict[str, str]] = {
+    "git": {"repo": "endpoint", "branch": "code", "file": "code", "review": "code",
+            "step": "code"},
+    "terraform": {"dir": "endpoint", "targets": "code", "allow_destroy": "code",
+                  "refresh": "code"},
+    "kubernetes": {"namespace": "code", "kind": "code", "name": "code"},
+    "aws": {"group": "code", "group_id": "code", "bucket": "code", "kms_key_id": "code"},
+}
+"""Per effector: parameters that choose the target (its repository, directory, object)."""
+
+
+def _effector_uses(kind: str, params: dict[str, Any]) -> list[SensitiveUse]:
+    return [(v, what, f"parameters.{name}")
+            for name, what in _EFFECTOR_TARGETS.get(kind, {}).items()
+            for v in _vars(params.get(name))]

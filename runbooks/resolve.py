@@ -38,8 +38,8 @@ DEFAULT_RUNBOOKS: dict[str, str] = {
     "remediate_compliance": "compliance-remediate",
     "enable_feature": "feature-enable",
     "disable_feature": "feature-disable",
-    "adjust_policy": "notify",
-    "apply_recommendation": "notify",
+    "adjust_policy": "throttle",
+    "apply_recommendation": "apply-recommendation",
 }
 """Action type → runbook id (configuration, never event data); `run_runbook` picks a selectable
 runbook by `params.runbook`."""

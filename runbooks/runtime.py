@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 import httpx
 from pydantic import BaseModel, Field
 
+from runbooks.effectors import EffectorsConfig
 from runbooks.interpolate import Interpolator, Redactor, Secrets
 from runbooks.model import Step
 from runbooks.timing import Clock
@@ -68,6 +69,8 @@ class EngineConfig(BaseModel):
     """Seed of the backoff jitter (deterministic runs)."""
     source: str = "novacron.executor"
     """`source` of every event the engine emits."""
+    effectors: EffectorsConfig = Field(default_factory=EffectorsConfig)
+    """git, terraform, kubernetes and aws steps: binaries, auth, timeouts."""
 
 
 @dataclass

@@ -12,6 +12,7 @@ from runbooks.model import STEP_TYPES, Runbook, Step, ValidationError
 from runbooks.runtime import EngineConfig
 from runbooks.shell import script_references
 from runbooks.steps.argocd import ARGOCD_ACTIONS
+from runbooks.steps.checks import EFFECT_CHECKS
 from runbooks.steps.command import executable_allowed
 from runbooks.urls import base_names, url_problems
 from schemas import EVENT_TYPES
@@ -254,4 +255,5 @@ _TYPE_CHECKS: dict[str, Callable[..., list[str]]] = {
     "kafka": _kafka,
     "argocd": _argocd,
     "workflow": _workflow,
+    **EFFECT_CHECKS,
 }

@@ -1,22 +1,27 @@
-"""The simulator's Kafka host: publish each tick's metrics and configs, apply arriving actions."""
+"""The simulator's Kafka host: publish each tick's metrics and configs; the world reconciles from
+its git config repository (the executor's `git` steps change it), never from `actions` directly,
+and the simulator never emits action outcomes (only the executor does)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaProducer
 
+from agents.simulator.gitops import GitOpsReconciler, seed_repository
 from agents.simulator.world import World
-from schemas import Action, DesiredState, Event
+from schemas import DesiredState, Event
 from schemas.codec import WireFormat
-from schemas.errors import DeadLetterError, RejectedError
+from schemas.errors import RejectedError
 from streams.settings import Settings
 
-__all__ = ["SimulatorHost", "SimulatorStats", "replay_start"]
+__all__ = ["SimulatorHost", "SimulatorStats", "follow_repository", "replay_start"]
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +36,13 @@ def replay_start(ticks: int, interval_seconds: float, now: datetime | None = Non
     return now - timedelta(seconds=ticks * interval_seconds)
 
 
+def follow_repository(world: World, repo: Path) -> GitOpsReconciler:
+    """A reconciler that keeps `world` equal to the config repository at `repo` (a bare
+    repository, created from the world's current state when it does not exist yet)."""
+    seed_repository(world, repo)
+    return GitOpsReconciler(world, str(repo), Path(tempfile.mkdtemp(prefix="novacron-gitops-")))
+
+
 @dataclass
 class SimulatorStats:
     """What a run published and applied."""
@@ -38,9 +50,11 @@ class SimulatorStats:
     ticks: int = 0
     metrics: int = 0
     configs: int = 0
-    actions_applied: int = 0
-    actions_rejected: int = 0
     baselines: int = 0
+    commits: int = 0
+    """New config-repository commits the world reconciled to."""
+    reconciled: int = 0
+    """Changes the world made to match the repository (scalings, features, configs)."""
 
 
 class SimulatorHost:
@@ -54,6 +68,7 @@ class SimulatorHost:
         fmt: WireFormat = "json",
         on_tick: Callable[[SimulatorStats], None] | None = None,
         publish_baselines: bool = True,
+        gitops: GitOpsReconciler | None = None,
     ) -> None:
         self.world = world
         self.settings = settings
@@ -63,38 +78,43 @@ class SimulatorHost:
         self.stats = SimulatorStats()
         self.on_tick = on_tick
         self.publish_baselines = publish_baselines
+        self.gitops = gitops
         self._producer: AIOKafkaProducer | None = None
         self._warned_ahead = False
 
     async def run(self, ticks: int) -> SimulatorStats:
-        """Publish `ticks` ticks (0 = until cancelled), applying actions as they arrive."""
+        """Publish `ticks` ticks (0 = until cancelled), reconciling from git before each."""
         kafka = self.settings.kafka
         self._producer = AIOKafkaProducer(
             bootstrap_servers=kafka.bootstrap, acks="all", linger_ms=5
         )
-        consumer = AIOKafkaConsumer(
-            kafka.topic("actions"),
-            bootstrap_servers=kafka.bootstrap,
-            group_id=f"{kafka.topic_prefix}simulator",
-            auto_offset_reset="latest",
-            enable_auto_commit=True,
-        )
         await self._producer.start()
-        await consumer.start()
         try:
             if self.publish_baselines:
                 await self._declare(list(self.world.book.baseline))
             n = 0
             while ticks == 0 or n < ticks:
+                await self._reconcile()
                 await self._tick()
-                await self._apply_actions(consumer)
                 n += 1
                 await asyncio.sleep(self.tick_seconds)
             await self._producer.flush()
         finally:
-            await consumer.stop()
             await self._producer.stop()
         return self.stats
+
+    async def _reconcile(self) -> None:
+        if self.gitops is None:
+            return
+        try:
+            done = await asyncio.to_thread(self.gitops.reconcile)
+        except RejectedError as exc:  # the repository is unreachable: keep running, say so
+            log.warning("gitops: %s", exc)
+            return
+        self.stats.commits += int(done.new_commit)
+        self.stats.reconciled += len(done.applied)
+        for error in done.errors:
+            log.warning("gitops: %s", error)
 
     async def _declare(self, resource_ids: list[str]) -> None:
         """Publish the declared baselines (the simulator plays the team's IaC repository)."""
@@ -137,24 +157,3 @@ class SimulatorHost:
         assert self._producer is not None
         topic = self.settings.kafka.topic(event.topic)
         await self._producer.send(topic, self.codec.encode(event, self.fmt), key=event.key.encode())
-
-    async def _apply_actions(self, consumer: AIOKafkaConsumer) -> None:
-        batches = await consumer.getmany(timeout_ms=10)
-        for records in batches.values():
-            for rec in records:
-                await self._apply_one(rec.value)
-
-    async def _apply_one(self, raw: bytes | None) -> None:
-        try:
-            action = self.codec.decode(raw, Action)
-        except DeadLetterError as exc:  # the ingest role dead-letters it; we only skip it
-            log.warning("skipping undecodable action: %s", exc.reason)
-            return
-        try:
-            outcome = self.world.apply(action)
-        except RejectedError as exc:
-            self.stats.actions_rejected += 1
-            log.warning("action %s rejected by the world: %s", action.action_id, exc)
-            return
-        self.stats.actions_applied += 1
-        await self._send(outcome)

@@ -42,15 +42,21 @@ else
   "$venv/bin/pip" install -q --no-deps --no-build-isolation -e "$root" >/dev/null 2>&1 \
     || "$venv/bin/pip" install -q --no-deps -e "$root"
 fi
-# OPA: the govern role's default policy backend compiles Rego to WebAssembly with `opa build`
-# (at start and on every policy change), so the binary must be where govern runs
+# Terraform 1.5.7 (MPL-2.0; the executor's terraform steps and their tests) and OPA v1.22.4 (the
+# govern role's default policy backend compiles Rego to WebAssembly with `opa build`, at start and
+# on every policy change, so the binary must be where govern runs), built from source with the
+# Go toolchain into a cache outside the checkout (~2.5 min each, once)
 bin=${NOVACRON_BIN:-$HOME/.cache/novacron/bin}
-if [ ! -x "$bin/opa" ] && ! command -v opa >/dev/null; then
-  if command -v go >/dev/null; then
-    echo "building OPA v1.22.4 into $bin (go install: a few minutes)"
-    GOBIN="$bin" go install github.com/open-policy-agent/opa@v1.22.4
-  else
-    echo "warning: no opa and no go: the wasm policy backend falls back to regopy" >&2
+go_tool() {  # module@version binary
+  [ -x "$bin/$2" ] && return 0
+  if ! command -v go >/dev/null; then
+    echo "installing golang-go (apt) to build $2"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-go >/dev/null
   fi
-fi
-echo "environment ready: $venv"
+  echo "building $1 into $bin (a few minutes, once)"
+  mkdir -p "$bin"
+  GOBIN="$bin" GOFLAGS=-mod=mod go install "$1"
+}
+go_tool github.com/hashicorp/terraform@v1.5.7 terraform
+go_tool github.com/open-policy-agent/opa@v1.22.4 opa
+echo "environment ready: $venv (terraform and opa in $bin)"

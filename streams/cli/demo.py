@@ -6,10 +6,12 @@ import asyncio
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -54,13 +56,16 @@ def demo(
 
             asyncio.run(create_topics(settings.kafka))
         wanted = [r.strip() for r in roles.split(",") if r.strip()]
-        workers = [_start_worker(role, settings, env) for role in wanted]
+        world = _world(services, seed, ticks)
+        repo = _config_repository(settings, world)  # the executor commits, the world follows
+        workers = [_start_worker(role, settings, env, repo) for role in wanted]
         _wait_healthy(settings, wanted, workers)
         if "collect" in wanted:  # real telemetry of this machine beside the simulated services
             collector = demo_collect.start(settings, _url(settings, "collect"), console)
-        published = _simulate(settings, ticks, tick_seconds, services, seed)
+        published = _simulate(settings, world, repo, ticks, tick_seconds)
         _wait_landed(settings, published)
         _report(settings, collector)
+        _report_commits(repo)
         done = True
     finally:
         if collector is not None and not (keep and done):
@@ -89,8 +94,6 @@ def _worker_env(settings: Settings) -> dict[str, str]:
 
 
 def _write_secret(path: os.PathLike[str] | str, value: str) -> str:
-    from pathlib import Path
-
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -99,13 +102,39 @@ def _write_secret(path: os.PathLike[str] | str, value: str) -> str:
     return value
 
 
-def _start_worker(role: str, settings: Settings, env: dict[str, str]) -> subprocess.Popen[bytes]:
+def _start_worker(role: str, settings: Settings, env: dict[str, str], repo: Path
+                  ) -> subprocess.Popen[bytes]:
     logs = settings.data_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     out = open(logs / f"{role}.log", "ab")  # noqa: SIM115 - the child owns it
     cmd = [sys.executable, "-m", "streams.cli.main", "worker", "--role", role]
     console.print(f"started worker [bold]{role}[/] (log: {logs / f'{role}.log'})")
+    env = dict(env)
+    defaults = json.loads(env.get("NOVACRON_EXECUTOR__DEFAULTS") or "{}")
+    env["NOVACRON_EXECUTOR__DEFAULTS"] = json.dumps({"config_repo": str(repo), **defaults})
     return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+
+
+def _world(services: int, seed: int, ticks: int) -> Any:
+    from agents.simulator.world import SimConfig, World
+    from streams.simulate import replay_start
+
+    config = SimConfig(seed=seed, services=services, drift_probability=0.02,
+                       violation_probability=0.01)
+    # the run ends now, so every event time is inside the edge's event-time window
+    start = replay_start(ticks, config.interval_seconds)
+    return World(config.model_copy(update={"start_time": start}))
+
+
+def _config_repository(settings: Settings, world: Any) -> Path:
+    """A fresh config repository for this demo (the simulated cluster's declared state)."""
+    from agents.simulator.gitops import seed_repository
+
+    repo = settings.data_dir / "config-repo.git"
+    shutil.rmtree(repo, ignore_errors=True)
+    seed_repository(world, repo)
+    console.print(f"config repository: {repo} (the executor's git steps commit here)")
+    return repo
 
 
 def _url(settings: Settings, role: str) -> str:
@@ -137,15 +166,11 @@ def _fail(message: str) -> int:
     return 1
 
 
-def _simulate(settings: Settings, ticks: int, tick_seconds: float, services: int, seed: int) -> int:
-    from agents.simulator.world import SimConfig, World
-    from streams.simulate import SimulatorHost, replay_start
+def _simulate(settings: Settings, world: Any, repo: Path, ticks: int,
+              tick_seconds: float) -> int:
+    from streams.simulate import SimulatorHost, follow_repository
 
-    config = SimConfig(seed=seed, services=services, drift_probability=0.02,
-                       violation_probability=0.01)
-    # the run ends now, so every event time is inside the edge's event-time window
-    start = replay_start(ticks, config.interval_seconds)
-    world = World(config.model_copy(update={"start_time": start}))
+    gitops = follow_repository(world, repo)
     with Progress(console=console) as progress:
         task = progress.add_task("simulating the cluster", total=ticks)
 
@@ -155,12 +180,13 @@ def _simulate(settings: Settings, ticks: int, tick_seconds: float, services: int
                 world.inject_anomaly("svc-0", "load", 3.0, 20)
 
         stats = asyncio.run(
-            SimulatorHost(world, settings, tick_seconds, on_tick=on_tick).run(ticks)
+            SimulatorHost(world, settings, tick_seconds, on_tick=on_tick, gitops=gitops).run(ticks)
         )
     asyncio.run(_send_malformed(settings))
     console.print(
         f"published {stats.metrics} metric samples, {stats.configs} config snapshots and "
-        f"{len(MALFORMED)} malformed records; the world applied {stats.actions_applied} actions"
+        f"{len(MALFORMED)} malformed records; the cluster reconciled {stats.commits} commits "
+        f"of the config repository ({stats.reconciled} changes)"
     )
     return stats.metrics
 
@@ -264,6 +290,18 @@ def _how_to_query(
     else:
         lead = "No ingest worker runs, so" if running else "The workers have stopped;"
         console.print(f"\n{lead} the CLI reads the history in {where} directly:\n{_TRY}")
+
+
+def _report_commits(repo: Path) -> None:
+    from agents.drift.git import SubprocessGit
+
+    out = SubprocessGit().run(["log", "--format=%h%x1f%s%x1f%(trailers:key=NovaCron-Action-Id,"
+                               "valueonly,separator=)", "-n", "10"], repo)
+    rows = [dict(zip(("commit", "subject", "action_id"), line.split("\x1f"), strict=False))
+            for line in out.splitlines() if line.strip()]
+    from streams.cli.history import rows_table
+
+    console.print(rows_table(rows, "latest commits of the config repository"))
 
 
 def _stop(procs: list[subprocess.Popen[bytes]]) -> None:

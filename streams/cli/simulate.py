@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -30,10 +31,15 @@ def simulate(
     anomaly: str | None = typer.Option(
         None, help="Inject an anomaly: SERVICE:KIND:MAGNITUDE:AT_TICK:TICKS (kind load|cost)"
     ),
+    config_repo: Path | None = typer.Option(
+        None, help="Bare git repository the cluster reconciles from, as ArgoCD would (created "
+        "from the world if missing; default <data_dir>/config-repo.git). Give the execute "
+        "role the same path as executor.defaults.config_repo"),
 ) -> None:
-    """Publish metrics and config events of a simulated cluster; apply actions from `actions`."""
+    """Publish metrics and config events of a simulated cluster that reconciles from a git
+    config repository; the executor's git steps change that repository."""
     from agents.simulator.world import SimConfig, World
-    from streams.simulate import SimulatorHost, replay_start
+    from streams.simulate import SimulatorHost, follow_repository, replay_start
 
     if start == "auto":
         begin = replay_start(ticks, interval)
@@ -55,11 +61,16 @@ def simulate(
             if inject and stats.ticks == inject[3]:
                 world.inject_anomaly(inject[0], inject[1], inject[2], inject[4])
 
-        host = SimulatorHost(world, Settings(), tick_seconds, fmt, on_tick)  # type: ignore[arg-type]
+        settings = Settings()
+        repo = config_repo or settings.data_dir / "config-repo.git"
+        gitops = follow_repository(world, repo)
+        console.print(f"the cluster follows {repo} (services/*.yaml, resources/**.yaml)")
+        host = SimulatorHost(world, settings, tick_seconds, fmt, on_tick,  # type: ignore[arg-type]
+                             gitops=gitops)
         stats = asyncio.run(host.run(ticks))
     console.print(
         f"published {stats.metrics} metrics and {stats.configs} configs in {stats.ticks} "
-        f"ticks; applied {stats.actions_applied} actions ({stats.actions_rejected} rejected)"
+        f"ticks; reconciled {stats.commits} new commits ({stats.reconciled} changes)"
     )
 
 

@@ -1,27 +1,36 @@
-"""The closed loop on the real broker: simulator → metrics → DQN decision → policy gate → action →
-simulator → outcome → reward, with every step in ClickHouse on one correlation chain."""
+"""The closed loop on the real broker through a real system: simulator → metrics → DQN decision →
+policy gate → action → executor → git commit in the config repository → the simulated cluster
+reconciles from it → metrics change → verified outcome (from the executor only) → reward, with
+every step in ClickHouse on one correlation chain."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
+from pathlib import Path
 
 import httpx
 import pytest
 
 from agents.simulator.world import SimConfig, World
+from runbooks.steps.gitcli import trailers
 from streams.settings import Settings
-from streams.simulate import SimulatorHost, replay_start
+from streams.simulate import SimulatorHost, follow_repository, replay_start
 from tests.integration.conftest import wait_until
+from tests.unit.effector_support import commits
 
 pytestmark = pytest.mark.kafka
 FAST_FAILOVER = {"BROKER_SESSION_TIMEOUT": "6", "BROKER_HEARTBEAT_INTERVAL": "1"}
 
 
-def test_decisions_become_actions_outcomes_and_rewards(worker_factory, kafka_cfg) -> None:  # type: ignore[no-untyped-def]
+def test_decisions_become_commits_the_world_reconciles_and_verified_outcomes(  # type: ignore[no-untyped-def]
+        worker_factory, kafka_cfg, tmp_path: Path) -> None:
+    repo = tmp_path / "config.git"
     ingest = worker_factory("ingest")
     learn = worker_factory("learn", **FAST_FAILOVER)
     worker_factory("govern", **FAST_FAILOVER)
+    worker_factory("execute", NOVACRON_EXECUTOR__DEFAULTS=json.dumps({"config_repo": str(repo)}))
     start = replay_start(240, 60.0)  # the run ends now: inside the edge's event-time window
     # few VMs for the demand: the DQN has to act, and the world applies what the gate allows
     world = World(
@@ -34,7 +43,8 @@ def test_decisions_become_actions_outcomes_and_rewards(worker_factory, kafka_cfg
             violation_probability=0.0,
         )
     )
-    host = SimulatorHost(world, Settings(kafka=kafka_cfg), tick_seconds=0.05)
+    gitops = follow_repository(world, repo)
+    host = SimulatorHost(world, Settings(kafka=kafka_cfg), tick_seconds=0.05, gitops=gitops)
     asyncio.run(host.run(240))
 
     def applied_chains() -> list[dict[str, object]]:
@@ -43,7 +53,8 @@ def test_decisions_become_actions_outcomes_and_rewards(worker_factory, kafka_cfg
             "FROM novacron.decisions AS d FINAL "
             "INNER JOIN novacron.actions AS a FINAL ON a.causation_id = d.event_id "
             "INNER JOIN novacron.outcomes AS o FINAL ON o.action_id = a.action_id "
-            "WHERE d.origin = 'dqn' AND o.source = 'novacron.simulator' "
+            "WHERE d.origin = 'dqn' AND o.source = 'novacron.executor' AND o.scope = 'action' "
+            "AND o.status = 'succeeded' AND NOT o.simulated "
             "AND o.correlation_id = d.correlation_id AND a.correlation_id = d.correlation_id"
         )
 
@@ -68,7 +79,17 @@ def test_decisions_become_actions_outcomes_and_rewards(worker_factory, kafka_cfg
         f"WHERE correlation_id = '{chain}' AND outcome = 'allow'"
     )
     assert verdicts >= 1
-    assert host.stats.actions_applied >= 1
+    # the executor committed it with the chain's ids, and the world pulled the commit
+    made = {trailers(m).get("NovaCron-Action-Id"): trailers(m) for _, m in commits(repo)}
+    action_id = str(chains[0]["action_id"])
+    assert made[action_id]["NovaCron-Correlation-Id"] == chain
+    assert host.stats.commits >= 1 and host.stats.reconciled >= 1
+    # only the executor reports action outcomes; the simulator emits none
+    assert ingest.scalar("SELECT count() FROM novacron.outcomes "
+                         "WHERE source = 'novacron.simulator'") == 0
+    steps = ingest.sql("SELECT output FROM novacron.outcomes FINAL WHERE scope = 'step' "
+                       f"AND status = 'succeeded' AND action_id = '{action_id}'")
+    assert any(json.loads(str(r["output"])).get("verified") is True for r in steps)
 
     def rewards() -> list[str]:
         text = httpx.get(f"{learn.url}/metrics", timeout=10).text

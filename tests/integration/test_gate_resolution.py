@@ -19,6 +19,7 @@ from schemas import Action, Decision, Event, Insight
 from streams.publish import publish_async
 from streams.settings import KafkaConfig, Settings
 from tests.integration.conftest import wait_until
+from tests.unit.effector_support import bare_repo, commits, read
 from tests.unit.test_runbooks_support import local_server
 
 pytestmark = pytest.mark.kafka
@@ -34,14 +35,16 @@ def ids(events: list[Any]) -> str:
 
 def test_smuggled_runbooks_and_endpoints_never_run(worker_factory, kafka_cfg,  # type: ignore[no-untyped-def]
                                                    tmp_path: Path) -> None:
-    infra = tmp_path / "fake_infra.jsonl"
+    repo = bare_repo(tmp_path, {f"services/{s}.yaml": {"service": s, "replicas": 2}
+                                for s in ("api", "web")})
     with local_server() as (evil, attacker):
         ingest = worker_factory("ingest")
         govern = worker_factory("govern")
         execute = worker_factory(
-            "execute", NOVACRON_FAKE_INFRA_LOG=str(infra),
+            "execute",
             NOVACRON_EXECUTOR__DEFAULTS=json.dumps({"argocd_server": "https://argocd.invalid",
-                                                    "notify_webhook": "https://hooks.invalid/x"}))
+                                                    "notify_webhook": "https://hooks.invalid/x",
+                                                    "config_repo": str(repo)}))
         send(kafka_cfg, Insight(resource_id="web", kind="anomaly", metric="cpu_usage", score=0.97))
         wait_until(lambda: httpx.get(f"{govern.url}/gate", params={"resource": "web"}, timeout=5
                                      ).json()["in_incident"], timeout=30, what="the incident flag")
@@ -72,9 +75,9 @@ def test_smuggled_runbooks_and_endpoints_never_run(worker_factory, kafka_cfg,  #
         reason = {d.event_id: " ".join(verdicts[d.event_id]["reasons"]) for d in attacks}
         assert "scale_up runs runbook scale-up (configuration); runbook 'scale-down' is " \
                "refused" in reason[shrink.event_id]
-        assert "apply_recommendation runs runbook notify" in reason[argocd.event_id]
+        assert "apply_recommendation runs runbook apply-recommendation" in reason[argocd.event_id]
         assert "argocd_server is of kind endpoint" in reason[argocd_direct.event_id]
-        assert "notify_webhook is of kind webhook" in reason[webhook.event_id]
+        assert "no parameter 'notify_webhook'" in reason[webhook.event_id]
         assert "delta must be an integer, not a string ('1000')" in reason[quota.event_id]
         assert verdicts[honest.event_id]["outcome"] == "allow"
 
@@ -102,10 +105,13 @@ def test_smuggled_runbooks_and_endpoints_never_run(worker_factory, kafka_cfg,  #
                              "FROM novacron.actions FINAL")
         assert [a["decision_id"] for a in actions if a["decision_id"]] == [honest.event_id]
         [act] = [a for a in actions if a["decision_id"] == honest.event_id]
-        assert (act["runbook"], orjson.loads(act["params"])) == ("scale-up", {"delta": 2})
+        assert (act["runbook"], orjson.loads(act["params"])) == (
+            "scale-up", {"delta": 2, "max_replicas": 20, "config_branch": "main"})
         assert act["runbook_hash"] == lib.get("scale-up").content_hash
         assert outcomes[act["action_id"]]["final"] == "succeeded"
-        calls = [json.loads(line) for line in infra.read_text().splitlines()]
-        assert [c["options"]["service"] for c in calls if c["verb"] == "scale"] == ["api"]
+        # only the honest decision changed the config repository
+        assert (read(repo, "services/api.yaml")["replicas"],
+                read(repo, "services/web.yaml")["replicas"]) == (4, 2)
+        assert len(commits(repo)) == 2
         assert attacker.requests == []
         assert execute.proc is not None and execute.proc.poll() is None

@@ -17,6 +17,7 @@ from agents.executor import Executor, ExecutorConfig, FileJournal, InMemoryJourn
 from runbooks.journal import WORKFLOW
 from runbooks.loader import Library
 from schemas import Action, Event, Outcome
+from tests.unit.effector_support import bare_repo, read
 from tests.unit.test_runbooks_support import approved, book
 
 HOLD = "import os, time, sys\nwhile os.path.exists(sys.argv[1]):\n    time.sleep(0.02)\n"
@@ -88,13 +89,40 @@ def five(runbook: dict[str, Any] | None = None, **kw: Any) -> Action:
     return approved(five_library(runbook), "run_runbook", {"runbook": "five"}, **kw)
 
 
-async def test_action_type_maps_to_the_library_runbook(infra_log: Path) -> None:
+async def test_action_type_maps_to_the_library_runbook(tmp_path: Path) -> None:
+    remote = bare_repo(tmp_path, {"services/web-1.yaml": {"service": "web-1", "replicas": 2}})
     events: list[Event] = []
-    ex = Executor(journal=InMemoryJournal(), emit=events.append)
+    ex = Executor(ExecutorConfig(defaults={"config_repo": str(remote)}),
+                  journal=InMemoryJournal(), emit=events.append)
     result = await ex.handle(approved(Library(), "scale_up", {"delta": 3}))
     assert result.ok and result.runbook_id == "scale-up"
-    scale = [json.loads(x) for x in infra_log.read_text().splitlines() if '"scale"' in x]
-    assert scale[0]["options"] == {"service": "web-1", "delta": "3", "action-id": "act-1"}
+    assert read(remote, "services/web-1.yaml")["replicas"] == 5
+    assert not any(e.simulated for e in events if isinstance(e, Outcome))
+
+
+async def test_a_fake_infra_runbook_warns_and_its_outcomes_say_simulated(
+        infra_log: Path, caplog: pytest.LogCaptureFixture) -> None:
+    lib = Library([])
+    lib.add(book([{"id": "s", "action_type": "command",
+                   "action": "python -m runbooks.fake_infra scale --service=${resource_id}"}],
+                 id="fake-scale", metadata={"id": "fake-scale", "selectable": True}))
+    lib.add(book([{"id": "w", "action_type": "workflow", "action": "fake-scale"}],
+                 id="wraps-fake", metadata={"id": "wraps-fake", "selectable": True}))
+    lib.add(book([{"id": "n", "action_type": "noop"}], id="real",
+                 metadata={"id": "real", "selectable": True}))
+    events: list[Event] = []
+    with caplog.at_level("WARNING"):
+        ex = Executor(journal=InMemoryJournal(), emit=events.append, library=lib)
+    assert "fake-scale, wraps-fake use the fake_infra TEST backend" in caplog.text
+    for rid in ("fake-scale", "wraps-fake", "real"):
+        await ex.handle(approved(lib, "run_runbook", {"runbook": rid}, action_id=rid))
+    flags = {(e.action_id, e.scope, e.status): e.simulated for e in events
+             if isinstance(e, Outcome)}
+    assert flags[("fake-scale", "action", "succeeded")] is True
+    assert flags[("fake-scale", "step", "succeeded")] is True
+    assert flags[("wraps-fake/w", "step", "succeeded")] is True  # the sub-workflow's steps
+    assert flags[("wraps-fake", "action", "succeeded")] is True
+    assert flags[("real", "action", "succeeded")] is False
 
 
 async def test_redelivered_action_runs_once(infra_log: Path, tmp_path: Path) -> None:

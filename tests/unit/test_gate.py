@@ -137,11 +137,12 @@ def test_pending_items_keep_what_was_approved_across_restore() -> None:
     d = decision(requires_approval=True, params={"delta": 2})
     gate.evaluate(d, now=T0)
     state = gate.snapshot()
-    assert state["pending"][0]["resolved"]["variables"] == {"delta": 2}
+    resolved = {"delta": 2, "max_replicas": 20, "config_branch": "main"}
+    assert state["pending"][0]["resolved"]["variables"] == resolved
     clone = make_gate()
     clone.restore(state)
     [action] = clone.on_approval(Approval(request_id=d.event_id, status="approved"), now=T0)
-    assert isinstance(action, Action) and action.params == {"delta": 2}
+    assert isinstance(action, Action) and action.params == resolved
     assert action.runbook == "scale-up" and action.runbook_hash
     older = {**state, "pending": [{k: v for k, v in row.items() if k != "resolved"}
                                   for row in state["pending"]]}

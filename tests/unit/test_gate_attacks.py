@@ -67,7 +67,7 @@ def in_incident(g: PolicyGate) -> PolicyGate:
 def test_argocd_redirect_through_apply_recommendation_is_denied() -> None:
     res = decide(gate(), "apply_recommendation",
                  {"runbook": "argocd-sync", "argocd_server": "http://127.0.0.1:9/"})
-    denied(res, "apply_recommendation runs runbook notify (configuration)",
+    denied(res, "apply_recommendation runs runbook apply-recommendation (configuration)",
            "'argocd-sync' is refused")
 
 
@@ -78,10 +78,19 @@ def test_argocd_server_is_never_an_event_parameter() -> None:
 
 
 def test_notify_webhook_redirect_is_denied() -> None:
-    for kind, params in [("apply_recommendation", {"notify_webhook": "http://127.0.0.1:9/"}),
-                         ("run_runbook", {"runbook": "notify",
-                                          "notify_webhook": "http://127.0.0.1:9/"})]:
-        denied(decide(gate(), kind, params), "notify_webhook is of kind webhook")
+    denied(decide(gate(), "run_runbook", {"runbook": "notify",
+                                          "notify_webhook": "http://127.0.0.1:9/"}),
+           "notify_webhook is of kind webhook")
+    denied(decide(gate(), "apply_recommendation", {"notify_webhook": "http://127.0.0.1:9/"}),
+           "no parameter 'notify_webhook'")
+
+
+def test_the_config_repository_is_never_an_event_parameter() -> None:
+    for kind in ("scale_up", "revert_drift", "enable_feature", "remediate_compliance"):
+        denied(decide(gate(), kind, {"config_repo": "http://127.0.0.1:9/evil.git"}),
+               "config_repo is of kind endpoint")
+    denied(decide(gate(), "scale_up", {"config_branch": "attacker"}),
+           "config_branch is not overridable")
 
 
 def test_scale_up_carrying_the_scale_down_runbook_is_denied_in_an_incident() -> None:
@@ -150,27 +159,29 @@ def test_policies_see_the_resolved_action() -> None:
     assert value["runbook"]["parameters"]["target_latency_ms"]["type"] == "number"
     assert value["context"]["params"] == {  # typed, after defaults; the host cannot replace it
         "target_host": "auto", "source_host": "current", "target_region": "eu-west-1",
-        "target_latency_ms": None}
+        "target_latency_ms": None, "config_branch": "main"}
+    assert "config_repo" not in value["context"]["params"]  # endpoints: schema only, no value
+    assert value["runbook"]["parameters"]["config_repo"]["kind"] == "endpoint"
 
 
 def test_the_action_carries_runbook_hash_and_variables_and_the_executor_runs_them(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path
 ) -> None:
     import asyncio
-    import json
 
-    log = tmp_path / "infra.jsonl"
-    monkeypatch.setenv("NOVACRON_FAKE_INFRA_LOG", str(log))
+    from tests.unit.effector_support import bare_repo, read
+
+    remote = bare_repo(tmp_path, {"services/web.yaml": {"service": "web", "replicas": 2}})
     res = decide(gate(), "scale_up", {"delta": 4})
     action = res.action
     assert action is not None and action.runbook == "scale-up"
     assert action.runbook_hash == Library().get("scale-up").content_hash
-    assert action.params == {"delta": 4}
+    assert action.params == {"delta": 4, "max_replicas": 20, "config_branch": "main"}
     events: list[Event] = []
-    ex = Executor(journal=InMemoryJournal(), emit=events.append)
+    ex = Executor(ExecutorConfig(defaults={"config_repo": str(remote)}),
+                  journal=InMemoryJournal(), emit=events.append)
     assert asyncio.run(ex.handle(action)).ok
-    calls = [json.loads(line) for line in log.read_text().splitlines()]
-    assert [c["options"]["delta"] for c in calls if c["verb"] == "scale"] == ["4"]
+    assert read(remote, "services/web.yaml")["replicas"] == 6
 
 
 def test_any_failure_in_evaluation_is_an_error_verdict() -> None:
