@@ -28,8 +28,12 @@ def _rows(section: str) -> list[tuple[str, str]]:
 
 
 def role_names(role: str) -> set[str]:
-    """Names a role's /metrics must show: the `Every role` table and the role's own."""
-    return {name for name, _ in _rows("Every role") + _rows(role)}
+    """Names a role's /metrics must show: the `Every role` table, the generic host's when the role
+    runs on it, and the role's own."""
+    from streams.wiring import roles  # roles with a wiring row run on the generic host
+
+    host = _rows("The generic host") if role in roles() else []
+    return {name for name, _ in _rows("Every role") + host + _rows(role)}
 
 
 def seed_rows() -> dict[str, str]:

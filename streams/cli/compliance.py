@@ -33,7 +33,7 @@ from policies.compliance.report import FrameworkReport, build_report
 from schemas.attestations import ATTESTATION_TOPIC, ComplianceAttestation
 from schemas.envelope import utc_now
 from schemas.errors import NovacronError, RejectedError
-from streams.compliance import AttestationLog
+from streams.attestations import AttestationLog
 from streams.settings import Settings
 
 app = typer.Typer(help="Compliance: scan Terraform plans and states, audit reports per standard, "

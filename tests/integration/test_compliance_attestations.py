@@ -18,8 +18,8 @@ from agents.control_api import hash_token
 from schemas import ComplianceResult, ConfigChange
 from schemas.attestations import ATTESTATION_TOPIC, ComplianceAttestation
 from schemas.codec import Codec
+from streams.attestations import AttestationLog
 from streams.cli.compliance import app
-from streams.compliance import AttestationLog
 from streams.publish import publish
 from streams.settings import KafkaConfig, Settings
 from tests.integration.conftest import wait_until

@@ -1,0 +1,107 @@
+"""The compacted `compliance-attestations` topic: create it, publish records, read them all.
+
+The CLI writes and reads attestations and risk acceptances through `AttestationLog`; the govern
+role's host folds the topic into its shared state (agents/shared.py). No metrics live here: this
+module is imported by the CLI, which every worker process loads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from schemas.attestations import ComplianceAttestation
+from schemas.codec import Codec
+from schemas.errors import BackendUnavailable, DeadLetterError
+
+__all__ = ["AttestationLog", "decode_records"]
+
+log = logging.getLogger(__name__)
+
+
+class AttestationLog:
+    """The compacted attestation topic: create it, publish records, read them all."""
+
+    def __init__(self, bootstrap: str, topic: str, codec: Codec | None = None) -> None:
+        self.bootstrap, self.topic = bootstrap, topic
+        self.codec = codec or Codec()
+
+    async def ensure_topic(self, partitions: int = 1, replication: int = 1) -> None:
+        """Create the topic (compacted) when it does not exist yet."""
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        await admin.start()
+        try:
+            if self.topic not in set(await admin.list_topics()):
+                await admin.create_topics([NewTopic(
+                    self.topic, partitions, replication,
+                    topic_configs={"cleanup.policy": "compact"})])
+        except TopicAlreadyExistsError:
+            pass  # created concurrently: fine
+        finally:
+            await admin.close()
+
+    async def _partitions(self, attempts: int = 40) -> set[int]:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        await admin.start()
+        try:
+            for _ in range(attempts):  # the metadata of a just-created topic may lag a moment
+                for t in await admin.describe_topics([self.topic]):
+                    if t.get("topic") == self.topic and t.get("partitions"):
+                        return {p["partition"] for p in t["partitions"]}
+                await asyncio.sleep(0.25)
+        finally:
+            await admin.close()
+        raise BackendUnavailable(f"topic {self.topic} does not exist")
+
+    async def publish(self, records: Iterable[ComplianceAttestation]) -> int:
+        """Send records keyed kind/control/resource; returns once the broker acknowledged."""
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
+        await producer.start()
+        try:
+            sent = [await producer.send(self.topic, self.codec.encode(r), key=r.key.encode())
+                    for r in records]
+            await asyncio.gather(*sent)
+            return len(sent)
+        finally:
+            await producer.stop()
+
+    async def read_all(self, timeout: float = 10.0) -> list[ComplianceAttestation]:
+        """Every record up to the current end of the topic, in log order per key."""
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None,
+                                    enable_auto_commit=False, auto_offset_reset="earliest")
+        await consumer.start()
+        try:
+            return await asyncio.wait_for(self._read(consumer), timeout)
+        except (TimeoutError, KafkaError) as exc:
+            raise BackendUnavailable(f"cannot read {self.topic}: {exc or 'timeout'}") from exc
+        finally:
+            await consumer.stop()
+
+    async def _read(self, consumer: AIOKafkaConsumer) -> list[ComplianceAttestation]:
+        tps = [TopicPartition(self.topic, p) for p in sorted(await self._partitions())]
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        out: list[ComplianceAttestation] = []
+        while any([await consumer.position(tp) < ends[tp] for tp in tps]):
+            for batch in (await consumer.getmany(timeout_ms=500)).values():
+                out += decode_records(self.codec, batch)
+        return out
+
+
+def decode_records(codec: Codec, records: list[ConsumerRecord]) -> list[ComplianceAttestation]:
+    """Decode attestation records; a malformed one is logged and skipped, never applied."""
+    out = []
+    for r in records:
+        if r.value is None:
+            continue  # a tombstone: compaction removes the key
+        try:
+            out.append(codec.decode(r.value, ComplianceAttestation))
+        except DeadLetterError as exc:
+            log.warning("skipped attestation record %s@%d: %s", r.topic, r.offset, exc)
+    return out
