@@ -2,7 +2,8 @@
 
 - ClickHouse server: connect directly (every process may).
 - chDB, folder not held by any process: open the folder directly, read-only.
-- chDB, folder held (the ingest worker runs): go through that worker's `/sql` with the token.
+- chDB, folder held (the ingest worker runs), or a worker named explicitly (`--sql-url`,
+  NOVACRON_SQL_URL): go through that worker's `/sql` with the token.
 - Neither: a BackendUnavailable that says what to run.
 
 Every route applies the same read-only checks and limits (`sinks.readonly`), so a query gets the
@@ -48,8 +49,12 @@ def open_reader(
     sql_url: str,
     token: str | None = None,
     limits: SqlLimits | None = None,
+    explicit_url: bool = False,
 ) -> HistoryReader:
-    """The reader for this configuration (see the module docstring for the routes)."""
+    """The reader for this configuration (see the module docstring for the routes).
+
+    `explicit_url`: the user named the worker to read through (`--sql-url`, NOVACRON_SQL_URL), so
+    chDB is read through it even when a local folder is free (it may be another folder)."""
     limits = limits or SqlLimits()
     scope = history_scope(cfg.database, limits)
     if cfg.backend == "server":
@@ -57,6 +62,8 @@ def open_reader(
         engine = ServerReadEngine(cfg.url, cfg.database, limits)
         return GuardedReader(engine, scope, "the ClickHouse server")
     path = Path(cfg.path).resolve()
+    if explicit_url:
+        return _through_worker(path, sql_url, token, explicit=True)
     if not (path / "metadata").is_dir() and not folder_locked(path):
         raise BackendUnavailable(
             f"no chDB history at {path} (no such data folder): run `novacron demo` or "
@@ -68,8 +75,14 @@ def open_reader(
     return _through_worker(path, sql_url, token)
 
 
-def _through_worker(path: Path, sql_url: str, token: str | None) -> HttpSqlBackend:
+def _through_worker(path: Path, sql_url: str, token: str | None,
+                    explicit: bool = False) -> HttpSqlBackend:
     remote = HttpSqlBackend(sql_url, token)
+    if not remote.healthy() and explicit:
+        remote.close()
+        raise BackendUnavailable(f"no ingest worker answers at {sql_url} (--sql-url / "
+                                 "NOVACRON_SQL_URL): start it, or unset the address to read "
+                                 "the local chDB folder directly")
     if not remote.healthy():
         remote.close()
         raise BackendUnavailable(

@@ -50,6 +50,7 @@ def open_history(settings: Settings, sql_url: str | None = None) -> HistoryReade
             sql_url=url,
             token=settings.client_sql_token(),
             limits=settings.sql_limits,
+            explicit_url=bool(sql_url or settings.sql_url),
         )
     except NovacronError as exc:
         err.print(f"[red]cannot read the history:[/] {escape(str(exc))}")

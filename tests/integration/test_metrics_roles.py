@@ -4,6 +4,7 @@ the seed's names among them, and the seed's names move with real events."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from pathlib import Path
 
@@ -12,6 +13,8 @@ import pytest
 import yaml
 from aiokafka import AIOKafkaProducer
 
+from runbooks.loader import Library
+from runbooks.resolve import Resolver
 from schemas import Action, ConfigChange, Event
 from schemas.codec import Codec
 from streams.settings import KafkaConfig
@@ -85,7 +88,12 @@ def test_govern_exports_compliance_names_from_a_violation(worker_factory, kafka_
     assert score == _value(text, 'novacron_compliance_score_percent{standard="pci-dss"}')
 
 
-def _library(tmp_path: Path) -> dict[str, str]:
+MAPPING = {"remediate_compliance": "encrypt-disk"}
+
+
+def _library(tmp_path: Path) -> Path:
+    """Two runbooks writing and checking a file; the file is the runbook's own (a parameter with
+    a default that events cannot override), as every target is."""
     lib = tmp_path / "runbooks"
     lib.mkdir()
     verify = {"id": "verify", "action_type": "command", "action": [*CHECK, "${target}"],
@@ -93,35 +101,49 @@ def _library(tmp_path: Path) -> dict[str, str]:
     steps = [{"id": "fix", "action_type": "command", "action": [*WRITE, "${target}"],
               "critical": True}, {**verify, "dependencies": ["fix"]}]
     fails = [verify]  # nothing wrote the target: the check fails
-    for rid, body in (("encrypt-disk", steps), ("always-fails", fails)):
-        meta = {"id": rid, "name": rid, "type": "test", "version": 1.0}
-        (lib / f"{rid}.yaml").write_text(yaml.safe_dump({"metadata": meta, "steps": body}))
-    return {"NOVACRON_EXECUTOR__LIBRARY_DIRS": f'["{lib}"]',
-            "NOVACRON_EXECUTOR__RUNBOOKS": '{"remediate_compliance": "encrypt-disk"}'}
+    for rid, body, target, selectable in (
+            ("encrypt-disk", steps, tmp_path / "disk-1", False),
+            ("always-fails", fails, tmp_path / "disk-2", True)):
+        meta = {"id": rid, "name": rid, "type": "test", "version": 1.0, "selectable": selectable}
+        params = {"target": {"type": "string", "default": str(target)}}
+        (lib / f"{rid}.yaml").write_text(
+            yaml.safe_dump({"metadata": meta, "parameters": params, "steps": body}))
+    return lib
+
+
+def _approved(lib: Path, action_id: str, resource_id: str, action_type: str,
+              **params: object) -> Action:
+    """The action the gate would emit: the resolved runbook, its hash and typed variables."""
+    resolved = Resolver(Library([lib]).get, MAPPING).resolve(action_type, params)
+    return Action(action_id=action_id, resource_id=resource_id, action_type=action_type,
+                  runbook=resolved.runbook_id, runbook_hash=resolved.runbook_hash,
+                  params=resolved.variables)
 
 
 def test_execute_exports_workflow_names_from_real_runs(worker_factory, kafka_cfg,  # type: ignore[no-untyped-def]
                                                        tmp_path) -> None:
-    execute = worker_factory("execute", **_library(tmp_path))
+    lib = _library(tmp_path)
+    execute = worker_factory("execute", NOVACRON_EXECUTOR__LIBRARY_DIRS=json.dumps([str(lib)]),
+                             NOVACRON_EXECUTOR__RUNBOOKS=json.dumps(MAPPING))
     assert _names(_scrape(execute.url)) == role_names("execute")
     assert _value(_scrape(execute.url), "compliance_auto_remediated") == 0.0
-    fixed, broken = tmp_path / "disk-1", tmp_path / "disk-2"
+    fixed = tmp_path / "disk-1"
     actions = [
-        Action(action_id="fix-1", resource_id="vm-1", action_type="remediate_compliance",
-               params={"target": str(fixed)}),
-        Action(action_id="fail-1", resource_id="vm-2", action_type="run_runbook",
-               runbook="always-fails", params={"target": str(broken)}),
-        Action(action_id="odd-1", resource_id="vm-3", action_type="launch_rockets"),  # unmapped
+        _approved(lib, "fix-1", "vm-1", "remediate_compliance"),
+        _approved(lib, "fail-1", "vm-2", "run_runbook", runbook="always-fails"),
+        # an action type no runbook serves: refused (fail closed), counted as `other`
+        Action(action_id="odd-1", resource_id="vm-3", action_type="launch_rockets"),
     ]
     asyncio.run(_send(kafka_cfg, "actions", *actions))
     text = _scrape_until(
-        execute.url, 'novacron_executor_actions_total{action_type="other",status="skipped"}',
+        execute.url, 'novacron_executor_actions_total{action_type="other",status="rejected"}',
         'workflow_executions_total{runbook="always-fails",status="failed"}',
         'workflow_executions_total{runbook="encrypt-disk",status="succeeded"}',
         timeout=90, what="three actions handled")
     assert fixed.read_text() == "encrypted"
     assert _value(text, "compliance_auto_remediated") == 1.0
-    assert _value(text, "workflow_success_rate") == 0.5  # the skipped action is no execution
+    # one succeeded, one failed, one refused by the executor's resolution (not succeeded either)
+    assert _value(text, "workflow_success_rate") == pytest.approx(1 / 3)
     assert _value(text, 'workflow_step_failures{final="true",runbook="always-fails",'
                         'step="verify"}') == 1.0
     assert _value(text, 'workflow_duration_seconds_count{runbook="encrypt-disk"}') == 1.0
