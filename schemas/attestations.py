@@ -7,6 +7,7 @@ from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
+from schemas.edge import Bool, Identifier
 from schemas.envelope import Event
 
 __all__ = ["ATTESTATION_TOPIC", "ComplianceAttestation"]
@@ -30,9 +31,9 @@ class ComplianceAttestation(Event):
     """attestation: a manual control is met; acceptance: a violation's risk is accepted."""
     control_id: str = Field(min_length=3, max_length=128, pattern=r"^[a-z0-9][a-z0-9-]+$")
     """The control attested or whose violation is accepted."""
-    resource_id: str = Field(default="*", min_length=1, max_length=512)
+    resource_id: Identifier = Field(default="*", min_length=1, max_length=512)
     """The resource an acceptance covers (`*`: every resource); `*` for attestations."""
-    by: str = Field(min_length=1, max_length=256)
+    by: Identifier = Field(min_length=1, max_length=256)
     """Who attests or accepts (a person, recorded as given by the API token or CLI user)."""
     statement: str = Field(min_length=3, max_length=4096)
     """What is attested, or why the risk is accepted."""
@@ -40,7 +41,7 @@ class ComplianceAttestation(Event):
     """Link to the evidence (a ticket, a document); shown in reports, never fetched."""
     expires_at: datetime
     """When it stops counting (a review date); required, so nothing is accepted for good."""
-    revoked: bool = False
+    revoked: Bool = False
     """Withdrawn before its expiry."""
 
     @property

@@ -250,7 +250,7 @@ class Outcome(Event):
     """Target resource."""
     action_type: Identifier = Field(default="", max_length=64)
     """Action type, for reports."""
-    simulated: bool = False
+    simulated: Bool = False
     """The runbook's effects were simulated (the `fake_infra` test backend), not real."""
 
     @property

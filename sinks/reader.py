@@ -78,7 +78,7 @@ def open_reader(
 def _through_worker(path: Path, sql_url: str, token: str | None,
                     explicit: bool = False) -> HttpSqlBackend:
     remote = HttpSqlBackend(sql_url, token)
-    if not remote.healthy() and explicit:
+    if not remote.healthy() and explicit and not folder_locked(path):
         remote.close()
         raise BackendUnavailable(f"no ingest worker answers at {sql_url} (--sql-url / "
                                  "NOVACRON_SQL_URL): start it, or unset the address to read "
