@@ -19,7 +19,7 @@ from tests.unit.test_sinks_examples import EXAMPLES
 def test_every_event_type_has_a_table_with_unique_name():
     assert set(TABLES) == set(EVENT_TYPES)
     names = [spec.name for spec in TABLES.values()]
-    assert len(set(names)) == len(names) == 13
+    assert len(set(names)) == len(names) == 14
     assert table_for("PolicyVerdict") == "policy_verdicts"
     assert table_for("MetricSample") == "metric_samples"
     with pytest.raises(KeyError, match="no history table"):
