@@ -8,7 +8,7 @@ from pydantic import Field
 
 from schemas.envelope import Event
 
-__all__ = ["GitSync"]
+__all__ = ["GitCommit", "GitSync"]
 
 
 class GitSync(Event):
@@ -48,6 +48,36 @@ class GitSync(Event):
     """Why a commit was rejected, one problem per entry (file and rule named)."""
     manifest: dict[str, str] = Field(default_factory=dict)
     """Object → content hash of everything `serving` manages (the basis of `gitops status`)."""
+
+    @property
+    def key(self) -> str:
+        return self.repo
+
+
+class GitCommit(Event):
+    """One fetched commit of a config repository, handed to the reconciler in-process.
+
+    Not published (no topic): the host-side helper fetches the branch head, reads the files of
+    the five folders and runs the checks that need an engine or a child process (Rego tests and
+    compilation); the reconciler does the rest.
+    """
+
+    event_type = "GitCommit"
+
+    repo: str = Field(min_length=1, max_length=128)
+    """The configured repository name."""
+    branch: str = Field(default="main", max_length=256)
+    """The branch followed."""
+    commit: str = Field(min_length=7, max_length=64)
+    """The commit's full sha."""
+    author: str = Field(default="", max_length=256)
+    """The commit's author."""
+    message: str = Field(default="", max_length=512)
+    """The commit's subject line."""
+    files: dict[str, str] = Field(default_factory=dict)
+    """Text of every file under the five folders, by path relative to the configured folder."""
+    problems: list[str] = Field(default_factory=list)
+    """What the helper found: unreadable or oversized files, failing Rego tests, compile errors."""
 
     @property
     def key(self) -> str:

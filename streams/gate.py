@@ -274,6 +274,8 @@ def _mount_api(app: faust.App, ctx: WorkerContext, api: ControlApi, ready: async
         events = api.drain_events()
         if events:
             await ctx.emitter.emit(events)  # approvals come back to the gate through the topic
+        for topic, key, value in api.drain_records():  # runbooks, ignore rules (registry API)
+            await ctx.emitter.send_raw(topic, key, value)
         return view.json(data, status=status)
 
     class ControlApiView(faust.web.View):

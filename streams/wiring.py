@@ -117,6 +117,26 @@ def _compliance_gauges(agent: Agent, ctx: AgentContext) -> Companion:
     return ComplianceCompanion(checker)
 
 
+def _gitops(ctx: AgentContext) -> Agent:
+    from agents.gitops import GitopsReconciler
+    from policies.compliance import load_library
+    from runbooks.loader import Library
+
+    ctx.shared.policies.config = ctx.settings.policies  # the registry's trust settings
+    comp = ctx.settings.compliance
+    controls = load_library(comp.controls_dir, comp.rego_dir, comp.parameters)
+    return GitopsReconciler(ctx.settings.gitops, ctx.shared, controls=controls,
+                            library=Library(ctx.settings.executor.library_dirs))
+
+
+def _gitops_helper(agent: Agent, ctx: AgentContext) -> Companion:
+    from agents.gitops import GitopsReconciler
+    from streams.gitops import GitopsHelper
+
+    assert isinstance(agent, GitopsReconciler)
+    return GitopsHelper(agent, ctx.settings)
+
+
 WIRING: tuple[AgentRow, ...] = (
     AgentRow("learn", "optimizer", _optimizer, ("metrics",), companion=_optimizer_gauges,
              # a snapshot is ~0.6 MB and ~3 ms: every 500 samples or 5 minutes per resource
@@ -129,6 +149,11 @@ WIRING: tuple[AgentRow, ...] = (
     # acceptances must be known before a violation is reported: the topic is folded first
     AgentRow("govern", "compliance", _compliance, ("config",),
              follows=("compliance-attestations",), companion=_compliance_gauges),
+    # commits come from the helper (git I/O off the event loop), not from a topic; what is
+    # serving and what is live are the followed topics
+    AgentRow("govern", "gitops", _gitops, (), companion=_gitops_helper,
+             follows=("gitops", "policies", "runbooks", "desired", "drift-ignores",
+                      "compliance-attestations")),
 )
 """Every agent the generic host runs (the gate, executor and ingest still have their own)."""
 
