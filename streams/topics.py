@@ -70,7 +70,6 @@ INTERNAL_TOPICS: dict[str, str] = {
     "kind/control/resource (CLI and API write them)",
     "model-versions": "compacted deployed DQN version (`novacron model rollback` writes it)",
     "executor-journal": "compacted per-action step journal (at-most-once execution)",
-    "collect-state": "compacted open alerts of the Alertmanager receiver, by fingerprint",
     "audit-heads": "compacted signed audit-chain heads, keyed by chain (audit verify's anchor)",
     "runbooks": "compacted runbook registry (YAML + content hash), keyed by runbook id (gitops, "
     "API and CLI write it; gate and executor fold it into their library)",
@@ -78,7 +77,8 @@ INTERNAL_TOPICS: dict[str, str] = {
 """Compacted topics that are not event streams: operator-set shared state, the journal.
 
 Besides these, every worker role has a compacted `{role}-state` topic for its agents' per-key
-state (learn: models and cooldowns; govern: open findings and violation lifecycles)."""
+state (learn: models and cooldowns; govern: open findings and violation lifecycles; collect: the
+Alertmanager receiver's open alerts, by fingerprint)."""
 
 
 def state_topics(roles: Iterable[str]) -> list[str]:
@@ -105,7 +105,8 @@ async def create_topics(cfg: KafkaConfig, roles: Iterable[str] = ROLES) -> list[
                 cfg.replication_factor,
                 topic_configs={"cleanup.policy": "compact"},
             )
-            for name in [*INTERNAL_TOPICS, *state_topics(roles)]
+            # dict.fromkeys: one topic per name even if a role's state topic is also listed
+            for name in dict.fromkeys([*INTERNAL_TOPICS, *state_topics(roles)])
         ]
         new = [t for t in wanted if t.name not in existing]
         if new:
