@@ -24,6 +24,7 @@ from schemas.envelope import utc_now
 from streams.app import WorkerContext
 from streams.follow import Handler, TopicFollower
 from streams.metrics import REGISTRY
+from streams.runbook_topic import runbook_follower
 
 __all__ = [
     "POLICY_DIR",
@@ -206,6 +207,7 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
         # may not own the approval's partition, so every instance reads every partition
         "approvals": TopicFollower(bootstrap, ctx.topic("approvals"),
                                    _decoder(ctx, Approval, host.approvals), from_start=False),
+        "runbooks": runbook_follower(bootstrap, ctx.topic("runbooks"), runbooks),
     }
 
     @app.task

@@ -30,6 +30,7 @@ __all__ = [
     "exception_name",
     "ignore_digest",
     "live_digests",
+    "out_of_band",
     "policy_digest",
     "runbook_digest",
 ]
@@ -123,3 +124,10 @@ def live_digests(shared: SharedState, now: datetime) -> dict[str, str]:
              for s in shared.desired}
     live |= {f"ignore/{r.rule_id}": ignore_digest(r) for r in shared.ignores.rules}
     return live | _live_attestations(shared, now)
+
+
+def out_of_band(manifest: dict[str, str], live: dict[str, str]) -> dict[str, str]:
+    """Objects the serving commit manages whose live content differs from it: ref → `changed`
+    (another content is live) or `removed` (nothing is live: disabled, withdrawn, revoked)."""
+    return {ref: "changed" if ref in live else "removed"
+            for ref, digest in sorted(manifest.items()) if live.get(ref) != digest}
