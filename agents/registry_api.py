@@ -285,7 +285,9 @@ class RegistryApi:
 
     def _exception_get(self, id: str, **_: Any) -> Response:  # noqa: A002
         found = self._acceptance(id)
-        return (200, self._exception_view(found)) if found else (404, {"error": f"no exception {id}"})
+        if found is None:
+            return 404, {"error": f"no exception {id}"}
+        return 200, self._exception_view(found)
 
     def _exception_create(self, subject: ApiSubject, body: ExceptionBody, **_: Any) -> Response:
         name = exception_name(body.control_id, body.resource_id)

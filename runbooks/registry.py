@@ -1,4 +1,4 @@
-"""The runbook registry: runbooks published on the compacted `runbooks` topic, checked on the way in.
+"""The runbook registry: runbooks on the compacted `runbooks` topic, checked on the way in.
 
 A record is keyed by runbook id; its value is a `RunbookRecord` (the YAML text and the content
 hash of the parsed runbook); a tombstone withdraws it, and the shipped file of the same id (if

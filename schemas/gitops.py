@@ -1,4 +1,4 @@
-"""The record of one GitOps sync: which commit, who wrote it, what it changed or why it was refused."""
+"""GitOps events: the record of one sync (commit, author, changes or refusal), a fetched commit."""
 
 from __future__ import annotations
 

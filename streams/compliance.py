@@ -21,6 +21,7 @@ from prometheus_client import Counter, Gauge
 from agents.compliance import ComplianceChecker
 from agents.compliance_api import ComplianceApi
 from agents.control_api import register_extension
+from agents.report_api import ScoreApi
 from schemas import ComplianceResult, Event
 from schemas.attestations import ComplianceAttestation
 from schemas.codec import Codec
@@ -179,6 +180,7 @@ class ComplianceCompanion:
         self._unknown = checker.unknown_checks if checker is not None else 0
         if checker is not None:
             register_extension(ComplianceApi(checker.library, checker.attestations))
+            register_extension(ScoreApi(lambda: list(self.score.latest.values())))
 
     def observe(self, events: Sequence[Event]) -> None:
         if self.checker is not None:

@@ -33,7 +33,8 @@ def run_git(args: list[str], timeout: float, cwd: Path | None = None) -> bytes:
         raise BackendUnavailable(f"git {args[0]} failed: {exc}") from exc
     if proc.returncode != 0:
         detail = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise BackendUnavailable(f"git {args[0]} failed: {detail[-1] if detail else proc.returncode}")
+        why = detail[-1] if detail else f"exit code {proc.returncode}"
+        raise BackendUnavailable(f"git {args[0]} failed: {why}")
     return proc.stdout
 
 

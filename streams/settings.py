@@ -14,8 +14,8 @@ from agents.control_api import ApiConfig
 from agents.decision import DecisionConfig
 from agents.drift.config import DriftConfig
 from agents.executor import ExecutorConfig
-from agents.gitops.config import DeployWatchConfig, GitopsConfig
 from agents.gate import GateConfig
+from agents.gitops.config import DeployWatchConfig, GitopsConfig
 from agents.optimizer import OptimizerConfig
 from policies.engine import EngineConfig as PolicyEngineConfig
 from policies.registry import RegistryConfig

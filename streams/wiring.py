@@ -98,9 +98,10 @@ def _drift(ctx: AgentContext) -> Agent:
 
 
 def _drift_gauges(agent: Agent, ctx: AgentContext) -> Companion:
+    from agents.drift import DriftDetector
     from streams.drift import DriftCompanion
 
-    return DriftCompanion(ctx.shared)
+    return DriftCompanion(ctx.shared, detector=agent if isinstance(agent, DriftDetector) else None)
 
 
 def _compliance(ctx: AgentContext) -> Agent:

@@ -39,3 +39,15 @@ else
     || "$venv/bin/pip" install -q --no-deps -e "$root"
 fi
 echo "environment ready: $venv"
+
+# Terraform CLI 1.5.7 (MPL-2.0), built from source into the cache once (about 2.5 minutes): the
+# provider tests, `collect terraform` and the terraform effector use it (Settings.terraform_bin)
+tf_bin=${NOVACRON_TERRAFORM:-$HOME/.cache/novacron/bin/terraform}
+if [ ! -x "$tf_bin" ] && command -v go >/dev/null; then
+  echo "building Terraform 1.5.7 into $(dirname "$tf_bin") (go install)"
+  mkdir -p "$(dirname "$tf_bin")"
+  GOBIN=$(dirname "$tf_bin") go install github.com/hashicorp/terraform@v1.5.7
+fi
+# the `novacron` Terraform provider's own virtualenv (PyPI `tf` pins protobuf < 6)
+"$venv/bin/python" -m streams.cli.main terraform install-provider >/dev/null \
+  || echo "warning: the Terraform provider was not installed (see \`novacron terraform install-provider\`)"

@@ -90,7 +90,8 @@ class Repo:
         return self.git("rev-parse", "HEAD")
 
 
-def content(limit: int = 3, big: int = 9, message: str = "v1", cpu: int = 2) -> dict[str, str | None]:
+def content(limit: int = 3, big: int = 9, message: str = "v1", cpu: int = 2
+            ) -> dict[str, str | None]:
     return {"policies/limits.rego": POLICY.format(limit=limit),
             "policies/limits_test.rego": POLICY_TEST.format(big=big),
             "runbooks/hello.yaml": RUNBOOK.format(message=message),

@@ -142,8 +142,8 @@ def test_deleted_files_prune_their_objects(agent, shared) -> None:
     (files(), ("policies/quota_test.rego: novacron.repo.quota_test.test_x FAIL",), "FAIL"),
     (files() | {"baselines/other.yaml": BASELINE.format(cpu=1)}, (), "also declared"),
     (files() | {"ignores/bad.yaml": "ignores:\n  - path: '['\n"}, (), "invalid ignore rule"),
-    (files() | {"exceptions/x.yaml": EXCEPTION.format(control="nope", expires="2031-01-01T00:00:00Z")},
-     (), "no automated control"),
+    (files() | {"exceptions/x.yaml": EXCEPTION.format(control="nope", expires=EXPIRES)}, (),
+     "no automated control"),
     (files() | {"policies/x.rego": "no package here"}, (), "package"),
 ])
 def test_a_bad_commit_is_rejected_and_the_last_good_one_keeps_serving(
