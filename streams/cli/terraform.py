@@ -33,8 +33,8 @@ def install_provider_cmd(
     except (OSError, RuntimeError) as exc:
         err.print(f"[red]could not install the provider:[/] {exc}")
         raise typer.Exit(2) from exc
-    console.print(f"provider:   {done.executable}\nCLI config: {done.cli_config}\n")
-    console.print("Use it in this shell:\n"
+    typer.echo(f"provider:   {done.executable}\nCLI config: {done.cli_config}\n")
+    typer.echo("Use it in this shell:\n"
                   f"  export TF_CLI_CONFIG_FILE={done.cli_config}\n"
                   "  export NOVACRON_API_URL=http://127.0.0.1:6068/api   # the govern worker\n"
                   "  export NOVACRON_API_TOKEN=...                       # a control-API token\n"

@@ -10,18 +10,23 @@ for the provider).
 
 from __future__ import annotations
 
+import platform
 import shlex
 import subprocess
 import sys
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["DEFAULT_DIR", "PROVIDER_SOURCE", "REQUIREMENTS", "Installed", "install_provider"]
+__all__ = ["DEFAULT_DIR", "PROVIDER_SOURCE", "PROVIDER_VERSION", "REQUIREMENTS", "Installed",
+           "install_provider"]
 
 DEFAULT_DIR = Path.home() / ".cache" / "novacron" / "terraform-provider"
 """Where the provider's virtualenv, executable and CLI configuration go by default."""
 PROVIDER_SOURCE = "novacron/novacron"
 """The provider's source address in `required_providers`."""
+PROVIDER_VERSION = "1.0.0"
+"""The version `terraform init` records in the lock file (the provider is this checkout's)."""
 REQUIREMENTS = ("tf==1.2.0", "httpx>=0.27,<1")
 """What the provider's virtualenv holds (PyPI)."""
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -68,10 +73,33 @@ def launcher_script(python: Path, root: Path = PROJECT_ROOT) -> str:
 
 
 def cli_config(folder: Path) -> str:
-    """A Terraform CLI configuration whose dev_overrides point at the provider's folder."""
-    return ("provider_installation {\n  dev_overrides {\n"
-            f"    \"{PROVIDER_SOURCE}\" = \"{folder}\"\n  }}\n"
-            "  # every other provider installs as usual\n  direct {}\n}\n")
+    """A Terraform CLI configuration: dev_overrides point plan/apply at the provider's folder;
+    `terraform init` (which ignores dev_overrides and would ask the public registry) installs it
+    from a filesystem mirror instead; every other provider installs as usual."""
+    address = f"registry.terraform.io/{PROVIDER_SOURCE}"
+    return ("provider_installation {\n"
+            f"  dev_overrides {{\n    \"{PROVIDER_SOURCE}\" = \"{folder}\"\n  }}\n"
+            f"  filesystem_mirror {{\n    path    = \"{folder / 'mirror'}\"\n"
+            f"    include = [\"{address}\"]\n  }}\n"
+            f"  direct {{\n    exclude = [\"{address}\"]\n  }}\n}}\n")
+
+
+def mirror(executable: Path, folder: Path) -> Path:
+    """The provider packed for a filesystem mirror (zip of the executable, per platform)."""
+    target = folder / "mirror" / "registry.terraform.io" / PROVIDER_SOURCE
+    target.mkdir(parents=True, exist_ok=True)
+    package = target / f"terraform-provider-novacron_{PROVIDER_VERSION}_{_platform()}.zip"
+    info = zipfile.ZipInfo(f"terraform-provider-novacron_v{PROVIDER_VERSION}")
+    info.external_attr = 0o755 << 16  # executable once Terraform unpacks it
+    with zipfile.ZipFile(package, "w") as zf:
+        zf.writestr(info, executable.read_bytes())
+    return package
+
+
+def _platform() -> str:
+    machine = {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64"}.get(
+        platform.machine().lower(), platform.machine().lower())
+    return f"{sys.platform}_{machine}"
 
 
 def install_provider(target: Path = DEFAULT_DIR, *, python: str = sys.executable,
@@ -83,6 +111,7 @@ def install_provider(target: Path = DEFAULT_DIR, *, python: str = sys.executable
     executable = target / "terraform-provider-novacron"
     executable.write_text(launcher_script(py))
     executable.chmod(0o755)
+    mirror(executable, target)
     config = target / "terraform.rc"
     config.write_text(cli_config(target))
     return Installed(executable, config, py.parent.parent)

@@ -109,6 +109,9 @@ class _Base(Resource):  # type: ignore[misc]
                                       f"unexpected {type(exc).__name__}: {exc}")
         return fallback
 
+    def upgrade(self, ctx: Any, version: int, old: State) -> State:
+        return old  # one schema version so far: nothing to migrate
+
     def plan(self, ctx: PlanContext, current: State | None, planned: State) -> State:
         if current is not None and ctx.changed_fields - set(self.volatile):
             for key in self.volatile:
