@@ -118,6 +118,12 @@ def _compliance_gauges(agent: Agent, ctx: AgentContext) -> Companion:
     return ComplianceCompanion(checker)
 
 
+def _deploy_watch(ctx: AgentContext) -> Agent:
+    from agents.gitops.rollback import DeployWatch
+
+    return DeployWatch(ctx.settings.deploy_watch, ctx.shared)
+
+
 def _gitops(ctx: AgentContext) -> Agent:
     from agents.gitops import GitopsReconciler
     from policies.compliance import load_library
@@ -145,6 +151,8 @@ WIRING: tuple[AgentRow, ...] = (
     # insights come from the optimizer in-process; cooldowns are saved before every commit
     AgentRow("learn", "decision", _decision, ("metrics", "outcomes"),
              follows=("model-versions",), companion=_decision_host),
+    # anomalies come from the optimizer in-process; GitOps syncs from the followed topic
+    AgentRow("learn", "deploy-watch", _deploy_watch, ("metrics",), follows=("gitops",)),
     AgentRow("govern", "drift", _drift, ("config",), follows=("desired", "drift-ignores"),
              companion=_drift_gauges),
     # acceptances must be known before a violation is reported: the topic is folded first

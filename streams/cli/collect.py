@@ -115,3 +115,64 @@ def _report(changes: Sequence[ConfigChange], new: int) -> None:
     for c in changes:
         table.add_row(c.resource_id, c.op, _changed_keys(c))
     console.print(table)
+
+
+def _argocd_apps(server: str, token: str, apps: Sequence[str]) -> list[dict[str, object]]:
+    """The Application objects (named ones, or every one the token may see)."""
+    from urllib.parse import quote
+
+    import httpx
+
+    base = f"{server.rstrip('/')}/api/v1/applications"
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
+    with httpx.Client(timeout=30, headers=headers) as http:
+        if not apps:
+            resp = http.get(base)
+            resp.raise_for_status()
+            return list(resp.json().get("items") or [])
+        found = []
+        for name in apps:
+            resp = http.get(f"{base}/{quote(name, safe='')}")
+            resp.raise_for_status()
+            found.append(resp.json())
+        return found
+
+
+@app.command("argocd")
+def argocd_cmd(
+    server: str = typer.Option(..., "--server", help="ArgoCD API base URL (https://argocd…)."),
+    apps: list[str] = typer.Option([], "--app", help="Application name (repeat); default: all."),
+    every: str | None = EveryOpt,
+    cluster: str = typer.Option("default", help="`cluster` of the samples."),
+    token_file: Path | None = typer.Option(None, "--token-file", help="File holding the ArgoCD "
+                                           "token (default: the ARGOCD_TOKEN variable)."),
+    out: Path | None = OutOpt,
+) -> None:
+    """Poll ArgoCD applications' sync and health status into `metrics` (one MetricSample per
+    application: labels sync_status/health_status/revision, extra synced/healthy/history_id);
+    the deploy watch reads a new history_id as a deploy."""
+    import os
+
+    import httpx
+
+    from agents.collectors.argocd import app_sample
+
+    token = token_file.read_text().strip() if token_file else os.environ.get("ARGOCD_TOKEN", "")
+    if not token:
+        raise typer.BadParameter("no ArgoCD token: set ARGOCD_TOKEN or --token-file")
+
+    def once() -> bool:
+        try:
+            found = _argocd_apps(server, token, apps)
+        except (httpx.HTTPError, ValueError) as exc:
+            console.print(f"[red]ArgoCD at {server}: {exc}[/]")
+            return False
+        samples = [app_sample(a, cluster) for a in found]
+        for s in samples:
+            console.print(f"{s.resource_id}: {s.labels['sync_status']}/"
+                          f"{s.labels['health_status']} at {s.labels['revision'][:12]}")
+        if samples:
+            _emit(samples, out)
+        return True
+
+    _repeat(parse_every(every), once)
