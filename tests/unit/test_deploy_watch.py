@@ -98,12 +98,13 @@ def test_a_policy_or_runbook_sync_watches_the_configured_resources() -> None:
 
 def test_an_argocd_deployment_of_an_app_rolls_that_app_back() -> None:
     w = watch(apps={"shop": ["svc-checkout"]})
-    first = {"metadata": {"name": "shop"},
-             "status": {"sync": {"status": "Synced", "revision": "aaa"},
-                        "health": {"status": "Healthy"}, "history": [{"id": 1, "revision": "aaa"}]}}
-    second = {**first, "status": {**first["status"], "sync": {"status": "Synced", "revision": "bbb"},
-                                  "history": [{"id": 1, "revision": "aaa"},
-                                              {"id": 2, "revision": "bbb"}]}}
+    def app(*revisions: str) -> dict[str, object]:
+        history = [{"id": i + 1, "revision": r} for i, r in enumerate(revisions)]
+        return {"metadata": {"name": "shop"},
+                "status": {"sync": {"status": "Synced", "revision": revisions[-1]},
+                           "health": {"status": "Healthy"}, "history": history}}
+
+    first, second = app("aaa"), app("aaa", "bbb")
     seen = app_sample(first).model_copy(update={"event_time": at(0)})
     assert seen.resource_type == APP_TYPE and seen.extra["history_id"] == 1.0
     assert w.handle(seen) == []  # first sight: no deploy
