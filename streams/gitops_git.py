@@ -23,6 +23,14 @@ __all__ = ["CommitFiles", "GitMirror", "run_git"]
 _SUFFIXES = (".rego", ".sig", ".yaml", ".yml", ".json")
 
 
+def _command(args: list[str]) -> str:
+    """The git subcommand of an argv (after `--git-dir DIR` / `-C DIR`), for messages."""
+    rest = list(args)
+    while rest and rest[0] in ("--git-dir", "-C"):
+        rest = rest[2:]
+    return rest[0] if rest else "git"
+
+
 def run_git(args: list[str], timeout: float, cwd: Path | None = None) -> bytes:
     """Run `git ARGS`; BackendUnavailable when it fails (a network error is retried next poll)."""
     env = os.environ | {"GIT_TERMINAL_PROMPT": "0", "GIT_ASKPASS": "true", "LC_ALL": "C"}
@@ -30,11 +38,11 @@ def run_git(args: list[str], timeout: float, cwd: Path | None = None) -> bytes:
         proc = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True,  # noqa: S603,S607
                               timeout=timeout, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise BackendUnavailable(f"git {args[0]} failed: {exc}") from exc
+        raise BackendUnavailable(f"git {_command(args)} failed: {exc}") from exc
     if proc.returncode != 0:
         detail = proc.stderr.decode("utf-8", "replace").strip().splitlines()
         why = detail[-1] if detail else f"exit code {proc.returncode}"
-        raise BackendUnavailable(f"git {args[0]} failed: {why}")
+        raise BackendUnavailable(f"git {_command(args)} failed: {why}")
     return proc.stdout
 
 
