@@ -124,3 +124,9 @@ def test_argocd_status_is_a_sample() -> None:
     bare = app_sample({"metadata": {"name": "new"}})
     assert bare.labels["sync_status"] == "Unknown" and "history_id" not in bare.extra
     assert json.loads(bare.model_dump_json())["resource_id"] == "new"
+
+
+def test_the_documented_example_is_the_tested_one() -> None:
+    root = Path(__file__).resolve().parents[2]
+    hcl = (root / "docs" / "terraform" / "main.tf").read_text()
+    assert hcl in (root / "docs" / "terraform.md").read_text()
