@@ -178,7 +178,8 @@ class GitopsHelper:
     def status(self) -> dict[str, Any]:
         """What /gitops/status shows."""
         serving = self.agent.serving()
-        return {"repo": self.config.repo, "branch": self.config.branch, "head": self.head,
+        return {"repo": self.config.repo, "enabled": self.config.enabled,
+                "branch": self.config.branch, "head": self.head,
                 "serving": serving.serving if serving else None,
                 "last_sync": serving.model_dump(mode="json", exclude={"manifest"})
                 if serving else None,
@@ -190,9 +191,10 @@ def webhook(body: bytes, headers: dict[str, str], repo: str | None) -> tuple[int
     """Handle a push webhook: (status, JSON). Authenticated by the repository's secret."""
     helper = HELPERS.get(repo or "") or (next(iter(HELPERS.values())) if len(HELPERS) == 1
                                         and not repo else None)
-    if helper is None:
-        return 404, {"error": "no GitOps repository here by that name" if repo else
-                     "the reconciler is not enabled in this worker"}
+    if helper is None or not helper.config.enabled:
+        return 404, {"error": "the GitOps reconciler is not enabled in this worker "
+                              "(NOVACRON_GITOPS__ENABLED)" if helper is None or not repo else
+                     f"no GitOps repository {repo!r} here"}
     if len(body) > MAX_WEBHOOK_BYTES:
         return 413, {"error": "body too large"}
     if not verify_webhook(helper.config.secret(), headers, body):

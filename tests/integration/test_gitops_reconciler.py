@@ -194,6 +194,11 @@ def test_commits_add_change_reject_and_delete_within_a_poll(
     assert sorted(rows[0]["added"]) == ["baseline/repo-vm-1", "policy/novacron.repo.limits",
                                         "runbook/repo-hello"]
     assert len(rows[1]["changed"]) == 3 and len(rows[3]["pruned"]) == 3
+    audited = wait_until(lambda: (r := ingest.sql(
+        "SELECT subject_id, actor FROM audit_log WHERE kind = 'GitSync' ORDER BY seq"))
+        and len(r) == 4 and r, what="every sync in the hash-chained audit log")
+    assert [a["subject_id"] for a in audited] == [first, second, bad, gone]
+    assert {a["actor"] for a in audited} == {"Ada <ada@example.com>"}
 
 
 def _signed(body: bytes, secret: str = SECRET) -> dict[str, str]:
