@@ -72,6 +72,16 @@ def same_time(ours: Any, theirs: Any) -> Any:
     return theirs
 
 
+class CompactJson(NormalizedJson):  # type: ignore[misc]
+    """A JSON object kept as Terraform's `jsonencode` writes it (sorted keys, no spaces), so a
+    read-back or an import compares equal to the configuration, not as a whitespace change."""
+
+    def encode(self, value: Any) -> Any:
+        if value is None or value is Unknown:
+            return value
+        return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
 class _Base(Resource):  # type: ignore[misc]
     """Shared plumbing: the client, diagnostics instead of exceptions, import by read."""
 
@@ -270,7 +280,7 @@ class Baseline(_Base):
         Attribute("resource_id", String(), required=True, requires_replace=True,
                   description="The resource (e.g. a Terraform address)."),
         Attribute("resource_type", String(), required=True, description="Its type."),
-        Attribute("config", NormalizedJson(), required=True,
+        Attribute("config", CompactJson(), required=True,
                   description="The declared config, a JSON object (use jsonencode)."),
     ])
 

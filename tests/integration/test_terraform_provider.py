@@ -190,3 +190,63 @@ resource "novacron_runbook" "broken" {
     out = s.tf("apply", "-auto-approve", expect=1)
     assert "Error: Cannot create novacron_runbook: POST /runbooks: invalid runbook" in out
     assert "steps: [] should be non-empty" in out
+
+
+IMPORTED = """
+terraform {
+  required_providers {
+    novacron = { source = "novacron/novacron" }
+  }
+}
+resource "novacron_runbook" "hello" {
+  runbook_id = "ops-hello"
+  yaml       = "metadata: {id: ops-hello, name: Hello}\\nsteps:\\n  - {id: a, action_type: noop}\\n"
+}
+resource "novacron_baseline" "vm" {
+  resource_id   = "vm-7"
+  resource_type = "novacron_vm"
+  config        = jsonencode({ cpu = 2 })
+}
+resource "novacron_drift_ignore" "build" {
+  path          = "/tags/build"
+  resource_type = "novacron_vm"
+  reason        = "set by CI"
+}
+resource "novacron_compliance_exception" "db" {
+  control_id  = "aws-rds-multi-az"
+  resource_id = "db-7"
+  reason      = "single AZ until Q3"
+  expires_at  = "2027-09-30T00:00:00Z"
+}
+"""
+
+
+@needs_terraform
+def test_every_resource_kind_can_be_imported(session: Session) -> None:
+    s = session
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    api = s.env["NOVACRON_API_URL"]
+
+    def send(method: str, path: str, body: dict) -> dict:  # type: ignore[type-arg]
+        resp = httpx.request(method, api + path, json=body, headers=headers, timeout=10)
+        assert resp.status_code in (200, 201), resp.text
+        return resp.json()  # type: ignore[no-any-return]
+
+    send("POST", "/runbooks", {"yaml": "metadata: {id: ops-hello, name: Hello}\nsteps:\n"
+                                       "  - {id: a, action_type: noop}\n"})
+    send("PUT", "/baselines/vm-7", {"resource_type": "novacron_vm", "config": {"cpu": 2}})
+    rule = send("POST", "/ignores", {"path": "/tags/build", "resource_type": "novacron_vm",
+                                     "reason": "set by CI"})
+    send("POST", "/exceptions", {"control_id": "aws-rds-multi-az", "resource_id": "db-7",
+                                 "reason": "single AZ until Q3",
+                                 "expires_at": "2027-09-30T00:00:00Z"})
+    (s.folder / "main.tf").write_text(IMPORTED)
+    s.tf("init")
+    for address, object_id in (("novacron_runbook.hello", "ops-hello"),
+                               ("novacron_baseline.vm", "vm-7"),
+                               ("novacron_drift_ignore.build", rule["rule_id"]),
+                               ("novacron_compliance_exception.db", "aws-rds-multi-az:db-7")):
+        assert "Import successful" in s.tf("import", address, object_id)
+    s.tf("plan", "-detailed-exitcode")  # every one adopted as it is
+    assert "Cannot import novacron_baseline" in s.tf("import", "novacron_baseline.vm", "nope",
+                                                     expect=1)
