@@ -214,6 +214,16 @@ class ControlApi:
             events += extension.drain_events()
         return events
 
+    def drain_records(self) -> list[tuple[str, bytes, bytes | None]]:
+        """Raw (logical topic, key, value) records of compacted topics that carry no events
+        (`runbooks`, `drift-ignores`), from extensions that write them (`drain_records`)."""
+        records: list[tuple[str, bytes, bytes | None]] = []
+        for extension in self.extensions:
+            drain = getattr(extension, "drain_records", None)
+            if drain is not None:
+                records += drain()
+        return records
+
     def handle(
         self, method: str, path: str, headers: Mapping[str, str], body: bytes | str | None = None
     ) -> Response:

@@ -1,5 +1,5 @@
-"""Desired state, drift ignore rules, compliance attestations and the deployed model version: one
-copy per process.
+"""Desired state, drift ignore rules, compliance attestations, the deployed model version, the
+policy and runbook registries and the latest GitOps sync: one copy per process.
 
 These live in compacted topics that every process of a role reads in full and keeps following
 (no consumer group), because any instance may need any resource's baseline or any rule. The host
@@ -19,7 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from agents.drift.baseline import BaselineStore
 from agents.drift.rules import IgnoreRule, IgnoreSet
 from policies.compliance.attestations import AttestationStore
-from schemas import DesiredState, Event
+from policies.registry import PolicyRegistry
+from runbooks.registry import RunbookStore
+from schemas import DesiredState, Event, GitSync, PolicyVersion
 from schemas.attestations import ATTESTATION_TOPIC, ComplianceAttestation
 from schemas.codec import Codec, describe_validation_error
 from schemas.envelope import utc_now
@@ -80,11 +82,20 @@ class SharedState:
         """Compliance attestations and risk acceptances (latest record per key)."""
         self.new_attestations: list[ComplianceAttestation] = []
         """Records folded since the compliance agent last took them (`take_attestations`)."""
+        self.policies = PolicyRegistry()
+        """The policy registry (`policies` topic); set `policies.config` to the trust settings."""
+        self.runbooks = RunbookStore()
+        """Runbooks of the registry topic (`runbooks`), content hashes checked."""
+        self.gitsync: dict[str, GitSync] = {}
+        """The latest GitOps sync record per repository (`gitops` topic): what is serving."""
         self._folds: dict[str, Callable[[bytes | None, bytes | None], None]] = {
             "desired": self._desired,
             "drift-ignores": self._ignore,
             "model-versions": self._model,
             ATTESTATION_TOPIC: self._attestation,
+            "policies": self._policy,
+            "runbooks": self.runbooks.apply,
+            "gitops": self._gitsync,
         }
 
     def apply(self, topic: str, key: bytes | None, value: bytes | None) -> None:
@@ -130,6 +141,18 @@ class SharedState:
         self.attestations.apply(record)
         self.new_attestations.append(record)
 
+    def _policy(self, key: bytes | None, value: bytes | None) -> None:
+        if value is not None:  # a registry never forgets a policy: disabling is a version
+            self.policies.apply(self.codec.decode(value, PolicyVersion,
+                                                  max_bytes=_INTERNAL_MAX_BYTES))
+
+    def _gitsync(self, key: bytes | None, value: bytes | None) -> None:
+        if value is None:
+            self.gitsync.pop((key or b"").decode("utf-8", "replace"), None)
+            return
+        record = self.codec.decode(value, GitSync, max_bytes=_INTERNAL_MAX_BYTES)
+        self.gitsync[record.repo] = record
+
     def _model(self, key: bytes | None, value: bytes | None) -> None:
         if key != MODEL_KEY:
             raise SchemaViolation(f"unknown model key {key!r}; expected {MODEL_KEY!r}")
@@ -145,5 +168,6 @@ def _parse(model: type[M], value: bytes) -> M:
         raise SchemaViolation(describe_validation_error(exc)) from exc
 
 
-FOLLOWED_TOPICS: tuple[str, ...] = ("desired", "drift-ignores", "model-versions", ATTESTATION_TOPIC)
+FOLLOWED_TOPICS: tuple[str, ...] = ("desired", "drift-ignores", "model-versions", ATTESTATION_TOPIC,
+                                    "policies", "runbooks", "gitops")
 """Logical names of the topics `SharedState.apply` folds."""

@@ -262,6 +262,7 @@ class Library:
         self.folders = list(folders)
         self._books: dict[str, Runbook] = {}
         self._paths: dict[str, Path] = {}
+        self._registered: dict[str, Runbook] = {}  # from the `runbooks` topic: they win
         for folder in self.folders:
             for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]):
                 book = load_file(path, limits)
@@ -270,12 +271,12 @@ class Library:
 
     def ids(self) -> list[str]:
         """Every runbook id, sorted."""
-        return sorted(self._books)
+        return sorted({*self._books, *self._registered})
 
     def get(self, runbook_id: str) -> Runbook:
-        """The runbook with this id; KeyError when unknown."""
+        """The runbook with this id (a registered one before a file); KeyError when unknown."""
         try:
-            return self._books[runbook_id]
+            return self._registered.get(runbook_id) or self._books[runbook_id]
         except KeyError:
             raise KeyError(
                 f"unknown runbook {runbook_id!r} (known: {', '.join(self.ids())})"
@@ -289,5 +290,17 @@ class Library:
         """Register a runbook built in code (tests, sub-workflows)."""
         self._books[runbook.id] = runbook
 
+    def register(self, runbook_id: str, runbook: Runbook | None) -> None:
+        """Serve a runbook of the registry topic instead of a file of the same id; None withdraws
+        it (the file, if any, serves again). `runbooks.registry.RunbookStore.on_change` fits."""
+        if runbook is None:
+            self._registered.pop(runbook_id, None)
+        else:
+            self._registered[runbook_id] = runbook
+
+    def registered(self, runbook_id: str) -> bool:
+        """Whether the runbook of this id comes from the registry topic."""
+        return runbook_id in self._registered
+
     def __contains__(self, runbook_id: object) -> bool:
-        return runbook_id in self._books
+        return runbook_id in self._books or runbook_id in self._registered

@@ -234,9 +234,7 @@ def _argocd(step: Step, *_: Any) -> list[str]:
     for key in ("server", "app"):
         if not step.parameters.get(key):
             problems.append(f"argocd step needs parameters.{key}")
-    if step.action == "rollback" and "id" not in step.parameters:
-        problems.append("argocd rollback needs parameters.id (a history id)")
-    return problems
+    return problems  # a rollback without parameters.id goes to the previous revision
 
 
 def _workflow(step: Step, _: Any, __: Any, known: Callable[[str], bool] | None) -> list[str]:

@@ -15,6 +15,7 @@ from schemas.decisions import (
 )
 from schemas.envelope import Event, utc_now
 from schemas.findings import SEVERITIES, ComplianceResult, DeadLetter, DriftFinding
+from schemas.gitops import GitSync
 from schemas.telemetry import ConfigChange, DesiredState, MetricSample, PolicyVersion
 
 EVENT_TYPES: dict[str, type[Event]] = {
@@ -33,6 +34,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         DriftFinding,
         ComplianceResult,
         DeadLetter,
+        GitSync,
     )
 }
 """Every event type by name."""
@@ -55,6 +57,7 @@ __all__ = [
     "DesiredState",
     "DriftFinding",
     "Event",
+    "GitSync",
     "Insight",
     "MetricSample",
     "Outcome",

@@ -107,8 +107,9 @@ class Decision(Event):
     """Service, scaling group or resource the decision is about."""
     decision_type: Identifier = Field(min_length=1, max_length=64)
     """One of ACTION_TYPES."""
-    origin: Literal["dqn", "optimizer", "drift", "compliance", "manual", "alert"] = "dqn"
-    """Which agent proposed it (`alert`: an Alertmanager alert mapped to a runbook)."""
+    origin: Literal["dqn", "optimizer", "drift", "compliance", "manual", "alert", "gitops"] = "dqn"
+    """Which agent proposed it (`alert`: an Alertmanager alert mapped to a runbook; `gitops`:
+    a rollback of a deploy followed by an anomaly or SLO breach)."""
     confidence: Float = Field(default=1.0, ge=0, le=1)
     """Confidence of the proposer."""
     reasoning: str = Field(default="", max_length=4096)

@@ -66,6 +66,8 @@ class ConfigChange(Event):
     """Who made the change."""
     config: JsonObject = Field(default_factory=dict)
     """The full configuration snapshot after the change (arbitrary JSON object)."""
+    before: JsonObject | None = None
+    """The snapshot before the change, when the source knows it (`collect terraform` does)."""
 
 
 class DesiredState(Event):

@@ -28,6 +28,7 @@ AUDITED_TYPES: dict[str, tuple[str, str]] = {
     "DesiredState": ("author", "resource_id"),
     "DriftFinding": ("source", "resource_id"),
     "ComplianceResult": ("source", "resource_id"),
+    "GitSync": ("author", "commit"),
 }
 """Event types that get an audit row: type → (actor field, subject field)."""
 
@@ -105,7 +106,8 @@ def audit_entry_for(event: Event) -> dict[str, Any] | None:
     if fields is None:
         return None
     actor, subject = fields
-    details = event.model_dump(mode="json", exclude={"rego", "config", "changes", "output"})
+    details = event.model_dump(mode="json", exclude={"rego", "config", "changes", "output",
+                                                     "manifest"})
     return {
         "actor": str(getattr(event, actor) or event.source),
         "kind": event.event_type,

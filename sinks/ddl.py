@@ -46,6 +46,7 @@ TABLE_NAMES: dict[str, str] = {
     "DriftFinding": "drift_findings",
     "ComplianceResult": "compliance_results",
     "DeadLetter": "dead_letters",
+    "GitSync": "git_syncs",
 }
 """Event type → table name (an event type missing here gets its snake_case name + `s`)."""
 
@@ -61,6 +62,7 @@ ORDER_BY: dict[str, tuple[str, ...]] = {
     "Outcome": ("action_id", "event_time"),
     "ComplianceResult": ("control_id", "resource_id", "event_time"),
     "DeadLetter": ("source_topic", "event_time"),
+    "GitSync": ("repo", "event_time"),
 }
 DEFAULT_ORDER_BY = ("resource_id", "event_time")
 

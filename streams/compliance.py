@@ -17,6 +17,7 @@ from prometheus_client import Counter, Gauge
 from agents.compliance import ComplianceChecker
 from agents.compliance_api import ComplianceApi
 from agents.control_api import register_extension
+from agents.report_api import ScoreApi
 from schemas import ComplianceResult, Event
 from streams.metrics import REGISTRY
 
@@ -89,6 +90,7 @@ class ComplianceCompanion:
         self._unknown = checker.unknown_checks if checker is not None else 0
         if checker is not None:
             register_extension(ComplianceApi(checker.library, checker.attestations))
+            register_extension(ScoreApi(lambda: list(self.score.latest.values())))
 
     def observe(self, events: Sequence[Event]) -> None:
         if self.checker is not None:

@@ -12,6 +12,9 @@ from collections.abc import Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from agents.control_api import register_extension
+from agents.drift import DriftDetector
+from agents.report_api import FindingsApi
 from agents.shared import SharedState
 from schemas import DriftFinding, Event
 from streams.metrics import REGISTRY
@@ -40,8 +43,11 @@ def drift_metrics(registry: CollectorRegistry = REGISTRY) -> DriftMetrics:
 class DriftCompanion:
     """Counts findings; shows how many baselines and ignore rules the process holds."""
 
-    def __init__(self, shared: SharedState, metrics: DriftMetrics | None = None) -> None:
+    def __init__(self, shared: SharedState, metrics: DriftMetrics | None = None,
+                 detector: DriftDetector | None = None) -> None:
         self.shared, self.metrics = shared, metrics or drift_metrics()
+        if detector is not None:  # GET /drift/findings on the control API
+            register_extension(FindingsApi(detector.open_findings))
 
     def observe(self, events: Sequence[Event]) -> None:
         for e in events:

@@ -27,6 +27,7 @@ from schemas.errors import BackendUnavailable, RetryableError
 from streams.app import WorkerContext
 from streams.journal import JOURNAL_TOPIC, KafkaJournal
 from streams.metrics import REGISTRY
+from streams.runbook_topic import runbook_follower
 
 __all__ = ["ExecutorHost", "ExecutorMetrics", "ExecutorWiringConfig", "KafkaApprovals",
            "KeyedLocks", "executor_config", "register"]
@@ -334,6 +335,15 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
     @app.task
     async def approvals_reader() -> None:
         await approvals.run()
+
+    @app.task
+    async def runbook_registry() -> None:  # the gate folds the same topic the same way
+        follower = runbook_follower(bootstrap, ctx.topic("runbooks"), host.executor.library)
+        await follower.start()
+        try:
+            await follower.run()
+        finally:
+            await follower.stop()
 
     async def on_shutdown(_app: Any, **_: Any) -> None:
         await host.aclose()  # after the consumer stopped: in-flight actions are done or cancelled

@@ -25,6 +25,7 @@ from schemas.envelope import utc_now
 from streams.app import WorkerContext
 from streams.follow import Handler, TopicFollower
 from streams.metrics import REGISTRY
+from streams.runbook_topic import runbook_follower
 
 __all__ = [
     "POLICY_DIR",
@@ -214,6 +215,7 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
         # may not own the approval's partition, so every instance reads every partition
         "approvals": TopicFollower(bootstrap, ctx.topic("approvals"),
                                    _decoder(ctx, Approval, host.approvals), from_start=False),
+        "runbooks": runbook_follower(bootstrap, ctx.topic("runbooks"), runbooks),
     }
 
     @app.task
@@ -282,6 +284,8 @@ def _mount_api(app: faust.App, ctx: WorkerContext, api: ControlApi, ready: async
         events = api.drain_events()
         if events:
             await ctx.emitter.emit(events)  # approvals come back to the gate through the topic
+        for topic, key, value in api.drain_records():  # runbooks, ignore rules (registry API)
+            await ctx.emitter.send_raw(topic, key, value)
         return view.json(data, status=status)
 
     class ControlApiView(faust.web.View):

@@ -70,6 +70,7 @@ class SinkPipeline:
             bootstrap_servers=kafka.bootstrap,
             group_id=f"{kafka.topic_prefix}sink",
             enable_auto_commit=False,
+            isolation_level="read_committed",  # an aborted GitOps sync never lands in history
             auto_offset_reset="earliest",
             # inserts may block for a long time while ClickHouse is down; heartbeats keep the
             # membership alive, so the poll interval is not what detects a dead worker

@@ -54,9 +54,11 @@ class TopicReader:
         if missing := wanted - known:
             raise NonRetryableError(f"{self.topic} has no partition {sorted(missing)}: create it "
                                     "with as many partitions as the topics it follows")
+        # read_committed: a GitOps sync is one transaction over several compacted topics; a
+        # reader never folds a record of an aborted one (no cost for non-transactional writes)
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None,
                                     enable_auto_commit=False, fetch_max_wait_ms=100,
-                                    auto_offset_reset="earliest")
+                                    auto_offset_reset="earliest", isolation_level="read_committed")
         await consumer.start()
         self._consumer = consumer
         self._tps = [TopicPartition(self.topic, p) for p in sorted(wanted)]

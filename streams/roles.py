@@ -45,7 +45,8 @@ ROLES: dict[str, RoleSpec] = {
         RoleSpec(
             "govern",
             "policy gate, drift and compliance, the control API; evaluates Rego",
-            ("streams.runner", "streams.gate"),  # the host first: ctx.shared exists for the gate
+            # the host first: ctx.shared exists for the gate and the registry API
+            ("streams.runner", "streams.gate", "streams.gitops"),
             ("torch",),
         ),
         RoleSpec(

@@ -123,6 +123,7 @@ class RoleRunner:
         return AIOKafkaConsumer(
             bootstrap_servers=kafka.bootstrap, group_id=f"{kafka.topic_prefix}{self.role}",
             enable_auto_commit=False, auto_offset_reset="earliest", fetch_max_wait_ms=100,
+            isolation_level="read_committed",  # never a record of an aborted GitOps sync
             # the same partition numbers of every input topic on one member: a resource's
             # metrics and its state stay together (co-partitioned, as with Faust's assignor)
             partition_assignment_strategy=(RangePartitionAssignor,),

@@ -15,6 +15,7 @@ from agents.decision import DecisionConfig
 from agents.drift.config import DriftConfig
 from agents.executor import ExecutorConfig
 from agents.gate import GateConfig
+from agents.gitops.config import DeployWatchConfig, GitopsConfig
 from agents.optimizer import OptimizerConfig
 from policies.engine import EngineConfig as PolicyEngineConfig
 from policies.registry import RegistryConfig
@@ -133,6 +134,12 @@ class Settings(BaseSettings):
     """Compliance: standards to check, auto-remediation severities (govern role)."""
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
     """Runbook execution: concurrency, allow-list, secrets (execute role)."""
+    gitops: GitopsConfig = Field(default_factory=GitopsConfig)
+    """The GitOps reconciler: repository, branch, folder, polling, webhook secret (govern role)."""
+    deploy_watch: DeployWatchConfig = Field(default_factory=DeployWatchConfig)
+    """Rollback proposals when an anomaly or SLO breach follows a deploy (learn role)."""
+    terraform_bin: Path = Path.home() / ".cache" / "novacron" / "bin" / "terraform"
+    """The Terraform CLI `collect terraform` and `terraform install-provider` use (1.5.7, MPL)."""
     api: ApiConfig = Field(default_factory=ApiConfig)
     """Hashed bearer tokens and their subjects: the control API (govern) and /sql (ingest)."""
     sql_limits: SqlLimits = Field(default_factory=SqlLimits)

@@ -57,6 +57,9 @@ CATALOGUE: dict[str, TopicSpec] = {
         _spec("drift", "resource_id"),
         _spec("compliance", "resource_id"),
         _spec("dlq", "source topic/partition", retention_ms=30 * DAY_MS),
+        # the latest sync per config repository: what is serving (compacted; every sync also
+        # lands in ClickHouse, `git_syncs`)
+        _spec("gitops", "repo", compacted=True),
     )
 }
 """Every topic of the product by logical name (the prefix is added by KafkaConfig.topic)."""
@@ -68,6 +71,8 @@ INTERNAL_TOPICS: dict[str, str] = {
     "model-versions": "compacted deployed DQN version (`novacron model rollback` writes it)",
     "executor-journal": "compacted per-action step journal (at-most-once execution)",
     "audit-heads": "compacted signed audit-chain heads, keyed by chain (audit verify's anchor)",
+    "runbooks": "compacted runbook registry (YAML + content hash), keyed by runbook id (gitops, "
+    "API and CLI write it; gate and executor fold it into their library)",
 }
 """Compacted topics that are not event streams: operator-set shared state, the journal.
 

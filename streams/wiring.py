@@ -98,9 +98,10 @@ def _drift(ctx: AgentContext) -> Agent:
 
 
 def _drift_gauges(agent: Agent, ctx: AgentContext) -> Companion:
+    from agents.drift import DriftDetector
     from streams.drift import DriftCompanion
 
-    return DriftCompanion(ctx.shared)
+    return DriftCompanion(ctx.shared, detector=agent if isinstance(agent, DriftDetector) else None)
 
 
 def _compliance(ctx: AgentContext) -> Agent:
@@ -117,6 +118,32 @@ def _compliance_gauges(agent: Agent, ctx: AgentContext) -> Companion:
     return ComplianceCompanion(checker)
 
 
+def _deploy_watch(ctx: AgentContext) -> Agent:
+    from agents.gitops.rollback import DeployWatch
+
+    return DeployWatch(ctx.settings.deploy_watch, ctx.shared)
+
+
+def _gitops(ctx: AgentContext) -> Agent:
+    from agents.gitops import GitopsReconciler
+    from policies.compliance import load_library
+    from runbooks.loader import Library
+
+    ctx.shared.policies.config = ctx.settings.policies  # the registry's trust settings
+    comp = ctx.settings.compliance
+    controls = load_library(comp.controls_dir, comp.rego_dir, comp.parameters)
+    return GitopsReconciler(ctx.settings.gitops, ctx.shared, controls=controls,
+                            library=Library(ctx.settings.executor.library_dirs))
+
+
+def _gitops_helper(agent: Agent, ctx: AgentContext) -> Companion:
+    from agents.gitops import GitopsReconciler
+    from streams.gitops import GitopsHelper
+
+    assert isinstance(agent, GitopsReconciler)
+    return GitopsHelper(agent, ctx.settings)
+
+
 WIRING: tuple[AgentRow, ...] = (
     AgentRow("learn", "optimizer", _optimizer, ("metrics",), companion=_optimizer_gauges,
              # a snapshot is ~0.6 MB and ~3 ms: every 500 samples or 5 minutes per resource
@@ -124,11 +151,18 @@ WIRING: tuple[AgentRow, ...] = (
     # insights come from the optimizer in-process; cooldowns are saved before every commit
     AgentRow("learn", "decision", _decision, ("metrics", "outcomes"),
              follows=("model-versions",), companion=_decision_host),
+    # anomalies come from the optimizer in-process; GitOps syncs from the followed topic
+    AgentRow("learn", "deploy-watch", _deploy_watch, ("metrics",), follows=("gitops",)),
     AgentRow("govern", "drift", _drift, ("config",), follows=("desired", "drift-ignores"),
              companion=_drift_gauges),
     # acceptances must be known before a violation is reported: the topic is folded first
     AgentRow("govern", "compliance", _compliance, ("config",),
              follows=("compliance-attestations",), companion=_compliance_gauges),
+    # commits come from the helper (git I/O off the event loop), not from a topic; what is
+    # serving and what is live are the followed topics
+    AgentRow("govern", "gitops", _gitops, (), companion=_gitops_helper,
+             follows=("gitops", "policies", "runbooks", "desired", "drift-ignores",
+                      "compliance-attestations")),
 )
 """Every agent the generic host runs (the gate, executor and ingest still have their own)."""
 

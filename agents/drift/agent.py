@@ -66,6 +66,10 @@ class DriftDetector:
         """The mutable ignore set the API / CLI adds rules to."""
         return self.engine.ignores
 
+    def open_findings(self) -> dict[str, str]:
+        """Resource id → severity of every open finding this instance holds."""
+        return {rid: o.severity for rid, o in self._open.items()}
+
     def on_baseline(self, state: DesiredState) -> None:
         """Record the latest baseline of a resource (a deleted one withdraws it)."""
         self.store.apply(state)

@@ -59,4 +59,7 @@ go_tool() {  # module@version binary
 }
 go_tool github.com/hashicorp/terraform@v1.5.7 terraform
 go_tool github.com/open-policy-agent/opa@v1.22.4 opa
+# the `novacron` Terraform provider's own virtualenv (PyPI `tf` pins protobuf < 6)
+"$venv/bin/python" -m streams.cli.main terraform install-provider >/dev/null \
+  || echo "warning: the Terraform provider was not installed (see \`novacron terraform install-provider\`)"
 echo "environment ready: $venv (terraform and opa in $bin)"

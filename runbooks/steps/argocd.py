@@ -5,6 +5,9 @@ Endpoints (argo-cd ApplicationService, bearer token auth):
     POST /api/v1/applications/{name}/sync           sync     (ApplicationSyncRequest)
     GET  /api/v1/applications/{name}                status
     PUT  /api/v1/applications/{name}/rollback       rollback (ApplicationRollbackRequest, {"id": N})
+
+A rollback without `id` (or with 0) reads the application first and rolls back to the previous
+revision of `.status.history` (`previous_history_id`), so no one has to look the id up.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from runbooks.runtime import StepContext
 from runbooks.steps.web import render_url, request
 from schemas.errors import NonRetryableError, RetryableError
 
-__all__ = ["ARGOCD_ACTIONS", "app_status", "run_argocd"]
+__all__ = ["ARGOCD_ACTIONS", "app_status", "previous_history_id", "run_argocd"]
 
 ARGOCD_ACTIONS = frozenset({"create", "sync", "status", "rollback"})
 """What an argocd step can do (its `action`)."""
@@ -34,6 +37,21 @@ def app_status(app: dict[str, Any]) -> dict[str, Any]:
         "operation_phase": (status.get("operationState") or {}).get("phase"),
         "history_ids": [h.get("id") for h in history],
     }
+
+
+def previous_history_id(app: dict[str, Any]) -> int:
+    """The history id of the revision deployed before the current one; NonRetryableError when
+    the history holds no other revision (nothing to roll back to)."""
+    status = app.get("status") or {}
+    history = [h for h in status.get("history") or [] if isinstance(h, dict) and "id" in h]
+    current = (status.get("sync") or {}).get("revision") or (history[-1].get("revision")
+                                                              if history else None)
+    for entry in reversed(history):
+        if entry.get("revision") != current:
+            return int(entry["id"])
+    name = (app.get("metadata") or {}).get("name")
+    raise NonRetryableError(f"application {name}: no earlier revision in its history to roll "
+                            f"back to ({len(history)} entries, all at {current})")
 
 
 def _target(ctx: StepContext) -> tuple[str, str, dict[str, str]]:
@@ -77,11 +95,12 @@ async def run_argocd(ctx: StepContext) -> dict[str, Any]:
         body = _sync_body(ctx, ctx.param("app"))
         resp = await request(ctx, "POST", f"{base}/{app}/sync", json=body, headers=headers)
     elif op == "rollback":
-        body = {
-            "name": ctx.param("app"),
-            "id": int(ctx.param("id")),
-            "prune": bool(ctx.param("prune", False)),
-        }
+        target = ctx.param("id")
+        if target in (None, "", 0, "0"):  # the previous revision, from the app's own history
+            current = await request(ctx, "GET", f"{base}/{app}", headers=headers)
+            target = previous_history_id(current.json())
+        body = {"name": ctx.param("app"), "id": int(target),
+                "prune": bool(ctx.param("prune", False))}
         resp = await request(ctx, "PUT", f"{base}/{app}/rollback", json=body, headers=headers)
     elif op == "status":
         resp = await request(ctx, "GET", f"{base}/{app}", headers=headers)
@@ -90,4 +109,5 @@ async def run_argocd(ctx: StepContext) -> dict[str, Any]:
     status = app_status(resp.json())
     if op == "status":
         _check_expectations(ctx, status)
-    return {"operation": op, **status}
+    rolled = {"rolled_back_to": body["id"]} if op == "rollback" else {}
+    return {"operation": op, **status, **rolled}

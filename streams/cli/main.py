@@ -40,6 +40,9 @@ MOUNTS: tuple[tuple[str, str, str], ...] = (
     ("streams.cli.runbook", "app", "runbook"),
     ("streams.cli.compliance", "app", "compliance"),
     ("streams.cli.bench", "app", "bench"),
+    ("streams.cli.gitops", "app", "gitops"),
+    ("streams.cli.terraform", "app", "terraform"),
+    ("streams.cli.collect", "app", "collect"),
 )
 
 

@@ -14,6 +14,7 @@ from schemas import (
     DesiredState,
     DriftFinding,
     Event,
+    GitSync,
     Insight,
     MetricSample,
     Outcome,
@@ -70,6 +71,10 @@ def _examples() -> dict[str, Event]:
         DeadLetter(event_time=T0, source_topic="novacron.metrics", partition=1, offset=42,
                    reason="not valid JSON", error_kind="decode", raw=b"\x00\xffnot json",
                    raw_size=10),
+        GitSync(event_time=T0, repo="config", branch="main", commit="c0ffee" * 6 + "abcd",
+                author="Ada <ada@example.com>", message="raise the limit", status="applied",
+                serving="c0ffee" * 6 + "abcd", added=["policy/p1"], changed=["baseline/vm-1"],
+                manifest={"policy/p1": "a" * 64, "baseline/vm-1": "b" * 64}),
     ]
     return {e.event_type: e for e in events}
 

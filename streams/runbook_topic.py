@@ -1,0 +1,35 @@
+"""The `runbooks` registry topic folded into a runbook Library (the gate's and the executor's).
+
+Both roles fold the same records with the same content-hash check (runbooks/registry.py), so the
+runbook hash the gate approves is the one the executor verifies before it runs anything; until
+the executor has folded a new version, an action resolved against it is refused (fail closed).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiokafka import ConsumerRecord
+
+from runbooks.loader import Library
+from runbooks.registry import RunbookStore
+from schemas.errors import NovacronError
+from streams.follow import TopicFollower
+
+__all__ = ["runbook_follower"]
+
+log = logging.getLogger(__name__)
+
+
+def runbook_follower(bootstrap: str, topic: str, library: Library) -> TopicFollower:
+    """A follower that keeps `library` serving the topic's runbooks (tombstones withdraw them)."""
+    store = RunbookStore(on_change=library.register)
+
+    async def fold(records: list[ConsumerRecord]) -> None:
+        for r in records:
+            try:
+                store.apply(r.key, r.value)
+            except NovacronError as exc:  # refused records never serve: say why and go on
+                log.warning("runbook record %s@%d refused: %s", topic, r.offset, exc)
+
+    return TopicFollower(bootstrap, topic, fold, from_start=True)
