@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from schemas.edge import Identifier, StrMap, TextList
 from schemas.envelope import Event
 
 __all__ = ["GitCommit", "GitSync"]
@@ -23,12 +24,13 @@ class GitSync(Event):
 
     event_type = "GitSync"
     topic = "gitops"
+    latest_wins = True  # compacted: the latest record per repo says what serves, however old
 
-    repo: str = Field(min_length=1, max_length=128)
+    repo: Identifier = Field(min_length=1, max_length=128)
     """The configured repository name (the Kafka key)."""
     branch: str = Field(default="main", max_length=256)
     """The branch followed."""
-    commit: str = Field(min_length=7, max_length=64)
+    commit: Identifier = Field(max_length=64)
     """The commit this sync looked at (its full sha)."""
     author: str = Field(default="", max_length=256)
     """The commit's author (`Name <email>`)."""
@@ -38,15 +40,15 @@ class GitSync(Event):
     """applied: published atomically; rejected: nothing published (the reasons say why)."""
     serving: str = Field(default="", max_length=64)
     """The commit whose objects are live after this sync (the last good one when rejected)."""
-    added: list[str] = Field(default_factory=list)
+    added: TextList = Field(default_factory=list)
     """Objects created by this sync."""
-    changed: list[str] = Field(default_factory=list)
+    changed: TextList = Field(default_factory=list)
     """Objects whose content this sync replaced."""
-    pruned: list[str] = Field(default_factory=list)
+    pruned: TextList = Field(default_factory=list)
     """Objects removed (disabled, withdrawn, revoked) because their files were deleted."""
-    reasons: list[str] = Field(default_factory=list)
+    reasons: TextList = Field(default_factory=list)
     """Why a commit was rejected, one problem per entry (file and rule named)."""
-    manifest: dict[str, str] = Field(default_factory=dict)
+    manifest: StrMap = Field(default_factory=dict)
     """Object → content hash of everything `serving` manages (the basis of `gitops status`)."""
 
     @property
@@ -64,11 +66,11 @@ class GitCommit(Event):
 
     event_type = "GitCommit"
 
-    repo: str = Field(min_length=1, max_length=128)
+    repo: Identifier = Field(min_length=1, max_length=128)
     """The configured repository name."""
     branch: str = Field(default="main", max_length=256)
     """The branch followed."""
-    commit: str = Field(min_length=7, max_length=64)
+    commit: Identifier = Field(max_length=64)
     """The commit's full sha."""
     author: str = Field(default="", max_length=256)
     """The commit's author."""

@@ -63,7 +63,7 @@ def test_a_registry_runbook_serves_instead_of_the_shipped_one_until_withdrawn() 
 @pytest.mark.parametrize(("mutate", "words"), [
     (lambda r: {**r, "yaml": r["yaml"].replace("Mine", "Theirs")}, "does not match its text"),
     (lambda r: {**r, "runbook_id": "other"}, "holds runbook scale-up"),
-    (lambda r: {**r, "yaml": "metadata: {id: scale-up}\nsteps: []\n"}, "non-empty"),
+    (lambda r: {**r, "yaml": "metadata: {id: scale-up}\nsteps: []\n"}, "at least 1 item"),
 ])
 def test_a_tampered_runbook_record_is_refused(mutate, words: str) -> None:  # type: ignore[no-untyped-def]
     record = orjson.loads(runbook_record(BOOK, author="ana", origin="api").encode()[1])

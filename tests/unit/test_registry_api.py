@@ -79,7 +79,7 @@ def test_runbooks_create_read_replace_delete(api: ControlApi, shared: SharedStat
 
 
 @pytest.mark.parametrize(("yaml", "words"), [
-    ("metadata: {id: x}\nsteps: []\n", "should be non-empty"),
+    ("metadata: {id: x}\nsteps: []\n", "at least 1 item"),
     ("metadata: {id: x}\nsteps:\n  - {id: a, action_type: workflow, action: nope}\n", "nope"),
     ("a: &a [*a]", "refused"),
 ])

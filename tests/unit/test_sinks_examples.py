@@ -74,7 +74,7 @@ def _examples() -> dict[str, Event]:
         GitSync(event_time=T0, repo="config", branch="main", commit="c0ffee" * 6 + "abcd",
                 author="Ada <ada@example.com>", message="raise the limit", status="applied",
                 serving="c0ffee" * 6 + "abcd", added=["policy/p1"], changed=["baseline/vm-1"],
-                manifest={"policy/p1": "a" * 64, "baseline/vm-1": "b" * 64}),
+                manifest={"policy/p1": "a" * 40, "baseline/vm-1": "b" * 40}),
     ]
     return {e.event_type: e for e in events}
 
