@@ -208,7 +208,10 @@ def test_sigkill_mid_workflow_then_restart(tmp_path: Path, infra_log: Path) -> N
     (lib / "five.json.yaml").write_text(json.dumps(five_steps(hold=hold)))
     script = tmp_path / "worker.py"
     script.write_text(WORKER.format(journal=str(journal_path), lib=str(lib)))
-    env = {**os.environ, "NOVACRON_FAKE_INFRA_LOG": str(infra_log)}
+    # the worker script imports this checkout's `tests` package, which a script's own folder hides
+    root = str(Path(__file__).resolve().parents[2])
+    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH", "")) if p)
+    env = {**os.environ, "NOVACRON_FAKE_INFRA_LOG": str(infra_log), "PYTHONPATH": path}
     proc = subprocess.Popen([sys.executable, str(script)], env=env)
     try:
         deadline = time.monotonic() + 60
