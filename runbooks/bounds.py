@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 __all__ = ["EFFECT_DATA", "data_uses", "unbounded"]
 
 EFFECT_DATA: dict[str, tuple[str, ...]] = {
-    "git": ("changes", "message", "create"),
+    "git": ("changes", "message", "create", "commit", "repository"),
     "terraform": ("variables",),
     "kubernetes": ("patch", "replicas", "add", "remove", "minimum", "maximum"),
     "aws": ("capacity", "add", "remove", "minimum", "maximum", "rules", "algorithm"),

@@ -70,8 +70,8 @@ def sensitive_uses(step: Step) -> list[SensitiveUse]:
 
 
 _EFFECTOR_TARGETS: dict[str, dict[str, str]] = {
-    "git": {"repo": "endpoint", "branch": "code", "file": "code", "review": "code",
-            "step": "code"},
+    "git": {"repo": "endpoint", "repositories": "endpoint", "branch": "code", "file": "code",
+            "review": "code", "step": "code"},
     "terraform": {"dir": "endpoint", "targets": "code", "allow_destroy": "code",
                   "refresh": "code"},
     "kubernetes": {"namespace": "code", "kind": "code", "name": "code"},

@@ -151,8 +151,9 @@ WIRING: tuple[AgentRow, ...] = (
     # insights come from the optimizer in-process; cooldowns are saved before every commit
     AgentRow("learn", "decision", _decision, ("metrics", "outcomes"),
              follows=("model-versions",), companion=_decision_host),
-    # anomalies come from the optimizer in-process; GitOps syncs from the followed topic
-    AgentRow("learn", "deploy-watch", _deploy_watch, ("metrics",), follows=("gitops",)),
+    # anomalies come from the optimizer in-process; GitOps syncs from the followed topic; the
+    # executor's verified git commits (step outcomes) are deploys too
+    AgentRow("learn", "deploy-watch", _deploy_watch, ("metrics", "outcomes"), follows=("gitops",)),
     AgentRow("govern", "drift", _drift, ("config",), follows=("desired", "drift-ignores"),
              companion=_drift_gauges),
     # acceptances must be known before a violation is reported: the topic is folded first

@@ -79,6 +79,13 @@ class DeployWatchConfig(BaseModel):
     """The selectable runbook that reverts a config-repository commit (the `git` effector)."""
     apps: dict[str, list[str]] = Field(default_factory=dict)
     """ArgoCD application → the resources it deploys (default: a resource named like the app)."""
+    executor_source: str = "novacron.executor"
+    """The `source` of the executor's outcomes: only a verified `git` commit step outcome from
+    it opens a window (on the action's resource, for the commit it made)."""
+    executor_repository: str = Field(default="config",
+                                     pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+    """The configured name of the repository the executor's `git` steps commit to: the
+    `repository` of the revert proposal (the git runbook maps names to URLs or paths)."""
     repo_resources: list[str] = Field(default_factory=list)
     """Resources watched after a policy or runbook sync of the config repository (baselines
     name their own resources)."""

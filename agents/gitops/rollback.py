@@ -2,17 +2,21 @@
 breach inside the window proposes a rollback of that deploy through the policy gate.
 
 Deploys it sees: a GitOps sync of the config repository (the latest `gitops` record, followed:
-baselines name their resources, policy and runbook changes watch `repo_resources`) and an ArgoCD
-deployment (an `argocd_application` sample, from `novacron collect argocd`, whose `history_id`
-changed). Breaches: an anomaly insight on a watched resource, or `breach_samples` consecutive
-samples above `latency_slo_ms`. One proposal per window: a `run_runbook` decision that needs
-approval — the ArgoCD rollback runbook for an application, the git revert runbook for a commit.
+baselines name their resources, policy and runbook changes watch `repo_resources`), a verified
+commit of the `git` effector (a step outcome of the executor: the action's resource is watched,
+the commit is remembered with the repository's configured name, never a URL from the event) and
+an ArgoCD deployment (an `argocd_application` sample, from `novacron collect argocd`, whose
+`history_id` changed). Breaches: an anomaly insight on a watched resource, or `breach_samples`
+consecutive samples above `latency_slo_ms`. One proposal per window: a `run_runbook` decision
+that needs approval — the ArgoCD rollback runbook for an application, the git revert runbook
+(with the commit and the repository's configured name) for a commit.
 The breach is recorded on the deploy's causal chain (an anomaly insight caused by the deploy),
 so deploy → anomaly → decision → verdict → action → outcome is one `novacron audit chain`.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -23,12 +27,13 @@ from agents.collectors.argocd import APP_TYPE
 from agents.contract import AgentBase, Examples, refuse
 from agents.gitops.config import DeployWatchConfig
 from agents.shared import SharedState
-from schemas import Decision, Event, GitSync, Insight, MetricSample
+from schemas import Decision, Event, GitSync, Insight, MetricSample, Outcome
 from schemas.errors import DecodeError
 
 __all__ = ["DeployWatch", "Window"]
 
 SOURCE = "novacron.deploy-watch"
+_SHA = re.compile(r"[0-9a-f]{40}")
 
 
 @dataclass
@@ -49,6 +54,8 @@ class Window:
     proposed: bool = False
     slow: int = 0
     """Consecutive samples above the latency SLO."""
+    repository: str = ""
+    """git: the configured name of the repository holding the commit."""
 
     def to_json(self) -> dict[str, Any]:
         return {**asdict(self), "opened_at": self.opened_at.isoformat(),
@@ -64,7 +71,7 @@ class DeployWatch(AgentBase):
     """Deploys in (followed sync records, application samples), rollback proposals out."""
 
     name = "deploy-watch"
-    inputs = (MetricSample, Insight)
+    inputs = (MetricSample, Insight, Outcome)
 
     def __init__(self, config: DeployWatchConfig | None = None,
                  shared: SharedState | None = None) -> None:
@@ -94,12 +101,29 @@ class DeployWatch(AgentBase):
             resources.update(self.config.repo_resources)
         for rid in sorted(resources):
             self._open(rid, Window(sync.event_id, sync.correlation_id, "git", sync.commit,
-                                   sync.commit, sync.event_time, sync.event_time + self._span))
+                                   sync.commit, sync.event_time, sync.event_time + self._span,
+                                   repository=sync.repo))
+
+    def _effector_commit(self, outcome: Outcome) -> list[Event]:
+        """A commit the executor's `git` step made and read back opens a window on the action's
+        resource; anything else (a revert, an unchanged file, another source) deploys nothing."""
+        out, sha = outcome.output, outcome.output.get("commit")
+        if (outcome.source != self.config.executor_source or outcome.scope != "step"
+                or outcome.status != "succeeded" or outcome.simulated or not outcome.resource_id
+                or out.get("effector") != "git" or out.get("git_action") != "commit"
+                or out.get("verified") is not True or out.get("unchanged")
+                or not isinstance(sha, str) or not _SHA.fullmatch(sha)):
+            return []
+        self._open(outcome.resource_id, Window(
+            outcome.event_id, outcome.correlation_id, "git", sha, sha, outcome.event_time,
+            outcome.event_time + self._span, repository=self.config.executor_repository))
+        return []
 
     def _open(self, rid: str, window: Window) -> None:
         current = self.windows.setdefault(rid, [])
-        if any(w.deploy_id == window.deploy_id for w in current):
-            return  # already watched (a restored key, or the same record read again)
+        if any(w.deploy_id == window.deploy_id or (w.kind == window.kind == "git" and
+               w.target == window.target) for w in current):
+            return  # already watched (a restored key, the same record or commit read again)
         # a newer deploy of the same target is the one to blame from now on
         current[:] = [w for w in current if (w.kind, w.target) != (window.kind, window.target)]
         current.append(window)
@@ -124,6 +148,8 @@ class DeployWatch(AgentBase):
             return self._latency(event)
         if isinstance(event, Insight):
             return self._anomaly(event)
+        if isinstance(event, Outcome):
+            return self._effector_commit(event)
         refuse(self, event)
 
     def _open_at(self, rid: str, at: datetime) -> list[Window]:
@@ -176,11 +202,14 @@ class DeployWatch(AgentBase):
     def _params(self, w: Window) -> dict[str, Any]:
         if w.kind == "argocd":  # the runbook acts on the action's resource: the application
             return {"runbook": self.config.argocd_runbook}
-        return {"runbook": self.config.git_runbook, "commit": w.target}
+        return {"runbook": self.config.git_runbook, "commit": w.target,
+                "repository": w.repository or self.config.executor_repository}
 
     # --- state ---------------------------------------------------------------------------------
     def state_key(self, event: Event) -> str | None:
-        return event.resource_id if isinstance(event, MetricSample | Insight) else None
+        if isinstance(event, MetricSample | Insight | Outcome):
+            return event.resource_id or None
+        return None
 
     def snapshot(self, key: str) -> bytes | None:
         windows, app = self.windows.get(key), self.apps.get(key)
@@ -206,7 +235,8 @@ class DeployWatch(AgentBase):
 
     @classmethod
     def examples(cls) -> Examples:
-        """An application deployed twice; anomalies inside and outside the window."""
+        """An application deployed twice, a verified executor commit; anomalies inside and
+        outside the windows."""
         t0 = datetime(2030, 1, 1, tzinfo=UTC)
 
         def app(i: int, history: int, revision: str) -> MetricSample:
@@ -219,7 +249,13 @@ class DeployWatch(AgentBase):
             return Insight(resource_id=rid, kind="anomaly", metric="network_latency_ms",
                            score=0.97, event_id=f"a{i}", event_time=t0 + timedelta(minutes=i))
 
+        commit = Outcome(source="novacron.executor", action_id="act-1", scope="step",
+                         step_id="commit", status="succeeded", resource_id="cart", event_id="o1",
+                         event_time=t0 + timedelta(minutes=44),
+                         output={"effector": "git", "git_action": "commit", "verified": True,
+                                 "commit": "c0ffee" + "0" * 34})
         return Examples(inputs=[
             app(0, 1, "aaa"), anomaly(1), app(2, 2, "bbb"), anomaly(3), anomaly(4),
             app(5, 3, "ccc"), anomaly(40), app(41, 4, "ddd"), anomaly(42), anomaly(43, "other"),
+            commit, anomaly(45, "cart"), anomaly(46, "cart"),
         ])

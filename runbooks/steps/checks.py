@@ -44,7 +44,14 @@ def _changes(raw: Any) -> list[str]:
 
 
 def _git(step: Step, *_: Any) -> list[str]:
-    problems = _action(step, GIT_ACTIONS, "commit") + _needs(step, "repo")
+    problems = _action(step, GIT_ACTIONS, "commit")
+    if step.action in ("revert_commit", "verify_revert"):
+        problems += _needs(step, "repositories", "repository", "commit")
+        table = step.parameters.get("repositories")
+        if table and (not isinstance(table, Mapping) or any(VAR.search(str(k)) for k in table)):
+            problems.append("git repositories must map literal names to URLs or paths")
+        return problems
+    problems += _needs(step, "repo")
     if (step.action or "commit") == "commit":
         problems += _needs(step, "file") + _changes(step.parameters.get("changes"))
     return problems

@@ -2,7 +2,7 @@
 
 The GitOps-native effector: ArgoCD or Flux (or the simulator's reconciler) applies the repository.
 
-    action: commit (default) | revert
+    action: commit (default) | revert | revert_commit | verify_revert (runbooks/steps/gitrevert.py)
     parameters:
       repo:    ${config_repo}          # kind endpoint: URL or path, from executor.defaults
       branch:  main
@@ -15,7 +15,8 @@ The GitOps-native effector: ArgoCD or Flux (or the simulator's reconciler) appli
 Each commit carries the trailers `NovaCron-Action-Id`, `NovaCron-Correlation-Id` and
 `NovaCron-Step`. A step that finds its own commit already on the branch does not commit again
 (redelivery, a crash after the push), so git steps are idempotent. `revert` reverts the commit
-another step of the same action made (default: the step it compensates).
+another step of the same action made (default: the step it compensates); `revert_commit` rolls
+back a commit named by id (a deploy gone wrong), see `runbooks.steps.gitrevert`.
 
 Post-condition: the commit is on the remote branch after a fresh fetch, and the file at that
 commit holds every changed value; otherwise the step fails with what it observed.
@@ -38,9 +39,10 @@ from runbooks.steps.gitcli import Workcopy, clone
 from schemas import Approval, Outcome, utc_now
 from schemas.errors import NonRetryableError, RetryableError
 
-__all__ = ["GIT_ACTIONS", "PostConditionFailed", "render_message", "render_path", "run_git"]
+__all__ = ["GIT_ACTIONS", "PostConditionFailed", "identity", "render_message", "render_path",
+           "run_git"]
 
-GIT_ACTIONS = frozenset({"commit", "revert"})
+GIT_ACTIONS = frozenset({"commit", "revert", "revert_commit", "verify_revert"})
 """What a git step can do (its `action`)."""
 _SEGMENT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@+=-]{0,127}")
 _TOKEN = re.compile(r"-?[A-Za-z0-9][A-Za-z0-9._:/@+=,-]{0,127}")
@@ -94,7 +96,7 @@ def _checked_id(value: str, what: str, ctx: StepContext) -> str:
     return value
 
 
-def _identity(ctx: StepContext) -> dict[str, str]:
+def identity(ctx: StepContext) -> dict[str, str]:
     return {
         "NovaCron-Action-Id": _checked_id(ctx.action_id, "action id", ctx),
         "NovaCron-Correlation-Id": _checked_id(str(ctx.parent.correlation_id), "correlation id",
@@ -148,6 +150,10 @@ async def run_git(ctx: StepContext) -> dict[str, Any]:
     op = str(ctx.step.action or "commit")
     if op not in GIT_ACTIONS:
         raise NonRetryableError(f"step {ctx.step.id}: unknown git action {op!r}")
+    if op in ("revert_commit", "verify_revert"):  # a named commit of a named repository
+        from runbooks.steps.gitrevert import NAMED_ACTIONS
+
+        return await NAMED_ACTIONS[op](ctx)
     spec = _Spec(ctx)
     async with clone(ctx.config.effectors.git, spec.repo, spec.branch, ctx.redactor) as work:
         await work.fetch()
@@ -159,7 +165,7 @@ async def run_git(ctx: StepContext) -> dict[str, Any]:
 async def _commit(ctx: StepContext, work: Workcopy, spec: _Spec) -> dict[str, Any]:
     path = render_path(str(ctx.step.parameters.get("file", "")), ctx)
     changes = render_changes(ctx.step.parameters.get("changes"), ctx.interp, f"step {ctx.step.id}")
-    keys = _identity(ctx)
+    keys = identity(ctx)
     done = await work.find(keys)
     if done is not None:  # redelivered or resumed: the change is there already
         return await _verify(ctx, work, spec, done, path, None, already=True)
@@ -205,8 +211,8 @@ async def _verify(ctx: StepContext, work: Workcopy, spec: _Spec, sha: str, path:
     on_remote, head = await work.is_on_remote(sha)
     observed_doc = _load(await work.show(sha, path), path, ctx)
     observed = {p: get_at(observed_doc, p, None) for p in (expected or {})}
-    out = {"commit": sha, "branch": spec.branch, "file": path, "remote_head": head,
-           "observed": observed, **flags}
+    out = {"effector": "git", "git_action": "commit", "commit": sha, "branch": spec.branch,
+           "file": path, "remote_head": head, "observed": observed, **flags}
     if not on_remote:
         raise PostConditionFailed(f"step {ctx.step.id}: commit {sha[:12]} is not on "
                                   f"{spec.branch} after the push (remote head {head[:12]})")
@@ -220,7 +226,7 @@ async def _verify(ctx: StepContext, work: Workcopy, spec: _Spec, sha: str, path:
 
 async def _revert(ctx: StepContext, work: Workcopy, spec: _Spec) -> dict[str, Any]:
     target_step = str(ctx.param("step") or ctx.step.id.removesuffix(".compensate"))
-    keys = _identity(ctx)
+    keys = identity(ctx)
     done = await work.find(keys)
     if done is not None:
         return await _verify_revert(ctx, work, spec, done, None, already=True)

@@ -13,7 +13,7 @@ from agents.gitops.rollback import DeployWatch
 from agents.shared import SharedState
 from runbooks.loader import Library
 from runbooks.resolve import Resolver
-from schemas import Decision, GitSync, Insight, MetricSample
+from schemas import Decision, GitSync, Insight, MetricSample, Outcome
 
 T0 = datetime(2030, 1, 1, tzinfo=UTC)
 SHA = "c0ffee" + "0" * 34
@@ -57,7 +57,7 @@ def test_a_breach_after_a_config_commit_proposes_its_revert_on_the_deploy_chain(
     assert decision.causation_id == link.event_id
     assert (decision.decision_type, decision.origin, decision.requires_approval) == (
         "run_runbook", "gitops", True)
-    assert decision.params == {"runbook": "gitops-revert", "commit": SHA}
+    assert decision.params == {"runbook": "gitops-revert", "commit": SHA, "repository": "config"}
     assert decision.resource_id == "svc-checkout"
     assert w.handle(anomaly("svc-checkout", 4)) == []  # one proposal per window
 
@@ -145,3 +145,77 @@ def test_a_restored_watch_remembers_what_it_proposed() -> None:
     again.restore("svc", blob)
     again.tick(at(3))  # the followed record is read again: the window is not opened twice
     assert again.handle(anomaly("svc", 4)) == []
+
+
+def committed(rid: str = "svc-cart", minutes: float = 0, **change: object) -> Outcome:
+    """The executor's step outcome of a verified git commit (what `run_git` reports)."""
+    fields: dict[str, object] = {
+        "source": "novacron.executor", "action_id": "act-9", "scope": "step",
+        "step_id": "commit", "status": "succeeded", "resource_id": rid, "event_time": at(minutes),
+        "output": {"effector": "git", "git_action": "commit", "verified": True, "commit": SHA,
+                   "branch": "main", "file": f"services/{rid}.yaml"}}
+    output = change.pop("output", None)
+    if isinstance(output, dict):
+        fields["output"] = {**fields["output"], **output}  # type: ignore[dict-item]
+    return Outcome(**{**fields, **change})  # type: ignore[arg-type]
+
+
+def test_a_verified_executor_commit_opens_a_window_on_the_actions_resource() -> None:
+    w = watch()
+    deploy = committed()
+    assert w.handle(deploy) == []
+    assert w.handle(committed()) == []  # the same commit again (a redelivered outcome)
+    link, decision = w.handle(anomaly("svc-cart", 2))
+    assert isinstance(link, Insight) and isinstance(decision, Decision)
+    assert (link.correlation_id, link.causation_id) == (deploy.correlation_id, deploy.event_id)
+    assert link.details["deploy_kind"] == "git" and link.details["target"] == SHA
+    assert (decision.correlation_id, decision.causation_id) == (deploy.correlation_id,
+                                                                link.event_id)
+    assert decision.params == {"runbook": "gitops-revert", "commit": SHA, "repository": "config"}
+    assert decision.requires_approval and decision.resource_id == "svc-cart"
+    assert w.handle(anomaly("svc-cart", 3)) == []  # one proposal per window
+    # the proposal resolves at the gate: the selectable revert runbook, with the commit
+    resolved = Resolver(Library().get).resolve(decision.decision_type, decision.params)
+    assert resolved.runbook_id == "gitops-revert"
+    assert resolved.variables["commit"] == SHA and resolved.variables["repository"] == "config"
+
+
+def test_the_repository_name_comes_from_configuration() -> None:
+    w = watch(executor_repository="infra")
+    w.handle(committed(output={"repository": "/srv/evil.git", "repo": "http://x.invalid"}))
+    _, decision = w.handle(anomaly("svc-cart", 1))
+    assert decision.params["repository"] == "infra"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(("outcome", "why"), [
+    (committed(source="someone.else"), "not the executor"),
+    (committed(scope="action", step_id=None), "the workflow, not the commit step"),
+    (committed(status="failed"), "not succeeded"),
+    (committed(simulated=True), "a simulated effect"),
+    (committed(resource_id=""), "no resource"),
+    (committed(output={"verified": False}), "not read back"),
+    (committed(output={"effector": "http"}), "not a git step"),
+    (committed(output={"git_action": "revert_commit"}), "a rollback is no deploy"),
+    (committed(output={"unchanged": True}), "nothing was committed"),
+    (committed(output={"commit": "HEAD~1"}), "not a commit id"),
+    (committed(output={"commit": SHA[:12]}), "not a full commit id"),
+])
+def test_what_is_not_an_executor_deploy(outcome: Outcome, why: str) -> None:
+    w = watch()
+    assert w.handle(outcome) == []
+    assert w.handle(anomaly("svc-cart", 1)) == [], why
+
+
+def test_an_executor_commit_window_closes_and_survives_a_restart() -> None:
+    w = watch()
+    w.handle(committed(minutes=0))
+    w.tick(at(11))
+    assert w.handle(anomaly("svc-cart", 11)) == []  # the window (10 min) ran out
+    w.handle(committed(rid="svc-pay", minutes=20, action_id="act-10"))
+    blob = w.snapshot("svc-pay")
+    assert blob is not None and w.state_key(committed(rid="svc-pay")) == "svc-pay"
+    again = watch(executor_repository="config")
+    again.restore("svc-pay", blob)
+    _, decision = again.handle(anomaly("svc-pay", 25))
+    assert decision.params == {"runbook": "gitops-revert", "commit": SHA,  # type: ignore[attr-defined]
+                               "repository": "config"}

@@ -53,3 +53,10 @@ approval_required contains msg if {
 	object.get(input.context, "confidence", 1) < min_confidence
 	msg := sprintf("confidence %v is below %v", [input.context.confidence, min_confidence])
 }
+
+# Rolling a deploy back (a git revert, an ArgoCD rollback) changes what runs in production on
+# the word of an anomaly: a person approves it, whoever proposed it and whatever carried it.
+approval_required contains msg if {
+	"gitops_rollback" in effects
+	msg := sprintf("rolling back a deploy (%s on %s) needs a person's approval", [object.get(input, ["runbook", "id"], input.action), input.resource.id])
+}

@@ -66,3 +66,24 @@ test_other_runbooks_are_not_limited if {
 		with input.resource as {"id": "web"}
 		with input.context as {"incident": true, "migrations_last_hour": 10}
 }
+
+test_a_gitops_rollback_needs_approval if {
+	actions.approval_required["rolling back a deploy (gitops-revert on svc-checkout) needs a person's approval"] with input.action as "run_runbook"
+		with input.runbook as {"id": "gitops-revert", "implements": ["gitops_rollback"]}
+		with input.resource as {"id": "svc-checkout", "environment": "staging"}
+		with input.context as {"confidence": 1}
+}
+
+test_a_gitops_rollback_needs_approval_even_when_the_proposer_does_not_ask if {
+	count(actions.approval_required) == 1 with input.action as "run_runbook"
+		with input.runbook as {"id": "argocd-rollback", "implements": ["gitops_rollback"]}
+		with input.resource as {"id": "shop"}
+		with input.context as {"requires_approval": false, "confidence": 1}
+}
+
+test_other_runbooks_need_no_rollback_approval if {
+	count(actions.approval_required) == 0 with input.action as "run_runbook"
+		with input.runbook as {"id": "notify", "implements": []}
+		with input.resource as {"id": "svc-checkout", "environment": "staging"}
+		with input.context as {"confidence": 1}
+}
