@@ -100,3 +100,39 @@ def test_checkpoints_restore_on_a_new_worker_and_skip_redelivered_inputs() -> No
         assert fresh.snapshot_key("web") is None and again.loaded == set()
 
     asyncio.run(scenario())
+
+
+def test_an_answer_that_arrives_before_its_partition_acts_once_when_restored() -> None:
+    from types import SimpleNamespace
+
+    from streams.gate import GateHost, ResourceFacts
+
+    async def scenario() -> None:
+        store = MemoryStateStore()
+        gate, request = busy_gate()
+        cp = checkpoints(gate, store)
+        cp.touched("web", (TOPIC, 2, 7))
+        await cp.save_due()
+
+        sent: list[object] = []
+
+        async def emit(events: list[object]) -> int:
+            sent.extend(events)
+            return len(events)
+
+        fresh = make_gate()  # restarted: approvals are read before the partition is assigned
+        host = GateHost(SimpleNamespace(), fresh, ResourceFacts(), emit,  # type: ignore[arg-type]
+                        checkpoints(fresh, store))
+        yes = Approval(request_id=request, status="approved", by="alice")
+        assert await host.approvals([yes]) == [] and list(host.unmatched) == [request]
+        await host.assigned({2})
+        [action] = sent
+        assert getattr(action, "decision_id", None) == request and host.unmatched == {}
+        assert await host.approvals([yes]) == []  # answered twice: it acted once
+        await host.assigned({2})
+        assert len(sent) == 1 and fresh.pending() == []
+        restarted = make_gate()  # and the release itself was saved
+        await checkpoints(restarted, store).ensure([2])
+        assert restarted.pending() == []
+
+    asyncio.run(scenario())
