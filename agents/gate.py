@@ -8,12 +8,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, Field
-
+from agents.gate_config import GATE_POLICY_TYPES, GateConfig
 from agents.gate_state import GateState, Pending
 from policies.engine import PolicyEngine
 from policies.result import EvalResult
-from policies.source import POLICY_TYPES
 from runbooks.loader import Library
 from runbooks.resolve import RefusedAction, ResolvedAction, Resolver
 from schemas import (
@@ -28,32 +26,6 @@ from schemas import (
 )
 
 __all__ = ["GATE_POLICY_TYPES", "GateConfig", "GateResult", "PolicyGate"]
-
-GATE_POLICY_TYPES = tuple(t for t in POLICY_TYPES if t not in ("access", "infrastructure"))
-"""Policy types the gate applies by default: the registry's list (`policies.source`) without
-`access` (it guards the HTTP API) and `infrastructure` (it judges Terraform plans)."""
-
-
-class GateConfig(BaseModel):
-    """Settings of the policy gate."""
-
-    approval_ttl_seconds: float = Field(default=3600.0, gt=0)
-    """A pending approval expires after this long."""
-    policy_types: list[str] | None = Field(default_factory=lambda: list(GATE_POLICY_TYPES))
-    """Policy types evaluated for decisions (None: every enabled policy)."""
-    migration_window_seconds: float = Field(default=3600.0, gt=0)
-    """Window of the per-resource migration counter passed as `context.migrations_last_hour`."""
-    incident_score: float = Field(default=0.9, ge=0, le=1)
-    """An anomaly insight with at least this score flags the resource as in an incident."""
-    incident_ttl_seconds: float = Field(default=900.0, gt=0)
-    """How long an anomaly keeps the incident flag up after the last one."""
-    skip_no_action: bool = True
-    """Allowed `no_action` decisions produce a verdict but no Action."""
-    agent_role: str = "agent"
-    """`input.subject.role` of automated proposers."""
-    source: str = "novacron.gate"
-    """`source` of the events the gate emits."""
-
 
 @dataclass(frozen=True, slots=True)
 class GateResult:
