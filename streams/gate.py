@@ -211,6 +211,11 @@ class GateHost:
         async with self.cp.lock:
             await self.cp.revoked(partitions)
 
+    async def shutdown(self) -> None:
+        """Graceful stop: every resource changed since its last save is saved."""
+        async with self.cp.lock:
+            await self.cp.shutdown()
+
     async def expire(self) -> list[Approval]:
         async with self.cp.lock:
             out = self.gate.expire(utc_now())
@@ -300,7 +305,7 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
         finally:
             for follower in followers.values():
                 await follower.stop()
-            await host.cp.shutdown()
+            await host.shutdown()
 
     host.receivers = track_partitions(app, {ctx.topic("decisions"), ctx.topic("insights")},
                                       host.revoked, host.assigned)
