@@ -15,7 +15,6 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from agents.contract import Examples, refuse
-from agents.simulator.reward import RewardConfig, reward
 from models.dqn.explain import (
     ImpactModel,
     expected_impact,
@@ -27,6 +26,7 @@ from models.dqn.explain import (
 from models.dqn.features import FEATURES, FeatureConfig, StateBuilder
 from models.dqn.policy import QPolicy, confidence, init_weights, masked_argmax
 from models.dqn.replay import ReplayBuffer
+from models.dqn.reward import RewardConfig, reward
 from models.dqn.safety import SafetyConfig, SafetyGuard
 from schemas import DQN_ACTIONS, Decision, Event, Insight, MetricSample, Outcome, action_id_for
 from schemas.errors import DecodeError

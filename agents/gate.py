@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, Field
-
+from agents.gate_config import GATE_POLICY_TYPES, GateConfig
+from agents.gate_state import GateState, Pending
 from policies.engine import PolicyEngine
 from policies.result import EvalResult
 from runbooks.loader import Library
@@ -26,38 +26,6 @@ from schemas import (
 )
 
 __all__ = ["GATE_POLICY_TYPES", "GateConfig", "GateResult", "PolicyGate"]
-
-GATE_POLICY_TYPES = (
-    "resource_allocation",
-    "compliance",
-    "security",
-    "network",
-    "data_governance",
-    "action_safety",
-)
-"""Policy types the gate applies by default (access policies guard the HTTP API)."""
-
-
-class GateConfig(BaseModel):
-    """Settings of the policy gate."""
-
-    approval_ttl_seconds: float = Field(default=3600.0, gt=0)
-    """A pending approval expires after this long."""
-    policy_types: list[str] | None = Field(default_factory=lambda: list(GATE_POLICY_TYPES))
-    """Policy types evaluated for decisions (None: every enabled policy)."""
-    migration_window_seconds: float = Field(default=3600.0, gt=0)
-    """Window of the per-resource migration counter passed as `context.migrations_last_hour`."""
-    incident_score: float = Field(default=0.9, ge=0, le=1)
-    """An anomaly insight with at least this score flags the resource as in an incident."""
-    incident_ttl_seconds: float = Field(default=900.0, gt=0)
-    """How long an anomaly keeps the incident flag up after the last one."""
-    skip_no_action: bool = True
-    """Allowed `no_action` decisions produce a verdict but no Action."""
-    agent_role: str = "agent"
-    """`input.subject.role` of automated proposers."""
-    source: str = "novacron.gate"
-    """`source` of the events the gate emits."""
-
 
 @dataclass(frozen=True, slots=True)
 class GateResult:
@@ -78,19 +46,6 @@ class GateResult:
         return [e for e in (self.verdict, self.approval, self.action) if e is not None]
 
 
-@dataclass(slots=True)
-class _Pending:
-    decision: Decision
-    approval: Approval
-    resolved: ResolvedAction
-
-
-@dataclass(slots=True)
-class _Counters:
-    migrations: dict[str, deque[datetime]] = field(default_factory=dict)
-    incidents: dict[str, datetime] = field(default_factory=dict)  # resource → flag expiry
-
-
 class PolicyGate:
     """Pure gate logic: resolve what would run, evaluate it, hold pending approvals, release or
     drop them, expire them. Every decision gets a verdict, whatever goes wrong."""
@@ -104,28 +59,28 @@ class PolicyGate:
         self.engine = engine
         self.config = config or GateConfig()
         self.resolver = resolver or Resolver(Library().get)
-        self._pending: dict[str, _Pending] = {}
-        self._counters = _Counters()
+        self.state = GateState()
+        """Pending approvals, migration counters and incident flags (per resource)."""
 
     # --- observations feeding the action-safety context --------------------------------------
     def observe_insight(self, insight: Insight) -> None:
         """Raise a resource's incident flag on a high-scoring anomaly."""
         if insight.kind == "anomaly" and (insight.score or 0.0) >= self.config.incident_score:
             until = insight.event_time + timedelta(seconds=self.config.incident_ttl_seconds)
-            current = self._counters.incidents.get(insight.resource_id)
-            self._counters.incidents[insight.resource_id] = max(until, current or until)
+            current = self.state.incidents.get(insight.resource_id)
+            self.state.incidents[insight.resource_id] = max(until, current or until)
 
     def observe_action(self, action: Action, implements: tuple[str, ...] = ()) -> None:
         """Count a migration: an action of that type or whose runbook migrates (the gate calls
         it for the actions it releases)."""
         if action.action_type == "migrate_vm" or "migrate_vm" in implements:
-            self._counters.migrations.setdefault(action.resource_id, deque()).append(
+            self.state.migrations.setdefault(action.resource_id, deque()).append(
                 action.event_time
             )
 
     def migrations_last_window(self, resource_id: str, now: datetime) -> int:
         """Migrations of a resource within the configured window before now."""
-        times = self._counters.migrations.get(resource_id)
+        times = self.state.migrations.get(resource_id)
         if not times:
             return 0
         horizon = now - timedelta(seconds=self.config.migration_window_seconds)
@@ -135,7 +90,7 @@ class PolicyGate:
 
     def in_incident(self, resource_id: str, now: datetime) -> bool:
         """Whether a recent anomaly flags the resource."""
-        until = self._counters.incidents.get(resource_id)
+        until = self.state.incidents.get(resource_id)
         return until is not None and until > now
 
     # --- evaluation ------------------------------------------------------------------------------
@@ -331,7 +286,7 @@ class PolicyGate:
             source=self.config.source,
             expires_at=now + timedelta(seconds=self.config.approval_ttl_seconds),
         )
-        self._pending[decision.event_id] = _Pending(decision, approval, resolved)
+        self.state.pending[decision.event_id] = Pending(decision, approval, resolved)
         return approval
 
     def _act(
@@ -356,7 +311,7 @@ class PolicyGate:
     # --- approvals -------------------------------------------------------------------------------
     def pending(self) -> list[Approval]:
         """Pending approval requests, oldest first."""
-        return [p.approval for p in self._pending.values()]
+        return [p.approval for p in self.state.pending.values()]
 
     def on_approval(self, approval: Approval, *, now: datetime | None = None) -> list[Event]:
         """Release (approved → Action) or drop (rejected) a pending item; others are ignored.
@@ -365,13 +320,13 @@ class PolicyGate:
         stale decision.
         """
         now = now or utc_now()
-        item = self._pending.get(approval.request_id)
+        item = self.state.pending.get(approval.request_id)
         if item is None or approval.status in ("pending",):
             return []
         expires_at = item.approval.expires_at
         if expires_at is not None and expires_at <= now:
             return list(self._expire_one(approval.request_id))
-        del self._pending[approval.request_id]
+        del self.state.pending[approval.request_id]
         if approval.status == "approved":
             return [self._act(item.decision, item.resolved, approval, now)]
         return []
@@ -381,13 +336,13 @@ class PolicyGate:
         now = now or utc_now()
         due = [
             rid
-            for rid, p in self._pending.items()
+            for rid, p in self.state.pending.items()
             if p.approval.expires_at and p.approval.expires_at <= now
         ]
         return [e for rid in due for e in self._expire_one(rid)]
 
     def _expire_one(self, request_id: str) -> list[Approval]:
-        item = self._pending.pop(request_id)
+        item = self.state.pending.pop(request_id)
         return [
             Approval.caused_by(
                 item.approval,
@@ -401,45 +356,25 @@ class PolicyGate:
 
     # --- state -----------------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
-        """JSON-able state (pending items, counters) for a changelog/table; see `restore`."""
-        return {
-            "pending": [
-                {
-                    "decision": p.decision.model_dump(mode="json"),
-                    "approval": p.approval.model_dump(mode="json"),
-                    "resolved": p.resolved.to_dict(),
-                }
-                for p in self._pending.values()
-            ],
-            "migrations": {
-                r: [t.isoformat() for t in ts] for r, ts in self._counters.migrations.items()
-            },
-            "incidents": {r: t.isoformat() for r, t in self._counters.incidents.items()},
-        }
+        """JSON-able state (pending items, counters); see `restore`."""
+        return self.state.snapshot()
 
     def restore(self, state: Mapping[str, Any]) -> None:
-        """Replace the state with a snapshot."""
-        self._pending = {}
-        for row in state.get("pending", []):
-            decision, approval = (
-                Decision.model_validate(row["decision"]),
-                Approval.model_validate(row["approval"]),
-            )
-            if "resolved" in row:
-                resolved = ResolvedAction.from_dict(row["resolved"])
-            else:  # a snapshot from before resolution: resolve now; refused ones just expire
-                try:
-                    resolved = self.resolver.resolve(decision.decision_type, decision.params)
-                except RefusedAction:
-                    continue
-            self._pending[decision.event_id] = _Pending(decision, approval, resolved)
-        self._counters = _Counters(
-            {
-                r: deque(datetime.fromisoformat(t) for t in ts)
-                for r, ts in state.get("migrations", {}).items()
-            },
-            {r: datetime.fromisoformat(t) for r, t in state.get("incidents", {}).items()},
-        )
+        """Replace the state with a snapshot (items from before resolution are resolved now)."""
+        self.state.restore(state, self.resolver.resolve)
+
+    def snapshot_key(self, key: str, now: datetime | None = None) -> bytes | None:
+        """One resource's state as bytes (None: nothing to keep)."""
+        window = timedelta(seconds=self.config.migration_window_seconds)
+        return self.state.snapshot_key(key, now or utc_now(), window)
+
+    def restore_key(self, key: str, blob: bytes) -> None:
+        """Resume one resource from `snapshot_key` bytes; DecodeError when unusable."""
+        self.state.restore_key(key, blob, self.resolver.resolve)
+
+    def forget_key(self, key: str) -> None:
+        """Drop one resource's state (its partition moved to another worker)."""
+        self.state.forget_key(key)
 
 
 def _failure(stage: str, exc: BaseException) -> str:

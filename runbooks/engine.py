@@ -5,8 +5,7 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 
@@ -15,6 +14,8 @@ from runbooks.journal import InMemoryJournal, Journal, JournalEntry
 from runbooks.model import Runbook
 from runbooks.params import CONFIG_KINDS
 from runbooks.resolve import check_overrides
+from runbooks.results import StepResult, WorkflowResult, WorkflowStatus
+from runbooks.run import WorkflowRun
 from runbooks.runtime import ApprovalWaiter, Emit, EngineConfig, StepHandler
 from runbooks.steps import HANDLERS
 from runbooks.timing import Clock, SystemClock
@@ -22,49 +23,6 @@ from runbooks.validate import validate
 from schemas import Action, Event
 
 __all__ = ["Engine", "StepResult", "WorkflowResult", "WorkflowStatus"]
-
-WorkflowStatus = Literal[
-    "succeeded", "succeeded_with_failures", "failed", "compensated", "skipped", "rejected"
-]
-"""succeeded: every step succeeded or was skipped by its own `when`. succeeded_with_failures:
-every critical step did, at least one step succeeded, but a non-critical one failed, timed out
-or was skipped because a dependency did not succeed. failed: a critical step failed, timed out
-or was skipped because a dependency did not succeed, or no step succeeded while one did not.
-compensated: a critical step did not succeed and every completed step was undone."""
-
-
-@dataclass
-class StepResult:
-    """Final state of one step."""
-
-    step_id: str
-    status: str
-    """succeeded, failed, timed_out, skipped or compensated."""
-    attempts: int = 0
-    output: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
-    duration_ms: float = 0.0
-
-
-@dataclass
-class WorkflowResult:
-    """Outcome of one workflow run."""
-
-    action_id: str
-    runbook_id: str
-    status: WorkflowStatus
-    steps: dict[str, StepResult] = field(default_factory=dict)
-    error: str | None = None
-    sla_breached: bool = False
-    compensated: list[str] = field(default_factory=list)
-    """Steps undone, in the order they were compensated."""
-    resumed: bool = False
-    """The run continued an interrupted one."""
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "succeeded"
-
 
 def _ignore(event: Event) -> None:
     return None
@@ -148,8 +106,6 @@ class Engine:
         depth: int = 0,
     ) -> WorkflowResult:
         """Validate, then run the DAG; raises ValidationError before any step when invalid."""
-        from runbooks.run import WorkflowRun  # run.py imports this module's result types
-
         ctx = self.validate(runbook, variables)
         action_id = action_id or str(uuid.uuid4())
         if parent is None:

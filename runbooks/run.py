@@ -17,6 +17,7 @@ from runbooks.conditions import evaluate
 from runbooks.interpolate import Interpolator, Redactor
 from runbooks.journal import WORKFLOW, JournalEntry
 from runbooks.model import Runbook, Step
+from runbooks.results import StepResult, WorkflowResult
 from runbooks.runtime import StepContext, emit_event
 from runbooks.steps.control import ApprovalTimeout
 from runbooks.timing import backoff_delay
@@ -26,7 +27,7 @@ from schemas import Event, Outcome
 from schemas.errors import NonRetryableError, RetryableError
 
 if TYPE_CHECKING:
-    from runbooks.engine import Engine, StepResult, WorkflowResult
+    from runbooks.engine import Engine
 
 __all__ = ["WorkflowRun", "classify"]
 
@@ -103,8 +104,6 @@ class WorkflowRun:
 
     # the whole run ---------------------------------------------------------------------------
     async def execute(self, dry_run: bool = False) -> WorkflowResult:
-        from runbooks.engine import WorkflowResult
-
         resumed = self.prior.workflow == "started"
         if not resumed:
             await self.e.journal.record(self.action_id, WORKFLOW, "started")
@@ -283,8 +282,6 @@ class WorkflowRun:
         )
 
     def _result(self, sid: str, status: str, **kw: Any) -> StepResult:
-        from runbooks.engine import StepResult
-
         return StepResult(sid, status, **kw)
 
     # one step, with retries ------------------------------------------------------------------

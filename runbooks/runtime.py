@@ -6,7 +6,7 @@ import inspect
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import httpx
 from pydantic import BaseModel, Field
@@ -14,11 +14,9 @@ from pydantic import BaseModel, Field
 from runbooks.effectors import EffectorsConfig
 from runbooks.interpolate import Interpolator, Redactor, Secrets
 from runbooks.model import Step
+from runbooks.results import WorkflowResult
 from runbooks.timing import Clock
 from schemas import Event
-
-if TYPE_CHECKING:
-    from runbooks.engine import WorkflowResult
 
 __all__ = [
     "ApprovalWaiter",
@@ -32,7 +30,7 @@ __all__ = [
 
 Emit = Callable[[Event], Awaitable[None] | None]
 """Where events go (the lead sends them to Kafka); sync or async."""
-ChildRunner = Callable[[str, dict[str, Any], str], Awaitable["WorkflowResult"]]
+ChildRunner = Callable[[str, dict[str, Any], str], Awaitable[WorkflowResult]]
 """Runs a sub-workflow: (runbook id, variables, child action id) → result."""
 
 

@@ -12,10 +12,8 @@ reported as plain success.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from runbooks.engine import StepResult
+from runbooks.results import StepResult
 
 __all__ = ["missed", "verdict"]
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import faust
 from aiokafka import ConsumerRecord
@@ -24,8 +25,11 @@ from schemas import Approval, Decision, DesiredState, Event, Insight, PolicyVers
 from schemas.envelope import utc_now
 from streams.app import WorkerContext
 from streams.follow import Handler, TopicFollower
+from streams.gate_state import GateCheckpoints, positioned, track_partitions
 from streams.metrics import REGISTRY
 from streams.runbook_topic import runbook_follower
+from streams.state import CheckpointBook, KafkaStateStore, Position
+from streams.topics import state_topics
 
 __all__ = [
     "POLICY_DIR",
@@ -42,6 +46,7 @@ POLICY_DIR = Path(__file__).resolve().parents[1] / "policies" / "rego"
 """The shipped Rego policies, seeded into the registry when the `policies` topic lacks them."""
 BATCH_SIZE, BATCH_SECONDS = 200, 0.2  # decisions are few and latency matters more than volume
 EXPIRE_SECONDS = 1.0  # period of the pending-approval expiry timer
+UNMATCHED_MAX = 10_000  # answers kept for requests whose partition has not been restored yet
 _FACT_KEYS = ("environment", "region", "zone", "cluster", "tier", "owner")
 
 def facts_of(state: DesiredState) -> dict[str, Any]:
@@ -117,24 +122,36 @@ class GateMetrics:
 
 
 class GateHost:
-    """The thin host around PolicyGate: batches of decisions and approvals in, events out."""
+    """The thin host around PolicyGate: batches of decisions and approvals in, events out; every
+    resource a batch changed is checkpointed (`GateCheckpoints`) before its offsets can commit."""
 
     def __init__(self, ctx: WorkerContext, gate: PolicyGate, facts: ResourceFacts,
-                 emit: Callable[[list[Event]], Awaitable[int]]) -> None:
+                 emit: Callable[[list[Event]], Awaitable[int]], checkpoints: GateCheckpoints
+                 ) -> None:
         self.ctx, self.gate, self.facts, self.emit = ctx, gate, facts, emit
+        self.cp = checkpoints
         self.metrics = GateMetrics.for_registry()
+        self.receivers: tuple[Any, ...] = ()
+        self.unmatched: OrderedDict[str, Approval] = OrderedDict()
+        """Answers to requests not (yet) restored here: a partition may arrive after them."""
 
-    async def decisions(self, decisions: Iterable[Decision]) -> list[Event]:
+    async def decisions(self, items: Iterable[tuple[Decision, Position]]) -> list[Event]:
         out: list[Event] = []
-        decisions = list(decisions)
-        try:  # the whole stream batch in one engine call per policy set
-            results = self.gate.evaluate_batch([(d, self.facts.context_for(d)) for d in decisions])
-        except Exception:  # one by one, so a bad decision fails alone
-            results = [self._one(d) for d in decisions]
-        for result in results:
-            out.extend(self._count(result))
-        await self.emit(out)
-        self.metrics.pending.set(len(self.gate.pending()))
+        async with self.cp.lock:
+            items = list(items)
+            out.extend(await self._restore({pos[1] for _, pos in items}))
+            fresh = [(d, pos) for d, pos in items if not self.cp.replayed(d.resource_id, pos)]
+            decisions = [d for d, _ in fresh]
+            try:  # the whole stream batch in one engine call per policy set
+                results = self.gate.evaluate_batch(
+                    [(d, self.facts.context_for(d)) for d in decisions])
+            except Exception:  # one by one, so a bad decision fails alone
+                results = [self._one(d) for d in decisions]
+            for result in results:
+                out.extend(self._count(result))
+            for d, pos in fresh:
+                self.cp.touched(d.resource_id, pos)
+            await self._publish(out)
         return out
 
     def _one(self, d: Decision) -> GateResult:
@@ -150,27 +167,74 @@ class GateHost:
         self.metrics.verdicts.labels(result.verdict.outcome).inc()
         return result.events
 
+    async def _publish(self, out: Sequence[Event]) -> None:
+        """Send, then save what changed (under the lock): a crash in between re-sends, never
+        loses; actions carry ids derived from their decision, so a re-send is one action."""
+        if out:
+            await self.emit(list(out))
+        await self.cp.save_due()
+        self.metrics.pending.set(len(self.gate.pending()))
+
     async def approvals(self, approvals: Iterable[Approval]) -> list[Event]:
+        async with self.cp.lock:
+            out = self._answer(a for a in approvals if a.status in ("approved", "rejected"))
+            await self._publish(out)
+        return out
+
+    def _answer(self, approvals: Iterable[Approval]) -> list[Event]:
         out: list[Event] = []
         for a in approvals:
-            if a.status in ("approved", "rejected"):
-                self.metrics.approvals.labels(a.status).inc()
-                out.extend(self.gate.on_approval(a))
-        await self.emit(out)
-        self.metrics.pending.set(len(self.gate.pending()))
+            key = self.gate.state.resource_of(a.request_id)
+            if key is None:  # not pending here (yet): kept in case its partition arrives
+                self.unmatched[a.request_id] = a
+                while len(self.unmatched) > UNMATCHED_MAX:
+                    self.unmatched.popitem(last=False)
+                continue
+            self.unmatched.pop(a.request_id, None)
+            self.metrics.approvals.labels(a.status).inc()
+            out.extend(self.gate.on_approval(a))
+            self.cp.changed(key)
         return out
 
-    async def expire(self) -> list[Event]:
-        out: list[Event] = list(self.gate.expire(utc_now()))
-        if out:
-            self.metrics.approvals.labels("expired").inc(len(out))
-            await self.emit(out)
-            self.metrics.pending.set(len(self.gate.pending()))
+    async def _restore(self, partitions: Iterable[int]) -> list[Event]:
+        """Restore partitions not loaded yet; answers that were waiting for them act now."""
+        await self.cp.ensure(partitions)
+        return self._answer([a for rid, a in list(self.unmatched.items())
+                             if self.gate.state.resource_of(rid) is not None])
+
+    async def assigned(self, partitions: set[int]) -> None:
+        async with self.cp.lock:
+            self.cp.keep_only(partitions)
+            await self._publish(await self._restore(partitions))
+
+    async def revoked(self, partitions: set[int]) -> None:
+        async with self.cp.lock:
+            await self.cp.revoked(partitions)
+
+    async def shutdown(self) -> None:
+        """Graceful stop: every resource changed since its last save is saved."""
+        async with self.cp.lock:
+            await self.cp.shutdown()
+
+    async def expire(self) -> list[Approval]:
+        async with self.cp.lock:
+            out = self.gate.expire(utc_now())
+            if out:
+                self.metrics.approvals.labels("expired").inc(len(out))
+                for a in out:
+                    self.cp.changed(a.resource_id)
+                await self._publish(out)
         return out
 
-    def observe(self, insights: Iterable[Insight]) -> None:
-        for i in insights:
-            self.gate.observe_insight(i)
+    async def observe(self, insights: Iterable[tuple[Insight, Position]]) -> None:
+        async with self.cp.lock:
+            items = list(insights)
+            out = await self._restore({pos[1] for _, pos in items})
+            for i, pos in items:
+                if not self.cp.replayed(i.resource_id, pos):
+                    self.gate.observe_insight(i)
+                    self.cp.touched(i.resource_id, pos)
+            await self._publish(out)
 
 
 def _policy_loader(ctx: WorkerContext, registry: PolicyRegistry) -> Handler:
@@ -197,7 +261,9 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
     gate = PolicyGate(engine, ctx.settings.gate,
                       Resolver(runbooks.get, ctx.settings.executor.runbooks))
     facts = ResourceFacts()
-    host = GateHost(ctx, gate, facts, ctx.emitter.emit)
+    store = KafkaStateStore(ctx.settings.kafka.bootstrap, ctx.topic(state_topics(["govern"])[0]))
+    host = GateHost(ctx, gate, facts, ctx.emitter.emit,
+                    GateCheckpoints(gate, store, CheckpointBook(1, 30.0)))
     api = ControlApi(engine, registry, gate, ctx.settings.api, validate_rego=compile_errors)
     ready = asyncio.Event()
     bootstrap = ctx.settings.kafka.bootstrap
@@ -212,9 +278,10 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
         "desired": TopicFollower(bootstrap, ctx.topic("desired"),
                                  _decoder(ctx, DesiredState, baselines), from_start=True),
         # approvals are keyed by request id, not by resource: the instance holding a pending item
-        # may not own the approval's partition, so every instance reads every partition
+        # may not own the approval's partition, so every instance reads every partition, from
+        # the start: an answer given while no gate ran acts once its request is restored
         "approvals": TopicFollower(bootstrap, ctx.topic("approvals"),
-                                   _decoder(ctx, Approval, host.approvals), from_start=False),
+                                   _decoder(ctx, Approval, host.approvals), from_start=True),
         "runbooks": runbook_follower(bootstrap, ctx.topic("runbooks"), runbooks),
     }
 
@@ -238,22 +305,26 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
         finally:
             for follower in followers.values():
                 await follower.stop()
+            await host.shutdown()
+
+    host.receivers = track_partitions(app, {ctx.topic("decisions"), ctx.topic("insights")},
+                                      host.revoked, host.assigned)
 
     @app.agent(ctx.raw_topic(app, "decisions"))
     async def evaluate(stream: faust.StreamT[bytes]) -> None:
         await ready.wait()  # no verdict before the policies are loaded
-        async for values in stream.take(BATCH_SIZE, within=BATCH_SECONDS):
-            await host.decisions(ctx.decode_all(values, Decision))
-            ctx.metrics.events.labels("gate", "decisions").inc(len(values))
+        async for batch in cast(faust.Stream, stream).take_events(BATCH_SIZE, within=BATCH_SECONDS):
+            await host.decisions(positioned(ctx, batch, Decision))
+            ctx.metrics.events.labels("gate", "decisions").inc(len(batch))
 
     @app.agent(ctx.raw_topic(app, "insights"))
     async def incidents(stream: faust.StreamT[bytes]) -> None:
-        async for values in stream.take(1000, within=0.5):
+        async for batch in cast(faust.Stream, stream).take_events(1000, within=0.5):
             # forecasts dominate this topic: only records naming an anomaly are decoded (the kind
             # is a plain string in JSON and in Avro alike)
-            wanted = [v for v in values if v is not None and b"anomaly" in v]
-            host.observe(ctx.decode_all(wanted, Insight))
-            ctx.metrics.events.labels("gate", "insights").inc(len(values))
+            wanted = [e for e in batch if e.value is not None and b"anomaly" in e.value]
+            await host.observe(positioned(ctx, wanted, Insight))
+            ctx.metrics.events.labels("gate", "insights").inc(len(batch))
 
     @app.timer(EXPIRE_SECONDS)
     async def expire() -> None:

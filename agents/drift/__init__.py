@@ -6,13 +6,13 @@ from agents.drift.agent import DriftDetector
 from agents.drift.baseline import (
     BaselineStore,
     accepted_baseline,
-    baselines_from_folder,
     desired_state,
 )
 from agents.drift.canonical import canonical_bytes, canonical_hash, normalise
 from agents.drift.config import DriftConfig
 from agents.drift.diff import Change, DiffResult
 from agents.drift.engine import DriftEngine, DriftReport, Snapshot
+from agents.drift.folder import baselines_from_folder
 from agents.drift.git import GitSync, SubprocessGit, sync_git
 from agents.drift.listing import open_findings, open_findings_sql
 from agents.drift.pointer import Matcher, format_pointer, parse_pointer

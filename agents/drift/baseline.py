@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, Literal
-
-import orjson
-import yaml
 
 from schemas import ConfigChange, DesiredState, Event
 from schemas.errors import RejectedError
@@ -15,14 +11,12 @@ from schemas.errors import RejectedError
 __all__ = [
     "BaselineStore",
     "accepted_baseline",
-    "baselines_from_folder",
     "desired_state",
     "parse_baseline_documents",
 ]
 
 Origin = Literal["api", "git", "terraform", "accepted-drift"]
 SOURCE = "novacron.baseline"
-_SUFFIXES = {".yaml", ".yml", ".json"}
 
 
 class BaselineStore:
@@ -131,50 +125,3 @@ def parse_baseline_documents(data: Any, where: str) -> list[tuple[str, str, dict
             )
         )
     return out
-
-
-def _load_documents(file: Path) -> list[Any]:
-    text = file.read_text(encoding="utf-8")
-    try:
-        if file.suffix == ".json":
-            return [orjson.loads(text)]
-        return list(yaml.safe_load_all(text))
-    except (orjson.JSONDecodeError, yaml.YAMLError) as exc:
-        raise RejectedError(f"{file}: not valid {file.suffix[1:].upper()}: {exc}") from exc
-
-
-def baselines_from_folder(
-    folder: Path, *, origin: Origin = "git", revision: str | None = None, author: str = "unknown"
-) -> list[DesiredState]:
-    """Every baseline in the YAML/JSON files under a folder (sorted paths, `.git` skipped).
-
-    Terraform state/plan JSON files found in the folder are imported as well.
-    """
-    from agents.drift.terraform import detect_format, terraform_baselines
-
-    events: list[DesiredState] = []
-    seen: dict[str, Path] = {}
-    for file in sorted(p for p in folder.rglob("*") if p.suffix in _SUFFIXES and p.is_file()):
-        if ".git" in file.relative_to(folder).parts:
-            continue
-        for doc in _load_documents(file):
-            if isinstance(doc, dict) and detect_format(doc) is not None:
-                found = terraform_baselines(doc, author=author, revision=revision)
-                events.extend(found)
-                continue
-            for rid, rtype, config, deleted in parse_baseline_documents(doc, str(file)):
-                if rid in seen:
-                    raise RejectedError(f"{file}: baseline {rid!r} is also declared in {seen[rid]}")
-                seen[rid] = file
-                events.append(
-                    desired_state(
-                        rid,
-                        rtype,
-                        config,
-                        origin=origin,
-                        revision=revision,
-                        author=author,
-                        deleted=deleted,
-                    )
-                )
-    return events

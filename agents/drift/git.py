@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from agents.drift.baseline import baselines_from_folder
+from agents.drift.folder import baselines_from_folder
 from schemas import DesiredState
 from schemas.errors import NonRetryableError, RejectedError
 

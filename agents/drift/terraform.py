@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -11,6 +10,14 @@ from typing import Any, Literal
 import orjson
 
 from agents.drift.baseline import desired_state
+from policies.terraform_json import (
+    check_state_version,
+    is_state_v4,
+    plan_changes,
+    resolve_unknown,
+    show_state_resources,
+    state_v4_instances,
+)
 from schemas import DesiredState
 from schemas.errors import RejectedError
 
@@ -25,7 +32,6 @@ __all__ = [
 Format = Literal["state-v4", "show-state", "show-plan"]
 TerraformResource = tuple[str, str, dict[str, Any], bool]
 """(address, type, values, deleted)."""
-_DELETE_ACTIONS = ({"delete"}, {"forget"})
 
 
 def detect_format(doc: dict[str, Any]) -> Format | None:
@@ -34,74 +40,28 @@ def detect_format(doc: dict[str, Any]) -> Format | None:
         return "show-plan"
     if "format_version" in doc and "terraform_version" in doc:
         return "show-state"
-    if "lineage" in doc and "resources" in doc and "version" in doc:
-        if doc["version"] != 4:
-            raise RejectedError(
-                f"state format version {doc['version']} is not supported (only 4);"
-                " convert it with `terraform show -json`"
-            )
+    if is_state_v4(doc) and "version" in doc:
+        check_state_version(doc)
         return "state-v4"
     return None
 
 
-def _index_suffix(index: Any) -> str:
-    if index is None:
-        return ""
-    return f"[{index}]" if isinstance(index, int) else f"[{json.dumps(index)}]"
-
-
 def _state_v4(doc: dict[str, Any]) -> Iterator[TerraformResource]:
-    for res in doc.get("resources", []):
-        if res.get("mode", "managed") != "managed":
-            continue  # data sources are read, not declared
-        module = res.get("module")
-        base = f"{module + '.' if module else ''}{res['type']}.{res['name']}"
-        for inst in res.get("instances", []):
-            if inst.get("status") == "tainted":
-                continue  # scheduled for replacement: not a trustworthy baseline
-            address = base + _index_suffix(inst.get("index_key"))
-            yield address, res["type"], inst.get("attributes") or {}, False
-
-
-def _module_resources(module: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield from module.get("resources", [])
-    for child in module.get("child_modules", []):
-        yield from _module_resources(child)
+    for inst in state_v4_instances(doc):
+        if not inst.tainted:  # scheduled for replacement: not a trustworthy baseline
+            yield inst.address, inst.type, inst.values, False
 
 
 def _show_state(doc: dict[str, Any]) -> Iterator[TerraformResource]:
-    root = (doc.get("values") or {}).get("root_module") or {}
-    for res in _module_resources(root):
-        if res.get("mode", "managed") == "managed":
-            yield res["address"], res["type"], res.get("values") or {}, False
-
-
-def _strip_unknown(value: Any, unknown: Any) -> Any:
-    """Drop values that are unknown until apply (`after_unknown` marks them true)."""
-    if unknown is True:
-        return None
-    if isinstance(value, dict) and isinstance(unknown, dict):
-        out = {k: _strip_unknown(v, unknown.get(k)) for k, v in value.items()}
-        extra = {k: None for k, u in unknown.items() if u is True and k not in value}
-        return {k: v for k, v in (out | extra).items() if v is not None}
-    if isinstance(value, list) and isinstance(unknown, list):
-        return [
-            _strip_unknown(v, unknown[i] if i < len(unknown) else None) for i, v in enumerate(value)
-        ]
-    return value
+    for inst in show_state_resources((doc.get("values") or {}).get("root_module") or {}):
+        yield inst.address, inst.type, inst.values, False
 
 
 def _show_plan(doc: dict[str, Any]) -> Iterator[TerraformResource]:
-    for rc in doc.get("resource_changes", []):
-        if rc.get("mode", "managed") != "managed":
-            continue
-        change = rc.get("change") or {}
-        actions = set(change.get("actions") or [])
-        if actions in _DELETE_ACTIONS:
-            yield rc["address"], rc["type"], {}, True
-            continue
-        after = _strip_unknown(change.get("after") or {}, change.get("after_unknown") or {})
-        yield rc["address"], rc["type"], after, False
+    for c in plan_changes(doc):
+        # values unknown until apply are dropped: a baseline holds only what is declared
+        after = {} if c.deleted else resolve_unknown(c.after, c.after_unknown)
+        yield c.address, c.type, after, c.deleted
 
 
 def terraform_resources(doc: dict[str, Any]) -> list[TerraformResource]:

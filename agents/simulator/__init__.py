@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agents.simulator.reward import RewardConfig, reward, slo_violated
 from agents.simulator.world import SimConfig, Tick, World
+from models.dqn.reward import RewardConfig, reward, slo_violated
 
 __all__ = ["RewardConfig", "SimConfig", "Tick", "World", "reward", "slo_violated"]

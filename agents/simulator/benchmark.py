@@ -10,10 +10,10 @@ from pydantic import BaseModel, Field
 from agents.decision import DecisionConfig, DecisionEngine
 from agents.simulator.controllers import DQNController, HPAController, StaticController
 from agents.simulator.evaluate import EpisodeStats, peak_vms, run_episode
-from agents.simulator.reward import RewardConfig
 from agents.simulator.world import SimConfig
 from models.dqn.features import FeatureConfig
 from models.dqn.policy import QPolicy
+from models.dqn.reward import RewardConfig
 from models.dqn.safety import SafetyConfig
 
 __all__ = ["BenchmarkConfig", "BenchmarkResult", "baseline_rows", "compare", "deployed_config",

@@ -7,8 +7,8 @@ import math
 from pydantic import BaseModel
 
 from agents.simulator.controllers import Controller
-from agents.simulator.reward import RewardConfig, reward, slo_violated
 from agents.simulator.world import SimConfig, World
+from models.dqn.reward import RewardConfig, reward, slo_violated
 
 __all__ = ["EpisodeStats", "peak_vms", "run_episode"]
 
@@ -27,7 +27,7 @@ class EpisodeStats(BaseModel):
     cost: float
     """Total cost including the cache."""
     total_reward: float
-    """Sum of the reward (agents/simulator/reward.py)."""
+    """Sum of the reward (models/dqn/reward.py)."""
     actions: int
     """Actions taken (flapping shows here)."""
     mean_latency_ms: float

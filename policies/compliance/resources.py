@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +10,14 @@ from typing import Any
 
 import orjson
 
+from policies.terraform_json import (
+    check_state_version,
+    is_state_v4,
+    plan_changes,
+    resolve_unknown,
+    show_state_resources,
+    state_v4_instances,
+)
 from schemas.errors import RejectedError
 
 __all__ = [
@@ -30,7 +37,6 @@ UNKNOWN: dict[str, str] = {"__unknown__": "known after apply"}
 compares with or pattern-matches a real value; the Rego helpers (lib.rego) test for it."""
 
 _PROVIDERS = {"aws": "aws", "google": "gcp", "azurerm": "azure", "kubernetes": "kubernetes"}
-_DELETE_ACTIONS = (["delete"], ["forget"])
 
 
 def is_unknown(value: Any) -> bool:
@@ -76,48 +82,14 @@ def provider_of(resource_type: str) -> str:
     return _PROVIDERS.get(resource_type.split("_", 1)[0], resource_type.split("_", 1)[0])
 
 
-def _index(key: Any) -> str:
-    if key is None:
-        return ""
-    return f"[{key}]" if isinstance(key, int) else f"[{json.dumps(key)}]"
-
-
 def _state_v4(doc: dict[str, Any]) -> Iterator[Resource]:
-    for res in doc.get("resources", []):
-        if res.get("mode", "managed") != "managed":
-            continue  # data sources are read, not owned
-        module = res.get("module")
-        base = f"{module + '.' if module else ''}{res['type']}.{res['name']}"
-        for inst in res.get("instances", []):
-            yield Resource(base + _index(inst.get("index_key")), res["type"],
-                           inst.get("attributes") or {})
-
-
-def _module(module: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield from module.get("resources", [])
-    for child in module.get("child_modules", []):
-        yield from _module(child)
+    for inst in state_v4_instances(doc):  # tainted instances still exist until replaced
+        yield Resource(inst.address, inst.type, inst.values)
 
 
 def _values(root: dict[str, Any], config: dict[str, _Configured]) -> Iterator[Resource]:
-    for res in _module(root):
-        if res.get("mode", "managed") == "managed":
-            yield _with_config(Resource(res["address"], res["type"], res.get("values") or {}),
-                               config)
-
-
-def _mark_unknown(value: Any, unknown: Any) -> Any:
-    """Replace values unknown until apply with the UNKNOWN marker."""
-    if unknown is True:
-        return dict(UNKNOWN)
-    if isinstance(value, dict) and isinstance(unknown, dict):
-        out = {k: _mark_unknown(v, unknown.get(k)) for k, v in value.items()}
-        out.update({k: dict(UNKNOWN) for k, u in unknown.items() if u is True and k not in value})
-        return out
-    if isinstance(value, list) and isinstance(unknown, list):
-        return [_mark_unknown(v, unknown[i] if i < len(unknown) else None)
-                for i, v in enumerate(value)]
-    return value
+    for inst in show_state_resources(root):
+        yield _with_config(Resource(inst.address, inst.type, inst.values), config)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,12 +132,11 @@ def _plan(doc: dict[str, Any]) -> Iterator[Resource]:
     if changes is None:  # a plan rendered without changes: fall back to planned_values
         yield from _values((doc.get("planned_values") or {}).get("root_module") or {}, config)
         return
-    for rc in changes:
-        change = rc.get("change") or {}
-        if rc.get("mode", "managed") != "managed" or change.get("actions") in _DELETE_ACTIONS:
+    for c in plan_changes(doc):
+        if c.deleted:
             continue  # deleted resources leave nothing to be compliant
-        after = _mark_unknown(change.get("after") or {}, change.get("after_unknown") or {})
-        yield _with_config(Resource(rc["address"], rc["type"], after), config)
+        after = resolve_unknown(c.after, c.after_unknown, UNKNOWN)
+        yield _with_config(Resource(c.address, c.type, after), config)
 
 
 def _plain(items: list[Any]) -> Iterator[Resource]:
@@ -189,9 +160,8 @@ def scan_input_from_document(doc: Any, digest: str = "") -> ScanInput:
         return ScanInput(list(_plain(doc)), "resources", digest)
     if _empty_show(doc):
         return ScanInput([], "empty", digest)
-    if isinstance(doc, dict) and "resources" in doc and "lineage" in doc:
-        if doc.get("version") != 4:
-            raise RejectedError(f"state format version {doc.get('version')} is not supported (4)")
+    if is_state_v4(doc):
+        check_state_version(doc)
         return ScanInput(list(_state_v4(doc)), "state-v4", digest)
     if isinstance(doc, dict) and ("resource_changes" in doc or "planned_values" in doc):
         return ScanInput(list(_plan(doc)), "plan", digest)

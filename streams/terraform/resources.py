@@ -25,6 +25,7 @@ from tf.iface import (  # type: ignore[import-not-found]
 from tf.schema import Attribute, Schema  # type: ignore[import-not-found]
 from tf.types import Bool, NormalizedJson, Number, String, Unknown  # type: ignore[import-not-found]
 
+from policies.source import ENFORCEMENTS, POLICY_TYPES
 from streams.terraform.client import ApiError, ControlApiClient
 
 if TYPE_CHECKING:
@@ -33,9 +34,6 @@ if TYPE_CHECKING:
 __all__ = ["RESOURCES"]
 
 State = dict[str, Any]
-POLICY_TYPES = ("access", "resource_allocation", "compliance", "security", "network",
-                "data_governance", "action_safety")
-ENFORCEMENTS = ("block", "warn", "audit")
 
 
 def known(value: Any) -> bool:

@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from agents.simulator.benchmark import deployed_config, verdict
 from agents.simulator.evaluate import EpisodeStats
-from agents.simulator.reward import RewardConfig
 from models.dqn.features import FeatureConfig
+from models.dqn.reward import RewardConfig
 from models.dqn.safety import SafetyConfig
 from streams.cli import dqn as dqn_cli
 from streams.cli.dqn import app

@@ -149,3 +149,12 @@ def test_pending_items_keep_what_was_approved_across_restore() -> None:
     legacy = make_gate()
     legacy.restore(older)  # snapshots from before resolution are resolved on restore
     assert [a.request_id for a in legacy.pending()] == [d.event_id]
+
+
+def test_gate_policy_types_come_from_the_registry_list() -> None:
+    from agents.gate import GATE_POLICY_TYPES
+    from policies.source import POLICY_TYPES
+
+    assert GATE_POLICY_TYPES == tuple(t for t in POLICY_TYPES if t not in ("access",
+                                                                          "infrastructure"))
+    assert GateConfig().policy_types == list(GATE_POLICY_TYPES)

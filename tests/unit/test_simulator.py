@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from agents.simulator import SimConfig, World
-from agents.simulator.reward import RewardConfig, reward, slo_violated
+from models.dqn.reward import RewardConfig, reward, slo_violated
 from schemas import DQN_ACTIONS, Action, MetricSample
 from schemas.errors import RejectedError
 
