@@ -7,7 +7,7 @@ from runbooks.steps.argocd import run_argocd
 from runbooks.steps.aws import run_aws
 from runbooks.steps.command import run_command
 from runbooks.steps.control import run_approval, run_kafka, run_noop, run_sleep, run_workflow
-from runbooks.steps.gitrepo import run_git
+from runbooks.steps.gitrevert import run_git
 from runbooks.steps.kubernetes import run_kubernetes
 from runbooks.steps.terraform import terraform_handler
 from runbooks.steps.web import run_http, run_notification

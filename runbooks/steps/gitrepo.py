@@ -40,7 +40,7 @@ from schemas import Approval, Outcome, utc_now
 from schemas.errors import NonRetryableError, RetryableError
 
 __all__ = ["GIT_ACTIONS", "PostConditionFailed", "identity", "render_message", "render_path",
-           "run_git"]
+           "run_git_change"]
 
 GIT_ACTIONS = frozenset({"commit", "revert", "revert_commit", "verify_revert"})
 """What a git step can do (its `action`)."""
@@ -145,15 +145,9 @@ class _Spec:
         self.review = bool(ctx.param("review", False))
 
 
-async def run_git(ctx: StepContext) -> dict[str, Any]:
-    """Commit (or revert) a change in the config repository and verify it on the remote."""
-    op = str(ctx.step.action or "commit")
-    if op not in GIT_ACTIONS:
-        raise NonRetryableError(f"step {ctx.step.id}: unknown git action {op!r}")
-    if op in ("revert_commit", "verify_revert"):  # a named commit of a named repository
-        from runbooks.steps.gitrevert import NAMED_ACTIONS
-
-        return await NAMED_ACTIONS[op](ctx)
+async def run_git_change(ctx: StepContext, op: str) -> dict[str, Any]:
+    """Commit (or revert) this step's own change in the config repository and verify it on the
+    remote (`op` is "commit" or "revert"; `runbooks.steps.gitrevert.run_git` dispatches)."""
     spec = _Spec(ctx)
     async with clone(ctx.config.effectors.git, spec.repo, spec.branch, ctx.redactor) as work:
         await work.fetch()

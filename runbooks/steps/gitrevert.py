@@ -28,10 +28,11 @@ from typing import Any
 from runbooks.interpolate import as_text
 from runbooks.runtime import StepContext
 from runbooks.steps.gitcli import Workcopy, clone, trailers
-from runbooks.steps.gitrepo import PostConditionFailed, identity
+from runbooks.steps.gitrepo import GIT_ACTIONS, PostConditionFailed, identity, run_git_change
 from schemas.errors import NonRetryableError, RetryableError
 
-__all__ = ["COMMIT", "NAMED_ACTIONS", "REPOSITORY_NAME", "run_revert_commit", "run_verify_revert"]
+__all__ = ["COMMIT", "NAMED_ACTIONS", "REPOSITORY_NAME", "run_git", "run_revert_commit",
+           "run_verify_revert"]
 
 COMMIT = re.compile(r"[0-9a-f]{7,40}")
 """What a commit to revert may look like: an (abbreviated) lowercase commit id, nothing else."""
@@ -188,3 +189,14 @@ async def run_verify_revert(ctx: StepContext) -> dict[str, Any]:
 
 NAMED_ACTIONS = {"revert_commit": run_revert_commit, "verify_revert": run_verify_revert}
 """git actions on a commit named by id in a repository named by its configured name."""
+
+
+async def run_git(ctx: StepContext) -> dict[str, Any]:
+    """The `git` step: commit or revert the step's own change, or revert / verify a commit named
+    by id in a repository named by its configured name."""
+    op = str(ctx.step.action or "commit")
+    if op not in GIT_ACTIONS:
+        raise NonRetryableError(f"step {ctx.step.id}: unknown git action {op!r}")
+    if op in NAMED_ACTIONS:
+        return await NAMED_ACTIONS[op](ctx)
+    return await run_git_change(ctx, op)
