@@ -200,22 +200,22 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
     host = GateHost(ctx, gate, facts, ctx.emitter.emit)
     api = ControlApi(engine, registry, gate, ctx.settings.api, validate_rego=compile_errors)
     ready = asyncio.Event()
-    bootstrap = ctx.settings.kafka.bootstrap
+    kafka = ctx.settings.kafka
 
     async def baselines(states: list[DesiredState]) -> None:
         for s in states:
             facts.on_baseline(s)
 
     followers = {
-        "policies": TopicFollower(bootstrap, ctx.topic("policies"),
+        "policies": TopicFollower(kafka, ctx.topic("policies"),
                                   _policy_loader(ctx, registry), from_start=True),
-        "desired": TopicFollower(bootstrap, ctx.topic("desired"),
+        "desired": TopicFollower(kafka, ctx.topic("desired"),
                                  _decoder(ctx, DesiredState, baselines), from_start=True),
         # approvals are keyed by request id, not by resource: the instance holding a pending item
         # may not own the approval's partition, so every instance reads every partition
-        "approvals": TopicFollower(bootstrap, ctx.topic("approvals"),
+        "approvals": TopicFollower(kafka, ctx.topic("approvals"),
                                    _decoder(ctx, Approval, host.approvals), from_start=False),
-        "runbooks": runbook_follower(bootstrap, ctx.topic("runbooks"), runbooks),
+        "runbooks": runbook_follower(kafka, ctx.topic("runbooks"), runbooks),
     }
 
     @app.task

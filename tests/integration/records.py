@@ -47,7 +47,7 @@ def send_raw(cfg: KafkaConfig, logical: str, key: bytes, *values: bytes) -> list
 
 def read(cfg: KafkaConfig, logical: str) -> list[ConsumerRecord]:
     """Every record of a topic so far."""
-    return asyncio.run(read_to_end(cfg.bootstrap, cfg.topic(logical)))
+    return asyncio.run(read_to_end(cfg, cfg.topic(logical)))
 
 
 def events(cfg: KafkaConfig, kind: type[E]) -> list[E]:
