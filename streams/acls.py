@@ -1,5 +1,8 @@
-"""Per-role Kafka ACLs (who may read and write which topic) from the topic catalogue and the
-wiring table: `novacron kafka acls` prints them as kafka-acls commands or applies them."""
+"""Per-role Kafka ACLs: who may read and write which topic (`novacron kafka acls`).
+
+Reads come from the wiring table and the catalogue; writes are declared below, per principal.
+The rules print as kafka-acls.sh commands or are applied through the admin API.
+"""
 
 from __future__ import annotations
 

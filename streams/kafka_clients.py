@@ -1,6 +1,6 @@
-"""The one place Kafka clients are built: every producer, consumer, admin client and Faust app
-gets its broker address, security protocol and credentials from `KafkaConfig` here.
+"""Builds every Kafka client (producer, consumer, admin client, Faust app) from `KafkaConfig`.
 
+Each one gets its broker address, security protocol and credentials here, and only here:
 tests/unit/test_kafka_clients.py fails if another module constructs a client itself, so a
 deployment that turns SASL/TLS on (docs/threat-model.md) cannot leave one connection plaintext.
 A broker that refuses the credentials raises `BackendUnavailable` naming the user and mechanism
@@ -28,11 +28,15 @@ if TYPE_CHECKING:
 __all__ = ["KafkaUnavailable", "admin", "broker_credentials", "consumer", "describe", "faust_app",
            "producer", "security_kwargs", "ssl_context"]
 
+
 class KafkaUnavailable(BackendUnavailable, KafkaConnectionError):
     """A client could not start: the broker is unreachable or refused the credentials.
 
     Both a BackendUnavailable (the project's retryable error) and aiokafka's connection error,
     so callers that already handle either keep working."""
+
+    def __str__(self) -> str:
+        return Exception.__str__(self)  # the reason alone, without aiokafka's class-name prefix
 
 
 _AUTH_ERRORS = ("authentication", "sasl", "scram", "authorization")

@@ -1,5 +1,8 @@
-"""The local single-node Apache Kafka 4.x broker (KRaft) from Maven Central jars, plaintext or
-SASL/SCRAM with ACLs (`--sasl`: its own ports and data dir, users created at format time)."""
+"""The local single-node Apache Kafka 4.x broker (KRaft) from Maven Central jars.
+
+Plaintext by default (the shared broker on 9092); `--sasl` starts a SASL/SCRAM broker with ACLs
+on its own ports and data folder, its users (admin and one per role) created at format time.
+"""
 
 from __future__ import annotations
 

@@ -19,6 +19,8 @@ from streams.settings import KafkaConfig
 
 __all__ = ["Handler", "TopicReader", "read_to_end", "topic_partitions"]
 
+TOPIC_AUTHORIZATION_FAILED = 29
+"""Kafka's error code for a topic the principal may not describe (no ACL)."""
 Handler = Callable[[list[ConsumerRecord]], Awaitable[None]]
 """Receives one fetched batch of records of one partition, in offset order."""
 
@@ -30,6 +32,9 @@ async def topic_partitions(kafka: KafkaConfig, topic: str, attempts: int = 50) -
     try:
         for _ in range(attempts):  # metadata of a just-created topic may lag a moment
             for t in await admin.describe_topics([topic]):
+                if t.get("topic") == topic and t.get("error_code") == TOPIC_AUTHORIZATION_FAILED:
+                    raise NonRetryableError(f"{kafka_clients.describe(kafka)} may not read "
+                                            f"{topic}: see its ACLs (`novacron kafka acls`)")
                 if t.get("topic") == topic and t.get("partitions"):
                     return {p["partition"] for p in t["partitions"]}
             await asyncio.sleep(0.2)

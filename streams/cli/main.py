@@ -115,20 +115,28 @@ def kafka_acls(
 
 
 @kafka_app.command("stop")
-def kafka_stop(port: int = typer.Option(9092, help="Client port of the broker to stop")) -> None:
+def kafka_stop(
+    port: int | None = typer.Option(None, help="Client port (default 9092, or 9192 with --sasl)"),
+    sasl: bool = typer.Option(False, help="The SASL/SCRAM broker"),
+) -> None:
     """Stop the local broker by its PID."""
-    from streams.kafka_local import KafkaLocal, LocalKafkaConfig
+    from streams.kafka_local import SASL_PORT, KafkaLocal, LocalKafkaConfig
 
-    stopped = KafkaLocal(LocalKafkaConfig(port=port)).stop()
+    config = LocalKafkaConfig(port=port or (SASL_PORT if sasl else 9092), sasl=sasl)
+    stopped = KafkaLocal(config).stop()
     console.print("stopped" if stopped else "not running")
 
 
 @kafka_app.command("status")
-def kafka_status(port: int = typer.Option(9092, help="Client port of the broker")) -> None:
+def kafka_status(
+    port: int | None = typer.Option(None, help="Client port (default 9092, or 9192 with --sasl)"),
+    sasl: bool = typer.Option(False, help="The SASL/SCRAM broker (asks as its admin)"),
+) -> None:
     """Show whether the local broker runs and answers."""
-    from streams.kafka_local import KafkaLocal, LocalKafkaConfig
+    from streams.kafka_local import SASL_PORT, KafkaLocal, LocalKafkaConfig
 
-    status = KafkaLocal(LocalKafkaConfig(port=port)).status()
+    config = LocalKafkaConfig(port=port or (SASL_PORT if sasl else 9092), sasl=sasl)
+    status = KafkaLocal(config).status()
     console.print_json(data=status)
     raise typer.Exit(0 if status["answers"] else 1)
 

@@ -74,3 +74,16 @@ def test_the_threat_model_documents_this_table() -> None:
         cells = [c.strip() for c in row.group(1).split("|")]
         written = set(re.findall(r"`([\w-]+)`", cells[1]))
         assert written == set(TABLE[role].writes), role
+
+
+def test_the_command_prints_kafka_acls_commands(capsys, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from streams.cli.kafka_acls import run_acls
+
+    monkeypatch.setenv("NOVACRON_KAFKA__BOOTSTRAP", "kafka:29092")
+    assert run_acls(["execute"], apply=False, local=False, command_config="admin.properties",
+                    table=False) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines and all(x.startswith("kafka-acls.sh --bootstrap-server kafka:29092 "
+                                      "--command-config admin.properties --add") for x in lines)
+    assert run_acls(["nobody"], apply=False, local=False, command_config="x",
+                    table=False) == 2
