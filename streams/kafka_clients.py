@@ -9,13 +9,13 @@ A broker that refuses the credentials raises `BackendUnavailable` naming the use
 
 from __future__ import annotations
 
-import logging
 import ssl
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.conn import create_conn
 from aiokafka.errors import KafkaConnectionError, KafkaError
 from aiokafka.helpers import create_ssl_context
 
@@ -75,39 +75,34 @@ def describe(kafka: KafkaConfig) -> str:
     return f"{kafka.bootstrap} over {kafka.security_protocol}{who}"
 
 
-class _Reasons(logging.Handler):
-    """Keeps what aiokafka logs while a client starts: its bootstrap error hides the cause
-    (a refused SASL handshake) behind "Unable to bootstrap", the log line names it."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
-
-
 async def _start(client: Any, begin: Callable[[], Awaitable[None]],
                  end: Callable[[], Awaitable[None]]) -> None:
-    """Start a client; a failure closes it and raises BackendUnavailable with the reason."""
-    reasons = _Reasons()
-    source = logging.getLogger("aiokafka")  # the client logs under the package name
-    source.addHandler(reasons)
+    """Start a client; a failure closes it and raises KafkaUnavailable with the reason."""
     try:
         await begin()
     except (KafkaError, OSError) as exc:
         await end()
-        raise _refused(client._kafka, exc, reasons.lines) from exc
-    finally:
-        source.removeHandler(reasons)
+        raise _refused(client._kafka, exc, await _probe(client._kafka)) from exc
 
 
-def _refused(kafka: KafkaConfig, exc: BaseException, logged: list[str]) -> KafkaUnavailable:
-    cause = next((line for line in reversed(logged)
-                  if any(word in line.lower() for word in _AUTH_ERRORS)), None)
-    if cause is not None:
+async def _probe(kafka: KafkaConfig) -> str | None:
+    """Why one connection to the first bootstrap server fails (None: it works). aiokafka's
+    bootstrap error hides the cause, e.g. a refused SASL handshake, behind "Unable to bootstrap"."""
+    host, _, port = kafka.bootstrap.split(",")[0].strip().rpartition(":")
+    options = security_kwargs(kafka)
+    del options["bootstrap_servers"]
+    try:
+        conn = await create_conn(host.strip("[]"), int(port), request_timeout_ms=5000, **options)
+    except Exception as exc:  # any failure is the reason we report
+        return str(exc) or type(exc).__name__
+    conn.close()
+    return None
+
+
+def _refused(kafka: KafkaConfig, exc: BaseException, cause: str | None) -> KafkaUnavailable:
+    if cause is not None and any(word in cause.lower() for word in _AUTH_ERRORS):
         return KafkaUnavailable(f"Kafka refused the credentials of {describe(kafka)}: {cause}")
-    detail = logged[-1] if logged else (str(exc) or type(exc).__name__)
+    detail = cause or str(exc) or type(exc).__name__
     return KafkaUnavailable(f"cannot connect to Kafka at {describe(kafka)}: {detail}")
 
 

@@ -311,8 +311,9 @@ async def _answers(kafka: KafkaConfig) -> bool:
 
     from streams.kafka_clients import admin as admin_client
 
-    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)  # "not ready yet" is expected here
-
+    quiet = logging.getLogger("aiokafka")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)  # "not ready yet" is expected here
     admin = admin_client(kafka, request_timeout_ms=3000)
     try:
         await admin.start()
@@ -322,6 +323,7 @@ async def _answers(kafka: KafkaConfig) -> bool:
         return False
     finally:
         await admin.close()
+        quiet.setLevel(level)
 
 
 def main() -> None:

@@ -35,11 +35,14 @@ CODEC = Codec()
 
 
 @pytest.fixture(scope="module")
-def broker() -> KafkaLocal:
-    """The local SCRAM broker (started once; left running like the shared plaintext one)."""
+def broker() -> Iterator[KafkaLocal]:
+    """The local SCRAM broker on its own port (stopped afterwards if this module started it)."""
     local = KafkaLocal(LocalKafkaConfig(port=SASL_PORT, sasl=True))
+    started = local.pid() is None
     local.start()
-    return local
+    yield local
+    if started:
+        local.stop()
 
 
 @pytest.fixture(scope="module")
