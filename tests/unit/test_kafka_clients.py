@@ -23,7 +23,8 @@ from streams.settings import KafkaConfig, Settings
 ROOT = Path(__file__).resolve().parents[2]
 FACTORY = ROOT / "streams" / "kafka_clients.py"
 CLIENTS = {"AIOKafkaProducer", "AIOKafkaConsumer", "AIOKafkaAdminClient", "AIOKafkaClient",
-           "KafkaClient", "App", "SASLCredentials", "SSLCredentials"}
+           "KafkaClient", "App", "SASLCredentials", "SSLCredentials", "create_conn",
+           "AIOKafkaConnection"}
 KEYWORDS = {"bootstrap_servers", "broker_credentials", "sasl_plain_password"}
 
 
