@@ -29,11 +29,11 @@ import uuid
 from pathlib import Path
 
 import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from agents.access import hash_token
 from schemas import MetricSample
 from schemas.codec import Codec
+from streams import kafka_clients
 from streams.settings import KafkaConfig
 from streams.topics import create_topics
 
@@ -44,8 +44,8 @@ TOKEN = secrets.token_urlsafe(24)
 
 async def produce(cfg: KafkaConfig, n: int) -> float:
     codec = Codec()
-    producer = AIOKafkaProducer(
-        bootstrap_servers=cfg.bootstrap, linger_ms=20, max_batch_size=1 << 20, acks=1
+    producer = kafka_clients.producer(
+        cfg, linger_ms=20, max_batch_size=1 << 20, acks=1
     )
     await producer.start()
     started = time.perf_counter()
@@ -71,9 +71,9 @@ async def produce(cfg: KafkaConfig, n: int) -> float:
 
 async def raw_consume(cfg: KafkaConfig, n: int) -> float:
     """Baseline: the plain aiokafka getmany rate of the same topic (no decode, no insert)."""
-    consumer = AIOKafkaConsumer(
+    consumer = kafka_clients.consumer(
+        cfg,
         cfg.topic("metrics"),
-        bootstrap_servers=cfg.bootstrap,
         group_id=f"bench-raw-{uuid.uuid4().hex[:6]}",
         auto_offset_reset="earliest",
         enable_auto_commit=False,

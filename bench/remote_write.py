@@ -20,13 +20,12 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client import CollectorRegistry
 
 from agents.collectors import CollectorConfig, Series, decode_write_request, encode_write_request
 from agents.collectors.mapper import RemoteWriteMapper
 from schemas.codec import Codec
+from streams import kafka_clients
 from streams.collect import CollectorHost, CollectorMetrics, KafkaPublisher
 from streams.settings import KafkaConfig, Settings
 from streams.topics import create_topics
@@ -115,8 +114,8 @@ def cpu_only(requests: list[bytes]) -> dict[str, float]:
 
 async def raw_produce(cfg: KafkaConfig, values: list[bytes], batch: int) -> float:
     """Baseline: aiokafka produce of the same bytes, acks=all, one awaited gather per request."""
-    producer = AIOKafkaProducer(
-        bootstrap_servers=cfg.bootstrap, acks="all", linger_ms=5, max_batch_size=256 * 1024
+    producer = kafka_clients.producer(
+        cfg, acks="all", linger_ms=5, max_batch_size=256 * 1024
     )
     await producer.start()
     started = time.perf_counter()
@@ -142,7 +141,7 @@ async def main(n: int) -> dict[str, object]:
 
 
 async def _delete_topics(cfg: KafkaConfig) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=cfg.bootstrap)
+    admin = kafka_clients.admin(cfg)
     await admin.start()
     try:
         mine = [t for t in await admin.list_topics() if t.startswith(cfg.topic_prefix)]

@@ -29,6 +29,7 @@ from aiokafka import AIOKafkaProducer
 from agents.access import hash_token
 from schemas import MetricSample
 from schemas.codec import Codec
+from streams import kafka_clients
 from streams.settings import KafkaConfig
 from streams.topics import create_topics
 
@@ -87,7 +88,7 @@ async def land_once(cfg: KafkaConfig, producer: AIOKafkaProducer, url: str) -> f
 
 
 async def measure(cfg: KafkaConfig, url: str, rounds: int) -> list[float]:
-    producer = AIOKafkaProducer(bootstrap_servers=cfg.bootstrap, linger_ms=0)
+    producer = kafka_clients.producer(cfg, linger_ms=0)
     await producer.start()
     try:
         return [await land_once(cfg, producer, url) for _ in range(rounds)]
@@ -156,9 +157,7 @@ def free_port() -> int:
 
 
 async def delete_topics(cfg: KafkaConfig) -> None:
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=cfg.bootstrap)
+    admin = kafka_clients.admin(cfg)
     await admin.start()
     try:
         prefixes = (cfg.topic_prefix, cfg.topic_prefix.rstrip(".") + "-")

@@ -70,7 +70,7 @@ class AccessHost:
     async def _follow(self) -> None:
         """Catch up with the topic, add missing shipped access policies, then keep following."""
         follower = TopicFollower(
-            self.ctx.settings.kafka.bootstrap, self.ctx.topic("policies"), self._load,
+            self.ctx.settings.kafka, self.ctx.topic("policies"), self._load,
             from_start=True,
         )
         await follower.start()

@@ -14,6 +14,7 @@ from agents.shared import SharedState
 from schemas import Event
 from schemas.codec import Codec
 from schemas.errors import DeadLetterError
+from streams import kafka_clients
 from streams.emit import Emitter
 from streams.metrics import WorkerMetrics, render
 from streams.roles import role_index
@@ -80,10 +81,9 @@ class WorkerContext:
 def create_app(settings: Settings, role: str, web_port: int | None = None) -> faust.App:
     """A Faust app for one role, with /metrics and /health on its web port."""
     prefix = settings.kafka.topic_prefix.rstrip(".") or "novacron"
-    app = faust.App(
+    app = kafka_clients.faust_app(
+        settings.kafka,
         f"{prefix}-{role}",
-        broker=f"kafka://{settings.kafka.bootstrap.split(',')[0]}",
-        broker_servers=settings.kafka.bootstrap.split(","),
         store="memory://",
         autodiscover=False,
         web_enabled=True,

@@ -11,13 +11,15 @@ import asyncio
 import logging
 from collections.abc import Iterable
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.admin import NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from schemas.attestations import ComplianceAttestation
 from schemas.codec import Codec
 from schemas.errors import BackendUnavailable, DeadLetterError
+from streams import kafka_clients
+from streams.settings import KafkaConfig
 
 __all__ = ["AttestationLog", "decode_records"]
 
@@ -27,13 +29,13 @@ log = logging.getLogger(__name__)
 class AttestationLog:
     """The compacted attestation topic: create it, publish records, read them all."""
 
-    def __init__(self, bootstrap: str, topic: str, codec: Codec | None = None) -> None:
-        self.bootstrap, self.topic = bootstrap, topic
+    def __init__(self, kafka: KafkaConfig, topic: str, codec: Codec | None = None) -> None:
+        self.kafka, self.topic = kafka, topic
         self.codec = codec or Codec()
 
     async def ensure_topic(self, partitions: int = 1, replication: int = 1) -> None:
         """Create the topic (compacted) when it does not exist yet."""
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        admin = kafka_clients.admin(self.kafka)
         await admin.start()
         try:
             if self.topic not in set(await admin.list_topics()):
@@ -46,7 +48,7 @@ class AttestationLog:
             await admin.close()
 
     async def _partitions(self, attempts: int = 40) -> set[int]:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
+        admin = kafka_clients.admin(self.kafka)
         await admin.start()
         try:
             for _ in range(attempts):  # the metadata of a just-created topic may lag a moment
@@ -60,7 +62,7 @@ class AttestationLog:
 
     async def publish(self, records: Iterable[ComplianceAttestation]) -> int:
         """Send records keyed kind/control/resource; returns once the broker acknowledged."""
-        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all")
+        producer = kafka_clients.producer(self.kafka, acks="all")
         await producer.start()
         try:
             sent = [await producer.send(self.topic, self.codec.encode(r), key=r.key.encode())
@@ -72,8 +74,8 @@ class AttestationLog:
 
     async def read_all(self, timeout: float = 10.0) -> list[ComplianceAttestation]:
         """Every record up to the current end of the topic, in log order per key."""
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None,
-                                    enable_auto_commit=False, auto_offset_reset="earliest")
+        consumer = kafka_clients.consumer(self.kafka, group_id=None, enable_auto_commit=False,
+                                          auto_offset_reset="earliest")
         await consumer.start()
         try:
             return await asyncio.wait_for(self._read(consumer), timeout)

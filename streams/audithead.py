@@ -28,6 +28,7 @@ from sinks.checkpoint import (
 )
 from sinks.config import AuditConfig
 from streams.follow import TopicFollower
+from streams.settings import KafkaConfig
 
 __all__ = ["HEADS_TOPIC", "HeadPublisher", "read_heads", "trusted_keys"]
 
@@ -43,18 +44,18 @@ def trusted_keys(cfg: AuditConfig) -> list[str]:
     return [*cfg.trusted_keys, *([public_key_of(own)] if own else [])]
 
 
-async def read_heads(bootstrap: str, topic: str, timeout: float = 15.0) -> list[SignedHead]:
+async def read_heads(kafka: KafkaConfig, topic: str, timeout: float = 15.0) -> list[SignedHead]:
     """Every head on the topic (all partitions, from the beginning up to the current end)."""
-    return await asyncio.wait_for(_read_all(bootstrap, topic), timeout)
+    return await asyncio.wait_for(_read_all(kafka, topic), timeout)
 
 
-async def _read_all(bootstrap: str, topic: str) -> list[SignedHead]:
+async def _read_all(kafka: KafkaConfig, topic: str) -> list[SignedHead]:
     heads: list[SignedHead] = []
 
     async def collect(records: list[ConsumerRecord]) -> None:
         heads.extend(_decode([r.value for r in records]))
 
-    follower = TopicFollower(bootstrap, topic, collect, from_start=True)
+    follower = TopicFollower(kafka, topic, collect, from_start=True)
     try:
         await follower.start()
         await follower.catch_up()
@@ -89,14 +90,14 @@ class HeadPublisher:
             log.warning("audit heads are NOT signed: %s does not exist, so truncating the audit "
                         "log cannot be detected (`novacron audit keygen`)", cfg.signing_key_file)
 
-    async def latest(self, bootstrap: str) -> list[SignedHead]:
+    async def latest(self, kafka: KafkaConfig) -> list[SignedHead]:
         """The heads known outside ClickHouse: the topic's and the file's.
 
         With a signing key the topic must be readable (resuming without it could reuse a seq);
         without one, heads signed earlier are still honoured when they can be read.
         """
         try:
-            topic = await read_heads(bootstrap, self.topic)
+            topic = await read_heads(kafka, self.topic)
         except (RejectedError, OSError, TimeoutError) as exc:
             if self.key is not None:
                 raise
@@ -104,10 +105,10 @@ class HeadPublisher:
             topic = []
         return [*topic, *read_head_file(self.cfg.head_file)]
 
-    async def resume_chain(self, bootstrap: str, tail: Mapping[str, Any] | None) -> AuditChain:
+    async def resume_chain(self, kafka: KafkaConfig, tail: Mapping[str, Any] | None) -> AuditChain:
         """The writer's chain after max(stored tail, latest trusted signed head)."""
         signed, problems = latest_head(
-            await self.latest(bootstrap), self.chain, trusted_keys(self.cfg)
+            await self.latest(kafka), self.chain, trusted_keys(self.cfg)
         )
         for problem in problems:
             log.error("audit heads: %s", problem)

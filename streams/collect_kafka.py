@@ -13,6 +13,7 @@ from aiokafka.errors import KafkaError
 from schemas import Event
 from schemas.codec import Codec
 from schemas.errors import BackendUnavailable
+from streams import kafka_clients
 from streams.follow import TopicFollower
 from streams.settings import Settings
 
@@ -52,8 +53,8 @@ class KafkaPublisher:
     async def _ensure(self) -> AIOKafkaProducer:
         async with self._lock:
             if self._producer is None:
-                producer = AIOKafkaProducer(
-                    bootstrap_servers=self.settings.kafka.bootstrap,
+                producer = kafka_clients.producer(
+                    self.settings.kafka,
                     acks="all",
                     linger_ms=5,
                     max_batch_size=256 * 1024,
@@ -100,7 +101,7 @@ async def load_state(settings: Settings) -> list[StateRecord]:
         records.extend((r.key.decode(), r.value) for r in batch if r.key)
 
     follower = TopicFollower(
-        settings.kafka.bootstrap, settings.kafka.topic(STATE_TOPIC), keep, from_start=True
+        settings.kafka, settings.kafka.topic(STATE_TOPIC), keep, from_start=True
     )
     try:
         await follower.start()

@@ -9,6 +9,7 @@ from aiokafka import AIOKafkaProducer
 
 from schemas import Event
 from schemas.codec import Codec, WireFormat
+from streams import kafka_clients
 from streams.settings import Settings
 
 __all__ = ["Emitter"]
@@ -32,9 +33,7 @@ class Emitter:
     async def _ensure(self) -> AIOKafkaProducer:
         async with self._lock:
             if self._producer is None:
-                producer = AIOKafkaProducer(
-                    bootstrap_servers=self.settings.kafka.bootstrap, acks="all", linger_ms=5
-                )
+                producer = kafka_clients.producer(self.settings.kafka, acks="all", linger_ms=5)
                 await producer.start()
                 self._producer = producer
         return self._producer

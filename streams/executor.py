@@ -12,8 +12,7 @@ from contextlib import asynccontextmanager
 from typing import Any, Literal
 
 import faust
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import TopicPartition
 from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from pydantic import Field
@@ -24,10 +23,12 @@ from runbooks.engine import WorkflowResult
 from runbooks.journal import WORKFLOW
 from schemas import Action, Approval, Event, Outcome
 from schemas.errors import BackendUnavailable, RetryableError
+from streams import kafka_clients
 from streams.app import WorkerContext
 from streams.journal import JOURNAL_TOPIC, KafkaJournal
 from streams.metrics import REGISTRY
 from streams.runbook_topic import runbook_follower
+from streams.settings import KafkaConfig
 
 __all__ = ["ExecutorHost", "ExecutorMetrics", "ExecutorWiringConfig", "KafkaApprovals",
            "KeyedLocks", "executor_config", "register"]
@@ -98,10 +99,10 @@ class KafkaApprovals:
     waiter (or while the worker was down) is not missed.
     """
 
-    def __init__(self, bootstrap: str, topic: str,
+    def __init__(self, kafka: KafkaConfig, topic: str,
                  decode: Callable[[list[bytes | None]], list[Approval]],
                  cache: int = 100_000) -> None:
-        self.bootstrap, self.topic, self.decode, self.cache = bootstrap, topic, decode, cache
+        self.kafka, self.topic, self.decode, self.cache = kafka, topic, decode, cache
         self._answers: OrderedDict[str, Answer] = OrderedDict()
         self._waiting: dict[str, list[asyncio.Future[Answer]]] = {}
 
@@ -144,9 +145,9 @@ class KafkaApprovals:
                 await asyncio.sleep(retry_seconds)
 
     async def _read(self) -> None:
-        tps = [TopicPartition(self.topic, p) for p in await _partitions(self.bootstrap, self.topic)]
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None,
-                                    enable_auto_commit=False, fetch_max_wait_ms=200)
+        tps = [TopicPartition(self.topic, p) for p in await _partitions(self.kafka, self.topic)]
+        consumer = kafka_clients.consumer(self.kafka, group_id=None, enable_auto_commit=False,
+                                          fetch_max_wait_ms=200)
         await consumer.start()
         try:
             consumer.assign(tps)
@@ -160,8 +161,8 @@ class KafkaApprovals:
             await consumer.stop()
 
 
-async def _partitions(bootstrap: str, topic: str) -> list[int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+async def _partitions(kafka: KafkaConfig, topic: str) -> list[int]:
+    admin = kafka_clients.admin(kafka)
     await admin.start()
     try:
         described = await admin.describe_topics([topic])
@@ -315,11 +316,11 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
     if "notify_webhook" not in config.defaults:
         log.warning("executor: NOVACRON_NOTIFY_WEBHOOK is unset; actions mapped to the notify "
                     "runbook will be rejected (missing ${notify_webhook})")
-    bootstrap = ctx.settings.kafka.bootstrap
-    approvals = KafkaApprovals(bootstrap, ctx.topic("approvals"),
+    kafka = ctx.settings.kafka
+    approvals = KafkaApprovals(kafka, ctx.topic("approvals"),
                                lambda values: ctx.decode_all(values, Approval),
                                wiring.approvals_cache)
-    host = ExecutorHost(config, KafkaJournal(bootstrap, ctx.topic(JOURNAL_TOPIC)), approvals,
+    host = ExecutorHost(config, KafkaJournal(kafka, ctx.topic(JOURNAL_TOPIC)), approvals,
                         ExecutorMetrics.for_registry(), ctx.emitter.emit, wiring)
     name = ctx.topic("actions")
 
@@ -338,7 +339,7 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
 
     @app.task
     async def runbook_registry() -> None:  # the gate folds the same topic the same way
-        follower = runbook_follower(bootstrap, ctx.topic("runbooks"), host.executor.library)
+        follower = runbook_follower(kafka, ctx.topic("runbooks"), host.executor.library)
         await follower.start()
         try:
             await follower.run()

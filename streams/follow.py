@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from streams.reader import Handler, TopicReader
+from streams.settings import KafkaConfig
 
 __all__ = ["Handler", "TopicFollower"]
 
@@ -10,9 +11,10 @@ __all__ = ["Handler", "TopicFollower"]
 class TopicFollower:
     """Every partition of one topic without a consumer group, bound to one handler."""
 
-    def __init__(self, bootstrap: str, topic: str, handle: Handler, *, from_start: bool) -> None:
+    def __init__(self, kafka: KafkaConfig, topic: str, handle: Handler, *, from_start: bool
+                 ) -> None:
         self.topic, self.handle = topic, handle
-        self._reader = TopicReader(bootstrap, topic, from_start=from_start)
+        self._reader = TopicReader(kafka, topic, from_start=from_start)
 
     async def start(self) -> None:
         await self._reader.start()

@@ -261,28 +261,28 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
     gate = PolicyGate(engine, ctx.settings.gate,
                       Resolver(runbooks.get, ctx.settings.executor.runbooks))
     facts = ResourceFacts()
-    store = KafkaStateStore(ctx.settings.kafka.bootstrap, ctx.topic(state_topics(["govern"])[0]))
+    store = KafkaStateStore(ctx.settings.kafka, ctx.topic(state_topics(["govern"])[0]))
     host = GateHost(ctx, gate, facts, ctx.emitter.emit,
                     GateCheckpoints(gate, store, CheckpointBook(1, 30.0)))
     api = ControlApi(engine, registry, gate, ctx.settings.api, validate_rego=compile_errors)
     ready = asyncio.Event()
-    bootstrap = ctx.settings.kafka.bootstrap
+    kafka = ctx.settings.kafka
 
     async def baselines(states: list[DesiredState]) -> None:
         for s in states:
             facts.on_baseline(s)
 
     followers = {
-        "policies": TopicFollower(bootstrap, ctx.topic("policies"),
+        "policies": TopicFollower(kafka, ctx.topic("policies"),
                                   _policy_loader(ctx, registry), from_start=True),
-        "desired": TopicFollower(bootstrap, ctx.topic("desired"),
+        "desired": TopicFollower(kafka, ctx.topic("desired"),
                                  _decoder(ctx, DesiredState, baselines), from_start=True),
         # approvals are keyed by request id, not by resource: the instance holding a pending item
         # may not own the approval's partition, so every instance reads every partition, from
         # the start: an answer given while no gate ran acts once its request is restored
-        "approvals": TopicFollower(bootstrap, ctx.topic("approvals"),
+        "approvals": TopicFollower(kafka, ctx.topic("approvals"),
                                    _decoder(ctx, Approval, host.approvals), from_start=True),
-        "runbooks": runbook_follower(bootstrap, ctx.topic("runbooks"), runbooks),
+        "runbooks": runbook_follower(kafka, ctx.topic("runbooks"), runbooks),
     }
 
     @app.task

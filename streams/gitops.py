@@ -22,6 +22,7 @@ from agents.gitops.webhook import pushed_branch, verify_webhook
 from schemas import Event, GitSync
 from schemas.codec import Codec
 from schemas.gitops import GitCommit
+from streams import kafka_clients
 from streams.gitops_git import GitMirror
 from streams.metrics import REGISTRY
 from streams.settings import Settings
@@ -70,8 +71,8 @@ class PlanPublisher:
 
     async def _ensure(self) -> AIOKafkaProducer:
         if self._producer is None:
-            producer = AIOKafkaProducer(
-                bootstrap_servers=self.settings.kafka.bootstrap, acks="all",
+            producer = kafka_clients.producer(
+                self.settings.kafka, acks="all",
                 enable_idempotence=True, transactional_id=self.transactional_id,
                 max_request_size=16 * 2**20)
             await producer.start()

@@ -31,6 +31,7 @@ from sinks.backend import Backend, open_backend
 from sinks.ddl import apply_ddl
 from sinks.queries import audit_tail
 from sinks.writer import BatchingSink
+from streams import kafka_clients
 from streams.app import WorkerContext
 from streams.audithead import HEADS_TOPIC, HeadPublisher
 from streams.sqlview import mount_sql, sql_endpoint
@@ -66,8 +67,8 @@ class SinkPipeline:
     async def run(self) -> None:
         """Consume until cancelled; flush what is buffered on the way out."""
         kafka = self.ctx.settings.kafka
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=kafka.bootstrap,
+        consumer = kafka_clients.consumer(
+            kafka,
             group_id=f"{kafka.topic_prefix}sink",
             enable_auto_commit=False,
             isolation_level="read_committed",  # an aborted GitOps sync never lands in history
@@ -80,7 +81,7 @@ class SinkPipeline:
             fetch_max_wait_ms=100,
             max_partition_fetch_bytes=4 * 1024 * 1024,
         )
-        producer = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap, acks="all", linger_ms=5)
+        producer = kafka_clients.producer(kafka, acks="all", linger_ms=5)
         await producer.start()
         self.heads.producer = producer
         self.sink.audit = await self._resume_audit()
@@ -190,7 +191,7 @@ class SinkPipeline:
         tail = await asyncio.get_running_loop().run_in_executor(
             self.executor, audit_tail, self.backend, db
         )
-        return await self.heads.resume_chain(self.ctx.settings.kafka.bootstrap, tail)
+        return await self.heads.resume_chain(self.ctx.settings.kafka, tail)
 
     async def _update_lag(self, consumer: AIOKafkaConsumer) -> None:
         group = f"{self.ctx.settings.kafka.topic_prefix}sink"

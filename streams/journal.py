@@ -28,6 +28,8 @@ from aiokafka.errors import KafkaError
 
 from runbooks.journal import JournalEntry, JournalState
 from schemas.errors import BackendUnavailable, DecodeError
+from streams import kafka_clients
+from streams.settings import KafkaConfig
 
 __all__ = ["JOURNAL_TOPIC", "JournalRecord", "KafkaJournal", "fold"]
 
@@ -97,8 +99,8 @@ class KafkaJournal:
     `<action_id>/<step>` follow their root) and `load(partitions)` before handling a partition.
     """
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
-        self.bootstrap, self.topic = bootstrap, topic
+    def __init__(self, kafka: KafkaConfig, topic: str) -> None:
+        self.kafka, self.topic = kafka, topic
         self._producer: AIOKafkaProducer | None = None
         self._partitions = 0
         self._entries: dict[str, JournalEntry] = {}
@@ -179,7 +181,7 @@ class KafkaJournal:
     # Kafka ----------------------------------------------------------------------------------
     async def _ensure_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
-            producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap, acks="all", linger_ms=0)
+            producer = kafka_clients.producer(self.kafka, acks="all", linger_ms=0)
             await producer.start()
             try:
                 self._partitions = len(await producer.partitions_for(self.topic))
@@ -192,8 +194,8 @@ class KafkaJournal:
     async def _read(self, partitions: list[int]) -> list[JournalRecord]:
         tps = {TopicPartition(self.topic, p % self._partitions) for p in partitions}
         wanted = set(partitions)
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None,
-                                    enable_auto_commit=False, fetch_max_wait_ms=100)
+        consumer = kafka_clients.consumer(self.kafka, group_id=None, enable_auto_commit=False,
+                                          fetch_max_wait_ms=100)
         await consumer.start()
         try:
             consumer.assign(list(tps))

@@ -7,10 +7,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from aiokafka import AIOKafkaProducer
-
 from schemas import Event
 from schemas.codec import WireFormat
+from streams import kafka_clients
 from streams.settings import Settings
 
 __all__ = ["KafkaRecordTopic", "MemoryRecordTopic", "Record", "RecordTopic", "publish",
@@ -22,7 +21,7 @@ async def publish_async(
 ) -> int:
     """Send events to their topics (keyed), wait for every ack; return how many were sent."""
     codec = settings.codec()
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap, acks="all")
+    producer = kafka_clients.producer(settings.kafka, acks="all")
     await producer.start()
     try:
         futures = [
@@ -69,14 +68,14 @@ class KafkaRecordTopic:
     def read(self) -> list[Record]:
         from streams.reader import read_to_end
 
-        records = asyncio.run(read_to_end(self.settings.kafka.bootstrap, self.name))
+        records = asyncio.run(read_to_end(self.settings.kafka, self.name))
         return [(r.key, r.value) for r in records if r.key is not None]
 
     def write(self, records: Sequence[Record]) -> None:
         asyncio.run(self._write(records))
 
     async def _write(self, records: Sequence[Record]) -> None:
-        producer = AIOKafkaProducer(bootstrap_servers=self.settings.kafka.bootstrap, acks="all")
+        producer = kafka_clients.producer(self.settings.kafka, acks="all")
         await producer.start()
         try:
             sent = [await producer.send(self.name, value, key=key) for key, value in records]

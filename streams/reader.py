@@ -12,23 +12,29 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 
 from schemas.errors import NonRetryableError
+from streams import kafka_clients
+from streams.settings import KafkaConfig
 
 __all__ = ["Handler", "TopicReader", "read_to_end", "topic_partitions"]
 
+TOPIC_AUTHORIZATION_FAILED = 29
+"""Kafka's error code for a topic the principal may not describe (no ACL)."""
 Handler = Callable[[list[ConsumerRecord]], Awaitable[None]]
 """Receives one fetched batch of records of one partition, in offset order."""
 
 
-async def topic_partitions(bootstrap: str, topic: str, attempts: int = 50) -> set[int]:
+async def topic_partitions(kafka: KafkaConfig, topic: str, attempts: int = 50) -> set[int]:
     """The partitions of a topic; NonRetryableError when it does not exist."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = kafka_clients.admin(kafka)
     await admin.start()
     try:
         for _ in range(attempts):  # metadata of a just-created topic may lag a moment
             for t in await admin.describe_topics([topic]):
+                if t.get("topic") == topic and t.get("error_code") == TOPIC_AUTHORIZATION_FAILED:
+                    raise NonRetryableError(f"{kafka_clients.describe(kafka)} may not read "
+                                            f"{topic}: see its ACLs (`novacron kafka acls`)")
                 if t.get("topic") == topic and t.get("partitions"):
                     return {p["partition"] for p in t["partitions"]}
             await asyncio.sleep(0.2)
@@ -40,25 +46,25 @@ async def topic_partitions(bootstrap: str, topic: str, attempts: int = 50) -> se
 class TopicReader:
     """Some or all partitions of one topic, from the start (or the end), without a group."""
 
-    def __init__(self, bootstrap: str, topic: str, *, partitions: Iterable[int] | None = None,
+    def __init__(self, kafka: KafkaConfig, topic: str, *, partitions: Iterable[int] | None = None,
                  from_start: bool = True) -> None:
-        self.bootstrap, self.topic, self.from_start = bootstrap, topic, from_start
+        self.kafka, self.topic, self.from_start = kafka, topic, from_start
         self.partitions = None if partitions is None else sorted(set(partitions))
         self._consumer: AIOKafkaConsumer | None = None
         self._tps: list[TopicPartition] = []
         self._lock = asyncio.Lock()  # catch_up() and follow() may share the consumer
 
     async def start(self) -> None:
-        known = await topic_partitions(self.bootstrap, self.topic)
+        known = await topic_partitions(self.kafka, self.topic)
         wanted = known if self.partitions is None else set(self.partitions)
         if missing := wanted - known:
             raise NonRetryableError(f"{self.topic} has no partition {sorted(missing)}: create it "
                                     "with as many partitions as the topics it follows")
         # read_committed: a GitOps sync is one transaction over several compacted topics; a
         # reader never folds a record of an aborted one (no cost for non-transactional writes)
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None,
-                                    enable_auto_commit=False, fetch_max_wait_ms=100,
-                                    auto_offset_reset="earliest", isolation_level="read_committed")
+        consumer = kafka_clients.consumer(self.kafka, group_id=None, enable_auto_commit=False,
+                                          fetch_max_wait_ms=100, auto_offset_reset="earliest",
+                                          isolation_level="read_committed")
         await consumer.start()
         self._consumer = consumer
         self._tps = [TopicPartition(self.topic, p) for p in sorted(wanted)]
@@ -104,7 +110,7 @@ class TopicReader:
             self._consumer = None
 
 
-async def read_to_end(bootstrap: str, topic: str, partitions: Iterable[int] | None = None
+async def read_to_end(kafka: KafkaConfig, topic: str, partitions: Iterable[int] | None = None
                       ) -> list[ConsumerRecord]:
     """Every record of the topic (or of some partitions) up to the end offsets of the moment."""
     out: list[ConsumerRecord] = []
@@ -112,7 +118,7 @@ async def read_to_end(bootstrap: str, topic: str, partitions: Iterable[int] | No
     async def keep(records: list[ConsumerRecord]) -> None:
         out.extend(records)
 
-    reader = TopicReader(bootstrap, topic, partitions=partitions)
+    reader = TopicReader(kafka, topic, partitions=partitions)
     await reader.start()
     try:
         await reader.catch_up(keep)

@@ -15,13 +15,14 @@ from runbooks.loader import Library
 from runbooks.registry import RunbookStore
 from schemas.errors import NovacronError
 from streams.follow import TopicFollower
+from streams.settings import KafkaConfig
 
 __all__ = ["runbook_follower"]
 
 log = logging.getLogger(__name__)
 
 
-def runbook_follower(bootstrap: str, topic: str, library: Library) -> TopicFollower:
+def runbook_follower(kafka: KafkaConfig, topic: str, library: Library) -> TopicFollower:
     """A follower that keeps `library` serving the topic's runbooks (tombstones withdraw them)."""
     store = RunbookStore(on_change=library.register)
 
@@ -32,4 +33,4 @@ def runbook_follower(bootstrap: str, topic: str, library: Library) -> TopicFollo
             except NovacronError as exc:  # refused records never serve: say why and go on
                 log.warning("runbook record %s@%d refused: %s", topic, r.offset, exc)
 
-    return TopicFollower(bootstrap, topic, fold, from_start=True)
+    return TopicFollower(kafka, topic, fold, from_start=True)

@@ -22,6 +22,7 @@ from agents.ingest import RawRecord
 from agents.shared import SharedState
 from schemas.codec import Codec
 from schemas.errors import NovacronError
+from streams import kafka_clients
 from streams.emit import Emitter
 from streams.host import HostCore, Hosted, InputTopic
 from streams.host_metrics import HostMetrics, host_metrics
@@ -53,13 +54,13 @@ class RoleRunner:
         ctx = AgentContext(settings, self.shared, role)
         kafka = settings.kafka
         self.topics = list(dict.fromkeys(t for r in rows for t in r.inputs))
-        self.readers = {t: TopicReader(kafka.bootstrap, kafka.topic(t))
+        self.readers = {t: TopicReader(kafka, kafka.topic(t))
                         for t in dict.fromkeys(t for r in rows for t in r.follows)}
         self.core = HostCore(
             role, [self._hosted(row, ctx) for row in rows],
             [InputTopic(kafka.topic(t), CATALOGUE[t].event_type, CATALOGUE[t].external_input)
              for t in self.topics],
-            store or KafkaStateStore(kafka.bootstrap, kafka.topic(state_topic(role))),
+            store or KafkaStateStore(kafka, kafka.topic(state_topic(role))),
             emitter.emit, codec, self.metrics, before=self.follow)
 
     def _hosted(self, row: AgentRow, ctx: AgentContext) -> Hosted:
@@ -120,8 +121,8 @@ class RoleRunner:
 
     def _consumer(self) -> AIOKafkaConsumer:
         kafka, host = self.settings.kafka, self.settings.host
-        return AIOKafkaConsumer(
-            bootstrap_servers=kafka.bootstrap, group_id=f"{kafka.topic_prefix}{self.role}",
+        return kafka_clients.consumer(
+            kafka, group_id=f"{kafka.topic_prefix}{self.role}",
             enable_auto_commit=False, auto_offset_reset="earliest", fetch_max_wait_ms=100,
             isolation_level="read_committed",  # never a record of an aborted GitOps sync
             # the same partition numbers of every input topic on one member: a resource's

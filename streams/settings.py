@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -38,10 +38,68 @@ class KafkaConfig(BaseModel):
     """Partitions of each topic created by `novacron topics create`."""
     replication_factor: int = Field(default=1, ge=1)
     """Replication factor of created topics (1 for the local single-node broker)."""
+    security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL"] = "PLAINTEXT"
+    """How every client talks to the broker (`NOVACRON_KAFKA__SECURITY_PROTOCOL`): PLAINTEXT only
+    for a local broker; deployments use SASL_SSL (or SASL_PLAINTEXT inside a private network)."""
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-256"
+    """SASL mechanism of the SASL_* protocols; PLAIN is refused without TLS (clear password)."""
+    username: str | None = None
+    """SASL user, i.e. the ACL principal `User:<username>` (one per role: docs/threat-model.md)."""
+    password: SecretStr | None = None
+    """SASL password (`NOVACRON_KAFKA__PASSWORD`); prefer `password_file`. Never logged."""
+    password_file: Path | None = None
+    """File holding the SASL password (a mounted secret), read once when the config is built."""
+    ssl_cafile: Path | None = None
+    """CA bundle that signs the broker's certificate (SSL, SASL_SSL; default: the system's)."""
+    ssl_certfile: Path | None = None
+    """Client certificate (PEM) for mutual TLS; needs `ssl_keyfile`."""
+    ssl_keyfile: Path | None = None
+    """Private key (PEM) of `ssl_certfile`."""
+
+    @model_validator(mode="after")
+    def _security_is_consistent(self) -> KafkaConfig:
+        # fail closed: a setting that would be silently ignored is an error, not a downgrade
+        sasl = self.security_protocol.startswith("SASL_")
+        tls = self.security_protocol.endswith("SSL")
+        if self.password_file is not None:  # read once, here: a rotated file needs a restart
+            secret = _read_secret(self.password_file)
+            if self.password is not None and self.password.get_secret_value() != secret:
+                raise ValueError("kafka: set password or password_file, not both")
+            self.password = SecretStr(secret)
+        if sasl and not (self.username and self.password is not None):
+            raise ValueError(f"kafka: security_protocol {self.security_protocol} needs a username "
+                             "and a password (or password_file)")
+        if not sasl and (self.username or self.password is not None):
+            raise ValueError(f"kafka: a username/password is set but security_protocol is "
+                             f"{self.security_protocol}: it would not be used (use SASL_SSL)")
+        if sasl and not tls and self.sasl_mechanism == "PLAIN":
+            raise ValueError("kafka: SASL PLAIN over SASL_PLAINTEXT sends the password in clear "
+                             "text; use SCRAM-SHA-256/512 or SASL_SSL")
+        files = [self.ssl_cafile, self.ssl_certfile, self.ssl_keyfile]
+        if not tls and any(f is not None for f in files):
+            raise ValueError(f"kafka: ssl_* files are set but security_protocol is "
+                             f"{self.security_protocol}: TLS would not be used (use SSL/SASL_SSL)")
+        if (self.ssl_certfile is None) != (self.ssl_keyfile is None):
+            raise ValueError("kafka: ssl_certfile and ssl_keyfile go together (mutual TLS)")
+        missing = [str(f) for f in files if f is not None and not f.is_file()]
+        if missing:
+            raise ValueError(f"kafka: ssl files not found: {', '.join(missing)}")
+        return self
 
     def topic(self, logical: str) -> str:
         """Full topic name of a logical topic (`metrics` → `novacron.metrics`)."""
         return f"{self.topic_prefix}{logical}"
+
+
+def _read_secret(path: Path) -> str:
+    """The content of a secret file without its trailing newline (never echoed in errors)."""
+    try:
+        value = path.read_text(encoding="utf-8").rstrip("\r\n")
+    except OSError as exc:
+        raise ValueError(f"kafka: cannot read password_file {path}: {exc.strerror}") from None
+    if not value:
+        raise ValueError(f"kafka: password_file {path} is empty")
+    return value
 
 
 class WebConfig(BaseModel):

@@ -19,6 +19,7 @@ from agents.simulator.world import World
 from schemas import DesiredState, Event
 from schemas.codec import WireFormat
 from schemas.errors import RejectedError
+from streams import kafka_clients
 from streams.settings import Settings
 
 __all__ = ["SimulatorHost", "SimulatorStats", "follow_repository", "replay_start"]
@@ -85,9 +86,7 @@ class SimulatorHost:
     async def run(self, ticks: int) -> SimulatorStats:
         """Publish `ticks` ticks (0 = until cancelled), reconciling from git before each."""
         kafka = self.settings.kafka
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=kafka.bootstrap, acks="all", linger_ms=5
-        )
+        self._producer = kafka_clients.producer(kafka, acks="all", linger_ms=5)
         await self._producer.start()
         try:
             if self.publish_baselines:

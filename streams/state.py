@@ -20,8 +20,9 @@ import orjson
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from schemas.errors import DecodeError
+from streams import kafka_clients
 from streams.reader import read_to_end
-from streams.settings import CheckpointPolicy
+from streams.settings import CheckpointPolicy, KafkaConfig
 
 __all__ = ["CheckpointBook", "KafkaStateStore", "MemoryStateStore", "Position", "StateMeta",
            "StateRecord", "StateStore"]
@@ -99,16 +100,16 @@ class MemoryStateStore:
 class KafkaStateStore:
     """The state topic on the broker: zlib-compressed snapshots, tombstones on forget."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
-        self.bootstrap, self.topic = bootstrap, topic
+    def __init__(self, kafka: KafkaConfig, topic: str) -> None:
+        self.kafka, self.topic = kafka, topic
         self._producer: AIOKafkaProducer | None = None
 
     async def save(self, records: Sequence[StateRecord]) -> None:
         if not records:
             return
         if (producer := self._producer) is None:
-            producer = self._producer = AIOKafkaProducer(
-                bootstrap_servers=self.bootstrap, acks="all", max_request_size=16 * 2**20)
+            producer = self._producer = kafka_clients.producer(
+                self.kafka, acks="all", max_request_size=16 * 2**20)
             await producer.start()
         # zlib level 1: ~3 ms makes a 0.6 MB optimizer snapshot ~70 KB (Kafka's gzip is level 9,
         # ~10x slower; lz4/zstd need libraries we do not ship); the header says how to read it
@@ -120,7 +121,7 @@ class KafkaStateStore:
 
     async def load(self, partition: int) -> list[StateRecord]:
         latest: dict[bytes, StateRecord | None] = {}
-        for rec in await read_to_end(self.bootstrap, self.topic, [partition]):
+        for rec in await read_to_end(self.kafka, self.topic, [partition]):
             if rec.key is not None:
                 latest[rec.key] = _decode(rec)
         return [r for r in latest.values() if r is not None]

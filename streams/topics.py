@@ -10,6 +10,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from schemas import TOPIC_TYPES, Event
+from streams import kafka_clients
 from streams.roles import ROLES
 from streams.settings import KafkaConfig
 
@@ -89,7 +90,7 @@ def state_topics(roles: Iterable[str]) -> list[str]:
 async def create_topics(cfg: KafkaConfig, roles: Iterable[str] = ROLES) -> list[str]:
     """Create every catalogue, internal and role state topic that does not exist yet; return
     the names created."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=cfg.bootstrap)
+    admin = kafka_clients.admin(cfg)
     await admin.start()
     try:
         existing = set(await admin.list_topics())

@@ -54,11 +54,13 @@ async def find_request(settings: Settings, request_id: str) -> Approval | None:
 
     Only the last approval TTL is read (an older request has expired), from every partition.
     """
-    from aiokafka import AIOKafkaConsumer, TopicPartition
+    from aiokafka import TopicPartition
+
+    from streams import kafka_clients
 
     topic = settings.kafka.topic("approvals")
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka.bootstrap, group_id=None,
-                                enable_auto_commit=False, fetch_max_wait_ms=100)
+    consumer = kafka_clients.consumer(settings.kafka, group_id=None, enable_auto_commit=False,
+                                      fetch_max_wait_ms=100)
     await consumer.start()
     try:
         tps = [TopicPartition(topic, p) for p in await _partitions(settings, topic)]
@@ -77,9 +79,9 @@ async def find_request(settings: Settings, request_id: str) -> Approval | None:
 
 
 async def _partitions(settings: Settings, topic: str) -> list[int]:
-    from aiokafka.admin import AIOKafkaAdminClient
+    from streams import kafka_clients
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap)
+    admin = kafka_clients.admin(settings.kafka)
     await admin.start()
     try:
         found = [t for t in await admin.describe_topics([topic]) if t.get("topic") == topic]

@@ -71,7 +71,7 @@ def _heads(settings: Settings, kafka: bool) -> list[SignedHead]:
     if kafka:
         topic = settings.kafka.topic(HEADS_TOPIC)
         try:
-            heads += asyncio.run(read_heads(settings.kafka.bootstrap, topic))
+            heads += asyncio.run(read_heads(settings.kafka, topic))
         except Exception as exc:  # the file may still anchor the chain; say what was missed
             err.print(f"[yellow]could not read {topic} at {settings.kafka.bootstrap}: {exc}[/]")
     return heads

@@ -95,7 +95,7 @@ def _library(folder: Path | None, params: list[str] | None = None) -> ControlLib
 
 def _log() -> AttestationLog:
     kafka = Settings().kafka
-    return AttestationLog(kafka.bootstrap, kafka.topic(ATTESTATION_TOPIC))
+    return AttestationLog(kafka, kafka.topic(ATTESTATION_TOPIC))
 
 
 async def _read(log: AttestationLog) -> list[ComplianceAttestation]:

@@ -192,9 +192,9 @@ def _simulate(settings: Settings, world: Any, repo: Path, ticks: int,
 
 
 async def _send_malformed(settings: Settings) -> None:
-    from aiokafka import AIOKafkaProducer
+    from streams import kafka_clients
 
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka.bootstrap)
+    producer = kafka_clients.producer(settings.kafka)
     await producer.start()
     try:
         for raw in MALFORMED:  # producers are not perfect: these must land in the DLQ

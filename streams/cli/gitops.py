@@ -37,7 +37,7 @@ def _fold(settings: Settings) -> SharedState:
 
     async def read() -> None:
         for logical in LIVE_TOPICS:
-            for r in await read_to_end(settings.kafka.bootstrap, settings.kafka.topic(logical)):
+            for r in await read_to_end(settings.kafka, settings.kafka.topic(logical)):
                 try:
                     shared.apply(logical, r.key, r.value)
                 except NovacronError as exc:

@@ -80,31 +80,63 @@ def worker(
 
 @kafka_app.command("start")
 def kafka_start(
-    port: int = typer.Option(9092, help="Client port (controller uses port+1)"),
+    port: int | None = typer.Option(None, help="Client port (controller uses port+1); default "
+                                    "9092, or 9192 with --sasl"),
+    sasl: bool = typer.Option(False, help="SASL/SCRAM-SHA-256 with ACLs: one user per role"),
 ) -> None:
     """Fetch the jars (once), format KRaft storage and start the broker; waits until it answers."""
-    from streams.kafka_local import KafkaLocal, LocalKafkaConfig
+    from streams.kafka_local import SASL_PORT, KafkaLocal, LocalKafkaConfig
 
+    kafka = KafkaLocal(LocalKafkaConfig(port=port or (SASL_PORT if sasl else 9092), sasl=sasl))
     with console.status("starting Kafka…"):
-        bootstrap = KafkaLocal(LocalKafkaConfig(port=port)).start()
+        bootstrap = kafka.start()
     console.print(f"Kafka ready on [bold]{bootstrap}[/]")
+    if sasl:
+        console.print(f"SCRAM users {', '.join(kafka.users())}; passwords in "
+                      f"{kafka.cfg.run_dir / 'secrets'}; `novacron kafka acls --local` grants "
+                      "the roles their topics")
+
+
+@kafka_app.command("acls")
+def kafka_acls(
+    role: list[str] = typer.Option([], "--role", "-r", help="Only these roles (default: all)"),
+    apply: bool = typer.Option(False, help="Create them on the broker (NOVACRON_KAFKA__* must "
+                               "name a user allowed to alter ACLs, e.g. the admin)"),
+    local: bool = typer.Option(False, help="Apply them to the local SASL broker as its admin"),
+    command_config: str = typer.Option("admin.properties", help="--command-config of the "
+                                       "printed kafka-acls.sh commands"),
+    table: bool = typer.Option(False, help="Print who reads and writes which topic instead"),
+) -> None:
+    """The per-role ACLs (docs/threat-model.md): kafka-acls.sh commands, a table, or applied."""
+    from streams.cli.kafka_acls import run_acls
+
+    raise typer.Exit(run_acls(role, apply=apply, local=local, command_config=command_config,
+                              table=table))
 
 
 @kafka_app.command("stop")
-def kafka_stop(port: int = typer.Option(9092, help="Client port of the broker to stop")) -> None:
+def kafka_stop(
+    port: int | None = typer.Option(None, help="Client port (default 9092, or 9192 with --sasl)"),
+    sasl: bool = typer.Option(False, help="The SASL/SCRAM broker"),
+) -> None:
     """Stop the local broker by its PID."""
-    from streams.kafka_local import KafkaLocal, LocalKafkaConfig
+    from streams.kafka_local import SASL_PORT, KafkaLocal, LocalKafkaConfig
 
-    stopped = KafkaLocal(LocalKafkaConfig(port=port)).stop()
+    config = LocalKafkaConfig(port=port or (SASL_PORT if sasl else 9092), sasl=sasl)
+    stopped = KafkaLocal(config).stop()
     console.print("stopped" if stopped else "not running")
 
 
 @kafka_app.command("status")
-def kafka_status(port: int = typer.Option(9092, help="Client port of the broker")) -> None:
+def kafka_status(
+    port: int | None = typer.Option(None, help="Client port (default 9092, or 9192 with --sasl)"),
+    sasl: bool = typer.Option(False, help="The SASL/SCRAM broker (asks as its admin)"),
+) -> None:
     """Show whether the local broker runs and answers."""
-    from streams.kafka_local import KafkaLocal, LocalKafkaConfig
+    from streams.kafka_local import SASL_PORT, KafkaLocal, LocalKafkaConfig
 
-    status = KafkaLocal(LocalKafkaConfig(port=port)).status()
+    config = LocalKafkaConfig(port=port or (SASL_PORT if sasl else 9092), sasl=sasl)
+    status = KafkaLocal(config).status()
     console.print_json(data=status)
     raise typer.Exit(0 if status["answers"] else 1)
 

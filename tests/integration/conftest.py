@@ -19,7 +19,8 @@ import httpx
 import pytest
 
 from agents.access import hash_token
-from streams.kafka_local import KafkaLocal, LocalKafkaConfig
+from streams.acls import acls, apply_acls, kafka_user
+from streams.kafka_local import SASL_PORT, KafkaLocal, LocalKafkaConfig
 from streams.settings import KafkaConfig
 from streams.topics import create_topics
 
@@ -38,6 +39,11 @@ API_TOKENS = json.dumps({
 })
 
 
+SASL = os.environ.get("NOVACRON_TEST_KAFKA_SASL") == "1"
+"""Run the real-broker tests on the local SCRAM broker: the test itself is the admin, every
+worker connects as its role's user with only that role's ACLs (docs/threat-model.md)."""
+
+
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> Iterator[str]:
     """The broker of NOVACRON_TEST_KAFKA, or the project's local broker (started if needed)."""
@@ -45,7 +51,7 @@ def kafka_bootstrap() -> Iterator[str]:
     if given:
         yield given
         return
-    local = KafkaLocal(LocalKafkaConfig())
+    local = KafkaLocal(LocalKafkaConfig(port=SASL_PORT, sasl=True) if SASL else LocalKafkaConfig())
     started = local.pid() is None
     bootstrap = local.start()
     yield bootstrap
@@ -60,15 +66,23 @@ def kafka_cfg(kafka_bootstrap: str) -> Iterator[KafkaConfig]:
     cfg = KafkaConfig(
         bootstrap=kafka_bootstrap, topic_prefix=f"t{uuid.uuid4().hex[:10]}.", partitions=4
     )
+    if SASL:  # the admin creates the topics and grants every role its own
+        admin = KafkaLocal(LocalKafkaConfig(port=SASL_PORT, sasl=True)).client_config()
+        cfg = admin.model_copy(update={"topic_prefix": cfg.topic_prefix, "partitions": 4})
+        asyncio.run(create_topics(cfg))
+        asyncio.run(apply_acls(cfg, acls(cfg)))
+        yield cfg
+        asyncio.run(_delete_topics(cfg))
+        return
     asyncio.run(create_topics(cfg))
     yield cfg
     asyncio.run(_delete_topics(cfg))
 
 
 async def _delete_topics(cfg: KafkaConfig) -> None:
-    from aiokafka.admin import AIOKafkaAdminClient
+    from streams.kafka_clients import admin as admin_client
 
-    admin = AIOKafkaAdminClient(bootstrap_servers=cfg.bootstrap)
+    admin = admin_client(cfg)
     await admin.start()
     try:
         prefixes = (cfg.topic_prefix, cfg.topic_prefix.rstrip(".") + "-")  # ours and Faust's own
@@ -79,6 +93,23 @@ async def _delete_topics(cfg: KafkaConfig) -> None:
         print(f"could not delete topics of {cfg.topic_prefix}: {exc}")
     finally:
         await admin.close()
+
+
+def kafka_env(cfg: KafkaConfig, role: str = "operator") -> dict[str, str]:
+    """NOVACRON_KAFKA__* of a process on the test's broker; with SASL, as the role's own user
+    (the CLI: `operator`) with its password file, never the admin's."""
+    env = {"NOVACRON_KAFKA__BOOTSTRAP": cfg.bootstrap,
+           "NOVACRON_KAFKA__TOPIC_PREFIX": cfg.topic_prefix}
+    if cfg.username:
+        assert cfg.password_file is not None
+        user = kafka_user(role)
+        env.update({
+            "NOVACRON_KAFKA__SECURITY_PROTOCOL": cfg.security_protocol,
+            "NOVACRON_KAFKA__SASL_MECHANISM": cfg.sasl_mechanism,
+            "NOVACRON_KAFKA__USERNAME": user,
+            "NOVACRON_KAFKA__PASSWORD_FILE": str(cfg.password_file.parent / f"{user}.password"),
+        })
+    return env
 
 
 def free_port() -> int:
@@ -111,6 +142,7 @@ class WorkerProcess:
                 "NOVACRON_API__TOKENS": API_TOKENS,
             }
         )
+        env.update(kafka_env(self.kafka, self.role))
         env.update(self.extra_env)
         return env
 

@@ -9,10 +9,11 @@ import sys
 from collections.abc import Sequence
 from typing import TypeVar
 
-from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka import ConsumerRecord
 
 from schemas import Event
 from schemas.codec import Codec
+from streams import kafka_clients
 from streams.reader import read_to_end
 from streams.settings import KafkaConfig
 from streams.state import StateMeta
@@ -23,7 +24,7 @@ E = TypeVar("E", bound=Event)
 
 async def _send(cfg: KafkaConfig, logical: str, items: Sequence[tuple[bytes, bytes]]
                 ) -> list[tuple[int, int]]:
-    producer = AIOKafkaProducer(bootstrap_servers=cfg.bootstrap, acks="all")
+    producer = kafka_clients.producer(cfg, acks="all")  # the test's own user, if any
     await producer.start()
     try:
         sent = [await producer.send(cfg.topic(logical), value, key=key) for key, value in items]
@@ -47,7 +48,7 @@ def send_raw(cfg: KafkaConfig, logical: str, key: bytes, *values: bytes) -> list
 
 def read(cfg: KafkaConfig, logical: str) -> list[ConsumerRecord]:
     """Every record of a topic so far."""
-    return asyncio.run(read_to_end(cfg.bootstrap, cfg.topic(logical)))
+    return asyncio.run(read_to_end(cfg, cfg.topic(logical)))
 
 
 def events(cfg: KafkaConfig, kind: type[E]) -> list[E]:
@@ -68,7 +69,8 @@ def state(cfg: KafkaConfig, role: str, agent: str) -> dict[str, tuple[bytes | No
 
 def cli(cfg: KafkaConfig, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     """`novacron ARGS` against the test's broker and topic prefix."""
-    full = dict(os.environ, NOVACRON_KAFKA__BOOTSTRAP=cfg.bootstrap,
-                NOVACRON_KAFKA__TOPIC_PREFIX=cfg.topic_prefix, **env)
+    from tests.integration.conftest import kafka_env
+
+    full = dict(os.environ, **kafka_env(cfg), **env)
     return subprocess.run([sys.executable, "-m", "streams.cli.main", *args], env=full,
                           capture_output=True, text=True, timeout=120)

@@ -61,7 +61,7 @@ def test_truncation_is_detected_and_seqs_are_never_reused(worker_factory, kafka_
     head_file = worker.workdir / "var" / "audit" / "head.json"  # the default, under cwd
     wait_until(lambda: head_file.exists() and read_head_file(head_file)[0].head.seq == 6,
                what="the signed head of seq 6")
-    on_topic = asyncio.run(read_heads(kafka_cfg.bootstrap, kafka_cfg.topic(HEADS_TOPIC)))
+    on_topic = asyncio.run(read_heads(kafka_cfg, kafka_cfg.topic(HEADS_TOPIC)))
     assert max(h.head.seq for h in on_topic) == 6 and on_topic[-1].head.chain == "novacron"
 
     running = _cli(worker, "audit", "verify", sql_url=worker.url)  # the folder is locked: /sql

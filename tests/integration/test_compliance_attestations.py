@@ -54,7 +54,7 @@ def test_an_attestation_from_the_cli_changes_the_report_until_it_expires(
     # each CLI run is a new reader of the compacted topic: the record survived the writer
     assert _report_rows()[("aws-1.5.0", "1.5")]["status"] == "pass"
 
-    log = AttestationLog(kafka_cfg.bootstrap, kafka_cfg.topic(ATTESTATION_TOPIC))
+    log = AttestationLog(kafka_cfg, kafka_cfg.topic(ATTESTATION_TOPIC))
     expired = ComplianceAttestation(
         kind="attestation", control_id="aws-root-mfa", by="ana", statement="hardware key",
         evidence_url="https://tickets.example.com/SEC-7",

@@ -60,14 +60,14 @@ def test_replay_rebuilds_what_was_recorded(kafka_cfg: KafkaConfig) -> None:
         reference = InMemoryJournal()
         for aid, step, state in SCRIPT:
             await reference.record(aid, step, state)
-        writer = KafkaJournal(kafka_cfg.bootstrap, topic)
+        writer = KafkaJournal(kafka_cfg, topic)
         writer.bind("act-1", 1)
         writer.bind("act-2", 1)
         await _write(writer, SCRIPT)
         assert await writer.get("act-2") == reference.entries["act-2"]
         await writer.close()
 
-        reader = KafkaJournal(kafka_cfg.bootstrap, topic)  # a restarted worker
+        reader = KafkaJournal(kafka_cfg, topic)  # a restarted worker
         assert await reader.get("act-1") is None
         await reader.load([1])
         for aid in ("act-1", "act-1/b", "act-2"):
@@ -82,7 +82,7 @@ def test_replay_rebuilds_what_was_recorded(kafka_cfg: KafkaConfig) -> None:
 
 def test_compacted_journal_replays_like_the_full_log(kafka_cfg: KafkaConfig) -> None:
     async def scenario() -> list[JournalRecord]:
-        journal = KafkaJournal(kafka_cfg.bootstrap, kafka_cfg.topic(JOURNAL_TOPIC))
+        journal = KafkaJournal(kafka_cfg, kafka_cfg.topic(JOURNAL_TOPIC))
         journal.bind("act-1", 2)
         journal.bind("act-2", 3)
         await _write(journal, SCRIPT)
@@ -105,13 +105,13 @@ def test_partitions_that_share_a_journal_partition_stay_apart(kafka_cfg: KafkaCo
     topic = kafka_cfg.topic(JOURNAL_TOPIC)
 
     async def scenario() -> None:
-        writer = KafkaJournal(kafka_cfg.bootstrap, topic)
+        writer = KafkaJournal(kafka_cfg, topic)
         writer.bind("mine", 1)
         writer.bind("theirs", 5)
         await writer.record("mine", WORKFLOW, "started")
         await writer.record("theirs", WORKFLOW, "started")
         await writer.close()
-        reader = KafkaJournal(kafka_cfg.bootstrap, topic)
+        reader = KafkaJournal(kafka_cfg, topic)
         await reader.load([1])
         assert await reader.get("mine") is not None
         assert await reader.get("theirs") is None
@@ -140,7 +140,7 @@ def test_approvals_wake_waiters_and_remember_early_answers(kafka_cfg: KafkaConfi
 
     async def scenario() -> None:
         await send(answer("early", "approved"))  # before the worker started: still seen
-        waiter = KafkaApprovals(kafka_cfg.bootstrap, kafka_cfg.topic("approvals"),
+        waiter = KafkaApprovals(kafka_cfg, kafka_cfg.topic("approvals"),
                                 lambda vs: [CODEC.decode(v, Approval) for v in vs if v])
         reader = asyncio.create_task(waiter.run())
         try:

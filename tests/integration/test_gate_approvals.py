@@ -17,7 +17,7 @@ from agents.control_api import hash_token
 from schemas import Decision, DesiredState, Event, Insight
 from streams.publish import publish_async
 from streams.settings import KafkaConfig, Settings
-from tests.integration.conftest import wait_until
+from tests.integration.conftest import kafka_env, wait_until
 
 pytestmark = pytest.mark.kafka
 TOKEN = "test-operator-token"
@@ -28,8 +28,7 @@ def send(cfg: KafkaConfig, *events: Event) -> None:
 
 
 def cli(cfg: KafkaConfig, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, NOVACRON_KAFKA__BOOTSTRAP=cfg.bootstrap,
-               NOVACRON_KAFKA__TOPIC_PREFIX=cfg.topic_prefix)
+    env = dict(os.environ, **kafka_env(cfg))
     return subprocess.run([sys.executable, "-m", "streams.cli.main", *args], env=env,
                           capture_output=True, text=True, timeout=60)
 

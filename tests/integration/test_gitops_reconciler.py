@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from streams.settings import KafkaConfig
-from tests.integration.conftest import ADMIN_TOKEN, wait_until
+from tests.integration.conftest import ADMIN_TOKEN, kafka_env, wait_until
 
 pytestmark = pytest.mark.kafka
 
@@ -131,9 +131,7 @@ def denied(govern, delta: int) -> bool:  # type: ignore[no-untyped-def]
 
 
 def cli_status(kafka_cfg: KafkaConfig, repo: Repo) -> tuple[int, dict]:  # type: ignore[type-arg]
-    env = os.environ | {"NOVACRON_KAFKA__BOOTSTRAP": kafka_cfg.bootstrap,
-                        "NOVACRON_KAFKA__TOPIC_PREFIX": kafka_cfg.topic_prefix,
-                        "NOVACRON_GITOPS__URL": str(repo.remote)}
+    env = os.environ | kafka_env(kafka_cfg) | {"NOVACRON_GITOPS__URL": str(repo.remote)}
     proc = subprocess.run([sys.executable, "-m", "streams.cli.main", "gitops", "status", "--json"],
                           env=env, capture_output=True, text=True, timeout=120)
     return proc.returncode, json.loads(proc.stdout)
