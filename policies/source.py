@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from policies.types import ENFORCEMENTS, POLICY_TYPES
 from schemas import PolicyVersion
 from schemas.errors import RejectedError
 
@@ -25,21 +26,6 @@ __all__ = [
     "rule_shape",
 ]
 
-POLICY_TYPES = (
-    "access",
-    "resource_allocation",
-    "compliance",
-    "security",
-    "network",
-    "data_governance",
-    "action_safety",
-    "infrastructure",
-)
-"""Policy types the registry accepts (`infrastructure`: judges Terraform plans before apply; the
-decision gate does not run it)."""
-
-ENFORCEMENTS = ("block", "warn", "audit")
-"""Enforcement modes."""
 
 _PACKAGE = re.compile(r"^\s*package\s+([A-Za-z_][\w.]*)\s*$", re.MULTILINE)
 _RULE = r"^\s*(?:default\s+)?{name}\b"

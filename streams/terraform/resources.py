@@ -25,7 +25,7 @@ from tf.iface import (  # type: ignore[import-not-found]
 from tf.schema import Attribute, Schema  # type: ignore[import-not-found]
 from tf.types import Bool, NormalizedJson, Number, String, Unknown  # type: ignore[import-not-found]
 
-from policies.source import ENFORCEMENTS, POLICY_TYPES
+from policies.types import ENFORCEMENTS, POLICY_TYPES
 from streams.terraform.client import ApiError, ControlApiClient
 
 if TYPE_CHECKING:
