@@ -15,10 +15,10 @@ demo: install ## the main job: local Kafka, every worker role, the simulator, th
 	novacron demo
 
 test: install ## every test: unit and real-broker (starts the local Kafka broker if needed)
-	python -m pytest -q $(PYTEST_ARGS)
+	HYPOTHESIS_PROFILE=ci python -m pytest -q $(PYTEST_ARGS)
 
 test-unit: install ## unit tests only (no broker)
-	python -m pytest -q tests/unit $(PYTEST_ARGS)
+	HYPOTHESIS_PROFILE=ci python -m pytest -q tests/unit $(PYTEST_ARGS)
 
 check: install ## ruff, mypy, import-linter (layering), Rego unit tests, Prometheus rules
 	ruff check .
