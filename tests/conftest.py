@@ -1,7 +1,8 @@
 """Hypothesis profiles: `ci` (derandomised, so a run is reproducible and a planted bug that one
 seed misses is missed every run, visibly) and `dev` (random, the local default).
 
-`make test` and `make test-unit` select `ci`, and so does any environment with CI set;
+`make test` and `make test-unit` select `ci`, and so does any environment with CI set
+(`make mutation` selects `mutation`: `ci` without shrinking);
 HYPOTHESIS_PROFILE overrides both. A test's own @settings (max_examples) still applies, and
 the derandomised run keeps it: the examples it draws are the same every run.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 settings.register_profile(
     "ci",
@@ -22,6 +23,8 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.register_profile("dev", max_examples=100, deadline=None)
+settings.register_profile(  # `make mutation`: a mutant is killed by the first failure, unshrunk
+    "mutation", settings.get_profile("ci"), phases=[Phase.explicit, Phase.reuse, Phase.generate])
 
 
 def _profile() -> str:

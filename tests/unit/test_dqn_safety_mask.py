@@ -246,3 +246,63 @@ def test_history_and_overload_survive_a_snapshot() -> None:
     assert "svc" not in restored.overloaded_since
     guard.forget("svc")
     assert guard.snapshot("svc") is None and _blocked(guard, at=1) == set()
+
+
+# --- the reasons operators read, and readings that are absent --------------------------------
+
+
+def test_each_rule_gives_its_reason() -> None:
+    guard = SafetyGuard(CFG)
+    assert guard.blocked("svc", _sample(active_vms=10, extra={"cache_enabled": 1.0,
+                                                             "throttle_active": 1.0}), T0) == {
+        "scale_up": "at max_vms=10", "enable_feature": "the cache is already enabled",
+        "adjust_policy": "a throttle is already active"}
+    assert guard.blocked("svc", _sample(active_vms=1, extra={"cache_enabled": 0.0}), T0) == {
+        "scale_down": "at min_vms=2", "migrate_vm": "migration needs at least 2 VMs",
+        "disable_feature": "the cache is already disabled"}
+    assert guard.blocked("svc", _sample(error_rate=0.5, network_latency_ms=300.0), T0) == {
+        "scale_down": "error rate 0.500 is high"}
+    assert guard.blocked("svc", _sample(network_latency_ms=300.0), T0) == {
+        "scale_down": "latency 300 ms is high"}
+
+
+def test_history_rules_give_their_reasons() -> None:
+    later = T0 + timedelta(seconds=130)
+    assert _after((0, "scale_up")).blocked("svc", _sample(130), later) == {
+        "scale_down": "anti-flap: scale_up 130s ago"}
+    assert _after((100, "rebalance_load")).blocked("svc", _sample(130), later) == {
+        "rebalance_load": "cooldown: rebalance_load 30s ago"}
+    full = _after((0, "migrate_vm"), (1, "adjust_policy"), (2, "enable_feature"))
+    reasons = full.blocked("svc", _sample(130), later)
+    assert set(reasons) == set(DQN_ACTIONS) - {"no_action"}
+    assert set(reasons.values()) == {"rate limit: 3 actions per 600s reached"}
+
+
+def test_the_mask_is_boolean() -> None:
+    guard = SafetyGuard(CFG)
+    assert guard.mask("svc", _sample(), T0).dtype == bool
+    assert guard.state_mask(_sample()).dtype == bool
+
+
+def test_absent_readings_are_zero_even_where_one_would_matter() -> None:
+    cfg = SafetyConfig(min_vms=0, max_vms=10, high_latency_ms=0.5, overload_cpu=0.5,
+                       overload_seconds=10)
+    guard = SafetyGuard(cfg)
+    one_booting = _sample(active_vms=None, extra={"booting_vms": 1.0})
+    assert "migrate_vm" in guard.blocked("svc", one_booting, T0)  # 0 + 1 VM, not 1 + 1
+    quiet = _sample(cpu_usage=None, network_latency_ms=None)
+    assert guard.blocked("svc", quiet, T0) == {}
+    assert guard.blocked("svc", quiet, T0 + timedelta(seconds=60)) == {}  # never overloaded
+    assert guard.overloaded_since == {}
+    hot_no_latency = _sample(cpu_usage=90.0, network_latency_ms=None, error_rate=0.0)
+    assert "no_action" in _allowed(guard, cpu_usage=90.0, network_latency_ms=None)
+    assert guard.blocked("svc", hot_no_latency, T0 + timedelta(seconds=60)) == {}
+
+
+def test_snapshots_of_history_without_overload_and_of_unknown_services() -> None:
+    guard = _after((0, "scale_up"))
+    assert guard.snapshot("svc") == {"history": [[T0.isoformat(), "scale_up"]],
+                                     "overloaded_since": None}
+    guard.restore("new", {"history": [], "overloaded_since": None})  # nothing to drop: no error
+    guard.forget("never-seen")
+    assert guard.snapshot("svc") is not None
