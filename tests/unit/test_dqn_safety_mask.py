@@ -294,6 +294,8 @@ def test_absent_readings_are_zero_even_where_one_would_matter() -> None:
     assert guard.blocked("svc", quiet, T0) == {}
     assert guard.blocked("svc", quiet, T0 + timedelta(seconds=60)) == {}  # never overloaded
     assert guard.overloaded_since == {}
+    guard.blocked("svc", _sample(cpu_usage=None, network_latency_ms=300.0), T0)
+    assert guard.overloaded_since == {}  # no CPU reading is 0 %, below even 0.5 %
     hot_no_latency = _sample(cpu_usage=90.0, network_latency_ms=None, error_rate=0.0)
     assert "no_action" in _allowed(guard, cpu_usage=90.0, network_latency_ms=None)
     assert guard.blocked("svc", hot_no_latency, T0 + timedelta(seconds=60)) == {}
