@@ -20,17 +20,17 @@ RESULTS = ROOT / "bench" / "results" / "mutation.json"
 MODULES: dict[str, tuple[str, list[str]]] = {
     # name: (file, mutant name patterns). Only the functions that carry the rule are mutated
     # where a module also holds I/O loops no unit test drives (streams/ingest.py's consumer).
-    "safety masks": ("models/dqn/safety.py", ["models.dqn.safety.*"]),
-    "policy combine (gate)": ("policies/result.py", ["policies.result.*"]),
+    "drift severity": ("agents/drift/severity.py", ["agents.drift.severity.*"]),
     "ingest limits": ("agents/ingest.py", ["agents.ingest.*"]),
     "ingest routing": ("streams/ingest.py", [
         f"streams.ingest.xǁSinkPipelineǁ{f}__*"
         for f in ("_process", "_unstorable", "_dead_letter", "_flush")]),
-    "drift severity": ("agents/drift/severity.py", ["agents.drift.severity.*"]),
+    "audit verify": ("sinks/audit.py", ["sinks.audit.*"]),
+    "executor journal": ("runbooks/journal.py", ["runbooks.journal.*"]),
     "compliance evaluation": ("policies/compliance/evaluator.py",
                               ["policies.compliance.evaluator.*"]),
-    "executor journal": ("runbooks/journal.py", ["runbooks.journal.*"]),
-    "audit verify": ("sinks/audit.py", ["sinks.audit.*"]),
+    "policy combine (gate)": ("policies/result.py", ["policies.result.*"]),
+    "safety masks": ("models/dqn/safety.py", ["models.dqn.safety.*"]),
 }
 
 STATUS = {1: "killed", 3: "killed", 0: "survived", 5: "no tests", 33: "no tests", 34: "skipped",

@@ -1,4 +1,4 @@
-"""KafkaJournal and KafkaApprovals against the real broker: replay, the records compaction keeps, partitions."""
+"""KafkaJournal and KafkaApprovals on the real broker: replay, what compaction keeps, partitions."""
 
 from __future__ import annotations
 
