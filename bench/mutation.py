@@ -28,7 +28,7 @@ MODULES: dict[str, tuple[str, list[str]]] = {
     "audit verify": ("sinks/audit.py", ["sinks.audit.*"]),
     "executor journal": ("runbooks/journal.py", ["runbooks.journal.*"]),
     "compliance evaluation": ("policies/compliance/evaluator.py",
-                              ["policies.compliance.evaluator.*"]),
+                              ["policies.compliance.evaluator.x[_ǁ][!F]*"]),  # not FakeEvaluator
     "policy combine (gate)": ("policies/result.py", ["policies.result.*"]),
     "safety masks": ("models/dqn/safety.py", ["models.dqn.safety.*"]),
 }
