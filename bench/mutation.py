@@ -74,6 +74,34 @@ def collect(name: str) -> dict[str, Any]:
     }
 
 
+README = ROOT / "bench" / "README.md"
+_START, _END = "<!-- mutation table -->", "<!-- /mutation table -->"
+
+
+def table(report: dict[str, Any]) -> str:
+    """The Markdown table of bench/README.md: one row per module."""
+    rows = ["| module | file | mutants | killed | timeout | survived | no tests | score |",
+            "|---|---|---|---|---|---|---|---|"]
+    for name, r in report["modules"].items():
+        if not r.get("total"):
+            rows.append(f"| {name} | `{r['file']}` | – | – | – | – | – | not run |")
+            continue
+        rows.append(f"| {name} | `{r['file']}` | {r['total']} | {r['killed']} | "
+                    f"{r['timeout']} | {r['survived']} | {r['no_tests']} | "
+                    f"**{r['killed_pct']} %** |")
+    return "\n".join(rows)
+
+
+def write_table(report: dict[str, Any]) -> None:
+    """Replace the table between the markers in bench/README.md."""
+    text = README.read_text()
+    if _START not in text:
+        return
+    head, rest = text.split(_START, 1)
+    tail = rest.split(_END, 1)[1]
+    README.write_text(f"{head}{_START}\n{table(report)}\n{_END}{tail}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--module", action="append", choices=sorted(MODULES),
@@ -97,6 +125,7 @@ def main() -> None:
     report = {"tool": "mutmut 3.7.0", "score": "(killed + timeout) / total mutants",
               "hypothesis_profile": "mutation (derandomised, no shrinking)", "modules": modules}
     RESULTS.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    write_table(report)
 
 
 if __name__ == "__main__":

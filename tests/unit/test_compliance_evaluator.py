@@ -102,5 +102,21 @@ def test_a_library_that_does_not_compile_is_rejected() -> None:
     library = load_library()
     name = next(iter(library.modules))
     library.modules[name] += "\nthis is not rego ((\n"
-    with pytest.raises(Exception, match="^compliance library does not compile: ."):
+    with pytest.raises(Exception, match="^compliance library does not compile: ") as caught:
         RegoEvaluator(library).compile()
+    lines = str(caught.value.__cause__).strip().splitlines()
+    assert len(lines) > 3  # the message keeps the first three lines of the engine's, joined
+    assert str(caught.value) == "compliance library does not compile: " + " | ".join(lines[:3])
+
+
+def test_the_default_parameters_reach_the_rules() -> None:
+    evaluator = RegoEvaluator(load_library())
+    rule = {**OPEN_SSH, "from_port": 8443, "to_port": 8443}
+    assert "aws-sg-public-ingress-allowlisted" in evaluator.evaluate(
+        "aws_security_group_rule", rule).failing
+
+
+def test_a_batch_of_uncovered_types_compiles_nothing() -> None:
+    evaluator = RegoEvaluator(load_library())
+    assert evaluator.evaluate_batch([("no_such_type", {})]) == [Verdicts()]
+    assert evaluator._bundle is None and evaluator.evaluations == 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -229,6 +230,19 @@ def test_a_dead_letter_keeps_the_position_source_time_and_bounded_copies() -> No
         record, "r", "decode", "id").source == "novacron.learn"
 
 
+def test_a_dead_letters_time_is_utc_whatever_the_local_zone(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    time.tzset()
+    try:
+        record = RawRecord("t", 0, 0, None, b"x", timestamp_ms=1_767_225_600_000)
+        letter = Ingestor(Codec()).dead_letter(record, "r", "decode", "id")
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert letter.event_time == datetime(2026, 1, 1, tzinfo=UTC)
+
+
 def test_a_dead_letter_of_an_empty_record() -> None:
     letter = Ingestor(Codec()).dead_letter(RawRecord("t", 0, 0, None, None), "empty", "decode",
                                            "id-2")
@@ -313,3 +327,6 @@ def test_a_flush_marks_clickhouse_healthy_and_counts_the_rows(pipeline: SinkPipe
     assert pipeline.ctx.health["clickhouse"] == "ok"
     assert registry.get_sample_value("novacron_sink_rows_total", {"table": "all"}) == 2
     assert registry.get_sample_value("novacron_sink_batches_total") == 1
+    _run(pipeline, "r.metrics", [good, good, good])
+    asyncio.run(flush())  # the counter grows by this batch's rows only
+    assert registry.get_sample_value("novacron_sink_rows_total", {"table": "all"}) == 5

@@ -3,11 +3,20 @@ and malformed answers, errors failing closed, and the messages people read."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import pytest
 
-from policies.result import EvalResult, PolicyAnswer, PolicyRef, combine, failed, parse_answer
+from policies.result import (
+    EvalResult,
+    PolicyAnswer,
+    PolicyRef,
+    combine,
+    failed,
+    input_hash,
+    parse_answer,
+)
 
 
 def ref(pid: str, enforcement: str = "block", has_allow: bool = False, version: int = 1
@@ -122,3 +131,16 @@ def test_well_formed_answers_are_kept() -> None:
     assert parse_answer(None, ["a"], []) == PolicyAnswer(None, ["a"], [])
     assert parse_answer(False) == PolicyAnswer(False, [], [])
     assert parse_answer(None, ("a",)) == PolicyAnswer(None, ["a"], [])
+
+
+def test_the_input_hash_is_sha256_of_the_sorted_json() -> None:
+    value = {"b": {"y": 1, "x": [2, None]}, "a": "é"}
+    expected = hashlib.sha256('{"a":"é","b":{"x":[2,null],"y":1}}'.encode()).hexdigest()
+    assert input_hash(value) == expected
+    assert input_hash({"a": "é", "b": {"x": [2, None], "y": 1}}) == expected
+
+
+def test_a_value_json_cannot_show_is_shown_by_its_repr_cut_at_60() -> None:
+    answer = parse_answer(set(range(100)))
+    assert answer.error == ("malformed result: allow is set ("
+                            + repr(set(range(100)))[:60] + "), not a boolean")
