@@ -205,7 +205,7 @@ test_nacl_admin_ports if {
 	not "aws-nacl-no-public-admin" in aws_network.deny with input.type as in4.type with input.config as in4.config with input.params as object.get(in4, "params", {})
 	in5 := nacl_rule("allow", world, 443, 443)
 	not "aws-nacl-no-public-admin" in aws_network.deny with input.type as in5.type with input.config as in5.config with input.params as object.get(in5, "params", {})
-	egress := object.union(nacl_rule("allow", world, 22, 22), {"config": {"egress": true}})
+	egress := {"type": "aws_network_acl_rule", "config": {"egress": true, "rule_action": "allow", "cidr_block": world, "from_port": 22, "to_port": 22, "protocol": "tcp"}}
 	in6 := egress
 	not "aws-nacl-no-public-admin" in aws_network.deny with input.type as in6.type with input.config as in6.config with input.params as object.get(in6, "params", {})
 	in7 := {"type": "aws_network_acl", "config": {"ingress": [{"action": "allow", "cidr_block": private, "from_port": 22, "to_port": 22, "protocol": "tcp"}, {"action": "allow", "ipv6_cidr_block": "::/0", "from_port": 22, "to_port": 22, "protocol": "tcp"}]}}
