@@ -3,7 +3,7 @@ VENV ?= $(HOME)/.cache/novacron/venv
 export PATH := $(VENV)/bin:$(PATH)
 PYTEST_ARGS ?=
 
-.PHONY: help install demo test test-unit check bench kafka-start kafka-stop topics proto
+.PHONY: help install demo test test-unit check bench mutation kafka-start kafka-stop topics proto
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -15,10 +15,10 @@ demo: install ## the main job: local Kafka, every worker role, the simulator, th
 	novacron demo
 
 test: install ## every test: unit and real-broker (starts the local Kafka broker if needed)
-	python -m pytest -q $(PYTEST_ARGS)
+	HYPOTHESIS_PROFILE=ci python -m pytest -q $(PYTEST_ARGS)
 
 test-unit: install ## unit tests only (no broker)
-	python -m pytest -q tests/unit $(PYTEST_ARGS)
+	HYPOTHESIS_PROFILE=ci python -m pytest -q tests/unit $(PYTEST_ARGS)
 
 check: install ## ruff, mypy, import-linter (layering), Rego unit tests, Prometheus rules
 	ruff check .
@@ -45,6 +45,9 @@ bench: install ## benchmarks (JSON in bench/results/, table in bench/README.md)
 	python bench/executor.py
 	python bench/remote_write.py
 	python bench/host.py
+
+mutation: install ## mutation testing of the rule modules (mutmut; ~15 min on 2 cores): bench/results/mutation.json
+	python bench/mutation.py
 
 kafka-start: install ## start the local single-node Kafka 4.x broker (KRaft) on 127.0.0.1:9092
 	novacron kafka start

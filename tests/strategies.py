@@ -99,3 +99,16 @@ def events(model: type[Event]) -> st.SearchStrategy[Event]:
     }
     fields["event_id"] = st.uuids().map(str)
     return st.builds(model, **fields)
+
+
+def around(*edges: float, lo: float, hi: float, step: float) -> st.SearchStrategy[float]:
+    """Floats in [lo, hi]: about half are an edge or one `step` either side of it (where a
+    `>` written as `>=` shows), the rest anywhere in the range."""
+    points = sorted({min(hi, max(lo, e + d)) for e in edges for d in (-step, 0.0, step)})
+    return st.sampled_from(points) | st.floats(lo, hi, allow_nan=False, allow_infinity=False)
+
+
+def ints_around(*edges: int, lo: int, hi: int) -> st.SearchStrategy[int]:
+    """Integers in [lo, hi]: about half are an edge or its neighbour, the rest anywhere."""
+    points = sorted({min(hi, max(lo, e + d)) for e in edges for d in (-1, 0, 1)})
+    return st.sampled_from(points) | st.integers(lo, hi)
