@@ -1,28 +1,47 @@
-"""One reader for compacted and group-less topics: catch up to the end offsets of the moment,
-then follow.
-
-Every process that needs a whole topic (baselines, ignore rules, the deployed model, the state of
-the partitions it was just assigned) reads it this way, without a consumer group: committed
-group offsets would skip the records a restarted process must fold again.
-"""
+"""The one reader of compacted and group-less topics: read to the end offsets, then follow."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Protocol
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord, TopicPartition
 
 from schemas.errors import NonRetryableError
 from streams import kafka_clients
 from streams.settings import KafkaConfig
 
-__all__ = ["Handler", "TopicReader", "read_to_end", "topic_partitions"]
+__all__ = ["Consumer", "Handler", "KafkaSource", "Latest", "MemoryConsumer", "MemoryLog",
+           "TopicReader", "TopicSource", "read_latest", "read_to_end", "topic_partitions"]
 
 TOPIC_AUTHORIZATION_FAILED = 29
 """Kafka's error code for a topic the principal may not describe (no ACL)."""
 Handler = Callable[[list[ConsumerRecord]], Awaitable[None]]
 """Receives one fetched batch of records of one partition, in offset order."""
+
+
+class Consumer(Protocol):
+    """What the reader needs of a consumer without a group (aiokafka's, or `MemoryLog`'s)."""
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    def assign(self, partitions: list[TopicPartition]) -> None: ...
+    async def seek_to_beginning(self, *partitions: TopicPartition) -> object: ...
+    async def seek_to_end(self, *partitions: TopicPartition) -> object: ...
+    async def position(self, partition: TopicPartition) -> int: ...
+    async def end_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]: ...
+    async def getmany(self, *partitions: TopicPartition, timeout_ms: int = 0,
+                      max_records: int | None = None
+                      ) -> dict[TopicPartition, list[ConsumerRecord]]: ...
+
+
+class TopicSource(Protocol):
+    """Where a reader gets its consumer and a topic's partitions: the broker or a fake."""
+
+    def consumer(self) -> Consumer: ...
+    async def partitions(self, topic: str) -> set[int]: ...
 
 
 async def topic_partitions(kafka: KafkaConfig, topic: str, attempts: int = 50) -> set[int]:
@@ -43,28 +62,74 @@ async def topic_partitions(kafka: KafkaConfig, topic: str, attempts: int = 50) -
     raise NonRetryableError(f"topic {topic} does not exist; run `novacron topics create`")
 
 
-class TopicReader:
-    """Some or all partitions of one topic, from the start (or the end), without a group."""
+@dataclass(frozen=True)
+class KafkaSource:
+    """The broker: a group-less consumer that never folds a record of an aborted transaction
+    (a GitOps sync is one transaction over several compacted topics)."""
 
-    def __init__(self, kafka: KafkaConfig, topic: str, *, partitions: Iterable[int] | None = None,
-                 from_start: bool = True) -> None:
-        self.kafka, self.topic, self.from_start = kafka, topic, from_start
+    kafka: KafkaConfig
+
+    def consumer(self) -> Consumer:
+        consumer: Consumer = kafka_clients.consumer(
+            self.kafka, group_id=None, enable_auto_commit=False, fetch_max_wait_ms=100,
+            auto_offset_reset="earliest", isolation_level="read_committed")
+        return consumer
+
+    async def partitions(self, topic: str) -> set[int]:
+        return await topic_partitions(self.kafka, topic)
+
+
+class Latest:
+    """The latest record per key, as compaction keeps it: a tombstone deletes its key, records
+    without a key are ignored; `records()` in partition and offset order."""
+
+    def __init__(self) -> None:
+        self._by_key: dict[bytes, ConsumerRecord] = {}
+
+    async def __call__(self, records: list[ConsumerRecord]) -> None:
+        self.add(records)
+
+    def add(self, records: Iterable[ConsumerRecord]) -> None:
+        for r in records:
+            if r.key is None:
+                continue
+            if r.value is None:
+                self._by_key.pop(r.key, None)
+            else:
+                self._by_key.pop(r.key, None)  # a rewritten key moves to its new offset
+                self._by_key[r.key] = r
+
+    def records(self) -> list[ConsumerRecord]:
+        return sorted(self._by_key.values(), key=lambda r: (r.partition, r.offset))
+
+    def __len__(self) -> int:
+        return len(self._by_key)
+
+
+class TopicReader:
+    """Some or all partitions of one topic, from the start (or the end), without a group.
+
+    Every process that needs a whole topic (baselines, ignore rules, runbooks, the state of the
+    partitions it was just assigned) reads it this way: committed group offsets would skip the
+    records a restarted process must fold again.
+    """
+
+    def __init__(self, source: KafkaConfig | TopicSource, topic: str, *,
+                 partitions: Iterable[int] | None = None, from_start: bool = True) -> None:
+        self.source = KafkaSource(source) if isinstance(source, KafkaConfig) else source
+        self.topic, self.from_start = topic, from_start
         self.partitions = None if partitions is None else sorted(set(partitions))
-        self._consumer: AIOKafkaConsumer | None = None
+        self._consumer: Consumer | None = None
         self._tps: list[TopicPartition] = []
         self._lock = asyncio.Lock()  # catch_up() and follow() may share the consumer
 
     async def start(self) -> None:
-        known = await topic_partitions(self.kafka, self.topic)
+        known = await self.source.partitions(self.topic)
         wanted = known if self.partitions is None else set(self.partitions)
         if missing := wanted - known:
             raise NonRetryableError(f"{self.topic} has no partition {sorted(missing)}: create it "
                                     "with as many partitions as the topics it follows")
-        # read_committed: a GitOps sync is one transaction over several compacted topics; a
-        # reader never folds a record of an aborted one (no cost for non-transactional writes)
-        consumer = kafka_clients.consumer(self.kafka, group_id=None, enable_auto_commit=False,
-                                          fetch_max_wait_ms=100, auto_offset_reset="earliest",
-                                          isolation_level="read_committed")
+        consumer = self.source.consumer()
         await consumer.start()
         self._consumer = consumer
         self._tps = [TopicPartition(self.topic, p) for p in sorted(wanted)]
@@ -93,13 +158,13 @@ class TopicReader:
                 await handle(records)
         return sum(len(r) for r in batches.values())
 
-    async def follow(self, handle: Handler) -> None:
+    async def follow(self, handle: Handler, timeout_ms: int = 200) -> None:
         """Keep handling new records until cancelled."""
         while True:
-            await self.poll(handle, 200)
+            await self.poll(handle, timeout_ms)
             await asyncio.sleep(0)  # let a waiting catch_up() take the lock
 
-    def _require(self) -> AIOKafkaConsumer:
+    def _require(self) -> Consumer:
         if self._consumer is None:
             raise RuntimeError(f"reader of {self.topic} used before start()")
         return self._consumer
@@ -110,18 +175,114 @@ class TopicReader:
             self._consumer = None
 
 
-async def read_to_end(kafka: KafkaConfig, topic: str, partitions: Iterable[int] | None = None
-                      ) -> list[ConsumerRecord]:
+async def read_to_end(source: KafkaConfig | TopicSource, topic: str,
+                      partitions: Iterable[int] | None = None) -> list[ConsumerRecord]:
     """Every record of the topic (or of some partitions) up to the end offsets of the moment."""
     out: list[ConsumerRecord] = []
 
     async def keep(records: list[ConsumerRecord]) -> None:
         out.extend(records)
 
-    reader = TopicReader(kafka, topic, partitions=partitions)
+    await _read(source, topic, partitions, keep)
+    return out
+
+
+async def read_latest(source: KafkaConfig | TopicSource, topic: str,
+                      partitions: Iterable[int] | None = None) -> list[ConsumerRecord]:
+    """The latest record per key up to the end offsets of the moment (tombstones delete)."""
+    latest = Latest()
+    await _read(source, topic, partitions, latest)
+    return latest.records()
+
+
+async def _read(source: KafkaConfig | TopicSource, topic: str,
+                partitions: Iterable[int] | None, handle: Handler) -> None:
+    reader = TopicReader(source, topic, partitions=partitions)
     await reader.start()
     try:
-        await reader.catch_up(keep)
+        await reader.catch_up(handle)
     finally:
         await reader.stop()
-    return out
+
+
+@dataclass
+class MemoryLog:
+    """The fake TopicSource for tests: partitioned logs in memory, compaction on request."""
+
+    topics: dict[str, int] = field(default_factory=dict)
+    """Topic → number of partitions."""
+    logs: dict[TopicPartition, list[ConsumerRecord]] = field(default_factory=dict)
+    ends: dict[TopicPartition, int] = field(default_factory=dict)
+
+    def append(self, topic: str, key: bytes | None, value: bytes | None, partition: int = 0
+               ) -> ConsumerRecord:
+        self.topics[topic] = max(self.topics.get(topic, 1), partition + 1)
+        tp = TopicPartition(topic, partition)
+        offset = self.ends.get(tp, 0)
+        rec = ConsumerRecord(topic, partition, offset, 0, 0, key, value, None,
+                             len(key or b""), len(value or b""), [])
+        self.logs.setdefault(tp, []).append(rec)
+        self.ends[tp] = offset + 1
+        return rec
+
+    def compact(self, topic: str) -> None:
+        """Keep the latest record per key (offsets keep their gaps); drop tombstones."""
+        for tp, recs in self.logs.items():
+            if tp.topic == topic:
+                last = {r.key: r.offset for r in recs}
+                self.logs[tp] = [r for r in recs if r.offset == last[r.key] and r.value is not None]
+
+    def consumer(self) -> Consumer:
+        return MemoryConsumer(self)
+
+    async def partitions(self, topic: str) -> set[int]:
+        if topic not in self.topics:
+            raise NonRetryableError(f"topic {topic} does not exist; run `novacron topics create`")
+        return set(range(self.topics[topic]))
+
+
+class MemoryConsumer:
+    """A group-less Consumer over a MemoryLog."""
+
+    def __init__(self, log: MemoryLog) -> None:
+        self.log, self.started = log, False
+        self._at: dict[TopicPartition, int] = {}
+
+    async def start(self) -> None:
+        self.started = True
+
+    async def stop(self) -> None:
+        self.started = False
+
+    def assign(self, partitions: list[TopicPartition]) -> None:
+        self._at = {tp: 0 for tp in partitions}
+
+    async def seek_to_beginning(self, *partitions: TopicPartition) -> object:
+        self._at.update({tp: 0 for tp in partitions})
+        return True
+
+    async def seek_to_end(self, *partitions: TopicPartition) -> object:
+        self._at.update({tp: self.log.ends.get(tp, 0) for tp in partitions})
+        return True
+
+    async def position(self, partition: TopicPartition) -> int:
+        return self._at[partition]
+
+    async def end_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+        return {tp: self.log.ends.get(tp, 0) for tp in partitions}
+
+    async def getmany(self, *partitions: TopicPartition, timeout_ms: int = 0,
+                      max_records: int | None = None
+                      ) -> dict[TopicPartition, list[ConsumerRecord]]:
+        left = max_records or 1_000_000
+        out: dict[TopicPartition, list[ConsumerRecord]] = {}
+        for tp in partitions or tuple(self._at):
+            recs = [r for r in self.log.logs.get(tp, []) if r.offset >= self._at[tp]][:left]
+            if recs:
+                out[tp], left = recs, left - len(recs)
+                self._at[tp] = recs[-1].offset + 1
+            elif self._at[tp] < self.log.ends.get(tp, 0):  # compacted away up to the end
+                self._at[tp] = self.log.ends[tp]
+        if not out:
+            await asyncio.sleep(min(timeout_ms, 10) / 1000)
+        return out
