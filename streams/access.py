@@ -19,7 +19,7 @@ from policies.registry import PolicyRegistry
 from policies.source import load_directory
 from schemas import PolicyVersion
 from streams.app import WorkerContext
-from streams.follow import TopicFollower
+from streams.reader import TopicReader
 
 __all__ = ["AccessHost"]
 
@@ -69,18 +69,15 @@ class AccessHost:
 
     async def _follow(self) -> None:
         """Catch up with the topic, add missing shipped access policies, then keep following."""
-        follower = TopicFollower(
-            self.ctx.settings.kafka, self.ctx.topic("policies"), self._load,
-            from_start=True,
-        )
-        await follower.start()
+        reader = TopicReader(self.ctx.settings.kafka, self.ctx.topic("policies"))
+        await reader.start()
         try:
-            await follower.catch_up()
+            await reader.catch_up(self._load)
             seeded = self._seed_locally()
             log.info("access policies ready: %d active (%d from policies/ not yet on the topic)",
                      len(self.registry.active()), seeded)
             self.error = ""
             self.ready.set()
-            await follower.run()
+            await reader.follow(self._load)
         finally:
-            await follower.stop()
+            await reader.stop()

@@ -11,14 +11,15 @@ import asyncio
 import logging
 from collections.abc import Iterable
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import ConsumerRecord
 from aiokafka.admin import NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from schemas.attestations import ComplianceAttestation
 from schemas.codec import Codec
-from schemas.errors import BackendUnavailable, DeadLetterError
+from schemas.errors import BackendUnavailable, DeadLetterError, NonRetryableError
 from streams import kafka_clients
+from streams.reader import read_to_end
 from streams.settings import KafkaConfig
 
 __all__ = ["AttestationLog", "decode_records"]
@@ -47,19 +48,6 @@ class AttestationLog:
         finally:
             await admin.close()
 
-    async def _partitions(self, attempts: int = 40) -> set[int]:
-        admin = kafka_clients.admin(self.kafka)
-        await admin.start()
-        try:
-            for _ in range(attempts):  # the metadata of a just-created topic may lag a moment
-                for t in await admin.describe_topics([self.topic]):
-                    if t.get("topic") == self.topic and t.get("partitions"):
-                        return {p["partition"] for p in t["partitions"]}
-                await asyncio.sleep(0.25)
-        finally:
-            await admin.close()
-        raise BackendUnavailable(f"topic {self.topic} does not exist")
-
     async def publish(self, records: Iterable[ComplianceAttestation]) -> int:
         """Send records keyed kind/control/resource; returns once the broker acknowledged."""
         producer = kafka_clients.producer(self.kafka, acks="all")
@@ -74,26 +62,11 @@ class AttestationLog:
 
     async def read_all(self, timeout: float = 10.0) -> list[ComplianceAttestation]:
         """Every record up to the current end of the topic, in log order per key."""
-        consumer = kafka_clients.consumer(self.kafka, group_id=None, enable_auto_commit=False,
-                                          auto_offset_reset="earliest")
-        await consumer.start()
         try:
-            return await asyncio.wait_for(self._read(consumer), timeout)
-        except (TimeoutError, KafkaError) as exc:
+            records = await asyncio.wait_for(read_to_end(self.kafka, self.topic), timeout)
+        except (TimeoutError, KafkaError, NonRetryableError) as exc:
             raise BackendUnavailable(f"cannot read {self.topic}: {exc or 'timeout'}") from exc
-        finally:
-            await consumer.stop()
-
-    async def _read(self, consumer: AIOKafkaConsumer) -> list[ComplianceAttestation]:
-        tps = [TopicPartition(self.topic, p) for p in sorted(await self._partitions())]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        out: list[ComplianceAttestation] = []
-        while any([await consumer.position(tp) < ends[tp] for tp in tps]):
-            for batch in (await consumer.getmany(timeout_ms=500)).values():
-                out += decode_records(self.codec, batch)
-        return out
+        return decode_records(self.codec, records)
 
 
 def decode_records(codec: Codec, records: list[ConsumerRecord]) -> list[ComplianceAttestation]:

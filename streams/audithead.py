@@ -11,10 +11,10 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaProducer
 
 from policies.signing import public_key_of
-from schemas.errors import RejectedError
+from schemas.errors import NonRetryableError, RejectedError
 from sinks.audit import AuditChain
 from sinks.checkpoint import (
     ChainHead,
@@ -27,7 +27,7 @@ from sinks.checkpoint import (
     write_head_file,
 )
 from sinks.config import AuditConfig
-from streams.follow import TopicFollower
+from streams.reader import read_to_end
 from streams.settings import KafkaConfig
 
 __all__ = ["HEADS_TOPIC", "HeadPublisher", "read_heads", "trusted_keys"]
@@ -50,20 +50,11 @@ async def read_heads(kafka: KafkaConfig, topic: str, timeout: float = 15.0) -> l
 
 
 async def _read_all(kafka: KafkaConfig, topic: str) -> list[SignedHead]:
-    heads: list[SignedHead] = []
-
-    async def collect(records: list[ConsumerRecord]) -> None:
-        heads.extend(_decode([r.value for r in records]))
-
-    follower = TopicFollower(kafka, topic, collect, from_start=True)
     try:
-        await follower.start()
-        await follower.catch_up()
-    except RuntimeError as exc:  # the follower's "topic does not exist"
+        records = await read_to_end(kafka, topic)
+    except NonRetryableError as exc:  # no such topic, or no ACL to read it
         raise RejectedError(str(exc)) from exc
-    finally:
-        await follower.stop()
-    return heads
+    return _decode([r.value for r in records])
 
 
 def _decode(values: Sequence[bytes | None]) -> list[SignedHead]:

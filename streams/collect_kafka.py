@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -14,7 +14,7 @@ from schemas import Event
 from schemas.codec import Codec
 from schemas.errors import BackendUnavailable
 from streams import kafka_clients
-from streams.follow import TopicFollower
+from streams.reader import read_to_end
 from streams.settings import Settings
 
 __all__ = [
@@ -95,20 +95,8 @@ class KafkaPublisher:
 
 async def load_state(settings: Settings) -> list[StateRecord]:
     """Every record of the compacted alert-state topic, oldest first (read to its end offsets)."""
-    records: list[StateRecord] = []
-
-    async def keep(batch: list[Any]) -> None:
-        records.extend((r.key.decode(), r.value) for r in batch if r.key)
-
-    follower = TopicFollower(
-        settings.kafka, settings.kafka.topic(STATE_TOPIC), keep, from_start=True
-    )
-    try:
-        await follower.start()
-        await follower.catch_up()
-    finally:
-        await follower.stop()
-    return records
+    records = await read_to_end(settings.kafka, settings.kafka.topic(STATE_TOPIC))
+    return [(r.key.decode(), r.value) for r in records if r.key]
 
 
 class MemoryPublisher:

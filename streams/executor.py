@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from typing import Any, Literal
 
 import faust
-from aiokafka import TopicPartition
+from aiokafka import ConsumerRecord
 from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from pydantic import Field
@@ -22,12 +22,12 @@ from agents.executor import Executor, ExecutorConfig
 from runbooks.engine import WorkflowResult
 from runbooks.journal import WORKFLOW
 from schemas import Action, Approval, Event, Outcome
-from schemas.errors import BackendUnavailable, RetryableError
-from streams import kafka_clients
+from schemas.errors import NonRetryableError, RetryableError
 from streams.app import WorkerContext
 from streams.journal import JOURNAL_TOPIC, KafkaJournal
 from streams.metrics import REGISTRY
-from streams.runbook_topic import runbook_follower
+from streams.reader import TopicReader
+from streams.runbook_topic import runbook_fold
 from streams.settings import KafkaConfig
 
 __all__ = ["ExecutorHost", "ExecutorMetrics", "ExecutorWiringConfig", "KafkaApprovals",
@@ -140,38 +140,21 @@ class KafkaApprovals:
         while True:
             try:
                 await self._read()
-            except (KafkaError, RetryableError) as exc:
+            except (KafkaError, RetryableError, NonRetryableError) as exc:  # e.g. no topic yet
                 log.warning("approvals reader: %s; restarting in %.0fs", exc, retry_seconds)
                 await asyncio.sleep(retry_seconds)
 
     async def _read(self) -> None:
-        tps = [TopicPartition(self.topic, p) for p in await _partitions(self.kafka, self.topic)]
-        consumer = kafka_clients.consumer(self.kafka, group_id=None, enable_auto_commit=False,
-                                          fetch_max_wait_ms=200)
-        await consumer.start()
+        reader = TopicReader(self.kafka, self.topic)  # every partition, from the beginning
+        await reader.start()
         try:
-            consumer.assign(tps)
-            await consumer.seek_to_beginning(*tps)  # a restart re-reads: answers are idempotent
-            while True:
-                batches = await consumer.getmany(timeout_ms=1000)
-                for records in batches.values():
-                    for approval in self.decode([r.value for r in records]):
-                        self.resolve(approval)
+            await reader.follow(self._take, timeout_ms=1000)
         finally:
-            await consumer.stop()
+            await reader.stop()
 
-
-async def _partitions(kafka: KafkaConfig, topic: str) -> list[int]:
-    admin = kafka_clients.admin(kafka)
-    await admin.start()
-    try:
-        described = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    found = sorted(p["partition"] for t in described for p in t["partitions"])
-    if not found:
-        raise BackendUnavailable(f"topic {topic} not found (run `novacron topics create`)")
-    return found
+    async def _take(self, records: list[ConsumerRecord]) -> None:
+        for approval in self.decode([r.value for r in records]):
+            self.resolve(approval)
 
 
 class KeyedLocks:
@@ -339,12 +322,13 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
 
     @app.task
     async def runbook_registry() -> None:  # the gate folds the same topic the same way
-        follower = runbook_follower(kafka, ctx.topic("runbooks"), host.executor.library)
-        await follower.start()
+        topic = ctx.topic("runbooks")
+        reader = TopicReader(kafka, topic)
+        await reader.start()
         try:
-            await follower.run()
+            await reader.follow(runbook_fold(topic, host.executor.library))
         finally:
-            await follower.stop()
+            await reader.stop()
 
     async def on_shutdown(_app: Any, **_: Any) -> None:
         await host.aclose()  # after the consumer stopped: in-flight actions are done or cancelled

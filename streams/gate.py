@@ -24,10 +24,10 @@ from runbooks.resolve import Resolver
 from schemas import Approval, Decision, DesiredState, Event, Insight, PolicyVersion
 from schemas.envelope import utc_now
 from streams.app import WorkerContext
-from streams.follow import Handler, TopicFollower
 from streams.gate_state import GateCheckpoints, positioned, track_partitions
 from streams.metrics import REGISTRY
-from streams.runbook_topic import runbook_follower
+from streams.reader import Handler, TopicReader
+from streams.runbook_topic import runbook_fold
 from streams.state import CheckpointBook, KafkaStateStore, Position
 from streams.topics import state_topics
 
@@ -272,25 +272,22 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
         for s in states:
             facts.on_baseline(s)
 
-    followers = {
-        "policies": TopicFollower(kafka, ctx.topic("policies"),
-                                  _policy_loader(ctx, registry), from_start=True),
-        "desired": TopicFollower(kafka, ctx.topic("desired"),
-                                 _decoder(ctx, DesiredState, baselines), from_start=True),
-        # approvals are keyed by request id, not by resource: the instance holding a pending item
-        # may not own the approval's partition, so every instance reads every partition, from
-        # the start: an answer given while no gate ran acts once its request is restored
-        "approvals": TopicFollower(kafka, ctx.topic("approvals"),
-                                   _decoder(ctx, Approval, host.approvals), from_start=True),
-        "runbooks": runbook_follower(kafka, ctx.topic("runbooks"), runbooks),
-    }
+    # approvals are keyed by request id, not by resource: the instance holding a pending item
+    # may not own the approval's partition, so every instance reads every partition, from the
+    # start: an answer given while no gate ran acts once its request is restored
+    reads: list[tuple[TopicReader, Handler]] = [
+        (TopicReader(kafka, ctx.topic("policies")), _policy_loader(ctx, registry)),
+        (TopicReader(kafka, ctx.topic("desired")), _decoder(ctx, DesiredState, baselines)),
+        (TopicReader(kafka, ctx.topic("approvals")), _decoder(ctx, Approval, host.approvals)),
+        (TopicReader(kafka, ctx.topic("runbooks")), runbook_fold(ctx.topic("runbooks"), runbooks)),
+    ]
 
     @app.task
     async def gate_state() -> None:
         try:
-            for follower in followers.values():
-                await follower.start()
-                await follower.catch_up()
+            for reader, handle in reads:
+                await reader.start()
+                await reader.catch_up(handle)
             files = load_directory(POLICY_DIR)
             if ctx.settings.policy_dir is not None:
                 files += load_directory(ctx.settings.policy_dir)
@@ -301,10 +298,10 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
             host.metrics.policies.set(len(registry.active()))
             ctx.health["gate"] = "ready"
             ready.set()
-            await asyncio.gather(*(f.run() for f in followers.values()))
+            await asyncio.gather(*(reader.follow(handle) for reader, handle in reads))
         finally:
-            for follower in followers.values():
-                await follower.stop()
+            for reader, _ in reads:
+                await reader.stop()
             await host.shutdown()
 
     host.receivers = track_partitions(app, {ctx.topic("decisions"), ctx.topic("insights")},

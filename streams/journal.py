@@ -20,15 +20,15 @@ import asyncio
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from runbooks.journal import JournalEntry, JournalState
 from schemas.errors import BackendUnavailable, DecodeError
 from streams import kafka_clients
+from streams.reader import read_latest
 from streams.settings import KafkaConfig
 
 __all__ = ["JOURNAL_TOPIC", "JournalRecord", "KafkaJournal", "fold"]
@@ -192,44 +192,21 @@ class KafkaJournal:
         return self._producer
 
     async def _read(self, partitions: list[int]) -> list[JournalRecord]:
-        tps = {TopicPartition(self.topic, p % self._partitions) for p in partitions}
         wanted = set(partitions)
-        consumer = kafka_clients.consumer(self.kafka, group_id=None, enable_auto_commit=False,
-                                          fetch_max_wait_ms=100)
-        await consumer.start()
-        try:
-            consumer.assign(list(tps))
-            await consumer.seek_to_beginning(*tps)
-            ends = await consumer.end_offsets(list(tps))
-            return [r for r in await _read_until(consumer, ends) if r.partition in wanted]
-        finally:
-            await consumer.stop()
+        out: list[JournalRecord] = []
+        shared = {p % self._partitions for p in partitions}
+        for rec in await read_latest(self.kafka, self.topic, shared):  # tombstones: pruned
+            try:
+                record = JournalRecord.decode(rec.value)
+            except DecodeError as exc:
+                log.warning("skipping executor journal record at %s: %s", rec.offset, exc)
+                continue
+            if record.partition in wanted:
+                out.append(record)
+        return out
 
     async def close(self) -> None:
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None
 
-
-async def _read_until(consumer: AIOKafkaConsumer, ends: dict[Any, int]) -> list[JournalRecord]:
-    latest: dict[bytes, JournalRecord | None] = {}
-    while await _behind(consumer, ends):
-        for records in (await consumer.getmany(*ends, timeout_ms=500)).values():
-            for rec in records:
-                if rec.key is None:
-                    continue
-                if rec.value is None:  # a tombstone (an operator pruned old actions): forget it
-                    latest[rec.key] = None
-                    continue
-                try:
-                    latest[rec.key] = JournalRecord.decode(rec.value)
-                except DecodeError as exc:
-                    log.warning("skipping executor journal record at %s: %s", rec.offset, exc)
-    return [r for r in latest.values() if r is not None]
-
-
-async def _behind(consumer: AIOKafkaConsumer, ends: dict[Any, int]) -> bool:
-    for tp, end in ends.items():
-        if await consumer.position(tp) < end:
-            return True
-    return False

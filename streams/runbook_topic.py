@@ -14,16 +14,16 @@ from aiokafka import ConsumerRecord
 from runbooks.loader import Library
 from runbooks.registry import RunbookStore
 from schemas.errors import NovacronError
-from streams.follow import TopicFollower
-from streams.settings import KafkaConfig
+from streams.reader import Handler
 
-__all__ = ["runbook_follower"]
+__all__ = ["runbook_fold"]
 
 log = logging.getLogger(__name__)
 
 
-def runbook_follower(kafka: KafkaConfig, topic: str, library: Library) -> TopicFollower:
-    """A follower that keeps `library` serving the topic's runbooks (tombstones withdraw them)."""
+def runbook_fold(topic: str, library: Library) -> Handler:
+    """A reader handler that keeps `library` serving the topic's runbooks (tombstones withdraw
+    them); read the topic with `streams.reader.TopicReader` from the start."""
     store = RunbookStore(on_change=library.register)
 
     async def fold(records: list[ConsumerRecord]) -> None:
@@ -33,4 +33,4 @@ def runbook_follower(kafka: KafkaConfig, topic: str, library: Library) -> TopicF
             except NovacronError as exc:  # refused records never serve: say why and go on
                 log.warning("runbook record %s@%d refused: %s", topic, r.offset, exc)
 
-    return TopicFollower(kafka, topic, fold, from_start=True)
+    return fold

@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord
 
 from schemas.errors import DecodeError
 from streams import kafka_clients
-from streams.reader import read_to_end
+from streams.reader import read_latest
 from streams.settings import CheckpointPolicy, KafkaConfig
 
 __all__ = ["CheckpointBook", "KafkaStateStore", "MemoryStateStore", "Position", "StateMeta",
@@ -120,11 +120,8 @@ class KafkaStateStore:
             await sent
 
     async def load(self, partition: int) -> list[StateRecord]:
-        latest: dict[bytes, StateRecord | None] = {}
-        for rec in await read_to_end(self.kafka, self.topic, [partition]):
-            if rec.key is not None:
-                latest[rec.key] = _decode(rec)
-        return [r for r in latest.values() if r is not None]
+        records = [_decode(rec) for rec in await read_latest(self.kafka, self.topic, [partition])]
+        return [r for r in records if r is not None]
 
     async def close(self) -> None:
         if self._producer is not None:
@@ -134,7 +131,7 @@ class KafkaStateStore:
 
 def _decode(rec: ConsumerRecord) -> StateRecord | None:
     agent, _, key = rec.key.decode("utf-8", "replace").partition("/")
-    if rec.value is None or not key:  # a tombstone: the key was forgotten
+    if not key:  # not an `{agent}/{key}` record
         return None
     try:
         meta = StateMeta.from_headers(rec.partition, rec.headers)
