@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import faust
 
@@ -20,6 +20,9 @@ from streams.metrics import WorkerMetrics, render
 from streams.roles import role_index
 from streams.settings import Settings
 from streams.topics import CATALOGUE
+
+if TYPE_CHECKING:
+    from streams.followed import FollowedTopics
 
 __all__ = ["WorkerContext", "create_app"]
 
@@ -39,6 +42,8 @@ class WorkerContext:
     shared: SharedState | None = None
     """The role's followed compacted state (baselines, ignore rules, deployed model), set by
     the generic host (streams/runner.py): one copy per process for every agent that needs it."""
+    followed: FollowedTopics | None = None
+    """The readers that feed `shared` (the host's): `need` adds a topic before they start."""
     _emitter: Emitter | None = None
 
     @property

@@ -21,12 +21,11 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from agents.ingest import RawRecord
 from agents.shared import SharedState
 from schemas.codec import Codec
-from schemas.errors import NovacronError
 from streams import kafka_clients
 from streams.emit import Emitter
+from streams.followed import FollowedTopics
 from streams.host import HostCore, Hosted, InputTopic
 from streams.host_metrics import HostMetrics, host_metrics
-from streams.reader import Handler, TopicReader
 from streams.settings import CheckpointPolicy, Settings
 from streams.state import CheckpointBook, KafkaStateStore, StateStore
 from streams.topics import CATALOGUE
@@ -54,14 +53,14 @@ class RoleRunner:
         ctx = AgentContext(settings, self.shared, role)
         kafka = settings.kafka
         self.topics = list(dict.fromkeys(t for r in rows for t in r.inputs))
-        self.readers = {t: TopicReader(kafka, kafka.topic(t))
-                        for t in dict.fromkeys(t for r in rows for t in r.follows)}
+        self.followed = FollowedTopics(self.shared, kafka, (t for r in rows for t in r.follows),
+                                       metrics=self.metrics, role=role)
         self.core = HostCore(
             role, [self._hosted(row, ctx) for row in rows],
             [InputTopic(kafka.topic(t), CATALOGUE[t].event_type, CATALOGUE[t].external_input)
              for t in self.topics],
             store or KafkaStateStore(kafka, kafka.topic(state_topic(role))),
-            emitter.emit, codec, self.metrics, before=self.follow)
+            emitter.emit, codec, self.metrics, before=self.followed.catch_up)
 
     def _hosted(self, row: AgentRow, ctx: AgentContext) -> Hosted:
         agent = row.make(ctx)
@@ -75,28 +74,9 @@ class RoleRunner:
         companion = row.companion(agent, ctx) if row.companion is not None else None
         return Hosted(agent, CheckpointBook.of(policy), companion)
 
-    async def follow(self) -> None:
-        """Fold what the followed topics gained since the last call (under the core's lock)."""
-        for logical, reader in self.readers.items():
-            await reader.catch_up(self._folder(logical))
-
-    def _folder(self, logical: str) -> Handler:
-        async def fold(records: list[ConsumerRecord]) -> None:
-            for r in records:
-                try:
-                    self.shared.apply(logical, r.key, r.value)
-                except NovacronError as exc:  # written by hand or by a newer version: say so
-                    log.warning("%s: skipping %s[%d]@%d: %s", self.role, logical, r.partition,
-                                r.offset, exc)
-                    self.metrics.followed.labels(logical, "rejected").inc()
-                else:
-                    self.metrics.followed.labels(logical, "ok").inc()
-        return fold
-
     async def run(self) -> None:
         """Follow, consume, handle and commit until cancelled; checkpoint on the way out."""
-        for reader in self.readers.values():
-            await reader.start()
+        await self.followed.start()
         await self.core.tick()  # followed topics folded and the deployed model loaded first
         consumer = self._consumer()
         await consumer.start()
@@ -116,8 +96,7 @@ class RoleRunner:
             await asyncio.gather(ticks, return_exceptions=True)
             await self.core.shutdown()
             await consumer.stop()
-            for reader in self.readers.values():
-                await reader.stop()
+            await self.followed.stop()
 
     def _consumer(self) -> AIOKafkaConsumer:
         kafka, host = self.settings.kafka, self.settings.host
@@ -183,7 +162,8 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
     """Run the role's rows of the wiring table as a task of its Faust app."""
     runner = RoleRunner(ctx.settings, ctx.role, rows_of(ctx.role), emitter=ctx.emitter,
                         codec=ctx.codec, health=ctx.health)
-    ctx.shared = runner.shared  # one copy of followed state per process (the gate's, later)
+    # one copy of followed state per process, fed by one reader per topic: the gate reads it too
+    ctx.shared, ctx.followed = runner.shared, runner.followed
 
     @app.task
     async def host() -> None:

@@ -1,0 +1,83 @@
+"""A process's followed compacted topics, each read by one reader into its one SharedState."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+
+from aiokafka import ConsumerRecord
+
+from agents.shared import FOLLOWED_TOPICS, SharedState
+from schemas.errors import NovacronError
+from streams.host_metrics import HostMetrics
+from streams.reader import Handler, TopicReader, TopicSource
+from streams.settings import KafkaConfig
+
+__all__ = ["FollowedTopics"]
+
+log = logging.getLogger(__name__)
+
+
+class FollowedTopics:
+    """One reader per followed topic (logical name), all folding into one SharedState.
+
+    Everything of a role that needs desired state, ignore rules, runbooks … reads that one copy;
+    `catch_up` folds what the topics gained since the last call. The role's host calls it under
+    its own lock (before a batch and on every tick), so a fold never runs while agents read.
+    """
+
+    def __init__(self, shared: SharedState, kafka: KafkaConfig, topics: Iterable[str] = (), *,
+                 metrics: HostMetrics, role: str, source: TopicSource | None = None) -> None:
+        self.shared, self.kafka, self.metrics, self.role = shared, kafka, metrics, role
+        self.source: KafkaConfig | TopicSource = kafka if source is None else source
+        self._readers: dict[str, TopicReader] = {}
+        self._started = False
+        self._lock = asyncio.Lock()
+        self.ready = asyncio.Event()
+        """Set once every followed topic was read to its end offsets."""
+        self.need(*topics)
+
+    @property
+    def topics(self) -> list[str]:
+        return list(self._readers)
+
+    def need(self, *topics: str) -> None:
+        """Follow these topics too (each is read once, however many need it)."""
+        unknown = [t for t in topics if t not in FOLLOWED_TOPICS]
+        if unknown:
+            raise ValueError(f"{unknown} are not followed topics ({', '.join(FOLLOWED_TOPICS)})")
+        new = [t for t in topics if t not in self._readers]
+        if new and self._started:
+            raise RuntimeError(f"{new} must be followed before the readers start")
+        for t in new:
+            self._readers[t] = TopicReader(self.source, self.kafka.topic(t))
+
+    async def start(self) -> None:
+        self._started = True
+        for reader in self._readers.values():
+            await reader.start()
+
+    async def catch_up(self) -> None:
+        """Fold every record the followed topics hold now."""
+        async with self._lock:
+            for logical, reader in self._readers.items():
+                await reader.catch_up(self._folder(logical))
+        self.ready.set()
+
+    def _folder(self, logical: str) -> Handler:
+        async def fold(records: list[ConsumerRecord]) -> None:
+            for r in records:
+                try:
+                    self.shared.apply(logical, r.key, r.value)
+                except NovacronError as exc:  # written by hand or by a newer version: say so
+                    log.warning("%s: skipping %s[%d]@%d: %s", self.role, logical, r.partition,
+                                r.offset, exc)
+                    self.metrics.followed.labels(logical, "rejected").inc()
+                else:
+                    self.metrics.followed.labels(logical, "ok").inc()
+        return fold
+
+    async def stop(self) -> None:
+        for reader in self._readers.values():
+            await reader.stop()
