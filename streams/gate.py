@@ -15,13 +15,14 @@ from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from agents.control_api import ControlApi
 from agents.gate import GateResult, PolicyGate
+from agents.gate_facts import ResourceFacts
 from policies.backends import make_engine
 from policies.engine import compile_errors
 from policies.registry import PolicyRegistry
 from policies.source import load_directory
 from runbooks.loader import Library
 from runbooks.resolve import Resolver
-from schemas import Approval, Decision, DesiredState, Event, Insight, PolicyVersion
+from schemas import Approval, Decision, Event, Insight, PolicyVersion
 from schemas.envelope import utc_now
 from streams.app import WorkerContext
 from streams.gate_state import GateCheckpoints, positioned, track_partitions
@@ -31,14 +32,7 @@ from streams.runbook_topic import runbook_fold
 from streams.state import CheckpointBook, KafkaStateStore, Position
 from streams.topics import state_topics
 
-__all__ = [
-    "POLICY_DIR",
-    "GateHost",
-    "GateMetrics",
-    "ResourceFacts",
-    "facts_of",
-    "register",
-]
+__all__ = ["POLICY_DIR", "GateHost", "GateMetrics", "register"]
 
 log = logging.getLogger(__name__)
 
@@ -47,55 +41,6 @@ POLICY_DIR = Path(__file__).resolve().parents[1] / "policies" / "rego"
 BATCH_SIZE, BATCH_SECONDS = 200, 0.2  # decisions are few and latency matters more than volume
 EXPIRE_SECONDS = 1.0  # period of the pending-approval expiry timer
 UNMATCHED_MAX = 10_000  # answers kept for requests whose partition has not been restored yet
-_FACT_KEYS = ("environment", "region", "zone", "cluster", "tier", "owner")
-
-def facts_of(state: DesiredState) -> dict[str, Any]:
-    """Facts about a resource for `input.resource`, from its declared baseline.
-
-    `environment` (alias `env`), `region`, … are read from the config's top level, its `labels`
-    and its `tags`; string-valued labels and tags become `labels`.
-    """
-    cfg = state.config
-    labels: dict[str, str] = {}
-    for name in ("tags", "labels"):
-        src = cfg.get(name)
-        if isinstance(src, dict):
-            labels.update({k: v for k, v in src.items() if isinstance(v, str)})
-    facts: dict[str, Any] = {"type": state.resource_type, "labels": labels}
-    for src in (labels, cfg):
-        if "env" in src and isinstance(src["env"], str):
-            facts["environment"] = src["env"]
-        for key in _FACT_KEYS:
-            if isinstance(src.get(key), (str, int, float, bool)):
-                facts[key] = src[key]
-    return facts
-
-
-class ResourceFacts:
-    """Latest declared facts per resource (from the `desired` topic), for the gate's input."""
-
-    def __init__(self) -> None:
-        self._facts: dict[str, dict[str, Any]] = {}
-
-    def on_baseline(self, state: DesiredState) -> None:
-        if state.deleted:
-            self._facts.pop(state.resource_id, None)
-        else:
-            self._facts[state.resource_id] = facts_of(state)
-
-    def context_for(self, decision: Decision) -> dict[str, Any] | None:
-        """`{"resource": facts}` for `PolicyGate.evaluate`; a drift remediation's baseline
-        config (in its params) is used when the resource has no baseline here yet."""
-        facts = self._facts.get(decision.resource_id)
-        if facts is None and isinstance(decision.params.get("baseline_config"), dict):
-            state = DesiredState(resource_id=decision.resource_id,
-                                 resource_type=str(decision.params.get("resource_type") or "?"),
-                                 config=decision.params["baseline_config"])
-            facts = facts_of(state)
-        return {"resource": facts} if facts else None
-
-    def __len__(self) -> int:
-        return len(self._facts)
 
 
 class GateMetrics:
@@ -260,7 +205,11 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
     runbooks = Library(ctx.settings.executor.library_dirs)
     gate = PolicyGate(engine, ctx.settings.gate,
                       Resolver(runbooks.get, ctx.settings.executor.runbooks))
-    facts = ResourceFacts()
+    if ctx.shared is None or ctx.followed is None:
+        raise RuntimeError("the govern role registers streams.runner before streams.gate")
+    followed = ctx.followed
+    followed.need("desired")  # one reader, one copy: drift diffs against the same baselines
+    facts = ResourceFacts(ctx.shared.desired)
     store = KafkaStateStore(ctx.settings.kafka, ctx.topic(state_topics(["govern"])[0]))
     host = GateHost(ctx, gate, facts, ctx.emitter.emit,
                     GateCheckpoints(gate, store, CheckpointBook(1, 30.0)))
@@ -268,16 +217,11 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
     ready = asyncio.Event()
     kafka = ctx.settings.kafka
 
-    async def baselines(states: list[DesiredState]) -> None:
-        for s in states:
-            facts.on_baseline(s)
-
     # approvals are keyed by request id, not by resource: the instance holding a pending item
     # may not own the approval's partition, so every instance reads every partition, from the
     # start: an answer given while no gate ran acts once its request is restored
     reads: list[tuple[TopicReader, Handler]] = [
         (TopicReader(kafka, ctx.topic("policies")), _policy_loader(ctx, registry)),
-        (TopicReader(kafka, ctx.topic("desired")), _decoder(ctx, DesiredState, baselines)),
         (TopicReader(kafka, ctx.topic("approvals")), _decoder(ctx, Approval, host.approvals)),
         (TopicReader(kafka, ctx.topic("runbooks")), runbook_fold(ctx.topic("runbooks"), runbooks)),
     ]
@@ -288,6 +232,7 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
             for reader, handle in reads:
                 await reader.start()
                 await reader.catch_up(handle)
+            await followed.ready.wait()  # the host read `desired` to its end: facts are known
             files = load_directory(POLICY_DIR)
             if ctx.settings.policy_dir is not None:
                 files += load_directory(ctx.settings.policy_dir)

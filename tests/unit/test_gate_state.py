@@ -105,7 +105,8 @@ def test_checkpoints_restore_on_a_new_worker_and_skip_redelivered_inputs() -> No
 def test_an_answer_that_arrives_before_its_partition_acts_once_when_restored() -> None:
     from types import SimpleNamespace
 
-    from streams.gate import GateHost, ResourceFacts
+    from agents.gate_facts import ResourceFacts
+    from streams.gate import GateHost
 
     async def scenario() -> None:
         store = MemoryStateStore()

@@ -1,0 +1,67 @@
+"""The govern role's one copy of desired state: one reader feeds the gate's facts and drift."""
+
+from __future__ import annotations
+
+from agents.drift import DriftDetector, desired_state
+from agents.gate_facts import ResourceFacts
+from agents.shared import SharedState
+from schemas import ConfigChange, Decision, DriftFinding
+from schemas.codec import Codec
+from streams.followed import FollowedTopics
+from streams.host_metrics import HostMetrics
+from streams.reader import MemoryLog
+from streams.settings import KafkaConfig, Settings
+from streams.wiring import AgentContext, rows_of
+
+KAFKA = KafkaConfig(topic_prefix="t.")
+CONFIG = {"size": "m5.large", "tags": {"environment": "production", "team": "payments"}}
+
+
+def _govern(log: MemoryLog) -> tuple[FollowedTopics, DriftDetector, ResourceFacts]:
+    """The drift row of the wiring table and the gate's facts on one followed SharedState."""
+    shared = SharedState()
+    drift_row = next(r for r in rows_of("govern") if r.name == "drift")
+    followed = FollowedTopics(shared, KAFKA, drift_row.follows, metrics=HostMetrics(None),
+                              role="govern", source=log)
+    followed.need("desired")  # what the gate asks for: already followed, so not read twice
+    drift = drift_row.make(AgentContext(Settings(), shared, "govern"))
+    assert isinstance(drift, DriftDetector)
+    return followed, drift, ResourceFacts(shared.desired)
+
+
+async def test_one_desired_state_update_reaches_the_gate_and_drift() -> None:
+    log = MemoryLog(topics={KAFKA.topic("desired"): 2, KAFKA.topic("drift-ignores"): 1})
+    followed, drift, facts = _govern(log)
+    assert followed.topics == ["desired", "drift-ignores"]
+    await followed.start()
+    await followed.catch_up()
+    assert followed.ready.is_set() and len(facts) == 0
+
+    baseline = desired_state("db-1", "aws_db_instance", CONFIG, origin="git")
+    log.append(KAFKA.topic("desired"), b"db-1", Codec().encode(baseline), partition=1)
+    await followed.catch_up()
+
+    decision = Decision(resource_id="db-1", decision_type="scale_up")
+    assert facts.context_for(decision) == {"resource": {
+        "type": "aws_db_instance", "environment": "production",
+        "labels": {"environment": "production", "team": "payments"}}}
+    change = ConfigChange(resource_id="db-1", resource_type="aws_db_instance",
+                          config=CONFIG | {"size": "m5.xlarge"}, change_source="console")
+    assert any(isinstance(e, DriftFinding) for e in drift.on_config(change))
+
+    log.append(KAFKA.topic("desired"), b"db-1", None, partition=1)  # the baseline is withdrawn
+    await followed.catch_up()
+    assert facts.context_for(decision) is None
+    assert drift.on_config(change) == []
+    await followed.stop()
+
+
+async def test_unusable_records_are_counted_and_skipped() -> None:
+    log = MemoryLog(topics={KAFKA.topic("desired"): 1, KAFKA.topic("drift-ignores"): 1})
+    followed, drift, _ = _govern(log)
+    metrics = followed.metrics
+    log.append(KAFKA.topic("desired"), b"x", b"\xff not an event")
+    await followed.start()
+    await followed.catch_up()
+    assert metrics.followed.labels("desired", "rejected")._value.get() == 1
+    assert len(drift.store) == 0
