@@ -8,11 +8,12 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
 from runbooks.loader import Library
 from schemas import Action, Outcome
 from schemas.codec import Codec
+from streams.reader import read_to_end
 from streams.settings import KafkaConfig
 from tests.integration.conftest import wait_until
 from tests.unit.test_runbooks_support import approved
@@ -76,21 +77,8 @@ async def _produce(cfg: KafkaConfig, *actions: Action) -> None:
 
 
 async def _outcomes(cfg: KafkaConfig) -> list[Outcome]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=cfg.bootstrap, group_id=None,
-                                enable_auto_commit=False, fetch_max_wait_ms=100)
-    await consumer.start()
-    try:
-        tps = [TopicPartition(cfg.topic("outcomes"), p) for p in range(cfg.partitions)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        out: list[Outcome] = []
-        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
-            for records in (await consumer.getmany(timeout_ms=500)).values():
-                out.extend(CODEC.decode(r.value, Outcome) for r in records if r.value)
-        return out
-    finally:
-        await consumer.stop()
+    records = await read_to_end(cfg, cfg.topic("outcomes"))
+    return [CODEC.decode(r.value, Outcome) for r in records if r.value]
 
 
 def _statuses(cfg: KafkaConfig, action_id: str) -> list[str]:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
 from runbooks.journal import WORKFLOW, InMemoryJournal, JournalState
 from schemas import Approval
 from schemas.codec import Codec
 from streams.executor import KafkaApprovals
 from streams.journal import JOURNAL_TOPIC, JournalRecord, KafkaJournal, fold
+from streams.reader import read_to_end
 from streams.settings import KafkaConfig
 
 pytestmark = pytest.mark.kafka
@@ -36,21 +37,8 @@ async def _write(journal: KafkaJournal, script: list[tuple[str, str, JournalStat
 
 
 async def _raw(cfg: KafkaConfig) -> list[JournalRecord]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=cfg.bootstrap, group_id=None,
-                                enable_auto_commit=False, fetch_max_wait_ms=100)
-    await consumer.start()
-    try:
-        tps = [TopicPartition(cfg.topic(JOURNAL_TOPIC), p) for p in range(cfg.partitions)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        out: list[JournalRecord] = []
-        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
-            for records in (await consumer.getmany(timeout_ms=500)).values():
-                out.extend(JournalRecord.decode(r.value) for r in records if r.value)
-        return out
-    finally:
-        await consumer.stop()
+    records = await read_to_end(cfg, cfg.topic(JOURNAL_TOPIC))
+    return [JournalRecord.decode(r.value) for r in records if r.value]
 
 
 def test_replay_rebuilds_what_was_recorded(kafka_cfg: KafkaConfig) -> None:

@@ -9,12 +9,13 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import murmur2
 
 from agents.optimizer import Optimizer, OptimizerConfig
 from schemas import Insight, MetricSample
 from schemas.codec import Codec
+from streams.reader import read_to_end
 from streams.settings import KafkaConfig
 from streams.state import StateMeta
 from tests.integration.conftest import wait_until
@@ -79,21 +80,8 @@ Record = tuple[bytes | None, bytes | None, list[tuple[str, bytes]], int]
 
 
 async def _read_all(cfg: KafkaConfig, logical: str) -> list[Record]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=cfg.bootstrap, group_id=None,
-                                enable_auto_commit=False, fetch_max_wait_ms=100)
-    await consumer.start()
-    try:
-        tps = [TopicPartition(cfg.topic(logical), p) for p in range(cfg.partitions)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        out: list[Record] = []
-        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
-            for records in (await consumer.getmany(timeout_ms=500)).values():
-                out.extend((r.key, r.value, list(r.headers), r.partition) for r in records)
-        return out
-    finally:
-        await consumer.stop()
+    records = await read_to_end(cfg, cfg.topic(logical))
+    return [(r.key, r.value, list(r.headers), r.partition) for r in records]
 
 
 def _saved_samples(cfg: KafkaConfig) -> dict[str, int]:

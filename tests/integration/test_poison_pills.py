@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
 from schemas import (
     TOPIC_TYPES,
@@ -34,6 +34,7 @@ from schemas import (
 from schemas.avro import MAGIC
 from schemas.codec import Codec
 from schemas.errors import DeadLetterError
+from streams.reader import read_to_end
 from streams.settings import KafkaConfig
 from tests.integration.conftest import WorkerProcess, wait_until
 
@@ -136,21 +137,8 @@ async def _send(cfg: KafkaConfig, topic: str, values: list[bytes], key: bytes) -
 
 
 async def _read(cfg: KafkaConfig, logical: str) -> list[Event]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=cfg.bootstrap, group_id=None,
-                                enable_auto_commit=False, fetch_max_wait_ms=100)
-    await consumer.start()
-    try:
-        tps = [TopicPartition(cfg.topic(logical), p) for p in range(cfg.partitions)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        ends = await consumer.end_offsets(tps)
-        out: list[Event] = []
-        while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
-            for records in (await consumer.getmany(timeout_ms=500)).values():
-                out.extend(e for r in records if (e := _decoded(r.value, logical)) is not None)
-        return out
-    finally:
-        await consumer.stop()
+    records = await read_to_end(cfg, cfg.topic(logical))
+    return [e for r in records if (e := _decoded(r.value, logical)) is not None]
 
 
 def _decoded(value: bytes | None, logical: str) -> Event | None:
