@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka.structs import OffsetAndTimestamp
 
 from schemas.errors import NonRetryableError
 from streams import kafka_clients
@@ -32,6 +33,9 @@ class Consumer(Protocol):
     async def seek_to_end(self, *partitions: TopicPartition) -> object: ...
     async def position(self, partition: TopicPartition) -> int: ...
     async def end_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]: ...
+    async def offsets_for_times(self, timestamps: dict[TopicPartition, int]
+                                ) -> dict[TopicPartition, OffsetAndTimestamp | None]: ...
+    def seek(self, partition: TopicPartition, offset: int) -> None: ...
     async def getmany(self, *partitions: TopicPartition, timeout_ms: int = 0,
                       max_records: int | None = None
                       ) -> dict[TopicPartition, list[ConsumerRecord]]: ...
@@ -107,17 +111,19 @@ class Latest:
 
 
 class TopicReader:
-    """Some or all partitions of one topic, from the start (or the end), without a group.
+    """Some or all partitions of one topic, from the start, the end or a time, without a group.
 
     Every process that needs a whole topic (baselines, ignore rules, runbooks, the state of the
     partitions it was just assigned) reads it this way: committed group offsets would skip the
-    records a restarted process must fold again.
+    records a restarted process must fold again. `since_ms` (epoch ms) starts each partition at
+    its first record of that time or later instead.
     """
 
     def __init__(self, source: KafkaConfig | TopicSource, topic: str, *,
-                 partitions: Iterable[int] | None = None, from_start: bool = True) -> None:
+                 partitions: Iterable[int] | None = None, from_start: bool = True,
+                 since_ms: int | None = None) -> None:
         self.source = KafkaSource(source) if isinstance(source, KafkaConfig) else source
-        self.topic, self.from_start = topic, from_start
+        self.topic, self.from_start, self.since_ms = topic, from_start, since_ms
         self.partitions = None if partitions is None else sorted(set(partitions))
         self._consumer: Consumer | None = None
         self._tps: list[TopicPartition] = []
@@ -134,12 +140,21 @@ class TopicReader:
         self._consumer = consumer
         self._tps = [TopicPartition(self.topic, p) for p in sorted(wanted)]
         consumer.assign(self._tps)
-        if self.from_start:
+        if self.since_ms is not None:
+            await self._seek_to_time(consumer, self.since_ms)
+        elif self.from_start:
             await consumer.seek_to_beginning(*self._tps)
         else:
             await consumer.seek_to_end(*self._tps)
         for tp in self._tps:  # resolve the positions now: later records are never skipped
             await consumer.position(tp)
+
+    async def _seek_to_time(self, consumer: Consumer, since_ms: int) -> None:
+        starts = await consumer.offsets_for_times({tp: since_ms for tp in self._tps})
+        ends = await consumer.end_offsets(self._tps)
+        for tp in self._tps:  # no record that recent: from the end
+            start = starts.get(tp)
+            consumer.seek(tp, start.offset if start is not None else ends[tp])
 
     async def catch_up(self, handle: Handler) -> int:
         """Handle every record that existed when called; return how many were read."""
@@ -214,12 +229,12 @@ class MemoryLog:
     logs: dict[TopicPartition, list[ConsumerRecord]] = field(default_factory=dict)
     ends: dict[TopicPartition, int] = field(default_factory=dict)
 
-    def append(self, topic: str, key: bytes | None, value: bytes | None, partition: int = 0
-               ) -> ConsumerRecord:
+    def append(self, topic: str, key: bytes | None, value: bytes | None, partition: int = 0,
+               timestamp: int = 0) -> ConsumerRecord:
         self.topics[topic] = max(self.topics.get(topic, 1), partition + 1)
         tp = TopicPartition(topic, partition)
         offset = self.ends.get(tp, 0)
-        rec = ConsumerRecord(topic, partition, offset, 0, 0, key, value, None,
+        rec = ConsumerRecord(topic, partition, offset, timestamp, 0, key, value, None,
                              len(key or b""), len(value or b""), [])
         self.logs.setdefault(tp, []).append(rec)
         self.ends[tp] = offset + 1
@@ -270,6 +285,17 @@ class MemoryConsumer:
 
     async def end_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
         return {tp: self.log.ends.get(tp, 0) for tp in partitions}
+
+    async def offsets_for_times(self, timestamps: dict[TopicPartition, int]
+                                ) -> dict[TopicPartition, OffsetAndTimestamp | None]:
+        out: dict[TopicPartition, OffsetAndTimestamp | None] = {}
+        for tp, ts in timestamps.items():
+            at = [r for r in self.log.logs.get(tp, []) if r.timestamp >= ts]
+            out[tp] = OffsetAndTimestamp(at[0].offset, at[0].timestamp) if at else None
+        return out
+
+    def seek(self, partition: TopicPartition, offset: int) -> None:
+        self._at[partition] = offset
 
     async def getmany(self, *partitions: TopicPartition, timeout_ms: int = 0,
                       max_records: int | None = None

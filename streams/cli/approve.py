@@ -6,14 +6,11 @@ import asyncio
 import getpass
 import time
 from datetime import timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import typer
 from rich.console import Console
 from rich.markup import escape
-
-if TYPE_CHECKING:
-    from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from schemas import Approval
 from schemas.codec import Codec
@@ -54,56 +51,30 @@ async def find_request(settings: Settings, request_id: str) -> Approval | None:
 
     Only the last approval TTL is read (an older request has expired), from every partition.
     """
-    from aiokafka import TopicPartition
+    from aiokafka import ConsumerRecord
 
-    from streams import kafka_clients
+    from streams.reader import TopicReader
 
-    topic = settings.kafka.topic("approvals")
-    consumer = kafka_clients.consumer(settings.kafka, group_id=None, enable_auto_commit=False,
-                                      fetch_max_wait_ms=100)
-    await consumer.start()
-    try:
-        tps = [TopicPartition(topic, p) for p in await _partitions(settings, topic)]
-        if not tps:
-            return None
-        consumer.assign(tps)
-        since = utc_now() - timedelta(seconds=settings.gate.approval_ttl_seconds + 60)
-        starts = await consumer.offsets_for_times({tp: int(since.timestamp() * 1000) for tp in tps})
-        ends = await consumer.end_offsets(tps)
-        for tp in tps:
-            start = starts.get(tp)
-            consumer.seek(tp, start.offset if start is not None else ends[tp])
-        return await _scan(consumer, tps, ends, request_id.encode())
-    finally:
-        await consumer.stop()
+    since = utc_now() - timedelta(seconds=settings.gate.approval_ttl_seconds + 60)
+    key, codec = request_id.encode(), Codec()
+    found: list[Approval] = []
 
-
-async def _partitions(settings: Settings, topic: str) -> list[int]:
-    from streams import kafka_clients
-
-    admin = kafka_clients.admin(settings.kafka)
-    await admin.start()
-    try:
-        found = [t for t in await admin.describe_topics([topic]) if t.get("topic") == topic]
-        return sorted(p["partition"] for t in found for p in t.get("partitions") or ())
-    finally:
-        await admin.close()
-
-
-async def _scan(consumer: AIOKafkaConsumer, tps: list[TopicPartition],
-                ends: dict[TopicPartition, int], key: bytes) -> Approval | None:
-    codec, latest = Codec(), None
-    while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
-        batches = await consumer.getmany(timeout_ms=500)
-        for records in batches.values():
-            for rec in records:
-                if rec.key != key:
-                    continue
+    async def scan(records: list[ConsumerRecord]) -> None:
+        for rec in records:
+            if rec.key == key:
                 try:
-                    latest = codec.decode(rec.value, Approval)
+                    found.append(codec.decode(rec.value, Approval))
                 except DeadLetterError:
                     continue
-    return latest
+
+    reader = TopicReader(settings.kafka, settings.kafka.topic("approvals"),
+                         since_ms=int(since.timestamp() * 1000))
+    await reader.start()
+    try:
+        await reader.catch_up(scan)
+    finally:
+        await reader.stop()
+    return found[-1] if found else None
 
 
 def _decide(request_id: str, status: Status, by: str, reason: str, check: bool, wait: float

@@ -126,3 +126,22 @@ async def test_missing_topics_and_partitions_are_refused() -> None:
         await read_to_end(log, T, [5])
     with pytest.raises(RuntimeError, match="before start"):
         await TopicReader(log, T).catch_up(Latest())
+
+
+async def test_since_starts_at_the_first_record_of_that_time_per_partition() -> None:
+    log = _log(partitions=2)
+    for ts in (100, 200, 300):
+        log.append(T, b"p0", str(ts).encode(), timestamp=ts)
+    log.append(T, b"p1", b"50", partition=1, timestamp=50)  # nothing that recent: none of it
+    reader = TopicReader(log, T, since_ms=200)
+    await reader.start()
+    seen: list[ConsumerRecord] = []
+
+    async def keep(records: list[ConsumerRecord]) -> None:
+        seen.extend(records)
+
+    await reader.catch_up(keep)
+    log.append(T, b"p1", b"400", partition=1, timestamp=400)
+    await reader.catch_up(keep)
+    await reader.stop()
+    assert [(r.partition, r.value) for r in seen] == [(0, b"200"), (0, b"300"), (1, b"400")]
