@@ -11,7 +11,6 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer
 from typer.testing import CliRunner
 
 from agents.control_api import hash_token
@@ -21,6 +20,7 @@ from schemas.codec import Codec
 from streams.attestations import AttestationLog
 from streams.cli.compliance import app
 from streams.publish import publish
+from streams.reader import read_to_end
 from streams.settings import KafkaConfig, Settings
 from tests.integration.conftest import wait_until
 
@@ -66,20 +66,10 @@ def test_an_attestation_from_the_cli_changes_the_report_until_it_expires(
 
 
 def _results(kafka: KafkaConfig, control: str, resource: str) -> list[ComplianceResult]:
-    async def read() -> list[ComplianceResult]:
-        consumer = AIOKafkaConsumer(kafka.topic("compliance"), bootstrap_servers=kafka.bootstrap,
-                                    group_id=None, auto_offset_reset="earliest")
-        await consumer.start()
-        try:
-            batches = await consumer.getmany(timeout_ms=2000)
-            codec = Codec()
-            found = [codec.decode(r.value, ComplianceResult)
-                     for rs in batches.values() for r in rs if r.value is not None]
-            return [r for r in found if r.control_id == control and r.resource_id == resource]
-        finally:
-            await consumer.stop()
-
-    return asyncio.run(read())
+    codec = Codec()
+    records = asyncio.run(read_to_end(kafka, kafka.topic("compliance")))
+    found = [codec.decode(r.value, ComplianceResult) for r in records if r.value is not None]
+    return [r for r in found if r.control_id == control and r.resource_id == resource]
 
 
 def test_a_risk_acceptance_survives_a_worker_restart(
