@@ -28,7 +28,6 @@ from streams.app import WorkerContext
 from streams.gate_state import GateCheckpoints, positioned, track_partitions
 from streams.metrics import REGISTRY
 from streams.reader import Handler, TopicReader
-from streams.runbook_topic import runbook_fold
 from streams.state import CheckpointBook, KafkaStateStore, Position
 from streams.topics import state_topics
 
@@ -208,8 +207,13 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
     if ctx.shared is None or ctx.followed is None:
         raise RuntimeError("the govern role registers streams.runner before streams.gate")
     followed = ctx.followed
-    followed.need("desired")  # one reader, one copy: drift diffs against the same baselines
+    # one reader and one copy per process: drift diffs against the same baselines; the GitOps
+    # reconciler sees the same runbook registry the gate resolves against
+    followed.need("desired", "runbooks")
     facts = ResourceFacts(ctx.shared.desired)
+    if ctx.shared.runbooks.on_change is not None:
+        raise RuntimeError("the runbook registry already reports its changes elsewhere")
+    ctx.shared.runbooks.on_change = runbooks.register
     store = KafkaStateStore(ctx.settings.kafka, ctx.topic(state_topics(["govern"])[0]))
     host = GateHost(ctx, gate, facts, ctx.emitter.emit,
                     GateCheckpoints(gate, store, CheckpointBook(1, 30.0)))
@@ -223,7 +227,6 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
     reads: list[tuple[TopicReader, Handler]] = [
         (TopicReader(kafka, ctx.topic("policies")), _policy_loader(ctx, registry)),
         (TopicReader(kafka, ctx.topic("approvals")), _decoder(ctx, Approval, host.approvals)),
-        (TopicReader(kafka, ctx.topic("runbooks")), runbook_fold(ctx.topic("runbooks"), runbooks)),
     ]
 
     @app.task

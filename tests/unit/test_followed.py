@@ -5,6 +5,8 @@ from __future__ import annotations
 from agents.drift import DriftDetector, desired_state
 from agents.gate_facts import ResourceFacts
 from agents.shared import SharedState
+from runbooks.loader import Library
+from runbooks.registry import runbook_record
 from schemas import ConfigChange, Decision, DriftFinding
 from schemas.codec import Codec
 from streams.followed import FollowedTopics
@@ -65,3 +67,29 @@ async def test_unusable_records_are_counted_and_skipped() -> None:
     await followed.catch_up()
     assert metrics.followed.labels("desired", "rejected")._value.get() == 1
     assert len(drift.store) == 0
+
+
+RUNBOOK = """metadata: {id: from-git, name: From git, selectable: true}
+steps:
+  - id: say
+    action_type: noop
+    action: "say hello"
+"""
+
+
+async def test_the_runbook_registry_is_folded_once_and_serves_the_gates_library() -> None:
+    log = MemoryLog(topics={KAFKA.topic("runbooks"): 1})
+    shared, library = SharedState(), Library([])
+    shared.runbooks.on_change = library.register  # what the gate's wiring does
+    followed = FollowedTopics(shared, KAFKA, ["runbooks"], metrics=HostMetrics(None),
+                              role="govern", source=log)
+    followed.need("runbooks")  # the gate's and the GitOps reconciler's: one reader
+    await followed.start()
+    record = runbook_record(RUNBOOK, author="ops", origin="git")
+    log.append(KAFKA.topic("runbooks"), *record.encode())
+    await followed.catch_up()
+    assert shared.runbooks.get("from-git") is not None
+    assert library.get("from-git").content_hash == record.content_hash
+    log.append(KAFKA.topic("runbooks"), b"from-git", None)  # withdrawn from both
+    await followed.catch_up()
+    assert shared.runbooks.get("from-git") is None and "from-git" not in library
