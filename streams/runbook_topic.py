@@ -1,6 +1,7 @@
-"""The `runbooks` registry topic folded into a runbook Library (the gate's and the executor's).
+"""The `runbooks` registry topic folded into the executor's runbook Library.
 
-Both roles fold the same records with the same content-hash check (runbooks/registry.py), so the
+The gate folds the same records into the govern role's SharedState.runbooks (streams/gate.py),
+with the same content-hash check (runbooks/registry.RunbookStore), so the
 runbook hash the gate approves is the one the executor verifies before it runs anything; until
 the executor has folded a new version, an action resolved against it is refused (fail closed).
 """
