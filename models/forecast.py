@@ -57,6 +57,10 @@ def _ewm(mean: float | None, x: float, alpha: float) -> float:
     return x if mean is None else alpha * x + (1.0 - alpha) * mean
 
 
+_Point = tuple[float, float, float, dict[str, float]]
+"""A forecast inside the model: value, lower, upper, weights."""
+
+
 def _ewm_value(stat: stats.EWMean) -> float | None:
     """The float state of a river EWMean (None before its first update)."""
     probe = copy.deepcopy(stat)
@@ -101,7 +105,7 @@ class Forecaster:
         self._last_t: float | None = None
         self._last_bucket = 0
         """Season bucket of _last_t (derived: kept so it is computed once per sample)."""
-        self._forecasted: Forecast | None = None
+        self._forecasted: _Point | None = None
         """The forecast of the current state (derived: learn_one computes it once)."""
         self._step: float | None = None  # EWMean(0.1) of the sampling interval
         self.n_seen = 0
@@ -141,25 +145,25 @@ class Forecaster:
         total = sum(raw.values())
         return {name: w / total for name, w in raw.items()}
 
-    def _forecast(self, experts: dict[str, float]) -> Forecast | None:
+    def _forecast(self, experts: dict[str, float]) -> _Point | None:
         if self._last is None or self.n_seen < self.config.min_samples:
             return None
         weights = self._weights(experts)
-        value = sum(w * experts[name] for name, w in weights.items())
+        value = sum([w * experts[name] for name, w in weights.items()])
         lo, hi = self._lo.get(), self._hi.get()
         lower = value + (lo if lo is not None else 0.0)
         upper = value + (hi if hi is not None else 0.0)
-        return Forecast(value, min(lower, value), max(upper, value), self.config.horizon, weights)
+        return value, min(lower, value), max(upper, value), weights
 
     def predict_one(self) -> Forecast | None:
         """The forecast `horizon` steps after the last learned sample (None at cold start).
 
         Computed once by `learn_one` (the state it depends on changes only there)."""
-        forecast = self._forecasted
-        if forecast is None:
+        point = self._forecasted
+        if point is None:
             return None
-        f = forecast  # a fresh object: callers may keep it and edit its weights
-        return Forecast(f.value, f.lower, f.upper, f.horizon, dict(f.weights))
+        value, lower, upper, weights = point  # a fresh object: callers may edit its weights
+        return Forecast(value, lower, upper, self.config.horizon, dict(weights))
 
     def score_one(self, y: float) -> float | None:
         """Absolute error of the forecast that targeted this sample (None when there was none)."""
@@ -176,8 +180,8 @@ class Forecaster:
         self._settle(y)
         self._observe(y, t)
         experts = self._experts() if self._last is not None else {}
-        forecast = self._forecasted = self._forecast(experts)
-        self._pending.append((experts, forecast.value if forecast else None))
+        point = self._forecasted = self._forecast(experts)
+        self._pending.append((experts, point[0] if point else None))
 
     def _settle(self, y: float) -> None:
         # the forecasts made `horizon` samples ago targeted this sample: score them now
