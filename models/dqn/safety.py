@@ -61,6 +61,26 @@ class SafetyGuard:
     def blocked(self, service: str, sample: MetricSample, now: datetime) -> dict[str, str]:
         """Each masked action with the reason it is masked (no_action is not listed: `mask`
         masks it only while scale_up is forced)."""
+        return self._reasons(service, sample, now)[0]
+
+    def mask(self, service: str, sample: MetricSample, now: datetime) -> np.ndarray:
+        """Boolean vector over DQN_ACTIONS: True where the action is allowed."""
+        return self.mask_and_reasons(service, sample, now)[0]
+
+    def mask_and_reasons(self, service: str, sample: MetricSample, now: datetime
+                         ) -> tuple[np.ndarray, dict[str, str]]:
+        """`mask` and `blocked` from one evaluation of the rules."""
+        blocked, forced = self._reasons(service, sample, now)
+        allowed = np.ones(len(DQN_ACTIONS), dtype=bool)
+        for action in blocked:
+            allowed[ACTION_INDEX[action]] = False
+        if forced:
+            allowed[ACTION_INDEX["no_action"]] = False
+        return allowed, blocked
+
+    def _reasons(self, service: str, sample: MetricSample, now: datetime
+                 ) -> tuple[dict[str, str], bool]:
+        """The masked actions with their reasons, and whether scale_up is forced."""
         reasons: dict[str, str] = {}
         self._rate_limit(service, now, reasons)
         self._cooldowns(service, now, reasons)
@@ -72,17 +92,7 @@ class SafetyGuard:
                 if action != "scale_up":
                     reasons.setdefault(action, forced)
         reasons.pop("no_action", None)
-        return reasons
-
-    def mask(self, service: str, sample: MetricSample, now: datetime) -> np.ndarray:
-        """Boolean vector over DQN_ACTIONS: True where the action is allowed."""
-        allowed = np.ones(len(DQN_ACTIONS), dtype=bool)
-        blocked = self.blocked(service, sample, now)
-        for action in blocked:
-            allowed[ACTION_INDEX[action]] = False
-        if self.forced(service, sample, now, blocked):
-            allowed[ACTION_INDEX["no_action"]] = False
-        return allowed
+        return reasons, bool(forced)
 
     def forced(self, service: str, sample: MetricSample, now: datetime,
                blocked: dict[str, str]) -> str | None:
@@ -116,7 +126,9 @@ class SafetyGuard:
             self.history.setdefault(service, deque()).append((now, action))
 
     def actions_in_window(self, service: str, now: datetime) -> int:
-        recent = self.history.get(service, deque())
+        recent = self.history.get(service)
+        if not recent:
+            return 0
         while recent and (now - recent[0][0]).total_seconds() >= self.config.window_seconds:
             recent.popleft()
         return len(recent)
