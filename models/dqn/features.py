@@ -198,7 +198,7 @@ class StateBuilder:
             return 0.0
         history = rates[:-1]
         mean = sum(history) / len(history)
-        std = math.sqrt(sum((r - mean) ** 2 for r in history) / len(history))
+        std = math.sqrt(sum([(r - mean) ** 2 for r in history]) / len(history))
         z = abs(rates[-1] - mean) / (std + 0.05 * mean + 1e-9)
         return min(1.0, max(0.0, (z - 1.0) / 4.0))
 

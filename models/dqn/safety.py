@@ -14,6 +14,8 @@ from schemas import DQN_ACTIONS, MetricSample
 __all__ = ["ACTION_INDEX", "SafetyConfig", "SafetyGuard"]
 
 ACTION_INDEX = {name: i for i, name in enumerate(DQN_ACTIONS)}
+_ALL_ALLOWED = np.ones(len(DQN_ACTIONS), dtype=bool)
+"""Copied for each mask (a copy is cheaper than np.ones); never modified itself."""
 
 
 class SafetyConfig(BaseModel):
@@ -57,6 +59,9 @@ class SafetyGuard:
         self.config = config or SafetyConfig()
         self.history: dict[str, deque[tuple[datetime, str]]] = {}
         self.overloaded_since: dict[str, datetime] = {}
+        self._last: tuple[MetricSample, dict[str, str]] | None = None
+        """The latest sample with its own reasons (bounds, features): closing a transition and
+        the next decision both ask for the same sample."""
 
     def blocked(self, service: str, sample: MetricSample, now: datetime) -> dict[str, str]:
         """Each masked action with the reason it is masked (no_action is not listed: `mask`
@@ -71,7 +76,7 @@ class SafetyGuard:
                          ) -> tuple[np.ndarray, dict[str, str]]:
         """`mask` and `blocked` from one evaluation of the rules."""
         blocked, forced = self._reasons(service, sample, now)
-        allowed = np.ones(len(DQN_ACTIONS), dtype=bool)
+        allowed = _ALL_ALLOWED.copy()
         for action in blocked:
             allowed[ACTION_INDEX[action]] = False
         if forced:
@@ -84,8 +89,8 @@ class SafetyGuard:
         reasons: dict[str, str] = {}
         self._rate_limit(service, now, reasons)
         self._cooldowns(service, now, reasons)
-        self._bounds(sample, reasons)
-        self._features(sample, reasons)
+        for action, why in self._sample_reasons(sample).items():
+            reasons.setdefault(action, why)
         forced = self.forced(service, sample, now, reasons)
         if forced:
             for action in DQN_ACTIONS:
@@ -112,13 +117,22 @@ class SafetyGuard:
         9-feature state cannot see, and would alias states (no_action looks bad only
         because it follows bursts of actions).
         """
+        allowed = _ALL_ALLOWED.copy()
+        for action in self._sample_reasons(sample):
+            allowed[ACTION_INDEX[action]] = action == "no_action"
+        return allowed
+
+    def _sample_reasons(self, sample: MetricSample) -> dict[str, str]:
+        """The actions the sample alone masks (bounds, feature states), with why; not to be
+        modified (the latest sample's are kept)."""
+        last = self._last
+        if last is not None and last[0] is sample:
+            return last[1]
         reasons: dict[str, str] = {}
         self._bounds(sample, reasons)
         self._features(sample, reasons)
-        allowed = np.ones(len(DQN_ACTIONS), dtype=bool)
-        for action in reasons:
-            allowed[ACTION_INDEX[action]] = action == "no_action"
-        return allowed
+        self._last = (sample, reasons)
+        return reasons
 
     def record(self, service: str, action: str, now: datetime) -> None:
         """Remember an action taken (no_action is not an action)."""

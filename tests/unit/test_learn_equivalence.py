@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import random
+import uuid
 from typing import Any
 
 import pytest
 
+from schemas.decisions import _ACTION_NS, action_id_for
 from tests.learn_golden import CHUNK, FIXTURE, digests, outputs
 
 
@@ -37,3 +40,9 @@ def test_outputs_match_the_recorded_reference(current: dict[str, Any],
             assert a == b, f"{section}.{name}: steps from {chunk * CHUNK} differ: {steps}"
     else:
         assert now == then, f"{section}.{name} differs: {current[section][name]}"
+
+
+def test_action_ids_are_rfc4122_uuid5_of_the_decision_id() -> None:
+    ids = [str(uuid.UUID(int=random.Random(i).getrandbits(128))) for i in range(500)]
+    for decision_id in [*ids, "", "svc-1/ünïcode", "x" * 300]:
+        assert action_id_for(decision_id) == str(uuid.uuid5(_ACTION_NS, decision_id))
