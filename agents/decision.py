@@ -153,7 +153,7 @@ class DecisionEngine:
         if sample is None or state is None:
             return None
         self.pending.pop(service_id, None)  # an unanswered action teaches nothing
-        mask = self.guard.mask(service_id, sample, now)
+        mask, blocked = self.guard.mask_and_reasons(service_id, sample, now)
         q = self.policy.q_values(state)
         index = masked_argmax(q, mask)
         if self.explorer is not None:
@@ -163,7 +163,8 @@ class DecisionEngine:
         if index == 0 or (gated and self.config.low_confidence == "no_action"):
             self.pending[service_id] = _Pending(state, 0, None, now)
             return None
-        return self._decision(service_id, sample, state, q, mask, index, conf, gated, now)
+        return self._decision(service_id, sample, state, q, (mask, blocked), index, conf, gated,
+                              now)
 
     def mask(self, service_id: str, now: datetime) -> np.ndarray | None:
         """The current safety mask of a service (True = allowed)."""
@@ -199,9 +200,10 @@ class DecisionEngine:
         return index if pick is None or not mask[pick] else pick
 
     def _decision(self, service_id: str, sample: MetricSample, state: np.ndarray, q: np.ndarray,
-                  mask: np.ndarray, index: int, conf: float, gated: bool, now: datetime
-                  ) -> Decision:
+                  masked: tuple[np.ndarray, dict[str, str]], index: int, conf: float,
+                  gated: bool, now: datetime) -> Decision:
         action = DQN_ACTIONS[index]
+        mask, blocked = masked
         cfg = self.config
         delta = 0
         params: dict[str, object] = {}
@@ -210,14 +212,13 @@ class DecisionEngine:
             delta = scale_delta(action, sample, float(state[3]), float(state[7]), cfg.impact,
                                 bounds)
             params["delta"] = delta
-        blocked = self.guard.blocked(service_id, sample, now)
         decision = Decision.caused_by(
             sample, source=SOURCE, event_time=now, resource_id=service_id,
             decision_type=action, origin="dqn", confidence=round(conf, 4),
             reasoning=reasoning(action, sample, state, q, mask, conf, blocked, delta)
             + (" Below min_confidence: escalated for approval." if gated else ""),
             expected_impact=expected_impact(action, sample, delta, cfg.impact),
-            state={name: round(float(v), 5) for name, v in zip(FEATURES, state, strict=True)},
+            state={name: round(v, 5) for name, v in zip(FEATURES, state.tolist(), strict=True)},
             params=params, mode="shadow" if cfg.shadow else "live", requires_approval=gated,
             model_version=self.policy.version)
         if not cfg.shadow:
@@ -319,7 +320,7 @@ class DecisionEngine:
             self.pending[key] = pending
 
     def forget(self, key: str) -> None:
-        self.states.windows.pop(key, None)
+        self.states.forget(key)
         self.guard.forget(key)
         self.pending.pop(key, None)
         self.rewards.pop(key, None)

@@ -96,12 +96,13 @@ def _impact(rec: Recommendation) -> dict[str, float]:
     return {"cost_per_hour": -float(saved)} if saved is not None else {}
 
 
-def _values(sample: MetricSample) -> dict[str, float]:
+def _values(sample: MetricSample) -> tuple[dict[str, float], dict[str, float]]:
+    """The sample's metrics (what the detector watches) and the same plus active_vms."""
     # missing is not zero: only the metrics present in this sample
-    out = {m: float(v) for m in ANOMALY_METRICS if (v := getattr(sample, m)) is not None}
-    if sample.active_vms is not None:
-        out["active_vms"] = float(sample.active_vms)
-    return out
+    metrics = {m: float(v) for m in ANOMALY_METRICS if (v := getattr(sample, m)) is not None}
+    if sample.active_vms is None:
+        return metrics, metrics
+    return metrics, {**metrics, "active_vms": float(sample.active_vms)}
 
 
 class Optimizer:
@@ -134,17 +135,13 @@ class Optimizer:
     def process(self, sample: MetricSample) -> list[Event]:
         """Score, then learn one sample; return the insights and decisions it causes."""
         state = self._get(sample.resource_id)
-        values = _values(sample)
+        metrics, values = _values(sample)
         events: list[Event] = []
-        self._track_quality(state, values)
-        detector_input = {k: v for k, v in values.items() if k != "active_vms"}
-        score = state.detector.score_learn(detector_input)
+        self._forecast_step(state, metrics, sample.event_time)
+        score = state.detector.score_learn(metrics)
         if score >= state.detector.threshold:
-            events.append(self._anomaly(sample, state, score, detector_input))
-        for metric, model in state.forecasters.items():
-            if metric in values:
-                model.learn_one(values[metric], sample.event_time)
-        state.recommender.learn_one({**values})
+            events.append(self._anomaly(sample, state, score, metrics))
+        state.recommender.learn_one(values)  # never mutates it (models/checks.py)
         state.seen += 1
         if state.seen % self.config.forecast_every == 0:
             events.extend(self._forecasts(sample, state))
@@ -153,13 +150,20 @@ class Optimizer:
                 events.extend(self._recommendation(sample, rec))
         return events
 
-    def _track_quality(self, state: _ResourceState, values: dict[str, float]) -> None:
+    @staticmethod
+    def _forecast_step(state: _ResourceState, metrics: dict[str, float], at: datetime) -> None:
+        """Per forecast metric present: the error of the forecast that targeted it, then learn."""
         for metric, model in state.forecasters.items():
-            if metric not in values:
+            value = metrics.get(metric)
+            if value is None:
                 continue
-            err = model.score_one(values[metric])
+            err = model.score_one(value)
             if err is not None:
-                state.quality.setdefault(metric, _Quality()).update(err, values[metric])
+                quality = state.quality.get(metric)
+                if quality is None:
+                    quality = state.quality[metric] = _Quality()
+                quality.update(err, value)
+            model.learn_one(value, at)
 
     def _anomaly(
         self, sample: MetricSample, state: _ResourceState, score: float, x: dict[str, float]

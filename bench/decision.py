@@ -1,6 +1,14 @@
 """Decision latency (state → masked action): numpy path vs torch eager forward; train-step time.
 
-Run: python bench/decision.py [--samples 5000] [--model-dir var/models/dqn]
+The per-event path (observe, state, mask, forward, Decision) runs on this tree and on a baseline
+tree (`git archive` of --baseline-rev, default: the commit the learn role's equivalence fixture
+was recorded from, i.e. the code before the per-sample optimisations), each in a fresh
+interpreter, in interleaved rounds; per event both wall time and the thread's CPU time are taken
+(the machine is shared: wall-time tails include other people's work). Percentiles are over all
+events of all rounds of a tree.
+
+Run: python bench/decision.py [--samples 5000] [--rounds 3] [--model-dir var/models/dqn]
+     [--baseline-rev REV]
 Writes bench/results/decision.json. Torch is the in-run reference (this bench process may load it;
 the decision agent never does).
 """
@@ -8,18 +16,29 @@ the decision agent never does).
 from __future__ import annotations
 
 import argparse
+import cProfile
+import gc
 import json
+import os
 import platform
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from _profile import profile_trees
+from _tree import ROOT, export_tree, resolve
 
 from agents.decision import DecisionConfig, DecisionEngine
 from agents.simulator import SimConfig, World
 from models.dqn.checkpoints import CheckpointStore
 from models.dqn.policy import QPolicy, init_weights, masked_argmax
 from schemas import MetricSample
+
+GOLDEN = ROOT / "tests" / "fixtures" / "learn_golden.json"
 
 
 def _stats(ns: list[int]) -> dict[str, float]:
@@ -44,28 +63,90 @@ def _weights(model_dir: Path) -> tuple[dict[str, np.ndarray], str]:
     return init_weights(0), "untrained"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--samples", type=int, default=5000)
-    parser.add_argument("--model-dir", type=Path, default=Path("var/models/dqn"))
-    parser.add_argument("--out", type=Path, default=Path("bench/results/decision.json"))
-    args = parser.parse_args()
-    weights, version = _weights(args.model_dir)
-    samples = _samples(args.samples)
+def _path(weights: dict[str, np.ndarray], version: str, samples: list[MetricSample],
+          collect: bool = False) -> tuple[list[int], list[int], list[np.ndarray], list[np.ndarray]]:
+    """The full per-event path (observe, state, mask, forward, Decision): wall and CPU ns (and,
+    when `collect`, each event's state and mask, taken outside the timed part)."""
     engine = DecisionEngine(DecisionConfig(), QPolicy(weights, version))
-    decide_ns: list[int] = []
+    wall_ns: list[int] = []
+    cpu_ns: list[int] = []
     states: list[np.ndarray] = []
     masks: list[np.ndarray] = []
-    for sample in samples:  # the full per-event path: observe, state, mask, forward, Decision
-        t0 = time.perf_counter_ns()
+    gc.freeze()  # the inputs: not what a worker holds
+    for sample in samples:
+        t0, c0 = time.perf_counter_ns(), time.thread_time_ns()
         engine.observe(sample)
         engine.decide(sample.resource_id, sample.event_time)
-        decide_ns.append(time.perf_counter_ns() - t0)
+        cpu_ns.append(time.thread_time_ns() - c0)
+        wall_ns.append(time.perf_counter_ns() - t0)
+        if not collect:
+            continue
         state = engine.states.state(sample.resource_id)
         mask = engine.mask(sample.resource_id, sample.event_time)
         assert state is not None and mask is not None
         states.append(state)
         masks.append(mask)
+    return wall_ns, cpu_ns, states, masks
+
+
+def _run_tree(tree: Path, args: argparse.Namespace) -> dict[str, list[int]]:
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    proc = subprocess.run(
+        [sys.executable, __file__, "--workload", "--samples", str(args.samples),
+         "--model-dir", str(args.model_dir.resolve())],
+        cwd=tree, env=env, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"workload failed in {tree}:\n{proc.stderr}")
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def _compare(args: argparse.Namespace, rev: str) -> dict[str, Any]:
+    runs: dict[str, dict[str, list[int]]] = {name: {"wall": [], "cpu": []}
+                                             for name in ("baseline", "current")}
+    with tempfile.TemporaryDirectory(prefix="novacron-decision-bench-") as tmp:
+        trees = {"baseline": export_tree(rev, Path(tmp)), "current": ROOT}
+        for _ in range(args.rounds):
+            for name, tree in trees.items():
+                out = _run_tree(tree, args)
+                runs[name]["wall"] += out["wall"]
+                runs[name]["cpu"] += out["cpu"]
+    return {name: {"wall": _stats(r["wall"]), "cpu": _stats(r["cpu"])}
+            for name, r in runs.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--samples", type=int, default=5000)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per tree")
+    parser.add_argument("--model-dir", type=Path, default=Path("var/models/dqn"))
+    parser.add_argument("--out", type=Path, default=Path("bench/results/decision.json"))
+    parser.add_argument("--baseline-rev", default=None, help="git revision of the baseline")
+    parser.add_argument("--profile", action="store_true",
+                        help="write cProfile summaries of the per-event path on both trees")
+    parser.add_argument("--workload", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--profile-workload", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    weights, version = _weights(args.model_dir)
+    rev = args.baseline_rev or json.loads(GOLDEN.read_text())["recorded_at"]
+    if args.profile:
+        model_dir = str(args.model_dir.resolve())
+        for path in profile_trees(Path(__file__), ["--samples", str(args.samples),
+                                                   "--model-dir", model_dir], rev, "decision"):
+            print(path)
+        return
+    samples = _samples(args.samples)
+    if args.workload:  # one round, in a fresh interpreter on one tree
+        wall_ns, cpu_ns, _, _ = _path(weights, version, samples)
+        print(json.dumps({"wall": wall_ns, "cpu": cpu_ns}))
+        return
+    if args.profile_workload:  # the same loop under cProfile
+        with cProfile.Profile() as prof:
+            _path(weights, version, samples)
+        prof.dump_stats(args.profile_workload)
+        return
+    load_before = os.getloadavg()
+    compared = _compare(args, rev)
+    _, _, states, masks = _path(weights, version, samples, collect=True)
     policy = QPolicy(weights, version)
     numpy_ns = []
     for state, mask in zip(states, masks, strict=True):
@@ -100,13 +181,19 @@ def main() -> None:
     result = {
         "bench": "decision", "model_version": version, "python": platform.python_version(),
         "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-        "engine_decide": _stats(decide_ns), "numpy_forward_masked": _stats(numpy_ns),
+        "baseline_rev": resolve(rev), "rounds": args.rounds,
+        "engine_decide": compared["current"]["wall"],
+        "engine_decide_cpu": compared["current"]["cpu"],
+        "baseline_engine_decide": compared["baseline"]["wall"],
+        "baseline_engine_decide_cpu": compared["baseline"]["cpu"],
+        "numpy_forward_masked": _stats(numpy_ns),
         "torch_eager_forward_masked": _stats(torch_ns),
         "train_step_batch64": _stats(step_ns),
         "numpy_vs_torch_agreement": round(agree / len(states), 4),
         "speedup_numpy_vs_torch_p50": round(
             _stats(torch_ns)["p50_us"] / max(_stats(numpy_ns)["p50_us"], 1e-9), 2),
-        "target": "engine_decide p99 < 1000 us",
+        "target": "engine_decide p99 <= 100 us (issue 17)",
+        "loadavg_before_after": [load_before, os.getloadavg()],
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2))

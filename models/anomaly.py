@@ -95,11 +95,16 @@ class _Channel:
         return best
 
     def learn(self, x: float) -> None:
-        if self.n:
-            self.resid_var.update(x - self.fast.get())
-        self.fast.update(x)
+        c = self.cfg
+        # a statistic only a disabled member reads is not kept up to date (the weights are part
+        # of the config, which never changes for a detector)
+        if c.w_resid:
+            if self.n:
+                self.resid_var.update(x - self.fast.get())
+            self.fast.update(x)
         self.level.update(x)
-        self.level_var.update(x)
+        if c.w_level:
+            self.level_var.update(x)
         self.lo.update(x)
         self.hi.update(x)
         self.n += 1
@@ -181,10 +186,14 @@ class AnomalyDetector:
         self._recent.append(raw)
         self._raw_mean.update(raw)
         self._raw_var.update(raw)
+        channels = self._channels
         for name, value in x.items():
             if value is None:
                 continue
-            self._channels.setdefault(name, _Channel(self.config)).learn(float(value))
+            channel = channels.get(name)
+            if channel is None:  # not setdefault: that would build a channel on every call
+                channel = channels[name] = _Channel(self.config)
+            channel.learn(float(value))
         self.n_seen += 1
 
     def snapshot(self) -> bytes:

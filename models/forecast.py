@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 import pickle  # noqa: S403 - snapshots are our own model state, written and read by our workers
 from collections import deque
@@ -45,6 +46,28 @@ class ForecastConfig(BaseModel):
     """Samples before the first forecast (cold start returns None)."""
 
 
+_STEP_ALPHA = 0.1
+"""Fading factor of the running sampling interval."""
+
+
+def _ewm(mean: float | None, x: float, alpha: float) -> float:
+    """One update of river's `stats.EWMean` (river 0.26): the first value (mean None) is the
+    mean, then alpha·x + (1 − alpha)·mean. Bit-identical to it (tests check) and a fraction of
+    the cost of its Python wrapper on the per-sample path. River reads 0.0 before any update."""
+    return x if mean is None else alpha * x + (1.0 - alpha) * mean
+
+
+_Point = tuple[float, float, float, dict[str, float]]
+"""A forecast inside the model: value, lower, upper, weights."""
+
+
+def _ewm_value(stat: stats.EWMean) -> float | None:
+    """The float state of a river EWMean (None before its first update)."""
+    probe = copy.deepcopy(stat)
+    probe.update(1.0)  # the first update sets the mean to x: tells a fresh EWMean apart
+    return None if probe.get() == 1.0 and stat.get() == 0.0 else stat.get()
+
+
 @dataclass(frozen=True)
 class Forecast:
     """A forecast h steps ahead with its uncertainty band."""
@@ -69,8 +92,8 @@ class Forecaster:
         self.config = config or ForecastConfig()
         self.seed = seed  # deterministic by construction; kept for a uniform model signature
         c = self.config
-        self._fast = stats.EWMean(c.fast_alpha)
-        self._slow = stats.EWMean(c.slow_alpha)
+        self._fast: float | None = None  # river EWMean(fast_alpha) as a float: see _ewm
+        self._slow: float | None = None  # EWMean(slow_alpha)
         self._profile: dict[int, float] = {}
         self._history: dict[int, float] = {}  # minute → value, for the seasonal-naive expert
         self._pending: deque[tuple[dict[str, float], float | None]] = deque()
@@ -80,7 +103,11 @@ class Forecaster:
         self._hi = stats.RollingQuantile(1 - c.band_quantile, c.band_window)
         self._last: float | None = None
         self._last_t: float | None = None
-        self._step = stats.EWMean(0.1)
+        self._last_bucket = 0
+        """Season bucket of _last_t (derived: kept so it is computed once per sample)."""
+        self._forecasted: _Point | None = None
+        """The forecast of the current state (derived: learn_one computes it once)."""
+        self._step: float | None = None  # EWMean(0.1) of the sampling interval
         self.n_seen = 0
 
     def _bucket(self, epoch: float) -> int:
@@ -90,15 +117,15 @@ class Forecaster:
     def _target_time(self) -> float | None:
         if self._last_t is None or self.n_seen < 2:
             return None
-        return self._last_t + self.config.horizon * self._step.get()
+        return self._last_t + self.config.horizon * (self._step or 0.0)
 
     def _experts(self) -> dict[str, float]:
         assert self._last is not None
-        fast = self._fast.get()
-        out = {"last": self._last, "fast": fast, "slow": self._slow.get()}
+        fast = self._fast or 0.0  # set with _last: `or` only satisfies the type checker
+        out = {"last": self._last, "fast": fast, "slow": self._slow or 0.0}
         target = self._target_time()
         if target is not None and self._last_t is not None:
-            here = self._profile.get(self._bucket(self._last_t))
+            here = self._profile.get(self._last_bucket)
             there = self._profile.get(self._bucket(target))
             if here is not None and there is not None:
                 out["seasonal_level"] = fast + there - here
@@ -118,17 +145,25 @@ class Forecaster:
         total = sum(raw.values())
         return {name: w / total for name, w in raw.items()}
 
-    def predict_one(self) -> Forecast | None:
-        """The forecast `horizon` steps after the last learned sample (None at cold start)."""
+    def _forecast(self, experts: dict[str, float]) -> _Point | None:
         if self._last is None or self.n_seen < self.config.min_samples:
             return None
-        experts = self._experts()
         weights = self._weights(experts)
-        value = sum(w * experts[name] for name, w in weights.items())
+        value = sum([w * experts[name] for name, w in weights.items()])
         lo, hi = self._lo.get(), self._hi.get()
         lower = value + (lo if lo is not None else 0.0)
         upper = value + (hi if hi is not None else 0.0)
-        return Forecast(value, min(lower, value), max(upper, value), self.config.horizon, weights)
+        return value, min(lower, value), max(upper, value), weights
+
+    def predict_one(self) -> Forecast | None:
+        """The forecast `horizon` steps after the last learned sample (None at cold start).
+
+        Computed once by `learn_one` (the state it depends on changes only there)."""
+        point = self._forecasted
+        if point is None:
+            return None
+        value, lower, upper, weights = point  # a fresh object: callers may edit its weights
+        return Forecast(value, lower, upper, self.config.horizon, dict(weights))
 
     def score_one(self, y: float) -> float | None:
         """Absolute error of the forecast that targeted this sample (None when there was none)."""
@@ -144,9 +179,9 @@ class Forecaster:
             return  # a NaN/inf would poison every running statistic; skip it
         self._settle(y)
         self._observe(y, t)
-        forecast = self.predict_one()
         experts = self._experts() if self._last is not None else {}
-        self._pending.append((experts, forecast.value if forecast else None))
+        point = self._forecasted = self._forecast(experts)
+        self._pending.append((experts, point[0] if point else None))
 
     def _settle(self, y: float) -> None:
         # the forecasts made `horizon` samples ago targeted this sample: score them now
@@ -154,11 +189,12 @@ class Forecaster:
             return
         experts, ensemble = self._pending.popleft()
         a = self.config.error_alpha
+        errors, counts = self._errors, self._error_n
         for name, guess in experts.items():
             err = abs(y - guess)
-            n = self._error_n[name]
-            self._errors[name] = err if n == 0 else (1 - a) * self._errors[name] + a * err
-            self._error_n[name] = n + 1
+            n = counts[name]
+            errors[name] = err if n == 0 else (1 - a) * errors[name] + a * err
+            counts[name] = n + 1
         if ensemble is not None:
             self._lo.update(y - ensemble)
             self._hi.update(y - ensemble)
@@ -167,15 +203,16 @@ class Forecaster:
         if t is not None:
             epoch = t.timestamp()
             if self._last_t is not None and epoch > self._last_t:
-                self._step.update(epoch - self._last_t)
+                self._step = _ewm(self._step, epoch - self._last_t, _STEP_ALPHA)
             self._last_t = epoch
-            self._remember(epoch, y)
-        self._fast.update(y)
-        self._slow.update(y)
+            self._last_bucket = self._remember(epoch, y)
+        c = self.config
+        self._fast = _ewm(self._fast, y, c.fast_alpha)
+        self._slow = _ewm(self._slow, y, c.slow_alpha)
         self._last = y
         self.n_seen += 1
 
-    def _remember(self, epoch: float, y: float) -> None:
+    def _remember(self, epoch: float, y: float) -> int:
         minute = round(epoch / 60)
         self._history[minute] = y
         horizon_minutes = (self.config.season_seconds // 60) + self.config.horizon * 60 + 60
@@ -183,10 +220,11 @@ class Forecaster:
             cutoff = minute - 2 * horizon_minutes
             self._history = {m: v for m, v in self._history.items() if m >= cutoff}
         bucket = self._bucket(epoch)
-        deviation = y - self._slow.get()
+        deviation = y - (self._slow or 0.0)
         old = self._profile.get(bucket)
         a = self.config.season_alpha
         self._profile[bucket] = deviation if old is None else (1 - a) * old + a * deviation
+        return bucket
 
     def snapshot(self) -> bytes:
         """The whole model state as bytes."""
@@ -197,5 +235,17 @@ class Forecaster:
         """A forecaster from `snapshot()` bytes."""
         model = cls.__new__(cls)
         state: dict[str, Any] = pickle.loads(blob)  # noqa: S301 - our own snapshot format
-        model.__dict__.update(state)
+        model.__setstate__(state)
         return model
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # also what unpickling a whole forecaster (in an optimizer checkpoint) calls
+        self.__dict__.update(state)
+        if "_forecasted" in state:
+            return
+        # a snapshot from before the float levels and the derived fields: river EWMean objects
+        for name in ("_fast", "_slow", "_step"):
+            value = state[name]
+            setattr(self, name, _ewm_value(value) if isinstance(value, stats.EWMean) else value)
+        self._last_bucket = self._bucket(self._last_t) if self._last_t is not None else 0
+        self._forecasted = self._forecast(self._experts()) if self._last is not None else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import pickle  # noqa: S403 - snapshots are our own model state, written and read by our workers
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,7 +72,7 @@ class Recommender:
         self.n_cpu = 0
         self.n_mem = 0
 
-    def learn_one(self, x: dict[str, float | None]) -> None:
+    def learn_one(self, x: Mapping[str, float | None]) -> None:
         """Learn a (partial) sample: cpu_usage, memory_usage, cost_per_hour, active_vms keys."""
         cpu, mem, cost = x.get("cpu_usage"), x.get("memory_usage"), x.get("cost_per_hour")
         if cpu is not None:

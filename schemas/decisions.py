@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import datetime
 from typing import Literal
@@ -56,9 +57,20 @@ ACTION_TYPES: tuple[str, ...] = DQN_ACTIONS + (
 _ACTION_NS = uuid.UUID("6f1c1d8e-8f0b-4c51-9a55-2f4c8f0e7a10")
 
 
+_ACTION_NS_BYTES = _ACTION_NS.bytes
+
+
 def action_id_for(decision_id: str) -> str:
-    """Deterministic action id for a decision, so a re-sent decision cannot act twice."""
-    return str(uuid.uuid5(_ACTION_NS, decision_id))
+    """Deterministic action id for a decision, so a re-sent decision cannot act twice.
+
+    `str(uuid.uuid5(_ACTION_NS, decision_id))` (RFC 4122 name-based, SHA-1) without building
+    UUID objects: it runs once per decision on the decision path."""
+    name = _ACTION_NS_BYTES + decision_id.encode()
+    digest = bytearray(hashlib.sha1(name, usedforsecurity=False).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 class Insight(Event):

@@ -43,9 +43,11 @@ def scale_delta(action: str, sample: MetricSample, load: float, trend: float, mo
     expected = load * (1.0 + model.trend_weight * max(0.0, trend))
     needed = math.ceil(max(vms, 1) * expected / model.target_utilisation)
     low, high = bounds
+    # min(max(…)) is np.clip for these ints (the upper bound is never below 1), without numpy's
+    # per-call cost on two scalars
     if action == "scale_up":
-        return int(np.clip(needed - vms, 1, max(1, high - vms)))
-    return int(np.clip(vms - needed, 1, max(1, vms - low)))
+        return min(max(needed - vms, 1), max(1, high - vms))
+    return min(max(vms - needed, 1), max(1, vms - low))
 
 
 def _latency_after(latency: float, rho: float, rho_new: float) -> float:
@@ -116,7 +118,8 @@ def impact_met(expected: dict[str, float], before: dict[str, float], after: dict
 def reasoning(action: str, sample: MetricSample, state: np.ndarray, q: np.ndarray,
               mask: np.ndarray, conf: float, blocked: dict[str, str], delta: int) -> str:
     """A sentence or three an SRE can read: what, why (the state), how sure, what was ruled out."""
-    allowed = [i for i in np.argsort(-q) if mask[i]]
+    order = np.argsort(-q)
+    allowed = order[mask[order]]  # allowed actions, best first
     best = allowed[0]
     runner = ""
     if len(allowed) > 1:

@@ -71,15 +71,20 @@ class StateBuilder:
     def __init__(self, config: FeatureConfig | None = None) -> None:
         self.config = config or FeatureConfig()
         self.windows: dict[str, ServiceWindow] = {}
+        self._built: dict[str, tuple[ServiceWindow, datetime | None, np.ndarray]] = {}
+        """Per service the last state built (its window, `now`): closing a transition and the
+        next decision ask for the same state; learn_one / learn_insight drop it."""
 
     def learn_one(self, sample: MetricSample) -> None:
         """Add a sample to its service's window."""
+        self._built.pop(sample.resource_id, None)
         window = self._window(sample.resource_id)
         window.samples.append(sample)
         self._learn_capacity(window, sample)
 
     def learn_insight(self, insight: Insight) -> None:
         """Keep the latest forecast delta / anomaly score the optimizer sent for a resource."""
+        self._built.pop(insight.resource_id, None)
         window = self._window(insight.resource_id)
         if insight.kind == "forecast" and insight.value is not None:
             current = self._current(window, insight.metric or "request_rate")
@@ -90,16 +95,26 @@ class StateBuilder:
             window.anomaly = (insight.event_time, float(insight.score))
 
     def state(self, service: str, now: datetime | None = None) -> np.ndarray | None:
-        """The normalised state of a service, or None before its first sample."""
+        """The normalised state of a service, or None before its first sample (shared with the
+        next caller asking at the same `now`: never modify it)."""
         window = self.windows.get(service)
         if window is None or not window.samples:
             return None
+        built = self._built.get(service)
+        if built is not None and built[0] is window and built[1] == now:
+            return built[2]  # nothing it depends on changed since it was built
+        x = self._build(window, now)
+        self._built[service] = (window, now, x)
+        return x
+
+    def _build(self, window: ServiceWindow, now: datetime | None) -> np.ndarray:
         s = window.samples[-1]
         cfg = self.config
         vms = _provisioned(s)
         capacity = cfg.vm_capacity_rps or window.capacity_rps
+        rates = self._rates(window)  # once per state: the level, trend and surprise read it
         if capacity:
-            load = self._level(window) / (max(vms, 1.0) * capacity)
+            load = self._level(rates) / (max(vms, 1.0) * capacity)
         else:  # served share / accepted share ≈ offered load, even when saturated
             served = (s.cpu_usage if s.cpu_usage is not None else 50.0) / 100.0
             load = served / max(1.0 - (s.error_rate or 0.0), 0.05)
@@ -112,11 +127,16 @@ class StateBuilder:
             math.sqrt(s.error_rate or 0.0),
             (vms - cfg.min_vms) / max(1, cfg.max_vms - cfg.min_vms),
             min((s.cost_per_hour or 0.0) / (cfg.max_vms * cfg.cost_per_vm_hour), 2.0),
-            self._fresh(window.forecast, now) if window.forecast else self._trend(window),
-            self._fresh(window.anomaly, now) if window.anomaly else self._surprise(window),
+            self._fresh(window.forecast, now) if window.forecast else self._trend(rates),
+            self._fresh(window.anomaly, now) if window.anomaly else self._surprise(rates),
         ], dtype=np.float32)
         window.last_state = x
         return x
+
+    def forget(self, service: str) -> None:
+        """Drop a service's window (and the state built from it)."""
+        self.windows.pop(service, None)
+        self._built.pop(service, None)
 
     def latest(self, service: str) -> MetricSample | None:
         window = self.windows.get(service)
@@ -151,20 +171,19 @@ class StateBuilder:
     def _rates(self, window: ServiceWindow) -> list[float]:
         return [s.request_rate for s in window.samples if s.request_rate is not None]
 
-    def _level(self, window: ServiceWindow) -> float:
+    def _level(self, rates: list[float]) -> float:
         """The demand level to provision for: a quantile of the window's request rate."""
-        rates = sorted(self._rates(window))
+        rates = sorted(rates)
         if not rates:
             return 0.0
         return rates[round(self.config.load_quantile * (len(rates) - 1))]
 
-    def _trend(self, window: ServiceWindow) -> float:
+    def _trend(self, rates: list[float]) -> float:
         """Fallback forecast delta: the short mean of the request rate over the window mean - 1.
 
         A short-versus-long ratio rather than a regression slope: on noisy demand a 6-point
         slope mostly fits noise, the ratio of means says whether the level is moving.
         """
-        rates = self._rates(window)
         if len(rates) < 3:
             return 0.0
         short = rates[-self.config.trend_short:]
@@ -173,14 +192,13 @@ class StateBuilder:
             return 0.0
         return min(1.0, max(-1.0, sum(short) / len(short) / mean - 1.0))
 
-    def _surprise(self, window: ServiceWindow) -> float:
+    def _surprise(self, rates: list[float]) -> float:
         """Fallback anomaly score: how far the latest rate is from the window, in [0, 1]."""
-        rates = self._rates(window)
         if len(rates) < 4:
             return 0.0
         history = rates[:-1]
         mean = sum(history) / len(history)
-        std = math.sqrt(sum((r - mean) ** 2 for r in history) / len(history))
+        std = math.sqrt(sum([(r - mean) ** 2 for r in history]) / len(history))
         z = abs(rates[-1] - mean) / (std + 0.05 * mean + 1e-9)
         return min(1.0, max(0.0, (z - 1.0) / 4.0))
 

@@ -50,9 +50,13 @@ class QPolicy:
         """Q-value of each action for one state (or a batch of states)."""
         x = np.asarray(state, dtype=np.float32)
         for w, b in self.layers[:-1]:
-            x = np.maximum(x @ w + b, 0.0)
+            x = x @ w  # a new array: the in-place steps below never touch `state`
+            x += b
+            np.maximum(x, 0.0, out=x)
         w, b = self.layers[-1]
-        return x @ w + b
+        x = x @ w
+        x += b
+        return x
 
 
 def masked_argmax(q: np.ndarray, mask: np.ndarray) -> int:

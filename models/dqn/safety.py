@@ -14,6 +14,8 @@ from schemas import DQN_ACTIONS, MetricSample
 __all__ = ["ACTION_INDEX", "SafetyConfig", "SafetyGuard"]
 
 ACTION_INDEX = {name: i for i, name in enumerate(DQN_ACTIONS)}
+_ALL_ALLOWED = np.ones(len(DQN_ACTIONS), dtype=bool)
+"""Copied for each mask (a copy is cheaper than np.ones); never modified itself."""
 
 
 class SafetyConfig(BaseModel):
@@ -57,32 +59,45 @@ class SafetyGuard:
         self.config = config or SafetyConfig()
         self.history: dict[str, deque[tuple[datetime, str]]] = {}
         self.overloaded_since: dict[str, datetime] = {}
+        self._last: tuple[MetricSample, dict[str, str]] | None = None
+        """The latest sample with its own reasons (bounds, features): closing a transition and
+        the next decision both ask for the same sample."""
 
     def blocked(self, service: str, sample: MetricSample, now: datetime) -> dict[str, str]:
         """Each masked action with the reason it is masked (no_action is not listed: `mask`
         masks it only while scale_up is forced)."""
+        return self._reasons(service, sample, now)[0]
+
+    def mask(self, service: str, sample: MetricSample, now: datetime) -> np.ndarray:
+        """Boolean vector over DQN_ACTIONS: True where the action is allowed."""
+        return self.mask_and_reasons(service, sample, now)[0]
+
+    def mask_and_reasons(self, service: str, sample: MetricSample, now: datetime
+                         ) -> tuple[np.ndarray, dict[str, str]]:
+        """`mask` and `blocked` from one evaluation of the rules."""
+        blocked, forced = self._reasons(service, sample, now)
+        allowed = _ALL_ALLOWED.copy()
+        for action in blocked:
+            allowed[ACTION_INDEX[action]] = False
+        if forced:
+            allowed[ACTION_INDEX["no_action"]] = False
+        return allowed, blocked
+
+    def _reasons(self, service: str, sample: MetricSample, now: datetime
+                 ) -> tuple[dict[str, str], bool]:
+        """The masked actions with their reasons, and whether scale_up is forced."""
         reasons: dict[str, str] = {}
         self._rate_limit(service, now, reasons)
         self._cooldowns(service, now, reasons)
-        self._bounds(sample, reasons)
-        self._features(sample, reasons)
+        for action, why in self._sample_reasons(sample).items():
+            reasons.setdefault(action, why)
         forced = self.forced(service, sample, now, reasons)
         if forced:
             for action in DQN_ACTIONS:
                 if action != "scale_up":
                     reasons.setdefault(action, forced)
         reasons.pop("no_action", None)
-        return reasons
-
-    def mask(self, service: str, sample: MetricSample, now: datetime) -> np.ndarray:
-        """Boolean vector over DQN_ACTIONS: True where the action is allowed."""
-        allowed = np.ones(len(DQN_ACTIONS), dtype=bool)
-        blocked = self.blocked(service, sample, now)
-        for action in blocked:
-            allowed[ACTION_INDEX[action]] = False
-        if self.forced(service, sample, now, blocked):
-            allowed[ACTION_INDEX["no_action"]] = False
-        return allowed
+        return reasons, bool(forced)
 
     def forced(self, service: str, sample: MetricSample, now: datetime,
                blocked: dict[str, str]) -> str | None:
@@ -102,13 +117,22 @@ class SafetyGuard:
         9-feature state cannot see, and would alias states (no_action looks bad only
         because it follows bursts of actions).
         """
+        allowed = _ALL_ALLOWED.copy()
+        for action in self._sample_reasons(sample):
+            allowed[ACTION_INDEX[action]] = action == "no_action"
+        return allowed
+
+    def _sample_reasons(self, sample: MetricSample) -> dict[str, str]:
+        """The actions the sample alone masks (bounds, feature states), with why; not to be
+        modified (the latest sample's are kept)."""
+        last = self._last
+        if last is not None and last[0] is sample:
+            return last[1]
         reasons: dict[str, str] = {}
         self._bounds(sample, reasons)
         self._features(sample, reasons)
-        allowed = np.ones(len(DQN_ACTIONS), dtype=bool)
-        for action in reasons:
-            allowed[ACTION_INDEX[action]] = action == "no_action"
-        return allowed
+        self._last = (sample, reasons)
+        return reasons
 
     def record(self, service: str, action: str, now: datetime) -> None:
         """Remember an action taken (no_action is not an action)."""
@@ -116,7 +140,9 @@ class SafetyGuard:
             self.history.setdefault(service, deque()).append((now, action))
 
     def actions_in_window(self, service: str, now: datetime) -> int:
-        recent = self.history.get(service, deque())
+        recent = self.history.get(service)
+        if not recent:
+            return 0
         while recent and (now - recent[0][0]).total_seconds() >= self.config.window_seconds:
             recent.popleft()
         return len(recent)
