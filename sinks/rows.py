@@ -29,9 +29,17 @@ def format_datetime(value: datetime) -> str:
 
 def payload_json(event: Event) -> str:
     """The event as its wire JSON (with `event_type`), as the codec encodes it."""
-    body = event.model_dump_json()
-    # model_dump_json is the fast (Rust) path; splice event_type in rather than re-serialise.
-    return '{"event_type":' + orjson.dumps(event.event_type).decode() + "," + body[1:]
+    # the serializer behind model_dump_json (the Rust path, without its Python wrapper);
+    # event_type is spliced in rather than re-serialising
+    body = event.__pydantic_serializer__.to_json(event)
+    prefix = _PREFIXES.get(event.event_type)
+    if prefix is None:
+        prefix = b'{"event_type":' + orjson.dumps(event.event_type) + b","
+        _PREFIXES[event.event_type] = prefix
+    return (prefix + body[1:]).decode()
+
+
+_PREFIXES: dict[str, bytes] = {}
 
 
 def to_row(event: Event) -> dict[str, Any]:
