@@ -10,7 +10,7 @@ import orjson
 
 from schemas.envelope import Event
 from sinks.ddl import DATETIME, TABLES
-from sinks.rows import format_datetime, payload_json
+from sinks.rows import format_datetime, payload_bytes
 
 __all__ = ["ColumnBlock", "arrow_type", "event_columns"]
 
@@ -29,7 +29,8 @@ _NAMES: dict[str, tuple[str, ...]] = {
 
 def event_columns(event_type: str, events: Sequence[Event]) -> dict[str, list[Any]]:
     """The columns of `events` (all of `event_type`): what `to_row` puts in each row, except
-    that datetime columns keep datetime objects (formatted only when rows are needed)."""
+    that datetime columns keep datetime objects and the payload is UTF-8 bytes (both converted
+    only when rows are needed)."""
     plain, datetimes, jsons = _PLANS[event_type]
     values = [e.__dict__ for e in events]  # pydantic keeps field values here
     columns = {name: [v[name] for v in values] for name in plain}
@@ -37,7 +38,7 @@ def event_columns(event_type: str, events: Sequence[Event]) -> dict[str, list[An
         columns[name] = [v[name] for v in values]
     for name in jsons:
         columns[name] = [orjson.dumps(v[name], option=_SORTED).decode() for v in values]
-    columns["payload"] = [payload_json(e) for e in events]
+    columns["payload"] = [payload_bytes(e) for e in events]
     return columns
 
 
@@ -65,8 +66,9 @@ class ColumnBlock:
         cols = [
             [None if v is None else format_datetime(v) for v in self.columns[name]]
             if name in datetimes else self.columns[name]
-            for name in self.names
+            for name in self.names[:-1]
         ]
+        cols.append([payload.decode() for payload in self.columns["payload"]])
         return [dict(zip(self.names, values, strict=True)) for values in zip(*cols, strict=True)]
 
     def arrow_stream(self) -> bytes:
@@ -89,10 +91,14 @@ _arrow_cache: dict[str, dict[str, Any]] = {}
 
 
 def _arrow_types(event_type: str) -> dict[str, Any]:
+    import pyarrow as pa
+
     types = _arrow_cache.get(event_type)
     if types is None:
         columns = {c.name: c.ch_type for c in TABLES[event_type].columns}
-        types = _arrow_cache[event_type] = {n: arrow_type(columns[n]) for n in _NAMES[event_type]}
+        types = {n: arrow_type(columns[n]) for n in _NAMES[event_type]}
+        types["payload"] = pa.binary()  # UTF-8 JSON bytes: ClickHouse stores them as the String
+        _arrow_cache[event_type] = types
     return types
 
 

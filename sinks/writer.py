@@ -10,7 +10,7 @@ from typing import Any
 
 from schemas.envelope import Event
 from schemas.errors import BackendUnavailable, RetryableError
-from sinks.audit import AuditChain, audit_entry_for
+from sinks.audit import AUDITED_TYPES, AuditChain, audit_entry_for
 from sinks.backend import Backend
 from sinks.columns import ColumnBlock, event_columns
 from sinks.config import SinkConfig
@@ -114,7 +114,8 @@ class BatchingSink:
             groups.setdefault(event.event_type, []).append(event)
         # the costly part, outside the lock
         converted = [(etype, event_columns(etype, group)) for etype, group in groups.items()]
-        entries = [audit_entry_for(e) for e in events] if self.audit is not None else []
+        audited = self.audit is not None and not AUDITED_TYPES.keys().isdisjoint(groups)
+        entries = [audit_entry_for(e) for e in events] if audited else []
         with self._guard:
             audit_rows = self._audit_rows(entries)  # first: if it raises, nothing is buffered
             batch = self._batch
