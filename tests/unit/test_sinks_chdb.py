@@ -22,10 +22,10 @@ from schemas.errors import NonRetryableError, RejectedError
 from sinks import queries
 from sinks.audit import AuditChain, verify_chain
 from sinks.backend import ChdbBackend, FlakyBackend
+from sinks.columns import ColumnBlock, event_columns
 from sinks.config import ClickHouseConfig, SinkConfig
 from sinks.ddl import TABLES, apply_ddl, quote
 from sinks.readonly import ChdbReadEngine, GuardedReader, history_scope
-from sinks.columns import ColumnBlock, event_columns
 from sinks.rows import format_datetime, to_row
 from sinks.writer import BatchingSink
 from tests.unit.test_sinks_examples import EXAMPLES, T0
