@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 from schemas import DeadLetter, Event
 from schemas.codec import Codec
@@ -15,6 +17,8 @@ __all__ = [
     "INTERNAL_MAX_BYTES",
     "Ingestor",
     "RawRecord",
+    "RecordLike",
+    "raw_record",
     "record_event_id",
     "size_limit",
 ]
@@ -53,6 +57,28 @@ class RawRecord:
     that dead-letters the same record (ingest and the agent hosts) writes the same event."""
 
 
+class RecordLike(Protocol):
+    """The fields of a record `Ingestor.decode_batch` reads (RawRecord has them)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+
+
+def raw_record(record: RecordLike) -> RawRecord:
+    """The record as a RawRecord (itself if it is one)."""
+    if isinstance(record, RawRecord):
+        return record
+    return RawRecord(record.topic, record.partition, record.offset, record.key, record.value)
+
+
 class Ingestor:
     """Turns raw records of a known topic into events; bad input becomes a DeadLetter."""
 
@@ -75,6 +101,27 @@ class Ingestor:
             return self.codec.decode(record.value, expected, None, limit, position_id)
         except DeadLetterError as exc:
             return self.dead_letter(record, exc.reason, exc.kind, position_id())
+
+    def decode_batch(
+        self, records: Sequence[RecordLike], expected: type[Event], external: bool = True
+    ) -> list[Event]:
+        """`[self.decode(r, expected, external) for r in records]`, validated as one batch.
+
+        The records may be the host's own objects with RawRecord's fields (no copy per record);
+        a dead letter is made from a RawRecord of the bad one.
+        """
+        limit = size_limit(self.codec, external)
+
+        def position_id(i: int) -> str:
+            record = records[i]
+            return record_event_id(record.topic, record.partition, record.offset)
+
+        decoded = self.codec.decode_batch([r.value for r in records], expected, limit, position_id)
+        return [
+            self.dead_letter(raw_record(records[i]), item.reason, item.kind, position_id(i))
+            if isinstance(item, DeadLetterError) else item
+            for i, item in enumerate(decoded)
+        ]
 
     def dead_letter(self, record: RawRecord, reason: str, kind: str, event_id: str) -> DeadLetter:
         """A DeadLetter for a record (deterministic id: a replay does not duplicate it)."""

@@ -6,7 +6,8 @@ aiokafka consume rate of the same topic measured in the same run.
 
 `--compare-rev` runs the ingest worker of another revision (exported with `git archive`) and of
 this tree alternately on fresh topics with the same events, and reports both: before and after a
-change, measured in one run (`--compare-rev edge` = the commit before the edge rules).
+change, measured in one run (`--compare-rev edge` = the commit before the edge rules). Each round
+also measures the raw aiokafka consume rate of its topic.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from streams.settings import KafkaConfig
 from streams.topics import create_topics
 
 RESULTS = Path(__file__).with_name("results")
+ROOT = Path(__file__).resolve().parent.parent
 TOKEN = secrets.token_urlsafe(24)
 """A viewer token the benchmark's worker accepts on /sql."""
 
@@ -125,13 +127,34 @@ def histogram_quantiles(url: str) -> dict[str, float]:
     return out
 
 
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds the worker's threads used so far, summed by thread name (Linux /proc): the
+    event loop's thread against the others (the insert thread carries the process's name,
+    ClickHouse's own threads theirs)."""
+    out: dict[str, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for stat in Path(f"/proc/{pid}/task").glob("*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:  # the thread ended meanwhile
+            continue
+        name = text[text.index("(") + 1 : text.rindex(")")]
+        fields = text[text.rindex(")") + 2 :].split()
+        name = re.sub(r"[0-9]+$", "", name) or name
+        if stat.parent.name == str(pid):
+            name = "main (event loop)"
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return {k: round(v, 2) for k, v in sorted(out.items(), key=lambda kv: -kv[1]) if v >= 0.05}
+
+
 def run_pipeline(
-    cfg: KafkaConfig, n: int, workdir: Path, tree: Path | None = None
+    cfg: KafkaConfig, n: int, workdir: Path, tree: Path | None = None, profile: Path | None = None
 ) -> dict[str, float]:
     port = free_port()
     env = dict(
         os.environ,
-        **({"PYTHONPATH": str(tree)} if tree else {}),
+        # this checkout's code (or `tree`'s), not whatever the environment has installed
+        PYTHONPATH=str(tree or ROOT),
         NOVACRON_KAFKA__BOOTSTRAP=cfg.bootstrap,
         NOVACRON_KAFKA__TOPIC_PREFIX=cfg.topic_prefix,
         NOVACRON_CLICKHOUSE__PATH=str(workdir / "chdb"),
@@ -139,9 +162,11 @@ def run_pipeline(
         NOVACRON_API__TOKENS=json.dumps({hash_token(TOKEN): {"user": "bench", "role": "viewer"}}),
     )
     log = open(workdir / "ingest.log", "wb")
+    profiler = ["-m", "cProfile", "-o", str(profile)] if profile else []
     proc = subprocess.Popen(
         [
             sys.executable,
+            *profiler,
             "-m",
             "streams.cli.main",
             "worker",
@@ -166,33 +191,42 @@ def run_pipeline(
             except httpx.HTTPError:
                 time.sleep(0.2)
         started, first, seen = time.perf_counter(), None, 0
+        cpu_at_first: dict[str, float] = {}
         while seen < n:
             seen = count(url)
             if seen and first is None:
                 first = (time.perf_counter(), seen)
+                cpu_at_first = thread_cpu(proc.pid)
             time.sleep(0.1)
         ended = time.perf_counter()
         quantiles = histogram_quantiles(url)
+        threads = thread_cpu(proc.pid)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
     assert first is not None
+    steady_cpu = {k: round(v - cpu_at_first.get(k, 0.0), 2) for k, v in threads.items()}
+    main_cpu = steady_cpu.get("main (event loop)", 0.0)
     return {
         "seconds_from_healthy": ended - started,
         "events_per_s_from_healthy": n / (ended - started),
         "events_per_s_steady": (n - first[1]) / (ended - first[0]),
         **quantiles,
+        "worker_cpu_seconds_by_thread": threads,
+        # from the first stored row to the last: start-up (imports, DDL, policies) left out
+        "worker_cpu_seconds_steady_by_thread": steady_cpu,
+        "events_per_main_thread_cpu_second": round((n - first[1]) / main_cpu) if main_cpu else 0,
     }
 
 
-async def main_async(n: int) -> dict[str, object]:
+async def main_async(n: int, profile: Path | None = None) -> dict[str, object]:
     cfg = KafkaConfig(topic_prefix=f"bench{uuid.uuid4().hex[:6]}.", partitions=4)
     await create_topics(cfg)
     produce_s = await produce(cfg, n)
     raw_s = await raw_consume(cfg, n)
     workdir = Path(tempfile.mkdtemp(prefix="novacron-bench-"))
     try:
-        pipeline = await asyncio.to_thread(run_pipeline, cfg, n, workdir)
+        pipeline = await asyncio.to_thread(run_pipeline, cfg, n, workdir, None, profile)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     raw_rate = n / raw_s
@@ -204,20 +238,25 @@ async def main_async(n: int) -> dict[str, object]:
         "baseline_raw_aiokafka_consume_events_per_s": raw_rate,
         "pipeline": pipeline,
         "ratio_pipeline_to_raw_consume": pipeline["events_per_s_steady"] / raw_rate,
+        "load_average_1m": os.getloadavg()[0],
         "cpu_count": os.cpu_count(),
     }
 
 
 async def one_pipeline(n: int, tree: Path) -> dict[str, float]:
-    """Fresh topics, n produced events, one ingest worker running the code of `tree`."""
+    """Fresh topics, n produced events, the raw consume rate of the topic, then one ingest worker
+    running the code of `tree`."""
     cfg = KafkaConfig(topic_prefix=f"bench{uuid.uuid4().hex[:6]}.", partitions=4)
     await create_topics(cfg)
     await produce(cfg, n)
+    raw_rate = n / await raw_consume(cfg, n)
     workdir = Path(tempfile.mkdtemp(prefix="novacron-bench-"))
     try:
-        return await asyncio.to_thread(run_pipeline, cfg, n, workdir, tree)
+        result = await asyncio.to_thread(run_pipeline, cfg, n, workdir, tree)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    return {**result, "raw_aiokafka_consume_events_per_s": raw_rate,
+            "ratio_to_raw_consume": result["events_per_s_steady"] / raw_rate}
 
 
 async def compare_async(n: int, rev: str, rounds: int) -> dict[str, object]:
@@ -226,19 +265,27 @@ async def compare_async(n: int, rev: str, rounds: int) -> dict[str, object]:
 
     rev = before_edge_rules() if rev == "edge" else rev
     runs: dict[str, list[dict[str, float]]] = {"baseline": [], "current": []}
+    load = [os.getloadavg()[0]]
     with tempfile.TemporaryDirectory(prefix="novacron-bench-tree-") as tmp:
         trees = {"baseline": export_tree(rev, Path(tmp)), "current": ROOT}
         for _ in range(rounds):
             for name, tree in trees.items():
                 runs[name].append(await one_pipeline(n, tree))
+                load.append(os.getloadavg()[0])
     steady = {k: statistics.median(r["events_per_s_steady"] for r in v) for k, v in runs.items()}
+    raw = statistics.median(r["raw_aiokafka_consume_events_per_s"] for v in runs.values()
+                            for r in v)
     return {
         "benchmark": "ingest_pipeline_compare",
         "events": n,
         "baseline_rev": resolve(rev),
+        "current_rev": resolve("HEAD"),
         "rounds": rounds,
         "steady_events_per_s_median": steady,
         "ratio_current_to_baseline": steady["current"] / steady["baseline"],
+        "raw_aiokafka_consume_events_per_s_median": raw,
+        "ratio_current_to_raw_consume": steady["current"] / raw,
+        "load_average_1m": {"min": min(load), "max": max(load)},
         "runs": runs,
         "cpu_count": os.cpu_count(),
     }
@@ -251,13 +298,16 @@ def main() -> None:
                         help="also run this git revision's ingest worker ('edge': before the "
                         "edge rules) and compare")
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per tree")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="run the ingest worker under cProfile, stats to this file (the "
+                        "rates are then the profiled ones)")
     args = parser.parse_args()
     if args.compare_rev:
         result = asyncio.run(compare_async(args.events, args.compare_rev, args.rounds))
         name = "ingest_pipeline_compare.json"
     else:
-        result = asyncio.run(main_async(args.events))
-        name = "ingest_pipeline.json"
+        result = asyncio.run(main_async(args.events, args.profile))
+        name = "ingest_pipeline_profiled.json" if args.profile else "ingest_pipeline.json"
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / name).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import reprlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
 import orjson
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from schemas import EVENT_TYPES
 from schemas.avro import AVRO_DIR, MAGIC, AvroRegistry
-from schemas.edge import IDENTIFIER_PATTERN, EdgeRules, edge_context, first_forbidden_char
+from schemas.edge import (
+    EDGE_CONTEXT,
+    IDENTIFIER_PATTERN,
+    EdgeRules,
+    edge_context,
+    first_forbidden_char,
+)
 from schemas.envelope import Event
-from schemas.errors import DecodeError, OversizedMessage, SchemaViolation
+from schemas.errors import DeadLetterError, DecodeError, OversizedMessage, SchemaViolation
 
 __all__ = ["DEFAULT_MAX_BYTES", "Codec", "WireFormat", "describe_validation_error"]
 
@@ -22,6 +28,7 @@ E = TypeVar("E", bound=Event)
 WireFormat = Literal["json", "avro"]
 DEFAULT_MAX_BYTES = 1_048_576
 _ENVELOPE_ONLY = frozenset({"event_type"})
+_PENDING: Any = DecodeError("not validated yet")  # a slot decode_batch fills after validation
 
 
 _SHORT = reprlib.Repr()  # bounded repr: the input may be huge or deeply nested
@@ -66,6 +73,7 @@ class Codec:
         self.registry = registry or AvroRegistry(EVENT_TYPES.values(), AVRO_DIR / "history")
         self.rules = rules or EdgeRules()
         self._context = edge_context(self.rules, clock)  # the edge rules, for every decode
+        self._adapters: dict[type[Event], TypeAdapter[Any]] = {}  # list[Model] validators
 
     def encode(self, event: Event, fmt: WireFormat = "json") -> bytes:
         """Serialise an event in the given wire format."""
@@ -97,22 +105,81 @@ class Codec:
         `max_bytes` overrides the size limit (internal topics carry dead letters with raw bytes).
         `event_id` makes the id of an event that has none (called only then: it is not free).
         """
-        limit = self.max_bytes if max_bytes is None else max_bytes
-        if raw is None or len(raw) == 0:
-            raise DecodeError("empty message value (tombstone or null)")
-        if len(raw) > limit:
-            raise OversizedMessage(f"message is {len(raw)} bytes, above the {limit} limit")
-        data = self._avro(raw, expected) if raw[:2] == MAGIC else self._json(raw, expected)
+        data = self._prepare(raw, expected, self.max_bytes if max_bytes is None else max_bytes)
         for name, value in (defaults or {}).items():
             data.setdefault(name, value)
         if event_id is not None and "event_id" not in data:
             data["event_id"] = event_id()
+        return self._validate(data, expected, self._context)
+
+    def decode_batch(
+        self,
+        raws: Sequence[bytes | None],
+        expected: type[E],
+        max_bytes: int | None = None,
+        event_id: Callable[[int], str] | None = None,
+    ) -> list[E | DeadLetterError]:
+        """Decode many messages of one type: per message the event or the DeadLetterError that
+        `decode` would raise for it (`event_id(i)` makes the id of message i when it has none).
+
+        The messages are parsed one by one, then validated in one pydantic call; if any fails,
+        the batch is validated again message by message, so each refusal keeps its own reason.
+        The event-time window is judged against one clock reading for the whole batch.
+        """
+        limit = self.max_bytes if max_bytes is None else max_bytes
+        out: list[E | DeadLetterError] = []
+        parsed: list[tuple[int, dict[str, Any]]] = []
+        for i, raw in enumerate(raws):
+            try:
+                data = self._prepare(raw, expected, limit)
+            except DeadLetterError as exc:
+                out.append(exc)
+                continue
+            if event_id is not None and "event_id" not in data:
+                data["event_id"] = event_id(i)
+            parsed.append((i, data))
+            out.append(_PENDING)
+        context = {EDGE_CONTEXT: self._context[EDGE_CONTEXT].pinned()}
+        events: Sequence[E | DeadLetterError]
         try:
-            return expected.model_validate(data, context=self._context)
+            events = self._list_adapter(expected).validate_python(
+                [data for _, data in parsed], context=context
+            )
+        except Exception:  # at least one is refused: find which, each with its own reason
+            events = [self._validate_or_error(data, expected, context) for _, data in parsed]
+        for (i, _), event in zip(parsed, events, strict=True):
+            out[i] = event
+        return out
+
+    def _list_adapter(self, expected: type[E]) -> TypeAdapter[list[E]]:
+        adapter = self._adapters.get(expected)
+        if adapter is None:
+            adapter = self._adapters[expected] = TypeAdapter(list[expected])  # type: ignore[valid-type]
+        return adapter
+
+    def _prepare(self, raw: bytes | None, expected: type[Event], limit: int) -> dict[str, Any]:
+        """The message's fields as a dict (size, format and event type checked), not validated."""
+        if raw is None or len(raw) == 0:
+            raise DecodeError("empty message value (tombstone or null)")
+        if len(raw) > limit:
+            raise OversizedMessage(f"message is {len(raw)} bytes, above the {limit} limit")
+        return self._avro(raw, expected) if raw[:2] == MAGIC else self._json(raw, expected)
+
+    def _validate(self, data: dict[str, Any], expected: type[E], context: dict[str, Any]) -> E:
+        try:
+            return expected.model_validate(data, context=context)
         except ValidationError as exc:
             raise SchemaViolation(describe_validation_error(exc)) from exc
         except Exception as exc:  # a validator tripping over hostile input must not stop a worker
             raise SchemaViolation(f"rejected: {type(exc).__name__}: {exc}"[:2000]) from exc
+
+    def _validate_or_error(
+        self, data: dict[str, Any], expected: type[E], context: dict[str, Any]
+    ) -> E | DeadLetterError:
+        try:
+            return self._validate(data, expected, context)
+        except DeadLetterError as exc:
+            return exc
 
     def _json(self, raw: bytes, expected: type[Event]) -> dict[str, Any]:
         try:

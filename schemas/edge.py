@@ -141,6 +141,11 @@ class EdgeContext:
         object.__setattr__(self, "most_keys", min(rules.max_object_keys, rules.max_total_items))
         object.__setattr__(self, "most_items", min(rules.max_list_items, rules.max_total_items))
 
+    def pinned(self) -> EdgeContext:
+        """The same rules with the clock read once now (one reading judges a whole batch)."""
+        now = self.clock()
+        return EdgeContext(self.rules, lambda: now)
+
     def check_time(self, value: datetime, latest_wins: bool) -> None:
         """Refuse an event time outside the window (only the future bound for state topics)."""
         now = self.clock()

@@ -6,12 +6,15 @@ import threading
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import orjson
 
 from schemas.errors import BackendUnavailable, NonRetryableError, RejectedError
 from sinks.config import ClickHouseConfig
+
+if TYPE_CHECKING:
+    from sinks.columns import ColumnBlock
 
 __all__ = [
     "Backend",
@@ -35,6 +38,9 @@ class Backend(Protocol):
 
     def insert_rows(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
         """Insert rows in ONE INSERT (`table` may be `db.table`); BackendUnavailable on failure."""
+
+    def insert_columns(self, table: str, block: ColumnBlock) -> None:
+        """Insert a column-wise block of event rows in ONE INSERT, like `insert_rows`."""
 
     def query(self, sql: str) -> list[dict[str, Any]]:
         """Run a SELECT and return its rows as dicts."""
@@ -90,6 +96,18 @@ class ChdbBackend:
         body = encode_json_rows(rows)
         try:
             with self._lock, self._session.send_insert(f"INSERT INTO {table}", "JSONEachRow") as i:
+                i.append(body)
+                i.finish()
+        except Exception as exc:
+            raise BackendUnavailable(f"chDB insert into {table} failed: {exc}") from exc
+
+    def insert_columns(self, table: str, block: ColumnBlock) -> None:
+        """One ArrowStream INSERT: columns go in as typed arrays, no row or JSON per record."""
+        if not block.count:
+            return
+        try:
+            body = block.arrow_stream()
+            with self._lock, self._session.send_insert(f"INSERT INTO {table}", "ArrowStream") as i:
                 i.append(body)
                 i.finish()
         except Exception as exc:
@@ -173,6 +191,9 @@ class ServerBackend:
         except Exception as exc:
             raise BackendUnavailable(f"ClickHouse {sql} failed: {exc}") from exc
 
+    def insert_columns(self, table: str, block: ColumnBlock) -> None:
+        self.insert_rows(table, block.rows())  # the same JSONEachRow INSERT as before
+
     def query(self, sql: str) -> list[dict[str, Any]]:
         return _parse_json_rows(self.query_raw(sql, "JSONEachRow", _UNQUOTED_INTS))
 
@@ -216,6 +237,9 @@ class MemoryBackend:
         self.inserts += 1
         self.tables[table].extend(dict(r) for r in rows)
 
+    def insert_columns(self, table: str, block: ColumnBlock) -> None:
+        self.insert_rows(table, block.rows())  # kept as the rows `to_row` builds
+
     def query(self, sql: str) -> list[dict[str, Any]]:
         raise RejectedError("MemoryBackend does not run SQL; read .tables or use chDB")
 
@@ -250,6 +274,9 @@ class FlakyBackend:
     def insert_rows(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
         self._check(f"insert into {table}")
         self.inner.insert_rows(table, rows)
+
+    def insert_columns(self, table: str, block: ColumnBlock) -> None:
+        self.insert_rows(table, block.rows())  # through insert_rows, which tests override
 
     def query(self, sql: str) -> list[dict[str, Any]]:
         self._check("query")

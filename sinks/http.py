@@ -40,6 +40,9 @@ class HttpSqlBackend:
     def insert_rows(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
         raise RejectedError("the SQL endpoint is read-only; events reach ClickHouse through Kafka")
 
+    def insert_columns(self, table: str, block: Any) -> None:
+        raise RejectedError("the SQL endpoint is read-only; events reach ClickHouse through Kafka")
+
     def query_raw(self, sql: str, fmt: str = "JSONEachRow") -> bytes:
         try:
             resp = self.client.post(f"{self.url}/sql", params={"format": fmt}, content=sql.encode())

@@ -225,5 +225,8 @@ class GuardedReader:
     def insert_rows(self, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
         raise RejectedError("history readers are read-only; events reach ClickHouse via Kafka")
 
+    def insert_columns(self, table: str, block: Any) -> None:
+        raise RejectedError("history readers are read-only; events reach ClickHouse via Kafka")
+
     def close(self) -> None:
         self.engine.close()

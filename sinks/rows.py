@@ -10,7 +10,7 @@ import orjson
 from schemas.envelope import Event
 from sinks.ddl import TABLES, table_for
 
-__all__ = ["format_datetime", "payload_json", "table_for", "to_row"]
+__all__ = ["format_datetime", "payload_bytes", "payload_json", "table_for", "to_row"]
 
 # Per event type: (plain, datetime, json) column names, computed once; to_row is the hot path.
 _PLANS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
@@ -29,9 +29,22 @@ def format_datetime(value: datetime) -> str:
 
 def payload_json(event: Event) -> str:
     """The event as its wire JSON (with `event_type`), as the codec encodes it."""
-    body = event.model_dump_json()
-    # model_dump_json is the fast (Rust) path; splice event_type in rather than re-serialise.
-    return '{"event_type":' + orjson.dumps(event.event_type).decode() + "," + body[1:]
+    return payload_bytes(event).decode()
+
+
+def payload_bytes(event: Event) -> bytes:
+    """`payload_json` as UTF-8 bytes (what the column-wise insert sends)."""
+    # the serializer behind model_dump_json (the Rust path, without its Python wrapper);
+    # event_type is spliced in rather than re-serialising
+    body = event.__pydantic_serializer__.to_json(event)
+    prefix = _PREFIXES.get(event.event_type)
+    if prefix is None:
+        prefix = b'{"event_type":' + orjson.dumps(event.event_type) + b","
+        _PREFIXES[event.event_type] = prefix
+    return prefix + body[1:]
+
+
+_PREFIXES: dict[str, bytes] = {}
 
 
 def to_row(event: Event) -> dict[str, Any]:

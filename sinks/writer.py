@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from schemas.envelope import Event
 from schemas.errors import BackendUnavailable, RetryableError
-from sinks.audit import AuditChain, audit_entry_for
+from sinks.audit import AUDITED_TYPES, AuditChain, audit_entry_for
 from sinks.backend import Backend
+from sinks.columns import ColumnBlock, event_columns
 from sinks.config import SinkConfig
 from sinks.ddl import AUDIT_TABLE, quote, table_for
-from sinks.rows import to_row
 
 __all__ = ["BatchingSink", "SinkStats", "SinkStopped"]
 
@@ -45,7 +45,10 @@ class SinkStats:
 
 @dataclass
 class _Batch:
+    blocks: dict[str, ColumnBlock] = field(default_factory=dict)
+    """Event rows per table, column-wise."""
     rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """Rows kept as dicts (the audit log)."""
     offsets: dict[TopicPartition, int] = field(default_factory=dict)
     count: int = 0
     started: float | None = None
@@ -85,39 +88,71 @@ class BatchingSink:
         self._sleep = sleep or self._stop.wait
         self._clock, self._on_retry = clock, on_retry
         self._batch = _Batch()
+        self._tables: dict[str, str] = {}  # event type -> quoted db.table
+        self._audit_table = f"{quote(database)}.{AUDIT_TABLE}"
 
     def add(self, event: Event, topic: str, partition: int, offset: int) -> None:
         """Buffer one event and remember its offset (the next offset to commit is offset + 1).
 
-        All or nothing: if the event cannot be converted (to_row or its audit entry raises),
+        All or nothing: if the event cannot be converted (its row or its audit entry raises),
         nothing is buffered and the exception reaches the caller, which dead-letters the record.
         """
-        table = f"{quote(self.database)}.{quote(table_for(event.event_type))}"
-        row = to_row(event)  # the costly part, outside the lock
-        entry = audit_entry_for(event) if self.audit is not None else None
-        with self._guard:
-            self._add_row(table, row, entry, (topic, partition), offset)
+        self.add_batch([event], topic, partition, [offset])
 
-    def _add_row(
-        self,
-        table: str,
-        row: dict[str, Any],
-        entry: dict[str, Any] | None,
-        tp: TopicPartition,
-        offset: int,
+    def add_batch(
+        self, events: Sequence[Event], topic: str, partition: int, offsets: Sequence[int]
     ) -> None:
-        batch = self._batch
-        # the audit row first: if it raises, the chain has not advanced and nothing is buffered
-        audit_row = self.audit.append(**entry).as_dict() if self.audit and entry else None
-        batch.rows.setdefault(table, []).append(row)
-        if audit_row is not None:
-            audit_table = f"{quote(self.database)}.{AUDIT_TABLE}"
-            batch.rows.setdefault(audit_table, []).append(audit_row)
-        batch.offsets[tp] = max(batch.offsets.get(tp, -1), offset + 1)
-        batch.count += 1
-        if batch.started is None:
-            batch.started = self._clock()
-        self.stats.buffered = batch.count
+        """Buffer events of one partition (`offsets[i]` is the offset of `events[i]`), column-wise.
+
+        All or nothing for the whole batch: if one event cannot be converted, nothing is buffered
+        and the exception reaches the caller, which adds the events one by one to find it.
+        """
+        if not events:
+            return
+        groups: dict[str, list[Event]] = {}
+        for event in events:
+            groups.setdefault(event.event_type, []).append(event)
+        # the costly part, outside the lock
+        converted = [(etype, event_columns(etype, group)) for etype, group in groups.items()]
+        audited = self.audit is not None and not AUDITED_TYPES.keys().isdisjoint(groups)
+        entries = [audit_entry_for(e) for e in events] if audited else []
+        with self._guard:
+            audit_rows = self._audit_rows(entries)  # first: if it raises, nothing is buffered
+            batch = self._batch
+            for etype, columns in converted:
+                table = self._table(etype)
+                block = batch.blocks.get(table)
+                if block is None:
+                    block = batch.blocks[table] = ColumnBlock(etype)
+                block.extend(columns)
+            if audit_rows:
+                batch.rows.setdefault(self._audit_table, []).extend(audit_rows)
+            if offsets:
+                tp = (topic, partition)
+                batch.offsets[tp] = max(batch.offsets.get(tp, -1), max(offsets) + 1)
+            batch.count += len(events)
+            if batch.started is None:
+                batch.started = self._clock()
+            self.stats.buffered = batch.count
+
+    def _audit_rows(self, entries: list[dict[str, Any] | None]) -> list[dict[str, Any]]:
+        """Advance the chain over the entries; on failure put it back where it was and raise."""
+        chain = self.audit
+        if chain is None:
+            return []
+        seq, head = chain.last_seq, chain.last_hash
+        try:
+            return [chain.append(**entry).as_dict() for entry in entries if entry]
+        except BaseException:
+            chain.last_seq, chain.last_hash = seq, head
+            raise
+
+    def _table(self, event_type: str) -> str:
+        table = self._tables.get(event_type)
+        if table is None:
+            table = f"{quote(self.database)}.{quote(table_for(event_type))}"
+            self._tables[event_type] = table
+        return table
 
     def add_offset(self, topic: str, partition: int, offset: int) -> None:
         """Record an offset with no row (a record another agent handles), so it is committed too."""
@@ -159,7 +194,7 @@ class BatchingSink:
 
     def audit_rows(self, batch: _Batch) -> list[dict[str, Any]]:
         """The audit rows of a batch (to sign the chain head once they are inserted)."""
-        return batch.rows.get(f"{quote(self.database)}.{AUDIT_TABLE}", [])
+        return batch.rows.get(self._audit_table, [])
 
     def insert(self, batch: _Batch) -> dict[TopicPartition, int]:
         """Insert a detached batch (may run in a worker thread while `add` continues).
@@ -180,6 +215,11 @@ class BatchingSink:
 
     def _merge_back(self, batch: _Batch) -> None:
         newer = self._batch
+        for table, block in newer.blocks.items():
+            if table in batch.blocks:
+                batch.blocks[table].extend(block.columns)
+            else:
+                batch.blocks[table] = block
         for table, rows in newer.rows.items():
             batch.rows.setdefault(table, []).extend(rows)
         for tp, off in newer.offsets.items():
@@ -207,6 +247,8 @@ class BatchingSink:
 
     def _insert(self, batch: _Batch) -> None:
         start = self._clock()
+        for table, block in batch.blocks.items():
+            self.backend.insert_columns(table, block)
         for table, rows in batch.rows.items():
             self.backend.insert_rows(table, rows)
         self.stats.last_insert_seconds = self._clock() - start

@@ -4,7 +4,7 @@ the sink's add is all or nothing, and the ingest pipeline keeps every other reco
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +14,7 @@ import pytest
 from aiokafka import TopicPartition
 from prometheus_client import CollectorRegistry
 
-from agents.ingest import Ingestor, RawRecord
+from agents.ingest import Ingestor, RawRecord, RecordLike
 from schemas import DeadLetter, Decision, Event, MetricSample
 from sinks.audit import AuditChain
 from sinks.backend import ChdbBackend, MemoryBackend
@@ -80,6 +80,12 @@ class PoisonAtOffset(Ingestor):
     def decode(self, record: RawRecord, expected: type[Event], external: bool = True) -> Event:
         return unstorable() if record.offset == self.offset else super().decode(
             record, expected, external)
+
+    def decode_batch(self, records: Sequence[RecordLike], expected: type[Event],
+                     external: bool = True) -> list[Event]:
+        events = super().decode_batch(records, expected, external)
+        pairs = zip(records, events, strict=True)
+        return [unstorable() if r.offset == self.offset else e for r, e in pairs]
 
 
 class Producer:

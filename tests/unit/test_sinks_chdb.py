@@ -22,10 +22,11 @@ from schemas.errors import NonRetryableError, RejectedError
 from sinks import queries
 from sinks.audit import AuditChain, verify_chain
 from sinks.backend import ChdbBackend, FlakyBackend
+from sinks.columns import ColumnBlock, event_columns
 from sinks.config import ClickHouseConfig, SinkConfig
 from sinks.ddl import TABLES, apply_ddl, quote
 from sinks.readonly import ChdbReadEngine, GuardedReader, history_scope
-from sinks.rows import format_datetime
+from sinks.rows import format_datetime, to_row
 from sinks.writer import BatchingSink
 from tests.unit.test_sinks_examples import EXAMPLES, T0
 
@@ -80,6 +81,25 @@ def test_every_event_type_round_trips(backend, cfg):
     assert orjson.loads(dec["params"]) == {"delta": 1} and dec["confidence"] == 0.8
     cr = backend.query(f"SELECT standards, passed FROM {cfg.database}.compliance_results")[0]
     assert cr == {"standards": ["cis:2.1.1", "pci-dss:3.4"], "passed": False}
+
+
+def test_the_arrow_insert_stores_what_the_json_rows_insert_stores(backend):
+    rows_db, arrow_db = (ClickHouseConfig(path=backend.path, database=f"t{next(_ids)}")
+                         for _ in range(2))
+    for c in (rows_db, arrow_db):
+        apply_ddl(backend, c)
+    events = {**EXAMPLES, "sparse": MetricSample(resource_id="vm-2", event_time=T0)}
+    for event in events.values():
+        table = TABLES[event.event_type].name
+        backend.insert_rows(f"{rows_db.database}.{table}", [to_row(event)])
+        block = ColumnBlock(event.event_type)
+        block.extend(event_columns(event.event_type, [event]))
+        backend.insert_columns(f"{arrow_db.database}.{table}", block)
+    for spec in TABLES.values():
+        sql = "SELECT * EXCEPT ingested_at FROM {}.{} ORDER BY event_id"
+        stored = backend.query(sql.format(arrow_db.database, spec.name))
+        assert stored == backend.query(sql.format(rows_db.database, spec.name)), spec.name
+        assert stored, spec.name
 
 
 def test_millisecond_precision_is_preserved(backend, cfg):
