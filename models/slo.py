@@ -24,8 +24,6 @@ class SLOConfig(BaseModel):
     """Error-rate objective: a tick whose error rate exceeds it violates the SLO."""
     budget_pct: float = Field(default=1.0, ge=0, le=100)
     """Violation budget: the share of ticks, in percent, allowed to violate (1 → 99 % met)."""
-    report_budgets_pct: list[float] = Field(default_factory=lambda: [1.0, 2.0, 5.0])
-    """Budgets the autoscaling report judges controllers at (`eval autoscale --slo-budget`)."""
 
     def met(self, violation_pct: float, budget_pct: float | None = None) -> bool:
         """Whether a violation share (percent of ticks) is within the budget."""

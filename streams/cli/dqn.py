@@ -22,6 +22,7 @@ from agents.simulator.training import TRAIN_LOAD_QUANTILE
 from agents.simulator.world import SimConfig
 from models.dqn.checkpoints import CheckpointStore
 from models.dqn.config import DQNConfig
+from models.slo import SLOConfig
 from schemas.errors import NovacronError, RejectedError
 from streams.publish import RecordTopic
 from streams.settings import Settings
@@ -131,14 +132,16 @@ def train_dqn(
                   f"`novacron model deploy {meta.version}`")
 
 
-def _table(result: BenchmarkResult) -> Table:
+def _table(result: BenchmarkResult, slo: SLOConfig) -> Table:
     table = Table(title=f"autoscaling on {Path(result.trace).name} (seed {result.seed}, "
                         f"{result.ticks} ticks, DQN load quantile {result.load_quantile})")
-    for column in ("controller", "SLO violation %", "VM-hours", "cost", "total reward",
+    budget = f"meets {slo.budget_pct:g} % budget"
+    for column in ("controller", "SLO violation %", budget, "VM-hours", "cost", "total reward",
                    "actions", "mean latency ms"):
         table.add_column(column, justify="left" if column == "controller" else "right")
     for row in result.rows:
-        table.add_row(row.controller, f"{row.slo_violation_pct:.2f}", f"{row.vm_hours:.1f}",
+        table.add_row(row.controller, f"{row.slo_violation_pct:.2f}",
+                      "✔" if slo.met(row.slo_violation_pct) else "✘", f"{row.vm_hours:.1f}",
                       f"{row.cost:.2f}", f"{row.total_reward:.1f}", str(row.actions),
                       f"{row.mean_latency_ms:.0f}")
     return table
@@ -207,7 +210,7 @@ def eval_autoscale(
                              slo=Settings().slo)
     except NovacronError as exc:
         raise _fail(exc) from exc
-    console.print(_table(result))
+    console.print(_table(result, Settings().slo))
     if result.dqn_beats_hpa_curve is not None:
         verdict = "beats" if result.dqn_beats_hpa_curve else "does not beat"
         console.print(f"DQN ({used}) {verdict} the HPA curve by ≥ 10 % VM-hours; savings vs HPA "
