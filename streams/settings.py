@@ -17,6 +17,7 @@ from agents.executor import ExecutorConfig
 from agents.gate import GateConfig
 from agents.gitops.config import DeployWatchConfig, GitopsConfig
 from agents.optimizer import OptimizerConfig
+from models.slo import SLOConfig
 from policies.engine import EngineConfig as PolicyEngineConfig
 from policies.registry import RegistryConfig
 from schemas.codec import Codec
@@ -174,6 +175,8 @@ class Settings(BaseSettings):
     """Online learning: forecasts, anomaly detection, recommendations (learn role)."""
     decision: DecisionConfig = Field(default_factory=DecisionConfig)
     """The DQN decision engine: safety limits, confidence gate, shadow mode (learn role)."""
+    slo: SLOConfig = Field(default_factory=SLOConfig)
+    """The service-level objective autoscaling is judged by (`NOVACRON_SLO__LATENCY_MS`, …)."""
     decision_host: OnlineTrainingConfig = Field(default_factory=OnlineTrainingConfig)
     """Online training of the DQN in the learn role (`NOVACRON_DECISION_HOST__*`, as before)."""
     host: HostConfig = Field(default_factory=HostConfig)

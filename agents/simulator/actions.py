@@ -104,10 +104,9 @@ def _migrate(world: World, action: Action) -> Result:
 
 
 def even_weights(world: World, state: ServiceState) -> None:
-    """Set each ready VM's balancer weight in proportion to its current capacity."""
-    heat = world.hot_left > 0
+    """Reset the drift of every VM's balancer weight (the balancer already follows capacity)."""
     for vm in state.vms:
-        vm.log_weight = float(np.log(world.config.hot_efficiency)) if heat[vm.host] else 0.0
+        vm.log_weight = 0.0
 
 
 def _rebalance(world: World, action: Action) -> Result:

@@ -1,4 +1,4 @@
-"""The autoscaling benchmark: static at peak, HPA at 50–90 % and the DQN on one trace and seed."""
+"""The autoscaling benchmark: static at peak, the HPA sweep, predictive scaling and the DQN."""
 
 from __future__ import annotations
 
@@ -8,16 +8,22 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from agents.decision import DecisionConfig, DecisionEngine
-from agents.simulator.controllers import DQNController, HPAController, StaticController
+from agents.simulator.controllers import (
+    DQNController,
+    HPAController,
+    PredictiveController,
+    StaticController,
+)
 from agents.simulator.evaluate import EpisodeStats, peak_vms, run_episode
 from agents.simulator.world import SimConfig
 from models.dqn.features import FeatureConfig
 from models.dqn.policy import QPolicy
 from models.dqn.reward import RewardConfig
 from models.dqn.safety import SafetyConfig
+from models.slo import SLOConfig
 
 __all__ = ["BenchmarkConfig", "BenchmarkResult", "baseline_rows", "compare", "deployed_config",
-           "verdict"]
+           "episode_ticks", "verdict"]
 
 
 class BenchmarkConfig(BaseModel):
@@ -27,8 +33,14 @@ class BenchmarkConfig(BaseModel):
     """World (its trace and seed are what every controller sees)."""
     ticks: int | None = Field(default=None, ge=1)
     """Ticks to simulate (default: the whole trace, or 7 days for synthetic)."""
-    hpa_targets: list[float] = Field(default_factory=lambda: [0.5, 0.6, 0.7, 0.8, 0.9])
-    """Target utilisations of the HPA rule."""
+    hpa_targets: list[float] = Field(
+        default_factory=lambda: [round(0.1 * k, 1) for k in range(1, 10)])
+    """Target utilisations of the HPA rule (10–90 % in steps of 10)."""
+    predictive: list[tuple[float, float]] = Field(
+        default_factory=lambda: [(0.5, 0.6), (0.5, 0.8), (0.9, 0.6), (0.9, 0.8)])
+    """Settings of the predictive scaler: (forecast demand quantile, target utilisation)."""
+    predictive_horizon: int | None = Field(default=None, ge=1)
+    """Ticks ahead the predictive scaler forecasts (default: VM boot ticks + 1)."""
     hpa_tolerance: float = Field(default=0.1, ge=0)
     """HPA tolerance around the target."""
     hpa_stabilisation_seconds: float = Field(default=300.0, ge=0)
@@ -63,14 +75,16 @@ def deployed_config(trained: dict[str, Any], load_quantile: float | None = None,
     return config
 
 
-def _ticks(cfg: BenchmarkConfig) -> int:
+def episode_ticks(cfg: BenchmarkConfig) -> int:
+    """Ticks of an episode: as configured, else the whole (resampled) trace or the synthetic
+    days."""
     if cfg.ticks:
         return cfg.ticks
     if cfg.sim.trace == "synthetic":
         return int(86400 / cfg.sim.interval_seconds) * cfg.sim.synthetic_days
     from agents.simulator.demand import load_csv_trace
 
-    return len(load_csv_trace(cfg.sim.trace))
+    return len(load_csv_trace(cfg.sim.trace, cfg.sim.interval_seconds, cfg.sim.trace_max_gap))
 
 
 def verdict(rows: list[EpisodeStats]) -> tuple[bool | None, dict[str, float]]:
@@ -87,7 +101,8 @@ def verdict(rows: list[EpisodeStats]) -> tuple[bool | None, dict[str, float]]:
 
 def baseline_rows(cfg: BenchmarkConfig, ticks: int, rc: RewardConfig,
                   progress: Callable[[str], None] | None = None) -> list[EpisodeStats]:
-    """Static provisioning at peak and the HPA rule at each target, on the config's world."""
+    """Static provisioning at peak, the HPA rule at each target and the predictive scaler at
+    each setting, on the config's world (same boot delay for all)."""
     sim = cfg.sim
     plans: list[tuple[SimConfig, Any]] = [
         (sim.model_copy(update={"initial_vms": peak_vms(sim, rc.slo_latency_ms, ticks)}),
@@ -95,6 +110,11 @@ def baseline_rows(cfg: BenchmarkConfig, ticks: int, rc: RewardConfig,
     for target in cfg.hpa_targets:
         plans.append((sim, HPAController(target, sim.min_vms, sim.max_vms, sim.interval_seconds,
                                          cfg.hpa_tolerance, cfg.hpa_stabilisation_seconds)))
+    horizon = cfg.predictive_horizon or sim.vm_boot_ticks + 1
+    for quantile, target in cfg.predictive:
+        plans.append((sim, PredictiveController(
+            target, quantile, sim.vm_capacity_rps, sim.min_vms, sim.max_vms,
+            sim.interval_seconds, horizon, cfg.hpa_stabilisation_seconds)))
     rows = []
     for world_config, controller in plans:
         if progress is not None:
@@ -105,10 +125,15 @@ def baseline_rows(cfg: BenchmarkConfig, ticks: int, rc: RewardConfig,
 
 def compare(cfg: BenchmarkConfig, weights: dict[str, Any] | None,
             decision: DecisionConfig | None = None, version: str | None = None,
-            progress: Callable[[str], None] | None = None) -> BenchmarkResult:
-    """Run every controller on the same trace and seed and score them."""
-    sim, ticks = cfg.sim, _ticks(cfg)
+            progress: Callable[[str], None] | None = None,
+            slo: SLOConfig | None = None) -> BenchmarkResult:
+    """Run every controller on the same trace and seed and score them (violations against
+    `slo` when given, else against the reward's SLO)."""
+    sim, ticks = cfg.sim, episode_ticks(cfg)
     rc = (decision.reward if decision else RewardConfig(cost_per_vm_hour=sim.cost_per_vm_hour))
+    if slo is not None:
+        rc = rc.model_copy(update={"slo_latency_ms": slo.latency_ms,
+                                   "slo_error_rate": slo.error_rate})
     rows = baseline_rows(cfg, ticks, rc, progress)
     if weights is not None:
         if progress is not None:

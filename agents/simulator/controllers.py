@@ -1,4 +1,4 @@
-"""Autoscaling controllers for the simulator: static at peak, the Kubernetes HPA rule, the DQN."""
+"""Autoscaling controllers for the simulator: static, the HPA rule, predictive scaling, the DQN."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ from datetime import datetime
 from typing import Protocol
 
 from agents.decision import DecisionEngine
+from models.forecast import ForecastConfig, Forecaster
 from schemas import Action, MetricSample, Outcome, action_id_for
 
-__all__ = ["Controller", "DQNController", "HPAController", "StaticController"]
+__all__ = ["Controller", "DQNController", "HPAController", "PredictiveController",
+           "StaticController"]
 
 
 def _provisioned(sample: MetricSample) -> int:
@@ -79,6 +81,64 @@ class HPAController:
         history.append(wanted)
         if wanted < current:
             wanted = min(max(history), current)  # scale-down stabilisation window
+        return max(self.min_vms, min(self.max_vms, wanted))
+
+    def act(self, sample: MetricSample, now: datetime) -> Action | None:
+        return _scale(sample, self.desired(sample) - _provisioned(sample), self.name, now)
+
+    def feedback(self, outcome: Outcome) -> None:
+        return None
+
+
+class _Stabiliser:
+    """Kubernetes' scale-down stabilisation: follow the highest recommendation of the window."""
+
+    def __init__(self, window_seconds: float, interval_seconds: float) -> None:
+        self.size = max(1, math.ceil(window_seconds / interval_seconds))
+        self.history: dict[str, deque[int]] = {}
+
+    def __call__(self, key: str, wanted: int, current: int) -> int:
+        history = self.history.setdefault(key, deque(maxlen=self.size))
+        history.append(wanted)
+        return min(max(history), current) if wanted < current else wanted
+
+
+class PredictiveController:
+    """Predictive scaling as the clouds do it: forecast the demand `horizon` ticks ahead (the
+    project's forecaster, its band read at `quantile`) and provision forecast ÷ (per-VM capacity
+    × target utilisation); scale-downs go through the HPA's stabilisation window.
+
+    The horizon defaults to the VM boot delay plus one tick, so a VM ordered now serves when the
+    forecast demand arrives. Until the forecaster has seen enough samples it holds the fleet.
+    """
+
+    def __init__(self, target: float, quantile: float, capacity_rps: float, min_vms: int,
+                 max_vms: int, interval_seconds: float, horizon: int = 3,
+                 stabilisation_seconds: float = 300.0) -> None:
+        self.name = f"predictive-q{round(quantile * 100)}-{round(target * 100)}"
+        self.target, self.quantile, self.capacity = target, quantile, capacity_rps
+        self.min_vms, self.max_vms = min_vms, max_vms
+        band = min(0.45, max(0.01, 1.0 - quantile))
+        self.config = ForecastConfig(horizon=horizon, band_quantile=band)
+        self.forecasters: dict[str, Forecaster] = {}
+        self.stabilise = _Stabiliser(stabilisation_seconds, interval_seconds)
+
+    def forecast(self, sample: MetricSample) -> float | None:
+        """The demand quantile `horizon` ticks after this sample (None at cold start)."""
+        model = self.forecasters.setdefault(sample.resource_id, Forecaster(self.config))
+        model.learn_one(float(sample.request_rate or 0.0), sample.event_time)
+        forecast = model.predict_one()
+        if forecast is None:
+            return None
+        return max(0.0, forecast.upper if self.quantile > 0.5 else forecast.value)
+
+    def desired(self, sample: MetricSample) -> int:
+        current = _provisioned(sample)
+        demand = self.forecast(sample)
+        if demand is None:
+            return current
+        wanted = math.ceil(demand / (self.capacity * self.target))
+        wanted = self.stabilise(sample.resource_id, wanted, current)
         return max(self.min_vms, min(self.max_vms, wanted))
 
     def act(self, sample: MetricSample, now: datetime) -> Action | None:

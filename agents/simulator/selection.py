@@ -34,8 +34,9 @@ class CurveJudge:
     def rivals(self) -> list[list[EpisodeStats]]:
         """The baseline rows of each world (computed on first use)."""
         if self._rivals is None:
-            self._rivals = [baseline_rows(BenchmarkConfig(sim=w, ticks=self.ticks), self.ticks,
-                                          self.decision.reward) for w in self.worlds]
+            # the verdict reads the HPA rows only: no predictive runs here
+            self._rivals = [baseline_rows(BenchmarkConfig(sim=w, ticks=self.ticks, predictive=[]),
+                                          self.ticks, self.decision.reward) for w in self.worlds]
         return self._rivals
 
     def score(self, weights: dict[str, np.ndarray]) -> tuple[int, float]:

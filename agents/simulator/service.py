@@ -126,7 +126,9 @@ def measure(state: ServiceState, tick: int, hot: np.ndarray, physics: Physics) -
         allowed = physics.throttle_utilisation * float(caps.sum())
         rejected = max(0.0, load - allowed)
         load -= rejected
-    weights = np.exp([vm.log_weight for vm in state.vms if vm.ready])
+    # A least-outstanding-requests balancer: shares follow capacity (a VM on a hot host gets
+    # less), skewed by the weights' drift, which only rebalance_load evens.
+    weights = np.exp([vm.log_weight for vm in state.vms if vm.ready]) * caps
     shares = weights / weights.sum()
     per_vm = load * shares
     rho = per_vm / caps

@@ -15,12 +15,14 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from agents.decision import DecisionConfig
 from agents.shared import DeployedModel, SharedState, model_record
 from agents.simulator.benchmark import BenchmarkConfig, BenchmarkResult, compare, deployed_config
 from agents.simulator.training import TRAIN_LOAD_QUANTILE
 from agents.simulator.world import SimConfig
 from models.dqn.checkpoints import CheckpointStore
 from models.dqn.config import DQNConfig
+from models.slo import SLOConfig
 from schemas.errors import NovacronError, RejectedError
 from streams.publish import RecordTopic
 from streams.settings import Settings
@@ -130,14 +132,16 @@ def train_dqn(
                   f"`novacron model deploy {meta.version}`")
 
 
-def _table(result: BenchmarkResult) -> Table:
+def _table(result: BenchmarkResult, slo: SLOConfig) -> Table:
     table = Table(title=f"autoscaling on {Path(result.trace).name} (seed {result.seed}, "
                         f"{result.ticks} ticks, DQN load quantile {result.load_quantile})")
-    for column in ("controller", "SLO violation %", "VM-hours", "cost", "total reward",
+    budget = f"meets {slo.budget_pct:g} % budget"
+    for column in ("controller", "SLO violation %", budget, "VM-hours", "cost", "total reward",
                    "actions", "mean latency ms"):
         table.add_column(column, justify="left" if column == "controller" else "right")
     for row in result.rows:
-        table.add_row(row.controller, f"{row.slo_violation_pct:.2f}", f"{row.vm_hours:.1f}",
+        table.add_row(row.controller, f"{row.slo_violation_pct:.2f}",
+                      "✔" if slo.met(row.slo_violation_pct) else "✘", f"{row.vm_hours:.1f}",
                       f"{row.cost:.2f}", f"{row.total_reward:.1f}", str(row.actions),
                       f"{row.mean_latency_ms:.0f}")
     return table
@@ -160,7 +164,8 @@ def cost_verdict(result: BenchmarkResult) -> tuple[bool | None, dict[str, float]
 
 @eval_app.command("autoscale")
 def eval_autoscale(
-    trace: str = typer.Option("synthetic", help="'synthetic' or a NAB CSV (timestamp,value)."),
+    trace: list[str] = typer.Option(["synthetic"], help="'synthetic' or a NAB CSV "
+                                    "(timestamp,value); repeat with --slo-budget."),
     seed: int = typer.Option(7, help="World seed (every controller sees the same world)."),
     ticks: int | None = typer.Option(None, min=1, help="Ticks (default: the whole trace)."),
     version: str | None = typer.Option(None, help="Model version (default: the current one)."),
@@ -170,11 +175,19 @@ def eval_autoscale(
         None, min=0.0, max=1.0, help="Demand quantile the engine provisions for (default: the "
         "deployed decision.features.load_quantile, the median unless set; models train at 0.7). "
         "Safety limits are the deployed ones too (NOVACRON_DECISION__SAFETY__…)."),
+    slo_budget: list[float] = typer.Option(
+        [], "--slo-budget", min=0.0, max=100.0, help="Violation budget in percent (repeat: "
+        "--slo-budget 1 --slo-budget 2 --slo-budget 5): per trace and budget, who meets it, "
+        "VM-hours and cost, the cheapest rival meeting it, and the HPA and predictive settings "
+        "chosen on the --choose-on traces. The SLO itself is NOVACRON_SLO__…"),
+    choose_on: list[str] = typer.Option(
+        [], "--choose-on", help="Validation traces the settings are chosen on (default: the "
+        "--trace ones). Never the traces being reported on, for a fair report."),
+    jobs: int = typer.Option(1, min=1, max=8, help="Traces simulated in parallel."),
     model_dir: Path = MODEL_DIR,
 ) -> None:
-    """Static provisioning at peak, the HPA rule at 50–90 % and the DQN on the same trace."""
+    """Static provisioning at peak, the HPA rule at 10–90 %, predictive scaling and the DQN."""
     store = CheckpointStore(model_dir)
-    sim = SimConfig.autoscaling(seed=seed, trace=trace)
     try:
         weights, decision, used = None, None, None
         if not no_dqn:
@@ -184,12 +197,20 @@ def eval_autoscale(
             deployed = Settings().decision  # what the decision agent runs with (env, files)
             quantile = deployed.features.load_quantile if load_quantile is None else load_quantile
             decision = deployed_config(saved, quantile, deployed.safety)
+        if slo_budget:
+            _budget_report(trace, choose_on, slo_budget, jobs, output,
+                           (seed, ticks, str(model_dir), used, decision))
+            return
+        if len(trace) != 1:
+            raise RejectedError("give one --trace, or several with --slo-budget")
+        sim = SimConfig.autoscaling(seed=seed, trace=trace[0])
         with console.status("simulating…") as status:
             result = compare(BenchmarkConfig(sim=sim, ticks=ticks), weights, decision, used,
-                             lambda name: status.update(f"simulating {name}…"))
+                             lambda name: status.update(f"simulating {name}…"),
+                             slo=Settings().slo)
     except NovacronError as exc:
         raise _fail(exc) from exc
-    console.print(_table(result))
+    console.print(_table(result, Settings().slo))
     if result.dqn_beats_hpa_curve is not None:
         verdict = "beats" if result.dqn_beats_hpa_curve else "does not beat"
         console.print(f"DQN ({used}) {verdict} the HPA curve by ≥ 10 % VM-hours; savings vs HPA "
@@ -203,6 +224,29 @@ def eval_autoscale(
         output.parent.mkdir(parents=True, exist_ok=True)
         body = result.model_dump(mode="json")
         body.update(dqn_beats_hpa_curve_on_cost=cost_beats, cost_saving_pct=cost_savings)
+        output.write_text(json.dumps(body, indent=2))
+        console.print(f"wrote {output}")
+
+
+def _budget_report(traces: list[str], choose_on: list[str], budgets: list[float], jobs: int,
+                   output: Path | None, common: tuple[int, int | None, str, str | None,
+                                                     DecisionConfig | None]) -> None:
+    from streams.cli.autoscale_report import render, run_report
+
+    seed, ticks, model_dir, used, decision = common
+    dumped = decision.model_dump(mode="json") if decision is not None else None
+    started = time.perf_counter()
+    with console.status(f"simulating {len(set(traces) | set(choose_on))} traces…"):
+        report = run_report(traces, choose_on, budgets, jobs,
+                            (seed, ticks, model_dir, used, dumped), Settings().slo)
+    for table in render(report):
+        console.print(table)
+    seconds = round(time.perf_counter() - started, 1)
+    console.print(f"{len(traces)} traces, budgets {budgets} %, model {used}: {seconds} s")
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        body = report.model_dump(mode="json")
+        body.update(model=used, seed=seed, ticks=ticks, seconds=seconds)
         output.write_text(json.dumps(body, indent=2))
         console.print(f"wrote {output}")
 

@@ -34,7 +34,9 @@ def test_train_list_eval_rollback(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
     names = [row["controller"] for row in report["rows"]]
-    assert names == ["static-peak", "hpa-50", "hpa-60", "hpa-70", "hpa-80", "hpa-90", "dqn"]
+    assert names == ["static-peak", *(f"hpa-{t}" for t in range(10, 100, 10)),
+                     "predictive-q50-60", "predictive-q50-80", "predictive-q90-60",
+                     "predictive-q90-80", "dqn"]
     assert report["dqn_beats_hpa_curve"] in (True, False)
     assert report["dqn_beats_hpa_curve_on_cost"] in (True, False)
     meta = json.loads((tmp_path / "models" / "v0002" / "meta.json").read_text())
@@ -101,7 +103,7 @@ def test_eval_runs_the_model_under_the_deployed_safety_limits(tmp_path: Path,
     CheckpointStore(tmp_path).save(init_weights(0), {"config": {"decision": trained}})
     seen = []
 
-    def fake_compare(cfg, weights, decision, version, progress=None):  # type: ignore[no-untyped-def]
+    def fake_compare(cfg, weights, decision, version, progress=None, slo=None):  # type: ignore[no-untyped-def]
         seen.append(decision)
         raise cli.NovacronError("stop here")
 
