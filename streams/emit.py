@@ -44,7 +44,7 @@ class Emitter:
         kafka = self.settings.kafka
         futures = [
             await producer.send(
-                kafka.topic(e.topic), self.codec.encode(e, self.fmt), key=e.key.encode()
+                kafka.topic(e.topic), self.codec.encode(e.stamped(), self.fmt), key=e.key.encode()
             )
             for e in events
         ]
