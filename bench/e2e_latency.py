@@ -18,7 +18,8 @@ of shadow decisions: decisions/s until the last verdict), and for `current` the 
 half the smaller maximum. CPU seconds per process and the load average come with every phase.
 
     python bench/e2e_latency.py [--rate 1000] [--seconds 30] [--backlog 20000]
-        [--systems before,current,plain] [--before main]     (needs `novacron kafka start`)
+        [--systems before,current,plain] [--before main] [--roles ingest,learn,govern,execute]
+        [--no-drains] [--py-spy PATH] [--out FILE]           (needs `novacron kafka start`)
 """
 
 from __future__ import annotations
@@ -249,8 +250,7 @@ def run_system(name: str, args: argparse.Namespace, scratch: Path) -> dict[str, 
     workdir = scratch / name
     workdir.mkdir(parents=True)
     system = System(name, tree, kafka, workdir,
-                    roles=("ingest",) if name == "plain" else
-                    ("ingest", "learn", "govern", "execute"),
+                    roles=("ingest",) if name == "plain" else tuple(args.roles.split(",")),
                     plain=("learn", "govern") if name == "plain" else ())
     try:
         system.start()
@@ -290,6 +290,8 @@ def main() -> None:
     parser.add_argument("--backlog", type=int, default=20_000)
     parser.add_argument("--systems", default="before,current,plain")
     parser.add_argument("--before", default="main")
+    parser.add_argument("--roles", default="ingest,learn,govern,execute",
+                        help="roles of `before` and `current` (e.g. learn,govern to isolate them)")
     parser.add_argument("--no-drains", action="store_true")
     parser.add_argument("--bootstrap", default="127.0.0.1:9092")
     parser.add_argument("--py-spy", default=shutil.which("py-spy"),
@@ -298,7 +300,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(RESULTS / "e2e_latency.json"))
     args = parser.parse_args()
     result: dict[str, Any] = {
-        "rate": args.rate, "seconds": args.seconds, "backlog": args.backlog,
+        "rate": args.rate, "seconds": args.seconds, "backlog": args.backlog, "roles": args.roles,
         "services": SERVICES, "before_rev": resolve(args.before), "tree": resolve("HEAD"),
         "bench_env": BENCH_ENV, "load_average_start": [round(x, 2) for x in os.getloadavg()],
         "systems": {}}
