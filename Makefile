@@ -45,6 +45,7 @@ bench: install ## benchmarks (JSON in bench/results/, table in bench/README.md)
 	python bench/executor.py
 	python bench/remote_write.py
 	python bench/host.py
+	python bench/e2e_latency.py
 
 mutation: install ## mutation testing of the rule modules (mutmut; ~15 min on 2 cores): bench/results/mutation.json
 	python bench/mutation.py

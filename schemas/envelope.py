@@ -56,10 +56,16 @@ class Event(BaseModel):
     """Id of the first event of the chain (the sample, change or request that started it)."""
     causation_id: Identifier = Field(default="", max_length=128)
     """Id of the event that directly caused this one (empty for the first event)."""
+    produced_at: datetime | None = None
+    """Processing time: when the process that wrote this record sent it, UTC, ms. NovaCron's
+    senders always set their own (`stamped`), never copy it from input; with the cause's
+    `produced_at` it gives each hop's latency. None in records of older writers."""
 
-    @field_validator("event_time")
+    @field_validator("event_time", "produced_at")
     @classmethod
-    def _utc_millis(cls, value: datetime, info: ValidationInfo) -> datetime:
+    def _utc_millis(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        if value is None:
+            return None
         value = _to_ms(value)
         edge = info.context.get(EDGE_CONTEXT) if info.context else None
         if edge is not None:  # decoded at the edge: the time window applies
@@ -79,6 +85,10 @@ class Event(BaseModel):
         fields.setdefault("correlation_id", parent.correlation_id)
         fields.setdefault("causation_id", parent.event_id)
         return cls(**fields)
+
+    def stamped(self) -> Self:
+        """A copy with `produced_at` set to now: called by every sender just before encoding."""
+        return self.model_copy(update={"produced_at": utc_now()})
 
     @property
     def key(self) -> str:

@@ -20,6 +20,7 @@ __all__ = [
     "audit_tail",
     "iter_audit_rows",
     "chain",
+    "with_hops",
     "dlq_count",
     "dlq_reasons",
     "literal",
@@ -87,20 +88,47 @@ def sample_rows(backend: Reader, db: str, table: str, n: int = 10) -> list[dict[
 
 
 def chain(backend: Reader, db: str, correlation_id: str) -> list[dict[str, Any]]:
-    """Every event of one causal chain across all tables, oldest first, each once."""
+    """Every event of one causal chain across all tables, oldest first, each once, with
+    `hop_ms`: its `produced_at` minus its cause's (the latency of the hop that made it)."""
     cid = literal(correlation_id)
     parts = [
         f"SELECT '{spec.name}' AS table_name, '{etype}' AS event_type, event_id, event_time, "
-        f"source, causation_id, payload FROM {_table(db, spec.name)} WHERE correlation_id = {cid}"
+        f"produced_at, source, causation_id, payload FROM {_table(db, spec.name)} "
+        f"WHERE correlation_id = {cid}"
         for etype, spec in TABLES.items()
     ]
     union = " UNION ALL ".join(parts)
-    return backend.query(
+    rows = backend.query(
         "SELECT table_name, event_type, event_id, any(event_time) AS event_time, "
-        "any(source) AS source, any(causation_id) AS causation_id, any(payload) AS payload "
+        "any(produced_at) AS produced_at, any(source) AS source, "
+        "any(causation_id) AS causation_id, any(payload) AS payload "
         f"FROM ({union})"
         " GROUP BY table_name, event_type, event_id ORDER BY event_time, event_id"
     )
+    return with_hops(rows)
+
+
+def with_hops(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Add `hop_ms` to chain rows: produced_at minus the cause's produced_at (None: unknown)."""
+    produced = {r["event_id"]: _instant(r.get("produced_at")) for r in rows}
+    out = []
+    for r in rows:
+        mine, cause = produced.get(r["event_id"]), produced.get(r.get("causation_id") or "")
+        hop = None if mine is None or cause is None else round((mine - cause) * 1000, 3)
+        out.append({**r, "hop_ms": hop})
+    return out
+
+
+def _instant(value: Any) -> float | None:
+    """Epoch seconds of a DateTime64 as a reader returns it (datetime or text), or None."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return moment.timestamp()
+    text = str(value).replace(" ", "T")
+    parsed = datetime.fromisoformat(text)
+    return (parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)).timestamp()
 
 
 def dlq_reasons(backend: Reader, db: str, limit: int = 20) -> list[dict[str, Any]]:

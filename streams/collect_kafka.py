@@ -78,7 +78,7 @@ class KafkaPublisher:
         producer = await self._ensure()
         topic = self.settings.kafka.topic
         futures = [
-            await producer.send(topic(e.topic), self.codec.encode(e), key=e.key.encode())
+            await producer.send(topic(e.topic), self.codec.encode(e.stamped()), key=e.key.encode())
             for e in events
         ]
         for key, blob in state:

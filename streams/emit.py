@@ -33,7 +33,8 @@ class Emitter:
     async def _ensure(self) -> AIOKafkaProducer:
         async with self._lock:
             if self._producer is None:
-                producer = kafka_clients.producer(self.settings.kafka, acks="all", linger_ms=5)
+                producer = kafka_clients.producer(self.settings.kafka, acks="all",
+                                                  linger_ms=self.settings.kafka.linger_ms)
                 await producer.start()
                 self._producer = producer
         return self._producer
@@ -44,7 +45,7 @@ class Emitter:
         kafka = self.settings.kafka
         futures = [
             await producer.send(
-                kafka.topic(e.topic), self.codec.encode(e, self.fmt), key=e.key.encode()
+                kafka.topic(e.topic), self.codec.encode(e.stamped(), self.fmt), key=e.key.encode()
             )
             for e in events
         ]

@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 POLICY_DIR = Path(__file__).resolve().parents[1] / "policies" / "rego"
 """The shipped Rego policies, seeded into the registry when the `policies` topic lacks them."""
-BATCH_SIZE, BATCH_SECONDS = 200, 0.2  # decisions are few and latency matters more than volume
+BATCH_SIZE = 200  # decisions are few: the window (host.gate_batch_ms) bounds their wait
 EXPIRE_SECONDS = 1.0  # period of the pending-approval expiry timer
 UNMATCHED_MAX = 10_000  # answers kept for requests whose partition has not been restored yet
 
@@ -258,7 +258,8 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
     @app.agent(ctx.raw_topic(app, "decisions"))
     async def evaluate(stream: faust.StreamT[bytes]) -> None:
         await ready.wait()  # no verdict before the policies are loaded
-        async for batch in cast(faust.Stream, stream).take_events(BATCH_SIZE, within=BATCH_SECONDS):
+        within = ctx.settings.host.gate_batch_ms / 1000
+        async for batch in cast(faust.Stream, stream).take_events(BATCH_SIZE, within=within):
             await host.decisions(positioned(ctx, batch, Decision))
             ctx.metrics.events.labels("gate", "decisions").inc(len(batch))
 

@@ -64,7 +64,8 @@ class PlanPublisher:
                 for r in plan.records:
                     await producer.send(topic(r.topic), r.value, key=r.key)
                 for e in [*plan.events, plan.sync]:
-                    await producer.send(topic(e.topic), self.codec.encode(e), key=e.key.encode())
+                    await producer.send(topic(e.topic), self.codec.encode(e.stamped()),
+                                        key=e.key.encode())
         except BaseException:
             await self.close()  # a fenced or broken producer is rebuilt for the next attempt
             raise

@@ -167,7 +167,7 @@ class SinkPipeline:
             letter.offset,
             letter.reason,
         )
-        value = self.ctx.codec.encode(letter)
+        value = self.ctx.codec.encode(letter.stamped())
         self._dlq_sends.append(await producer.send(self.dlq_topic, value, key=letter.key.encode()))
 
     def _due(self) -> bool:

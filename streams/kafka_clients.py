@@ -155,12 +155,14 @@ def admin(kafka: KafkaConfig, **options: Any) -> AIOKafkaAdminClient:
 
 
 def faust_app(kafka: KafkaConfig, app_id: str, **options: Any) -> faust.App:
-    """A Faust app (one role's consumer group `app_id`) on the configured broker and security."""
-    import faust
+    """A Faust app (one role's consumer group `app_id`) on the configured broker and security;
+    its agents' consumer waits at most `kafka.fetch_max_wait_ms` per fetch."""
+    from streams.faust_driver import App
 
     servers = kafka.bootstrap.split(",")
-    return faust.App(app_id, broker=f"kafka://{servers[0]}", broker_servers=servers,
-                     broker_credentials=broker_credentials(kafka), **options)
+    return App(app_id, broker=f"kafka://{servers[0]}", broker_servers=servers,
+               broker_credentials=broker_credentials(kafka),
+               fetch_max_wait_ms=kafka.fetch_max_wait_ms, **options)
 
 
 def broker_credentials(kafka: KafkaConfig) -> Any:

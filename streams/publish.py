@@ -25,9 +25,8 @@ async def publish_async(
     await producer.start()
     try:
         futures = [
-            await producer.send(
-                settings.kafka.topic(event.topic), codec.encode(event, fmt), key=event.key.encode()
-            )
+            await producer.send(settings.kafka.topic(event.topic),
+                                codec.encode(event.stamped(), fmt), key=event.key.encode())
             for event in events
         ]
         await asyncio.gather(*futures)

@@ -126,6 +126,7 @@ class TopicReader:
         self.topic, self.from_start, self.since_ms = topic, from_start, since_ms
         self.partitions = None if partitions is None else sorted(set(partitions))
         self._consumer: Consumer | None = None
+        self._offsets: Consumer | None = None
         self._tps: list[TopicPartition] = []
         self._lock = asyncio.Lock()  # catch_up() and follow() may share the consumer
 
@@ -138,6 +139,11 @@ class TopicReader:
         consumer = self.source.consumer()
         await consumer.start()
         self._consumer = consumer
+        # end offsets come from a client that never fetches: on the fetching consumer's
+        # connection a ListOffsets request waits behind the in-flight fetch (up to its fetch
+        # wait) at the broker, which made every catch-up (once per host batch) cost ~100 ms
+        self._offsets = self.source.consumer()
+        await self._offsets.start()
         self._tps = [TopicPartition(self.topic, p) for p in sorted(wanted)]
         consumer.assign(self._tps)
         if self.since_ms is not None:
@@ -159,7 +165,8 @@ class TopicReader:
     async def catch_up(self, handle: Handler) -> int:
         """Handle every record that existed when called; return how many were read."""
         consumer = self._require()
-        ends = await consumer.end_offsets(self._tps)
+        assert self._offsets is not None
+        ends = await self._offsets.end_offsets(self._tps)
         read = 0
         while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
             read += await self.poll(handle, 100)
@@ -188,6 +195,9 @@ class TopicReader:
         if self._consumer is not None:
             await self._consumer.stop()
             self._consumer = None
+        if self._offsets is not None:
+            await self._offsets.stop()
+            self._offsets = None
 
 
 async def read_to_end(source: KafkaConfig | TopicSource, topic: str,

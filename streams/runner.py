@@ -102,7 +102,8 @@ class RoleRunner:
         kafka, host = self.settings.kafka, self.settings.host
         return kafka_clients.consumer(
             kafka, group_id=f"{kafka.topic_prefix}{self.role}",
-            enable_auto_commit=False, auto_offset_reset="earliest", fetch_max_wait_ms=100,
+            enable_auto_commit=False, auto_offset_reset="earliest",
+            fetch_max_wait_ms=kafka.fetch_max_wait_ms,
             isolation_level="read_committed",  # never a record of an aborted GitOps sync
             # the same partition numbers of every input topic on one member: a resource's
             # metrics and its state stay together (co-partitioned, as with Faust's assignor)

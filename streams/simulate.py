@@ -155,4 +155,5 @@ class SimulatorHost:
     async def _send(self, event: Event) -> None:
         assert self._producer is not None
         topic = self.settings.kafka.topic(event.topic)
-        await self._producer.send(topic, self.codec.encode(event, self.fmt), key=event.key.encode())
+        value = self.codec.encode(event.stamped(), self.fmt)
+        await self._producer.send(topic, value, key=event.key.encode())

@@ -206,3 +206,20 @@ def test_factory_clients_carry_the_config() -> None:
     app = kafka_clients.faust_app(cfg, "novacron-test", autodiscover=False, web_enabled=False)
     assert app.conf.broker_credentials is not None
     assert [str(u) for u in app.conf.broker] == ["kafka://k:1"]
+
+
+def test_faust_agents_fetch_with_the_configured_wait() -> None:
+    # faust-streaming hard-codes fetch_max_wait_ms=1500 in its aiokafka driver: a stall of up to
+    # 1.5 s per hop for the gate and the executor, unless the setting reaches their consumer
+    async def build(cfg: KafkaConfig) -> int:
+        app = kafka_clients.faust_app(cfg, "novacron-test", autodiscover=False,
+                                      web_enabled=False)
+        consumer = app.consumer._thread._create_worker_consumer(app.transport)
+        try:
+            return int(consumer._fetch_max_wait_ms)
+        finally:
+            await consumer.stop()
+
+    assert asyncio.run(build(KafkaConfig())) == 100
+    assert asyncio.run(build(KafkaConfig(fetch_max_wait_ms=30))) == 30
+    assert Settings(kafka={"fetch_max_wait_ms": 1500}).kafka.fetch_max_wait_ms == 1500

@@ -11,6 +11,7 @@ import itertools
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import orjson
@@ -239,3 +240,23 @@ def test_insert_errors_are_retryable_with_the_cause_chained(backend, cfg):
     assert info.value.__cause__ is not None
     with pytest.raises(RejectedError, match="query failed"):
         backend.query("SELEC 1")
+
+
+def test_processing_time_is_stored_and_chain_shows_each_hop(backend, cfg):
+    sample = EXAMPLES["MetricSample"].model_copy(
+        update={"produced_at": T0 + timedelta(milliseconds=5)})
+    decision = EXAMPLES["Decision"].model_copy(update={
+        "produced_at": T0 + timedelta(milliseconds=47), "causation_id": sample.event_id})
+    old = EXAMPLES["PolicyVerdict"]  # a record of an older writer: no processing time
+    write(backend, cfg, [sample, decision, old])
+    rows = backend.query(f"SELECT produced_at FROM {cfg.database}.decisions")
+    assert rows == [{"produced_at": "2026-05-06 07:08:09.170"}]
+    steps = {s["event_type"]: s for s in queries.chain(backend, cfg.database,
+                                                       sample.correlation_id)}
+    assert steps["Decision"]["hop_ms"] == 42.0
+    assert steps["MetricSample"]["hop_ms"] is None  # the first event has no cause
+    old_row = steps["PolicyVerdict"]
+    assert old_row["produced_at"] is None and old_row["hop_ms"] is None
+    report = queries.run_report(backend, "hop_latency", cfg.database)
+    assert report == [{"hop": "1 sample -> decision", "events": 1, "p50_ms": 42.0,
+                       "p99_ms": 42.0, "max_ms": 42}]

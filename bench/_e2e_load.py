@@ -1,0 +1,246 @@
+"""Load and measurement of bench/e2e_latency.py: open-loop producer, output tap, backlog drains."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import orjson
+from aiokafka import AIOKafkaProducer, TopicPartition
+
+from schemas import Decision, Event, MetricSample
+from schemas.codec import Codec
+from streams import kafka_clients
+from streams.settings import KafkaConfig
+
+CODEC = Codec()
+OUTPUTS = ("decisions", "verdicts", "actions", "outcomes")
+
+
+def sample(run: str, i: int, services: int) -> MetricSample:
+    """Sample i of a run: services round-robin, every fifth one overloaded."""
+    n = i % services
+    hot = n % 5 == 0
+    return MetricSample(
+        event_id=f"{run}-{i}", resource_id=f"svc-{n}", resource_type="service", source="bench",
+        cpu_usage=95.0 if hot else 30.0 + n % 10, memory_usage=60.0 if hot else 40.0,
+        network_latency_ms=420.0 if hot else 80.0, error_rate=0.03 if hot else 0.0,
+        request_rate=900.0 if hot else 120.0, active_vms=3, cost_per_hour=0.3)
+
+
+async def _producer(kafka: KafkaConfig) -> AIOKafkaProducer:
+    producer = kafka_clients.producer(kafka, acks="all", linger_ms=kafka.linger_ms)
+    await producer.start()
+    return producer
+
+
+async def open_loop(kafka: KafkaConfig, rate: float, seconds: float, services: int
+                    ) -> tuple[dict[str, float], float]:
+    """Send `rate` samples/s for `seconds` on a fixed schedule (open loop: a slow system does
+    not slow the sender). Returns each sample's scheduled send time (epoch ms) and how late
+    the sender was at worst (ms)."""
+    run, producer = uuid.uuid4().hex[:8], await _producer(kafka)
+    scheduled: dict[str, float] = {}
+    futures: list[asyncio.Future[Any]] = []
+    start, total, late = time.time(), int(rate * seconds), 0.0
+    try:
+        i = 0
+        while i < total:
+            now = time.time()
+            due = min(total, int((now - start) * rate) + 1)
+            while i < due:
+                event = sample(run, i, services).model_copy(
+                    update={"event_time": datetime.fromtimestamp(now, UTC)})
+                at = (start + i / rate) * 1000
+                scheduled[event.event_id] = at
+                late = max(late, now * 1000 - at)
+                futures.append(await producer.send(
+                    kafka.topic("metrics"), CODEC.encode(event.stamped()),
+                    key=event.key.encode(), timestamp_ms=int(at)))
+                i += 1
+            await asyncio.sleep(max(0.0, start + i / rate - time.time()))
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    return scheduled, late
+
+
+@dataclass
+class Seen:
+    """One output record: its chain, the Kafka CreateTime and the event's produced_at (ms)."""
+
+    topic: str
+    correlation_id: str
+    created_ms: int
+    produced_ms: float | None
+    body: dict[str, Any]
+
+
+@dataclass
+class Tap:
+    """Reads every output topic from its end on, in the background."""
+
+    kafka: KafkaConfig
+    seen: list[Seen] = field(default_factory=list)
+    _task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        names = {self.kafka.topic(t): t for t in OUTPUTS}
+        consumer = kafka_clients.consumer(self.kafka, group_id=None, enable_auto_commit=False,
+                                          fetch_max_wait_ms=20)
+        await consumer.start()
+        tps = [TopicPartition(t, p) for t in names for p in consumer.partitions_for_topic(t) or
+               await _partitions(consumer, t)]
+        consumer.assign(tps)
+        await consumer.seek_to_end(*tps)
+        self._task = asyncio.create_task(self._read(consumer, names))
+
+    async def _read(self, consumer: Any, names: dict[str, str]) -> None:
+        try:
+            while True:
+                for tp, recs in (await consumer.getmany(timeout_ms=100)).items():
+                    for r in recs:
+                        body = orjson.loads(r.value)
+                        produced = body.get("produced_at")
+                        self.seen.append(Seen(names[tp.topic], body.get("correlation_id", ""),
+                                              r.timestamp, _ms(produced), body))
+        finally:
+            await consumer.stop()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+
+async def _partitions(consumer: Any, topic: str) -> set[int]:
+    await consumer._client.force_metadata_update()
+    return consumer.partitions_for_topic(topic) or set()
+
+
+def _ms(value: str | None) -> float | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000
+
+
+def stats(values: Iterable[float]) -> dict[str, float | int]:
+    """Count, p50, p99 and max (ms, one decimal)."""
+    arr = np.asarray(list(values), dtype=float)
+    if arr.size == 0:
+        return {"n": 0}
+    return {"n": int(arr.size), "p50_ms": round(float(np.percentile(arr, 50)), 1),
+            "p99_ms": round(float(np.percentile(arr, 99)), 1), "max_ms": round(float(arr.max()), 1)}
+
+
+def latencies(scheduled: dict[str, float], seen: list[Seen]) -> dict[str, Any]:
+    """From each sample's scheduled send to the first decision / verdict / action / outcome of
+    its chain (Kafka CreateTime, set by the sending worker), and per hop (produced_at)."""
+    first: dict[tuple[str, str], Seen] = {}
+    for s in seen:
+        if s.correlation_id in scheduled:
+            first.setdefault((s.topic, s.correlation_id), s)
+    out: dict[str, Any] = {}
+    for topic in OUTPUTS:
+        out[f"sample_to_{topic[:-1]}"] = stats(
+            s.created_ms - scheduled[cid] for (t, cid), s in first.items() if t == topic)
+    out["hops_from_produced_at"] = _hops(first)
+    return out
+
+
+def _hops(first: dict[tuple[str, str], Seen]) -> dict[str, Any]:
+    """decision → verdict and decision → action by produced_at (None on trees without it)."""
+    hops: dict[str, list[float]] = {"decision_to_verdict": [], "decision_to_action": [],
+                                    "action_to_outcome": []}
+    for (topic, cid), s in first.items():
+        cause = {"verdicts": "decisions", "actions": "decisions", "outcomes": "actions"}.get(topic)
+        parent = first.get((cause, cid)) if cause is not None else None
+        if cause is None or parent is None:
+            continue
+        if s.produced_ms is not None and parent.produced_ms is not None:
+            hops[f"{cause[:-1]}_to_{topic[:-1]}"].append(s.produced_ms - parent.produced_ms)
+    return {k: stats(v) for k, v in hops.items()}
+
+
+async def committed_all(kafka: KafkaConfig, group: str, topic: str) -> tuple[int, int]:
+    """(committed, end) offsets summed over the topic's partitions for a consumer group."""
+    admin = kafka_clients.admin(kafka)
+    consumer = kafka_clients.consumer(kafka, group_id=None)
+    await admin.start()
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in await _partitions(consumer, topic)]
+        ends = await consumer.end_offsets(tps)
+        done = await admin.list_consumer_group_offsets(group)
+        return sum(done[tp].offset for tp in tps if tp in done), sum(ends.values())
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+async def drain_learn(kafka: KafkaConfig, group: str, n: int, services: int,
+                      timeout: float = 240) -> dict[str, float]:
+    """Produce a backlog of n samples at once; events/s until the group committed them all."""
+    start_committed, _ = await committed_all(kafka, group, kafka.topic("metrics"))
+    run, producer = uuid.uuid4().hex[:8], await _producer(kafka)
+    t0 = time.monotonic()
+    try:
+        now = datetime.now(UTC)
+        futures = [await producer.send(kafka.topic("metrics"), CODEC.encode(
+            sample(run, i, services).model_copy(update={"event_time": now}).stamped()),
+            key=f"svc-{i % services}".encode()) for i in range(n)]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    produced_s = time.monotonic() - t0
+    while time.monotonic() - t0 < timeout:
+        done, end = await committed_all(kafka, group, kafka.topic("metrics"))
+        if done >= end:
+            elapsed = time.monotonic() - t0
+            return {"events": n, "seconds": round(elapsed, 2), "produce_seconds":
+                    round(produced_s, 2), "events_per_s": round((done - start_committed) / elapsed)}
+        await asyncio.sleep(0.1)
+    done, end = await committed_all(kafka, group, kafka.topic("metrics"))
+    return {"events": n, "timeout_s": timeout, "left": end - done,
+            "events_per_s": round((done - start_committed) / timeout)}
+
+
+def shadow_decision(run: str, i: int, services: int) -> Decision:
+    """A shadow decision: judged and logged by the gate, never acted on."""
+    return Decision(event_id=f"{run}-d{i}", resource_id=f"svc-{i % services}",
+                    decision_type="scale_up", origin="dqn",
+                    confidence=0.9, mode="shadow", params={"delta": 1}, source="bench",
+                    reasoning="bench backlog")
+
+
+async def drain_govern(kafka: KafkaConfig, tap: Tap, n: int, services: int,
+                       timeout: float = 240) -> dict[str, float]:
+    """Produce n shadow decisions at once; decisions/s until the last one's verdict."""
+    run, producer = uuid.uuid4().hex[:8], await _producer(kafka)
+    ids = {f"{run}-d{i}" for i in range(n)}
+    t0, wall0 = time.monotonic(), time.time() * 1000
+    try:
+        events: list[Event] = [shadow_decision(run, i, services).stamped() for i in range(n)]
+        futures = [await producer.send(kafka.topic("decisions"), CODEC.encode(e),
+                                       key=e.key.encode()) for e in events]
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    while time.monotonic() - t0 < timeout:
+        verdicts = [s for s in tap.seen if s.topic == "verdicts" and s.correlation_id in ids]
+        if len({s.correlation_id for s in verdicts}) >= n:
+            last = max(s.created_ms for s in verdicts)
+            seconds = (last - wall0) / 1000
+            return {"events": n, "seconds": round(seconds, 2),
+                    "events_per_s": round(n / seconds)}
+        await asyncio.sleep(0.1)
+    got = len({s.correlation_id for s in tap.seen
+               if s.topic == "verdicts" and s.correlation_id in ids})
+    return {"events": n, "timeout_s": timeout, "verdicts": got,
+            "events_per_s": round(got / timeout)}
