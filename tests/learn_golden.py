@@ -30,7 +30,8 @@ from schemas import Decision, Event, Insight, MetricSample, Outcome, action_id_f
 FIXTURE = Path(__file__).parent / "fixtures" / "learn_golden.json"
 PRETRAINED = Path(__file__).resolve().parents[1] / "models" / "dqn" / "pretrained"
 START = datetime(2026, 1, 1, tzinfo=UTC)
-_VOLATILE = {"event_id", "correlation_id", "causation_id", "event_time"}
+_VOLATILE = {"event_id", "correlation_id", "causation_id", "event_time",
+             "produced_at"}  # stamped by the host as it sends, not by the model
 
 
 def _rows(n: int, seed: int) -> list[dict[str, Any]]:

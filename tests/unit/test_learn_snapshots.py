@@ -17,7 +17,8 @@ from schemas import MetricSample
 # Written by commit c9b8a9e from sample_stream(5, 400): a forecaster (horizon 3) and an optimizer
 # resource after 300 samples, with what each produced over the last 100 samples.
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "learn_snapshots_c9b8a9e.pkl"
-_VOLATILE = {"event_id", "event_time", "correlation_id", "causation_id"}
+_VOLATILE = {"event_id", "event_time", "correlation_id", "causation_id",
+             "produced_at"}  # stamped by the host as it sends, not by the model
 
 
 def _old() -> dict[str, Any]:
