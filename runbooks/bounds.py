@@ -10,13 +10,11 @@ bounded), never merged into a Kubernetes patch or sent to AWS.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from runbooks.interpolate import VAR
 from runbooks.params import Parameter
-
-if TYPE_CHECKING:
-    from runbooks.model import Step
+from runbooks.positions import StepView
 
 __all__ = ["EFFECT_DATA", "data_uses", "unbounded"]
 
@@ -42,7 +40,7 @@ def _vars(value: Any) -> Iterator[str]:
             yield from _vars(item)
 
 
-def data_uses(step: Step) -> list[tuple[str, str]]:
+def data_uses(step: StepView) -> list[tuple[str, str]]:
     """(variable, where) for every `${var}` an effector step sends to its target as data."""
     return [(var, f"parameters.{name}") for name in EFFECT_DATA.get(step.kind, ())
             for var in _vars(step.parameters.get(name))]
@@ -65,7 +63,7 @@ def _why(spec: Parameter, kind: str) -> str | None:
     return None
 
 
-def unbounded(step: Step, parameters: Mapping[str, Parameter]) -> list[str]:
+def unbounded(step: StepView, parameters: Mapping[str, Parameter]) -> list[str]:
     """Problems: overridable parameters that reach an effector without bounds."""
     problems = []
     for var, where in data_uses(step):

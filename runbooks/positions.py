@@ -4,17 +4,32 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from runbooks.interpolate import VAR
 
-if TYPE_CHECKING:
-    from runbooks.model import Step
-
-__all__ = ["SensitiveUse", "sensitive_uses"]
+__all__ = ["SensitiveUse", "StepView", "sensitive_uses"]
 
 SensitiveUse = tuple[str, str, str]
 """(variable, kind, where): kind is endpoint, credential, webhook or code."""
+
+
+class StepView(Protocol):
+    """The fields of a step that the checks here read; `runbooks.model.Step` has them.
+
+    A protocol rather than the model itself, so the model can run these checks in its own
+    validators without the two modules importing each other.
+    """
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def action(self) -> str | list[str] | None: ...
+    @property
+    def parameters(self) -> dict[str, Any]: ...
+
 
 _AUTHORITY = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*")
 _SECRET_HEADER = re.compile(r"auth|token|key|cookie|secret|signature", re.IGNORECASE)
@@ -41,7 +56,7 @@ def url_host_vars(template: str) -> list[str]:
     return list(_vars(match.group(0))) if match else []
 
 
-def sensitive_uses(step: Step) -> list[SensitiveUse]:
+def sensitive_uses(step: StepView) -> list[SensitiveUse]:
     """Every variable the step puts where a value would choose a target, a secret or code."""
     params, kind = step.parameters, step.kind
     uses: list[SensitiveUse] = []

@@ -9,7 +9,7 @@ in which case its own compensation runs first, then those of the completed steps
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
@@ -18,16 +18,13 @@ from runbooks.interpolate import Interpolator, Redactor
 from runbooks.journal import WORKFLOW, JournalEntry
 from runbooks.model import Runbook, Step
 from runbooks.results import StepResult, WorkflowResult
-from runbooks.runtime import StepContext, emit_event
+from runbooks.runtime import RunHost, StepContext, emit_event
 from runbooks.steps.control import ApprovalTimeout
 from runbooks.timing import backoff_delay
 from runbooks.urls import base_names, render_url
 from runbooks.verdict import missed, verdict
 from schemas import Event, Outcome
 from schemas.errors import NonRetryableError, RetryableError
-
-if TYPE_CHECKING:
-    from runbooks.engine import Engine
 
 __all__ = ["WorkflowRun", "classify"]
 
@@ -50,7 +47,7 @@ class WorkflowRun:
 
     def __init__(
         self,
-        engine: Engine,
+        engine: RunHost,
         runbook: Runbook,
         variables: dict[str, Any],
         parent: Event,

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import inspect
+import random
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -13,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from runbooks.effectors import EffectorsConfig
 from runbooks.interpolate import Interpolator, Redactor, Secrets
+from runbooks.journal import Journal
 from runbooks.model import Step
 from runbooks.results import WorkflowResult
 from runbooks.timing import Clock
@@ -23,6 +25,7 @@ __all__ = [
     "ChildRunner",
     "Emit",
     "EngineConfig",
+    "RunHost",
     "StepContext",
     "StepHandler",
     "emit_event",
@@ -114,3 +117,35 @@ async def emit_event(emit: Emit, event: Event) -> None:
     result = emit(event)
     if inspect.isawaitable(result):
         await result
+
+
+class RunHost(Protocol):
+    """What one workflow run needs of the engine that started it (`runbooks.engine.Engine`).
+
+    A protocol, so `runbooks.run` does not import the engine that imports it.
+    """
+
+    @property
+    def config(self) -> EngineConfig: ...
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def emit(self) -> Emit: ...
+    @property
+    def journal(self) -> Journal: ...
+    @property
+    def secrets(self) -> Secrets: ...
+    @property
+    def http(self) -> httpx.AsyncClient: ...
+    @property
+    def rng(self) -> random.Random: ...
+    @property
+    def handlers(self) -> Mapping[str, StepHandler]: ...
+    @property
+    def wait_for_approval(self) -> ApprovalWaiter | None: ...
+
+    async def run_child(self, runbook_id: str, variables: dict[str, Any], action_id: str,
+                        parent: Event, depth: int, *,
+                        inherited: Mapping[str, Any] | None = None) -> WorkflowResult:
+        """Run a sub-workflow under its own journal entry."""
+        ...

@@ -5,12 +5,11 @@ from __future__ import annotations
 import types
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any, Literal, Protocol, Union, get_args, get_origin
 
 from schemas import EVENT_TYPES
 from schemas.edge import strip_annotated
 from schemas.envelope import Event
-from sinks.backend import Backend
 from sinks.config import ClickHouseConfig
 
 # DDL is built from the model-derived specs and a pattern-validated database name.
@@ -21,6 +20,7 @@ __all__ = [
     "ROLLUP_VIEW",
     "TABLES",
     "Column",
+    "SchemaTarget",
     "TableSpec",
     "apply_ddl",
     "column_for",
@@ -212,7 +212,21 @@ def create_statements(cfg: ClickHouseConfig) -> list[str]:
     return [f"CREATE DATABASE IF NOT EXISTS {quote(cfg.database)}", *tables, *_extras_sql(cfg)]
 
 
-def apply_ddl(backend: Backend, cfg: ClickHouseConfig) -> list[str]:
+class SchemaTarget(Protocol):
+    """The two calls of a `sinks.backend.Backend` that creating the schema needs.
+
+    A protocol, so the backends (which take column blocks built from these table specs) and
+    the specs do not import each other.
+    """
+
+    def execute(self, sql: str) -> None:
+        """Run a statement that returns nothing."""
+
+    def query(self, sql: str) -> list[dict[str, Any]]:
+        """Run a SELECT and return its rows as dicts."""
+
+
+def apply_ddl(backend: SchemaTarget, cfg: ClickHouseConfig) -> list[str]:
     """Create what is missing and add columns new model fields need; returns columns added.
 
     Idempotent: safe on every start. An existing table's TTL or sorting key is not changed.
@@ -222,7 +236,7 @@ def apply_ddl(backend: Backend, cfg: ClickHouseConfig) -> list[str]:
     return _add_missing_columns(backend, cfg)
 
 
-def _add_missing_columns(backend: Backend, cfg: ClickHouseConfig) -> list[str]:
+def _add_missing_columns(backend: SchemaTarget, cfg: ClickHouseConfig) -> list[str]:
     db = cfg.database.replace("'", "")
     rows = backend.query(f"SELECT table, name FROM system.columns WHERE database = '{db}'")
     have = {(r["table"], r["name"]) for r in rows}

@@ -18,24 +18,50 @@ declared configuration, accept_drift makes the current one the baseline.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
-from agents.simulator.service import ServiceState
+from agents.simulator.configs import ConfigBook
+from agents.simulator.service import VM, ServiceState
+from agents.simulator.simconfig import SimConfig
 from schemas import Action
 from schemas.errors import RejectedError
 
-if TYPE_CHECKING:
-    from agents.simulator.world import World
-
-__all__ = ["apply", "even_weights"]
+__all__ = ["WorldView", "apply", "even_weights"]
 
 Status = Literal["succeeded", "failed", "skipped"]
 Result = tuple[Status, dict[str, Any], str | None]
 
 
-def apply(world: World, action: Action) -> Result:
+class WorldView(Protocol):
+    """What an action may touch in the world (`agents.simulator.world.World` is one).
+
+    A protocol, so the world can dispatch here without the two modules importing each other.
+    """
+
+    @property
+    def config(self) -> SimConfig: ...
+    @property
+    def book(self) -> ConfigBook: ...
+    @property
+    def hot_left(self) -> np.ndarray: ...
+
+    def service(self, resource_id: str) -> ServiceState:
+        """The service a resource id names."""
+        ...
+
+    def add_vm(self, state: ServiceState, boot_ticks: int) -> VM:
+        """Place a new VM for the service."""
+        ...
+
+    def queue_config(self, resource_id: str, op: Literal["create", "update", "delete"],
+                     change_source: str) -> None:
+        """Emit the resource's configuration on the next tick."""
+        ...
+
+
+def apply(world: WorldView, action: Action) -> Result:
     """Dispatch an action to its effect; failures are outcomes, never exceptions."""
     handler = _HANDLERS.get(action.action_type)
     if handler is None:
@@ -57,11 +83,11 @@ def _delta(action: Action) -> int:
     return delta
 
 
-def _no_action(world: World, action: Action) -> Result:
+def _no_action(world: WorldView, action: Action) -> Result:
     return "succeeded", {"vms": len(world.service(action.resource_id).vms)}, None
 
 
-def _scale_up(world: World, action: Action) -> Result:
+def _scale_up(world: WorldView, action: Action) -> Result:
     state, delta = world.service(action.resource_id), _delta(action)
     room = world.config.max_vms - len(state.vms)
     if room <= 0:
@@ -71,7 +97,7 @@ def _scale_up(world: World, action: Action) -> Result:
                          "effective_in_ticks": world.config.vm_boot_ticks}, None
 
 
-def _scale_down(world: World, action: Action) -> Result:
+def _scale_down(world: WorldView, action: Action) -> Result:
     state, delta = world.service(action.resource_id), _delta(action)
     room = len(state.vms) - world.config.min_vms
     if room <= 0:
@@ -86,7 +112,7 @@ def _scale_down(world: World, action: Action) -> Result:
     return "succeeded", {"vms": len(state.vms), "removed": removed, "effective_in_ticks": 0}, None
 
 
-def _migrate(world: World, action: Action) -> Result:
+def _migrate(world: WorldView, action: Action) -> Result:
     state = world.service(action.resource_id)
     movable = [vm for vm in state.vms if vm.ready and vm.migrate_left == 0]
     if not movable:
@@ -103,25 +129,25 @@ def _migrate(world: World, action: Action) -> Result:
                          "effective_in_ticks": world.config.migration_ticks}, None
 
 
-def even_weights(world: World, state: ServiceState) -> None:
+def even_weights(world: WorldView, state: ServiceState) -> None:
     """Reset the drift of every VM's balancer weight (the balancer already follows capacity)."""
     for vm in state.vms:
         vm.log_weight = 0.0
 
 
-def _rebalance(world: World, action: Action) -> Result:
+def _rebalance(world: WorldView, action: Action) -> Result:
     world.service(action.resource_id).rebalance_pending = True
     return "succeeded", {"effective_in_ticks": 1}, None
 
 
-def _adjust_policy(world: World, action: Action) -> Result:
+def _adjust_policy(world: WorldView, action: Action) -> Result:
     state = world.service(action.resource_id)
     state.throttle_left = world.config.throttle_ticks
     return "succeeded", {"throttle_utilisation": world.config.throttle_utilisation,
                          "ticks": world.config.throttle_ticks}, None
 
 
-def _enable_feature(world: World, action: Action) -> Result:
+def _enable_feature(world: WorldView, action: Action) -> Result:
     state = world.service(action.resource_id)
     if state.cache_on:
         return "skipped", {"cache": True}, "the cache is already enabled"
@@ -129,7 +155,7 @@ def _enable_feature(world: World, action: Action) -> Result:
     return "succeeded", {"cache": True, "warmup_ticks": world.config.cache_warmup_ticks}, None
 
 
-def _disable_feature(world: World, action: Action) -> Result:
+def _disable_feature(world: WorldView, action: Action) -> Result:
     state = world.service(action.resource_id)
     if not state.cache_on:
         return "skipped", {"cache": False}, "the cache is already disabled"
@@ -137,14 +163,14 @@ def _disable_feature(world: World, action: Action) -> Result:
     return "succeeded", {"cache": False}, None
 
 
-def _restore(world: World, action: Action) -> Result:
+def _restore(world: WorldView, action: Action) -> Result:
     if not world.book.restore(action.resource_id):
         return "failed", {}, f"unknown resource {action.resource_id!r}"
     world.queue_config(action.resource_id, "update", "agent")
     return "succeeded", {"restored": action.resource_id}, None
 
 
-def _accept(world: World, action: Action) -> Result:
+def _accept(world: WorldView, action: Action) -> Result:
     if not world.book.accept(action.resource_id):
         return "failed", {}, f"unknown resource {action.resource_id!r}"
     return "succeeded", {"accepted": action.resource_id}, None

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote
 
 import httpx
 
-__all__ = ["ApiError", "ControlApiClient"]
+__all__ = ["ApiError", "ClientHolder", "ControlApiClient"]
 
 
 class ApiError(Exception):
@@ -77,3 +77,14 @@ def _error(method: str, path: str, resp: httpx.Response) -> ApiError:
     if hint:
         details.append(hint)
     return ApiError(resp.status_code, f"{method} {path}: {summary}", "\n".join(details))
+
+
+class ClientHolder(Protocol):
+    """The provider as its resources see it (`provider.NovacronProvider` is one).
+
+    A protocol, so the resources do not import the provider that lists them.
+    """
+
+    @property
+    def client(self) -> ControlApiClient | None:
+        """The API client once the provider block is configured, else None."""

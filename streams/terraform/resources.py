@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from tf.iface import (  # type: ignore[import-not-found]
     CreateContext,
@@ -26,10 +26,7 @@ from tf.schema import Attribute, Schema  # type: ignore[import-not-found]
 from tf.types import Bool, NormalizedJson, Number, String, Unknown  # type: ignore[import-not-found]
 
 from policies.types import ENFORCEMENTS, POLICY_TYPES
-from streams.terraform.client import ApiError, ControlApiClient
-
-if TYPE_CHECKING:
-    from streams.terraform.provider import NovacronProvider
+from streams.terraform.client import ApiError, ClientHolder, ControlApiClient
 
 __all__ = ["RESOURCES"]
 
@@ -88,7 +85,7 @@ class _Base(Resource):  # type: ignore[misc]
     volatile: ClassVar[tuple[str, ...]] = ()
     """Computed attributes an update changes (planned as unknown, then read back)."""
 
-    def __init__(self, provider: NovacronProvider) -> None:
+    def __init__(self, provider: ClientHolder) -> None:
         self.provider = provider
 
     @classmethod
