@@ -260,3 +260,27 @@ def test_processing_time_is_stored_and_chain_shows_each_hop(backend, cfg):
     report = queries.run_report(backend, "hop_latency", cfg.database)
     assert report == [{"hop": "1 sample -> decision", "events": 1, "p50_ms": 42.0,
                        "p99_ms": 42.0, "max_ms": 42}]
+
+
+def test_hop_latency_pairs_each_event_with_its_own_cause(backend, cfg):
+    def at(ms: int) -> dict[str, object]:
+        return {"produced_at": T0 + timedelta(milliseconds=ms)}
+
+    decision = EXAMPLES["Decision"].model_copy(update=at(100))
+    verdict = EXAMPLES["PolicyVerdict"].model_copy(
+        update={**at(130), "causation_id": decision.event_id})
+    action = EXAMPLES["Action"].model_copy(update={**at(160), "causation_id": decision.event_id})
+    outcome = EXAMPLES["Outcome"].model_copy(
+        update={**at(1160), "causation_id": action.event_id, "scope": "action"})
+    step = EXAMPLES["Outcome"].model_copy(  # a step's outcome is not an action's end
+        update={**at(2000), "causation_id": action.event_id, "scope": "step",
+                "event_id": "00000000-0000-4000-8000-0000000000aa"})
+    # an action whose cause id names no decision (its approval): no hop to pair it with
+    approved = EXAMPLES["Action"].model_copy(update={
+        **at(500), "causation_id": verdict.event_id,
+        "event_id": "00000000-0000-4000-8000-0000000000ab"})
+    write(backend, cfg, [decision, verdict, action, outcome, step, approved])
+    report = {r["hop"]: (r["events"], r["max_ms"])
+              for r in queries.run_report(backend, "hop_latency", cfg.database)}
+    assert report == {"2 decision -> verdict": (1, 30), "3 decision -> action": (1, 60),
+                      "4 action -> outcome": (1, 1000)}
