@@ -12,7 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from agents.control_api import ApiSubject, Route
+from agents.access import ApiSubject
+from agents.api_routes import Route
 from policies.compliance import AttestationStore, ControlLibrary
 from schemas import Event
 from schemas.attestations import ComplianceAttestation

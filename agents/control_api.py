@@ -2,33 +2,30 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
-from typing import Any, Literal, Protocol
+from dataclasses import asdict
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
 from agents.access import ApiSubject, Authoriser, hash_token
 from agents.api_body import parse_body
+from agents.api_routes import (
+    ApiExtension,
+    Response,
+    Route,
+    openapi_document,
+    registered_extensions,
+    route_matcher,
+)
 from agents.gate import PolicyGate
 from policies.engine import PolicyEngine
 from policies.registry import PolicyRegistry
 from schemas import Approval, Event, PolicyVersion
 from schemas.errors import RejectedError
 
-__all__ = [
-    "ApiConfig",
-    "ApiExtension",
-    "ApiSubject",
-    "ControlApi",
-    "Route",
-    "hash_token",
-    "register_extension",
-]
+__all__ = ["ApiConfig", "ApiSubject", "ControlApi", "hash_token"]
 
-Response = tuple[int, dict[str, Any]]
-Verb = Literal["read", "write", "evaluate", "approve"]
 
 
 class ApiConfig(BaseModel):
@@ -88,27 +85,16 @@ class DecideBody(BaseModel):
     reason: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class _Route:
-    method: str
-    pattern: str
-    verb: Verb | None  # None: no authentication (health, openapi)
-    resource: str
-    handler: str
-    summary: str
-    body: type[BaseModel] | None = None
-
-
 _ROUTES = (
-    _Route("GET", "/health", None, "health", "_health", "Liveness and policy counts"),
-    _Route("GET", "/openapi.json", None, "openapi", "_openapi", "This OpenAPI 3.1 document"),
-    _Route("GET", "/policies", "read", "policy", "_list", "List policies"),
-    _Route("POST", "/policies", "write", "policy", "_register", "Register a policy", RegisterBody),
-    _Route("GET", "/policies/{id}", "read", "policy", "_get", "Current version of a policy"),
-    _Route(
+    Route("GET", "/health", None, "health", "_health", "Liveness and policy counts"),
+    Route("GET", "/openapi.json", None, "openapi", "_openapi", "This OpenAPI 3.1 document"),
+    Route("GET", "/policies", "read", "policy", "_list", "List policies"),
+    Route("POST", "/policies", "write", "policy", "_register", "Register a policy", RegisterBody),
+    Route("GET", "/policies/{id}", "read", "policy", "_get", "Current version of a policy"),
+    Route(
         "PUT", "/policies/{id}", "write", "policy", "_update", "New version of a policy", UpdateBody
     ),
-    _Route(
+    Route(
         "DELETE",
         "/policies/{id}",
         "write",
@@ -116,12 +102,12 @@ _ROUTES = (
         "_disable",
         "Disable a policy (kept in history)",
     ),
-    _Route("POST", "/policies/{id}/enable", "write", "policy", "_enable", "Enable a policy"),
-    _Route("POST", "/policies/{id}/disable", "write", "policy", "_disable", "Disable a policy"),
-    _Route(
+    Route("POST", "/policies/{id}/enable", "write", "policy", "_enable", "Enable a policy"),
+    Route("POST", "/policies/{id}/disable", "write", "policy", "_disable", "Disable a policy"),
+    Route(
         "GET", "/policies/{id}/history", "read", "policy", "_history", "Every version of a policy"
     ),
-    _Route(
+    Route(
         "POST",
         "/policies/{id}/rollback",
         "write",
@@ -130,7 +116,7 @@ _ROUTES = (
         "Roll back to a version",
         RollbackBody,
     ),
-    _Route(
+    Route(
         "POST",
         "/evaluate",
         "evaluate",
@@ -139,45 +125,14 @@ _ROUTES = (
         "Evaluate an input",
         EvaluateBody,
     ),
-    _Route("GET", "/approvals", "read", "approval", "_approvals", "Pending approvals"),
-    _Route(
+    Route("GET", "/approvals", "read", "approval", "_approvals", "Pending approvals"),
+    Route(
         "POST", "/approvals/{id}/approve", "approve", "approval", "_approve", "Approve", DecideBody
     ),
-    _Route(
+    Route(
         "POST", "/approvals/{id}/reject", "approve", "approval", "_reject", "Reject", DecideBody
     ),
 )
-
-
-def _compile(pattern: str) -> re.Pattern[str]:
-    return re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", pattern) + "$")
-
-
-_MATCHERS = [(r, _compile(r.pattern)) for r in _ROUTES]
-Route = _Route
-"""A route of the API; extensions declare theirs with it (handler: a method of the extension)."""
-
-
-class ApiExtension(Protocol):
-    """Routes mounted beside the built-in ones by another module (e.g. agents.compliance_api).
-
-    Handlers take the same keyword arguments as ControlApi's (subject, body, path parameters)
-    and return (status, json); events they produce come back through `drain_events`.
-    """
-
-    @property
-    def routes(self) -> Sequence[_Route]: ...
-
-    def drain_events(self) -> list[Event]: ...
-
-
-_EXTENSIONS: list[ApiExtension] = []
-
-
-def register_extension(extension: ApiExtension) -> None:
-    """Mount an extension on every ControlApi of this process that did not get its own list
-    (the govern role's compliance host registers its routes this way)."""
-    _EXTENSIONS.append(extension)
 
 
 class ControlApi:
@@ -205,7 +160,7 @@ class ControlApi:
 
     @property
     def extensions(self) -> Sequence[ApiExtension]:
-        return _EXTENSIONS if self._extensions is None else self._extensions
+        return registered_extensions() if self._extensions is None else self._extensions
 
     def drain_events(self) -> list[Event]:
         """Events produced since the last call, for the host to publish."""
@@ -254,12 +209,12 @@ class ControlApi:
             status = 404 if str(exc).startswith("unknown policy") else 409
             return status, {"error": str(exc)}
 
-    def _match(self, method: str, path: str) -> tuple[_Route | None, dict[str, Any]]:
+    def _match(self, method: str, path: str) -> tuple[Route | None, dict[str, Any]]:
         allowed = []
-        candidates = [(r, rx, self) for r, rx in _MATCHERS] + [
-            (r, _compile(r.pattern), ext) for ext in self.extensions for r in ext.routes]
-        for route, rx, owner in candidates:
-            m = rx.match(path)
+        candidates = [(r, self) for r in _ROUTES] + [
+            (r, ext) for ext in self.extensions for r in ext.routes]
+        for route, owner in candidates:
+            m = route_matcher(route.pattern).match(path)
             if m and route.method == method:
                 return route, {**m.groupdict(), "_owner": owner}
             if m:
@@ -271,7 +226,7 @@ class ControlApi:
     def _authenticate(self, headers: Mapping[str, str]) -> ApiSubject | None:
         return self.access.authenticate(headers)
 
-    def _authorise(self, subject: ApiSubject, route: _Route, rid: str | None) -> Response | None:
+    def _authorise(self, subject: ApiSubject, route: Route, rid: str | None) -> Response | None:
         resource = {"type": route.resource, "id": rid or "", "path": route.pattern}
         denied = self.access.authorise(subject, str(route.verb), resource, route.method)
         return None if denied is None else (denied.status, denied.body())
@@ -287,7 +242,8 @@ class ControlApi:
         }
 
     def _openapi(self, **_: Any) -> Response:
-        return 200, openapi_document([r for ext in self.extensions for r in ext.routes])
+        extra = [r for ext in self.extensions for r in ext.routes]
+        return 200, openapi_document([*_ROUTES, *extra])
 
     def _list(self, **_: Any) -> Response:
         return 200, {"policies": [_summary(p) for p in self.registry.current()]}
@@ -381,47 +337,3 @@ class ControlApi:
 
 def _summary(p: PolicyVersion) -> dict[str, Any]:
     return p.model_dump(mode="json", exclude={"rego"})
-
-
-def openapi_document(extra: Sequence[_Route] = ()) -> dict[str, Any]:
-    """OpenAPI 3.1 description generated from the route table (and extensions' routes)."""
-    paths: dict[str, dict[str, Any]] = {}
-    for r in (*_ROUTES, *extra):
-        op: dict[str, Any] = {
-            "summary": r.summary,
-            "operationId": r.handler.strip("_") + "_" + r.method.lower(),
-            "responses": _responses(r),
-        }
-        if r.verb is not None:
-            op["security"] = [{"bearer": []}]
-        params = re.findall(r"\{(\w+)\}", r.pattern)
-        if params:
-            op["parameters"] = [
-                {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
-                for n in params
-            ]
-        if r.body is not None:
-            op["requestBody"] = {
-                "required": True,
-                "content": {"application/json": {"schema": r.body.model_json_schema()}},
-            }
-        paths.setdefault(r.pattern, {})[r.method.lower()] = op
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": "NovaCron control API", "version": "1.0.0"},
-        "paths": paths,
-        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
-    }
-
-
-def _responses(r: _Route) -> dict[str, Any]:
-    ok = {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}
-    out: dict[str, Any] = {"200": ok}
-    if r.verb is not None:
-        out |= {
-            "401": {"description": "missing or unknown token"},
-            "403": {"description": "denied by policy"},
-        }
-    if r.body is not None:
-        out["400"] = {"description": "invalid request"}
-    return out

@@ -16,7 +16,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from agents.control_api import ApiSubject, Route
+from agents.access import ApiSubject
+from agents.api_routes import Route
 from agents.drift.baseline import desired_state
 from agents.drift.rules import IgnoreRule
 from agents.gitops.checks import exception_problems, runbook_problems

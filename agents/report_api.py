@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from agents.control_api import Route
+from agents.api_routes import Route
 from schemas import ComplianceResult, Event
 
 __all__ = ["FindingsApi", "ScoreApi", "score_of"]

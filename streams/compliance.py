@@ -14,9 +14,9 @@ from collections.abc import Sequence
 
 from prometheus_client import Counter, Gauge
 
+from agents.api_routes import register_extension
 from agents.compliance import ComplianceChecker
 from agents.compliance_api import ComplianceApi
-from agents.control_api import register_extension
 from agents.report_api import ScoreApi
 from schemas import ComplianceResult, Event
 from streams.metrics import REGISTRY

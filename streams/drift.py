@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from agents.control_api import register_extension
+from agents.api_routes import register_extension
 from agents.drift import DriftDetector
 from agents.report_api import FindingsApi
 from agents.shared import SharedState

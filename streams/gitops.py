@@ -214,7 +214,7 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
     """The push webhook and the status page on the govern web port; the registry API routes."""
     import faust
 
-    from agents.control_api import register_extension
+    from agents.api_routes import register_extension
     from agents.registry_api import RegistryApi
 
     if ctx.shared is not None:  # the reconciler's compliance controls and shipped runbooks

@@ -23,8 +23,9 @@ from tf.iface import DataSource, Provider, ReadDataContext  # type: ignore[impor
 from tf.schema import Attribute, Schema  # type: ignore[import-not-found]
 from tf.types import List, Map, Number, String  # type: ignore[import-not-found]
 
+from streams.terraform.attrs import known
 from streams.terraform.client import ApiError, ControlApiClient
-from streams.terraform.resources import RESOURCES, known
+from streams.terraform.resources import RESOURCES
 
 __all__ = ["NovacronProvider", "main"]
 
