@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -32,12 +33,18 @@ class PolicyRegistry:
 
     The state is the fold of `apply(event)` over the compacted `policies` topic; the change
     methods build the next event, apply it locally and return it, so the host only publishes it.
+
+    One registry serves a whole process (the gate, the control API and the GitOps planner of
+    the govern role); the planner reads it off the event loop. So `apply` replaces the history
+    map instead of changing it (a reader iterates a complete map, never one that grows under
+    it), and writers take a lock (no two applies build on the same old map).
     """
 
     def __init__(self, config: RegistryConfig | None = None) -> None:
         self.config = config or RegistryConfig()
         self._history: dict[str, list[PolicyVersion]] = {}
         self._seen: set[str] = set()
+        self._write = threading.Lock()
         self.revision = 0
 
     # --- reading ---------------------------------------------------------------------------
@@ -73,13 +80,16 @@ class PolicyRegistry:
     # --- folding events ----------------------------------------------------------------------
     def apply(self, event: PolicyVersion) -> bool:
         """Fold one event into the state; False for a duplicate, RejectedError for a bad one."""
-        if event.event_id in self._seen:
-            return False
-        self.verify(event)
-        self._seen.add(event.event_id)
-        self._history.setdefault(event.policy_id, []).append(event)
-        self.revision += 1
-        return True
+        with self._write:
+            if event.event_id in self._seen:
+                return False
+            self.verify(event)
+            history = dict(self._history)
+            history[event.policy_id] = [*history.get(event.policy_id, ()), event]
+            self._history = history
+            self._seen.add(event.event_id)
+            self.revision += 1
+            return True
 
     def apply_all(self, events: Iterable[PolicyVersion]) -> list[str]:
         """Apply events in order; returns the refusal reasons (refused events are skipped)."""

@@ -18,11 +18,10 @@ from agents.gate import GateResult, PolicyGate
 from agents.gate_facts import ResourceFacts
 from policies.backends import make_engine
 from policies.engine import compile_errors
-from policies.registry import PolicyRegistry
 from policies.source import load_directory
 from runbooks.loader import Library
 from runbooks.resolve import Resolver
-from schemas import Approval, Decision, Event, Insight, PolicyVersion
+from schemas import Approval, Decision, Event, Insight
 from schemas.envelope import utc_now
 from streams.app import WorkerContext
 from streams.gate_state import GateCheckpoints, positioned, track_partitions
@@ -181,14 +180,6 @@ class GateHost:
             await self._publish(out)
 
 
-def _policy_loader(ctx: WorkerContext, registry: PolicyRegistry) -> Handler:
-    async def handle(records: list[ConsumerRecord]) -> None:
-        events = ctx.decode_all([r.value for r in records if r.value is not None], PolicyVersion)
-        for refusal in registry.apply_all(events):
-            log.warning("refused policy version: %s", refusal)
-    return handle
-
-
 def _decoder(ctx: WorkerContext, kind: type[Any], sink: Callable[[list[Any]], Awaitable[Any]]
              ) -> Handler:
     async def handle(records: list[ConsumerRecord]) -> None:
@@ -198,18 +189,21 @@ def _decoder(ctx: WorkerContext, kind: type[Any], sink: Callable[[list[Any]], Aw
 
 def register(app: faust.App, ctx: WorkerContext) -> None:
     """Policies from their topic (seeded from policies/rego), the gate agents, /api/… views."""
-    registry = PolicyRegistry(ctx.settings.policies)
+    if ctx.shared is None or ctx.followed is None:
+        raise RuntimeError("the govern role registers streams.runner before streams.gate")
+    # the process's one registry, folded from the `policies` topic by the host's followed
+    # readers: the gate judges, the control API changes and GitOps plans against the same one
+    registry = ctx.shared.policies
+    registry.config = ctx.settings.policies  # the trust settings
     engine = make_engine(registry, ctx.settings.policy_engine)
     # the same library and action-type mapping as the execute role: the gate judges what runs
     runbooks = Library(ctx.settings.executor.library_dirs)
     gate = PolicyGate(engine, ctx.settings.gate,
                       Resolver(runbooks.get, ctx.settings.executor.runbooks))
-    if ctx.shared is None or ctx.followed is None:
-        raise RuntimeError("the govern role registers streams.runner before streams.gate")
     followed = ctx.followed
     # one reader and one copy per process: drift diffs against the same baselines; the GitOps
     # reconciler sees the same runbook registry the gate resolves against
-    followed.need("desired", "runbooks")
+    followed.need("desired", "runbooks", "policies")
     facts = ResourceFacts(ctx.shared.desired)
     if ctx.shared.runbooks.on_change is not None:
         raise RuntimeError("the runbook registry already reports its changes elsewhere")
@@ -225,7 +219,6 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
     # may not own the approval's partition, so every instance reads every partition, from the
     # start: an answer given while no gate ran acts once its request is restored
     reads: list[tuple[TopicReader, Handler]] = [
-        (TopicReader(kafka, ctx.topic("policies")), _policy_loader(ctx, registry)),
         (TopicReader(kafka, ctx.topic("approvals")), _decoder(ctx, Approval, host.approvals)),
     ]
 
@@ -235,7 +228,8 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
             for reader, handle in reads:
                 await reader.start()
                 await reader.catch_up(handle)
-            await followed.ready.wait()  # the host read `desired` to its end: facts are known
+            # the host read `desired` and `policies` to their ends: facts and policies are known
+            await followed.ready.wait()
             files = load_directory(POLICY_DIR)
             if ctx.settings.policy_dir is not None:
                 files += load_directory(ctx.settings.policy_dir)
