@@ -5,11 +5,12 @@ Pure and torch-free: the Q-network runs in numpy from exported weights (models.d
 
 from __future__ import annotations
 
+import math
 import pickle  # noqa: S403 - snapshots are our own state, written and read by our workers
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -112,6 +113,8 @@ class DecisionEngine:
         self.shadow_scores: dict[str, list[float]] = {}
         self.rewards: dict[str, float] = {}
         """Latest closed-transition reward per service (the host exports it)."""
+        self._valid_version: object = _UNCHECKED
+        """The model version a Decision last passed validation with (see `_build`)."""
 
     # --- inputs ------------------------------------------------------------------------------
     def observe(self, sample: MetricSample) -> float | None:
@@ -212,21 +215,34 @@ class DecisionEngine:
             delta = scale_delta(action, sample, float(state[3]), float(state[7]), cfg.impact,
                                 bounds)
             params["delta"] = delta
-        decision = Decision.caused_by(
-            sample, source=SOURCE, event_time=now, resource_id=service_id,
-            decision_type=action, origin="dqn", confidence=round(conf, 4),
+        impact = expected_impact(action, sample, delta, cfg.impact)
+        values = [round(v, 5) for v in state.tolist()]
+        fields = dict(
+            source=SOURCE, event_time=now, resource_id=service_id, decision_type=action,
+            origin="dqn", confidence=round(conf, 4),
             reasoning=reasoning(action, sample, state, q, mask, conf, blocked, delta)
             + (" Below min_confidence: escalated for approval." if gated else ""),
-            expected_impact=expected_impact(action, sample, delta, cfg.impact),
-            state={name: round(v, 5) for name, v in zip(FEATURES, state.tolist(), strict=True)},
+            expected_impact=impact, state=dict(zip(FEATURES, values, strict=True)),
             params=params, mode="shadow" if cfg.shadow else "live", requires_approval=gated,
             model_version=self.policy.version)
+        decision = self._build(sample, fields, conf + sum(values) + sum(impact.values()))
         if not cfg.shadow:
             self.guard.record(service_id, action, now)
         self.pending[service_id] = _Pending(
             state, index, action_id_for(decision.event_id), now, shadow=cfg.shadow,
             expected=decision.expected_impact,
             before=observed(sample, decision.expected_impact))
+        return decision
+
+    def _build(self, sample: MetricSample, fields: dict[str, Any], total: float) -> Decision:
+        """The Decision, validated only where validation could refuse it: every value is this
+        engine's own (typed, bounded, names from validated events and config) except a number
+        that is not finite (`total`, their sum, is not then) and a model version not yet seen."""
+        version = fields["model_version"]
+        if version == self._valid_version and math.isfinite(total):
+            return Decision.built(sample, **fields)
+        decision = Decision.caused_by(sample, **fields)
+        self._valid_version = version
         return decision
 
     def _check_impact(self, pending: _Pending, sample: MetricSample) -> None:
@@ -352,3 +368,4 @@ class DecisionEngine:
 
 
 _STATE_VERSION = 1
+_UNCHECKED = object()
