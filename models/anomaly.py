@@ -109,8 +109,12 @@ class _Channel:
         self.level._ewmean.update(x)
         if c.w_level:
             self.level_var.update(x)
-        update_quantile(self.lo, x)
-        update_quantile(self.hi, x)
+        if self.n:  # updated before: straight to the Rust statistics (river_stats.update_quantile)
+            self.lo._rolling_quantile.update(x)
+            self.hi._rolling_quantile.update(x)
+        else:
+            update_quantile(self.lo, x)
+            update_quantile(self.hi, x)
         self.n += 1
 
 

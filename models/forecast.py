@@ -12,7 +12,7 @@ from typing import Any, NamedTuple
 from pydantic import BaseModel, Field
 from river import stats
 
-from models.river_stats import quantile_value, update_quantile
+from models.river_stats import update_quantile
 
 __all__ = ["EXPERTS", "Forecast", "ForecastConfig", "Forecaster"]
 
@@ -148,9 +148,12 @@ class Forecaster:
         else:
             weights = {"last": 1.0}
         value = sum([w * experts[name] for name, w in weights.items()])
-        lo, hi = quantile_value(self._lo), quantile_value(self._hi)
-        lower = value + (lo if lo is not None else 0.0)
-        upper = value + (hi if hi is not None else 0.0)
+        band = self._hi  # the band's quantiles are updated together: both or neither
+        if band._is_updated:  # river_stats.quantile_value, inline (once per metric and sample)
+            lower = value + self._lo._rolling_quantile.get()
+            upper = value + band._rolling_quantile.get()
+        else:
+            lower = upper = value + 0.0
         return value, min(lower, value), max(upper, value), weights
 
     def predict_one(self) -> Forecast | None:
@@ -194,9 +197,15 @@ class Forecaster:
             n = counts[name]
             errors[name] = err if n == 0 else keep * errors[name] + a * err
             counts[name] = n + 1
-        if ensemble is not None:
-            update_quantile(self._lo, y - ensemble)
-            update_quantile(self._hi, y - ensemble)
+        if ensemble is None:
+            return
+        residual = y - ensemble
+        if self._hi._is_updated:  # river_stats.update_quantile, inline
+            self._lo._rolling_quantile.update(residual)
+            self._hi._rolling_quantile.update(residual)
+        else:
+            update_quantile(self._lo, residual)
+            update_quantile(self._hi, residual)
 
     def _observe(self, y: float, t: datetime | None) -> None:
         if t is not None:

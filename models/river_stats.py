@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from river import stats
 
-__all__ = ["quantile_value", "update_quantile"]
+__all__ = ["update_quantile"]
 
 
 def update_quantile(quantile: stats.RollingQuantile, x: float) -> None:
@@ -21,7 +21,3 @@ def update_quantile(quantile: stats.RollingQuantile, x: float) -> None:
     else:
         quantile.update(x)
 
-
-def quantile_value(quantile: stats.RollingQuantile) -> float | None:
-    """`quantile.get()`: None before the first update, else the Rust statistic's value."""
-    return quantile._rolling_quantile.get() if quantile._is_updated else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -90,3 +91,18 @@ def test_a_non_finite_decision_is_still_refused() -> None:
     engine._valid_version = engine.policy.version  # as after a first valid decision
     with pytest.raises(ValueError, match="finite"):
         engine.decide("svc-1", sample.event_time)
+
+
+def test_a_forked_child_does_not_repeat_its_parents_ids() -> None:
+    new_event_id()  # the parent holds unread random ids now
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: send its next ids and leave
+        os.write(write, ",".join(new_event_id() for _ in range(8)).encode())
+        os._exit(0)
+    os.close(write)
+    child = set(os.read(read, 4096).decode().split(","))
+    os.waitpid(pid, 0)
+    os.close(read)
+    assert len(child) == 8
+    assert not child & {new_event_id() for _ in range(8)}
