@@ -88,4 +88,5 @@ def confidence(q: np.ndarray, mask: np.ndarray, temperature: float) -> float:
         return 1.0
     z = (allowed - allowed.max()) / max(temperature, 1e-9)
     p = np.exp(z)
-    return float(p.max() / p.sum())
+    # p.max() is exp(0.0) = 1.0 (NaN when a Q-value is NaN, and then so is the sum)
+    return float(1.0 / p.sum())

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from agents.decision import DecisionEngine
-from models.dqn.policy import init_weights, masked_argmax
+from models.dqn.policy import confidence, init_weights, masked_argmax
 from schemas import Decision, Insight, MetricSample
 from schemas.envelope import new_event_id
 
@@ -79,6 +79,19 @@ def test_masked_argmax_is_numpys_masked_argmax() -> None:
               (q, np.array([0, 1, 1, 0, 0, 0, 0, 0], dtype=bool))]
     for values, mask in cases:
         assert masked_argmax(values, mask) == int(np.argmax(np.where(mask, values, -np.inf)))
+
+
+def test_confidence_is_the_softmax_share_of_the_best_allowed_action() -> None:
+    rng = np.random.default_rng(5)
+    for _ in range(3000):
+        q = (rng.standard_normal(8) * rng.choice([0.001, 0.1, 10.0])).astype(np.float32)
+        mask = rng.random(8) < 0.7
+        allowed = q[mask].astype(np.float64)
+        p = np.exp((allowed - allowed.max()) / 0.02)
+        expected = 1.0 if allowed.size <= 1 else float(p.max() / p.sum())
+        assert confidence(q, mask, 0.02) == expected
+    q = np.array([0.1, np.nan, 0.2, 0, 0, 0, 0, 0], dtype=np.float32)
+    assert np.isnan(confidence(q, np.ones(8, dtype=bool), 0.02))
 
 
 def test_a_non_finite_decision_is_still_refused() -> None:
