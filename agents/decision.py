@@ -8,9 +8,10 @@ from __future__ import annotations
 import math
 import pickle  # noqa: S403 - snapshots are our own state, written and read by our workers
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -217,15 +218,18 @@ class DecisionEngine:
             params["delta"] = delta
         impact = expected_impact(action, sample, delta, cfg.impact)
         values = [round(v, 5) for v in state.tolist()]
-        fields = dict(
-            source=SOURCE, event_time=now, resource_id=service_id, decision_type=action,
+        version = self.policy.version
+        make = self._maker(version, conf + sum(values) + sum(impact.values()))
+        decision = make(
+            sample, source=SOURCE, event_time=now, resource_id=service_id, decision_type=action,
             origin="dqn", confidence=round(conf, 4),
             reasoning=reasoning(action, sample, state, q, mask, conf, blocked, delta)
             + (" Below min_confidence: escalated for approval." if gated else ""),
             expected_impact=impact, state=dict(zip(FEATURES, values, strict=True)),
-            params=params, mode="shadow" if cfg.shadow else "live", requires_approval=gated,
-            model_version=self.policy.version)
-        decision = self._build(sample, fields, conf + sum(values) + sum(impact.values()))
+            params=params,
+            mode="shadow" if cfg.shadow else "live", requires_approval=gated,
+            model_version=version)
+        self._valid_version = version
         if not cfg.shadow:
             self.guard.record(service_id, action, now)
         self.pending[service_id] = _Pending(
@@ -234,16 +238,14 @@ class DecisionEngine:
             before=observed(sample, decision.expected_impact))
         return decision
 
-    def _build(self, sample: MetricSample, fields: dict[str, Any], total: float) -> Decision:
-        """The Decision, validated only where validation could refuse it: every value is this
-        engine's own (typed, bounded, names from validated events and config) except a number
-        that is not finite (`total`, their sum, is not then) and a model version not yet seen."""
-        version = fields["model_version"]
+    def _maker(self, version: str | None, total: float) -> Callable[..., Decision]:
+        """How to make the Decision: without validation (`Event.built`) unless validation could
+        refuse it. Every value is this engine's own (typed, bounded, names from validated events
+        and config) except a number that is not finite (`total`, their sum, is not then) and a
+        model version no Decision has passed validation with yet."""
         if version == self._valid_version and math.isfinite(total):
-            return Decision.built(sample, **fields)
-        decision = Decision.caused_by(sample, **fields)
-        self._valid_version = version
-        return decision
+            return Decision.built
+        return Decision.caused_by
 
     def _check_impact(self, pending: _Pending, sample: MetricSample) -> None:
         if pending.action == 0 or pending.shadow or pending.status is None:
