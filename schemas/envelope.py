@@ -66,7 +66,8 @@ class Event(BaseModel):
     """True for state kept on a compacted topic (the latest per key): its age is not judged."""
 
     event_id: Identifier = Field(
-        default_factory=new_event_id, min_length=1, max_length=128
+        # looked up per call (a lambda, not the function): agents.checks pins ids by patching it
+        default_factory=lambda: new_event_id(), min_length=1, max_length=128
     )
     """Unique id of this event (a UUID string); the history deduplicates on it."""
     event_time: datetime = Field(default_factory=utc_now)
