@@ -12,7 +12,6 @@ import random
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
-from types import SimpleNamespace
 from typing import Any
 from unittest import mock
 
@@ -55,9 +54,11 @@ def frozen_ids_and_clock(seed: int, now: datetime = FIXED_NOW) -> Iterator[None]
         def now(cls, tz: Any = None) -> Any:  # the signature datetime.now has
             return now
 
-    ids = SimpleNamespace(uuid4=lambda: uuid.UUID(int=rng.getrandbits(128), version=4))
-    with mock.patch.object(_envelope, "uuid", ids), mock.patch.object(_envelope, "datetime",
-                                                                       _Clock):
+    def ids() -> str:
+        return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+    with mock.patch.object(_envelope, "new_event_id", ids), mock.patch.object(
+            _envelope, "datetime", _Clock):
         yield
 
 

@@ -5,8 +5,10 @@ Pure and torch-free: the Q-network runs in numpy from exported weights (models.d
 
 from __future__ import annotations
 
+import math
 import pickle  # noqa: S403 - snapshots are our own state, written and read by our workers
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol
@@ -112,6 +114,8 @@ class DecisionEngine:
         self.shadow_scores: dict[str, list[float]] = {}
         self.rewards: dict[str, float] = {}
         """Latest closed-transition reward per service (the host exports it)."""
+        self._valid_version: object = _UNCHECKED
+        """The model version a Decision last passed validation with (see `_build`)."""
 
     # --- inputs ------------------------------------------------------------------------------
     def observe(self, sample: MetricSample) -> float | None:
@@ -212,15 +216,20 @@ class DecisionEngine:
             delta = scale_delta(action, sample, float(state[3]), float(state[7]), cfg.impact,
                                 bounds)
             params["delta"] = delta
-        decision = Decision.caused_by(
-            sample, source=SOURCE, event_time=now, resource_id=service_id,
-            decision_type=action, origin="dqn", confidence=round(conf, 4),
+        impact = expected_impact(action, sample, delta, cfg.impact)
+        values = [round(v, 5) for v in state.tolist()]
+        version = self.policy.version
+        make = self._maker(version, conf + sum(values) + sum(impact.values()))
+        decision = make(
+            sample, source=SOURCE, event_time=now, resource_id=service_id, decision_type=action,
+            origin="dqn", confidence=round(conf, 4),
             reasoning=reasoning(action, sample, state, q, mask, conf, blocked, delta)
             + (" Below min_confidence: escalated for approval." if gated else ""),
-            expected_impact=expected_impact(action, sample, delta, cfg.impact),
-            state={name: round(v, 5) for name, v in zip(FEATURES, state.tolist(), strict=True)},
-            params=params, mode="shadow" if cfg.shadow else "live", requires_approval=gated,
-            model_version=self.policy.version)
+            expected_impact=impact, state=dict(zip(FEATURES, values, strict=True)),
+            params=params,
+            mode="shadow" if cfg.shadow else "live", requires_approval=gated,
+            model_version=version)
+        self._valid_version = version
         if not cfg.shadow:
             self.guard.record(service_id, action, now)
         self.pending[service_id] = _Pending(
@@ -228,6 +237,15 @@ class DecisionEngine:
             expected=decision.expected_impact,
             before=observed(sample, decision.expected_impact))
         return decision
+
+    def _maker(self, version: str | None, total: float) -> Callable[..., Decision]:
+        """How to make the Decision: without validation (`Event.built`) unless validation could
+        refuse it. Every value is this engine's own (typed, bounded, names from validated events
+        and config) except a number that is not finite (`total`, their sum, is not then) and a
+        model version no Decision has passed validation with yet."""
+        if version == self._valid_version and math.isfinite(total):
+            return Decision.built
+        return Decision.caused_by
 
     def _check_impact(self, pending: _Pending, sample: MetricSample) -> None:
         if pending.action == 0 or pending.shadow or pending.status is None:
@@ -352,3 +370,4 @@ class DecisionEngine:
 
 
 _STATE_VERSION = 1
+_UNCHECKED = object()

@@ -10,6 +10,8 @@ from typing import Any
 from pydantic import BaseModel, Field
 from river import stats
 
+from models.river_stats import update_quantile
+
 __all__ = ["AnomalyConfig", "AnomalyDetector", "tail_score"]
 
 _LOG10_E = math.log10(math.e)
@@ -82,8 +84,10 @@ class _Channel:
         if self.n < self.cfg.warmup:
             return 0.0
         c = self.cfg
-        floor = c.min_spread * (abs(self.level.get()) + 1.0)
-        lo, hi = self.lo.get() or 0.0, self.hi.get() or 0.0
+        # river's Rust statistics without their Python wrappers (models/river_stats.py);
+        # past warm-up the quantiles have been updated, so their wrappers would not return None
+        floor = c.min_spread * (abs(self.level._ewmean.get()) + 1.0)
+        lo, hi = self.lo._rolling_quantile.get() or 0.0, self.hi._rolling_quantile.get() or 0.0
         best = c.w_range * max(lo - x, x - hi, 0.0) / (hi - lo + floor)
         # the two z-score members measured worse on NAB than the range alone: off by default
         if c.w_resid:
@@ -102,11 +106,15 @@ class _Channel:
             if self.n:
                 self.resid_var.update(x - self.fast.get())
             self.fast.update(x)
-        self.level.update(x)
+        self.level._ewmean.update(x)
         if c.w_level:
             self.level_var.update(x)
-        self.lo.update(x)
-        self.hi.update(x)
+        if self.n:  # updated before: straight to the Rust statistics (river_stats.update_quantile)
+            self.lo._rolling_quantile.update(x)
+            self.hi._rolling_quantile.update(x)
+        else:
+            update_quantile(self.lo, x)
+            update_quantile(self.hi, x)
         self.n += 1
 
 
@@ -152,8 +160,8 @@ class AnomalyDetector:
         recent = list(self._recent) + [raw]
         window = self.config.short_window
         short = sum(recent[-window:]) / min(len(recent), window)
-        spread = math.sqrt(max(0.0, self._raw_var.get())) + self.config.raw_floor
-        return tail_score((short - self._raw_mean.get()) / spread)
+        spread = math.sqrt(max(0.0, self._raw_var._ewvar.get())) + self.config.raw_floor
+        return tail_score((short - self._raw_mean._ewmean.get()) / spread)
 
     def _score(self, raw: float) -> float:
         score = self._likelihood(raw)
@@ -184,8 +192,8 @@ class AnomalyDetector:
         else:
             self._quiet = max(0, self._quiet - 1)
         self._recent.append(raw)
-        self._raw_mean.update(raw)
-        self._raw_var.update(raw)
+        self._raw_mean._ewmean.update(raw)
+        self._raw_var._ewvar.update(raw)
         channels = self._channels
         for name, value in x.items():
             if value is None:

@@ -6,12 +6,13 @@ import copy
 import math
 import pickle  # noqa: S403 - snapshots are our own model state, written and read by our workers
 from collections import deque
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel, Field
 from river import stats
+
+from models.river_stats import update_quantile
 
 __all__ = ["EXPERTS", "Forecast", "ForecastConfig", "Forecaster"]
 
@@ -68,9 +69,9 @@ def _ewm_value(stat: stats.EWMean) -> float | None:
     return None if probe.get() == 1.0 and stat.get() == 0.0 else stat.get()
 
 
-@dataclass(frozen=True)
-class Forecast:
-    """A forecast h steps ahead with its uncertainty band."""
+class Forecast(NamedTuple):
+    """A forecast h steps ahead with its uncertainty band (immutable; a tuple, as it is made on
+    every prediction)."""
 
     value: float
     lower: float
@@ -114,45 +115,45 @@ class Forecaster:
         c = self.config
         return int((epoch % c.season_seconds) / c.season_seconds * c.season_buckets)
 
-    def _target_time(self) -> float | None:
-        if self._last_t is None or self.n_seen < 2:
-            return None
-        return self._last_t + self.config.horizon * (self._step or 0.0)
-
     def _experts(self) -> dict[str, float]:
         assert self._last is not None
         fast = self._fast or 0.0  # set with _last: `or` only satisfies the type checker
         out = {"last": self._last, "fast": fast, "slow": self._slow or 0.0}
-        target = self._target_time()
-        if target is not None and self._last_t is not None:
-            here = self._profile.get(self._last_bucket)
+        last_t = self._last_t
+        if last_t is None or self.n_seen < 2:
+            return out  # no target time yet
+        c = self.config
+        target = last_t + c.horizon * (self._step or 0.0)
+        here = self._profile.get(self._last_bucket)
+        if here is not None:
             there = self._profile.get(self._bucket(target))
-            if here is not None and there is not None:
+            if there is not None:
                 out["seasonal_level"] = fast + there - here
-            naive = self._history.get(round((target - self.config.season_seconds) / 60))
-            if naive is not None:
-                out["seasonal_naive"] = naive
+        naive = self._history.get(round((target - c.season_seconds) / 60))
+        if naive is not None:
+            out["seasonal_naive"] = naive
         return out
 
-    def _weights(self, experts: dict[str, float]) -> dict[str, float]:
-        raw = {}
-        for name in experts:
-            if self._error_n[name] == 0:
-                continue
-            raw[name] = (self._errors[name] + 1e-9) ** -self.config.sharpness
-        if not raw:
-            return {"last": 1.0}
-        total = sum(raw.values())
-        return {name: w / total for name, w in raw.items()}
-
     def _forecast(self, experts: dict[str, float]) -> _Point | None:
-        if self._last is None or self.n_seen < self.config.min_samples:
+        """The ensemble: inverse-error weights of the experts that have been scored (only `last`
+        before any is), their weighted sum, and the residual band around it."""
+        c = self.config
+        if self._last is None or self.n_seen < c.min_samples:
             return None
-        weights = self._weights(experts)
+        errors, counts, power = self._errors, self._error_n, -c.sharpness
+        raw = {name: (errors[name] + 1e-9) ** power for name in experts if counts[name]}
+        if raw:
+            total = sum(raw.values())
+            weights = {name: w / total for name, w in raw.items()}
+        else:
+            weights = {"last": 1.0}
         value = sum([w * experts[name] for name, w in weights.items()])
-        lo, hi = self._lo.get(), self._hi.get()
-        lower = value + (lo if lo is not None else 0.0)
-        upper = value + (hi if hi is not None else 0.0)
+        band = self._hi  # the band's quantiles are updated together: both or neither
+        if band._is_updated:  # river_stats.quantile_value, inline (once per metric and sample)
+            lower = value + self._lo._rolling_quantile.get()
+            upper = value + band._rolling_quantile.get()
+        else:
+            lower = upper = value + 0.0
         return value, min(lower, value), max(upper, value), weights
 
     def predict_one(self) -> Forecast | None:
@@ -179,7 +180,7 @@ class Forecaster:
             return  # a NaN/inf would poison every running statistic; skip it
         self._settle(y)
         self._observe(y, t)
-        experts = self._experts() if self._last is not None else {}
+        experts = self._experts()  # _observe has set _last
         point = self._forecasted = self._forecast(experts)
         self._pending.append((experts, point[0] if point else None))
 
@@ -189,26 +190,35 @@ class Forecaster:
             return
         experts, ensemble = self._pending.popleft()
         a = self.config.error_alpha
+        keep = 1 - a
         errors, counts = self._errors, self._error_n
         for name, guess in experts.items():
             err = abs(y - guess)
             n = counts[name]
-            errors[name] = err if n == 0 else (1 - a) * errors[name] + a * err
+            errors[name] = err if n == 0 else keep * errors[name] + a * err
             counts[name] = n + 1
-        if ensemble is not None:
-            self._lo.update(y - ensemble)
-            self._hi.update(y - ensemble)
+        if ensemble is None:
+            return
+        residual = y - ensemble
+        if self._hi._is_updated:  # river_stats.update_quantile, inline
+            self._lo._rolling_quantile.update(residual)
+            self._hi._rolling_quantile.update(residual)
+        else:
+            update_quantile(self._lo, residual)
+            update_quantile(self._hi, residual)
 
     def _observe(self, y: float, t: datetime | None) -> None:
         if t is not None:
             epoch = t.timestamp()
-            if self._last_t is not None and epoch > self._last_t:
-                self._step = _ewm(self._step, epoch - self._last_t, _STEP_ALPHA)
+            last_t = self._last_t
+            if last_t is not None and epoch > last_t:
+                self._step = _ewm(self._step, epoch - last_t, _STEP_ALPHA)
             self._last_t = epoch
             self._last_bucket = self._remember(epoch, y)
         c = self.config
-        self._fast = _ewm(self._fast, y, c.fast_alpha)
-        self._slow = _ewm(self._slow, y, c.slow_alpha)
+        fast, slow = self._fast, self._slow  # _ewm, inline: it runs for every metric and sample
+        self._fast = y if fast is None else c.fast_alpha * y + (1.0 - c.fast_alpha) * fast
+        self._slow = y if slow is None else c.slow_alpha * y + (1.0 - c.slow_alpha) * slow
         self._last = y
         self.n_seen += 1
 

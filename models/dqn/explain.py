@@ -118,20 +118,23 @@ def impact_met(expected: dict[str, float], before: dict[str, float], after: dict
 def reasoning(action: str, sample: MetricSample, state: np.ndarray, q: np.ndarray,
               mask: np.ndarray, conf: float, blocked: dict[str, str], delta: int) -> str:
     """A sentence or three an SRE can read: what, why (the state), how sure, what was ruled out."""
-    order = np.argsort(-q)
-    allowed = order[mask[order]]  # allowed actions, best first
-    best = allowed[0]
+    # Python floats (exact copies of the float32 values; formatting a numpy scalar formats the
+    # same double) and a stable sort (numpy's argsort of 8 values is an insertion sort): the same
+    # text without numpy's per-call cost on eight numbers
+    qs, allowed_mask, x = q.tolist(), mask.tolist(), state.tolist()
+    allowed = sorted([i for i, ok in enumerate(allowed_mask) if ok], key=lambda i: -qs[i])
+    best = allowed[0]  # allowed actions, best first
     runner = ""
     if len(allowed) > 1:
-        runner = f"; next best {DQN_ACTIONS[allowed[1]]} {q[allowed[1]]:.3f}"
+        runner = f"; next best {DQN_ACTIONS[allowed[1]]} {qs[allowed[1]]:.3f}"
     what = f"{action} by {delta} VM(s)" if action in ("scale_up", "scale_down") else action
     booting = int(sample.extra.get("booting_vms", 0.0))
     facts = (f"cpu {sample.cpu_usage or 0:.0f}%, latency {sample.network_latency_ms or 0:.0f} ms, "
              f"errors {100 * (sample.error_rate or 0):.2f}%, {sample.active_vms or 0} VMs"
              + (f" (+{booting} booting)" if booting else "")
-             + f", load/capacity {state[3]:.2f}, trend {100 * state[7]:+.0f}%, "
-               f"anomaly {state[8]:.2f}")
-    text = (f"{what} on {sample.resource_id}: {facts}. Q {q[best]:.3f}{runner}; "
+             + f", load/capacity {x[3]:.2f}, trend {100 * state[7]:+.0f}%, "  # float32 product
+               f"anomaly {x[8]:.2f}")
+    text = (f"{what} on {sample.resource_id}: {facts}. Q {qs[best]:.3f}{runner}; "
             f"confidence {conf:.2f}.")
     if blocked:
         text += " Masked by safety limits: " + "; ".join(f"{a} ({r})" for a, r in blocked.items())

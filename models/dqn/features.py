@@ -169,7 +169,7 @@ class StateBuilder:
     # Plain Python on purpose: numpy's per-call overhead dominates on a dozen numbers, and this
     # runs on every event.
     def _rates(self, window: ServiceWindow) -> list[float]:
-        return [s.request_rate for s in window.samples if s.request_rate is not None]
+        return [r for s in window.samples if (r := s.request_rate) is not None]
 
     def _level(self, rates: list[float]) -> float:
         """The demand level to provision for: a quantile of the window's request rate."""

@@ -160,9 +160,10 @@ class SafetyGuard:
 
     def _rate_limit(self, service: str, now: datetime, reasons: dict[str, str]) -> None:
         if self.actions_in_window(service, now) >= self.config.max_actions_per_window:
+            why = (f"rate limit: {self.config.max_actions_per_window} "
+                   f"actions per {self.config.window_seconds:.0f}s reached")
             for action in DQN_ACTIONS:
-                reasons.setdefault(action, f"rate limit: {self.config.max_actions_per_window} "
-                                           f"actions per {self.config.window_seconds:.0f}s reached")
+                reasons.setdefault(action, why)
 
     def _cooldowns(self, service: str, now: datetime, reasons: dict[str, str]) -> None:
         for when, action in self.history.get(service, ()):
