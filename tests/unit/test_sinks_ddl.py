@@ -21,7 +21,7 @@ CODEC = Codec(clock=lambda: T0)  # the examples' time: inside the edge's event-t
 def test_every_event_type_has_a_table_with_unique_name():
     assert set(TABLES) == set(EVENT_TYPES)
     names = [spec.name for spec in TABLES.values()]
-    assert len(set(names)) == len(names) == 14
+    assert len(set(names)) == len(names) == 15
     assert table_for("PolicyVerdict") == "policy_verdicts"
     assert table_for("MetricSample") == "metric_samples"
     with pytest.raises(KeyError, match="no history table"):
