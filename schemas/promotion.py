@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from schemas.edge import Float, Int
 from schemas.envelope import Event
 
 __all__ = ["ModelPromotion"]
@@ -36,24 +37,24 @@ class ModelPromotion(Event):
     """The checkpoint the candidate's training started from (weights and config)."""
     deployed_version: str = Field(default="", max_length=128)
     """The model running when the candidate was judged (what it was compared with)."""
-    grad_steps: int = Field(default=0, ge=0)
+    grad_steps: Int = Field(default=0, ge=0)
     """Gradient steps of online training behind the candidate."""
-    candidate_violation_pct: float | None = Field(default=None, ge=0, le=100)
+    candidate_violation_pct: Float | None = Field(default=None, ge=0, le=100)
     """Worst service's share of SLO-violating ticks under the candidate, percent (None: the
     evaluation did not get that far)."""
-    deployed_violation_pct: float | None = Field(default=None, ge=0, le=100)
+    deployed_violation_pct: Float | None = Field(default=None, ge=0, le=100)
     """The same for the deployed model, on the same demand."""
-    candidate_cost: float | None = Field(default=None, ge=0)
+    candidate_cost: Float | None = Field(default=None, ge=0)
     """Total cost under the candidate over the evaluated window (VMs and cache)."""
-    deployed_cost: float | None = Field(default=None, ge=0)
+    deployed_cost: Float | None = Field(default=None, ge=0)
     """Total cost under the deployed model over the same window."""
-    budget_pct: float = Field(ge=0, le=100)
+    budget_pct: Float = Field(ge=0, le=100)
     """The SLO's violation budget the candidate was held to, percent of ticks."""
-    slo_latency_ms: float = Field(default=0.0, ge=0)
+    slo_latency_ms: Float = Field(default=0.0, ge=0)
     """The SLO's latency objective the violations were counted against."""
-    services: int = Field(default=0, ge=0)
+    services: Int = Field(default=0, ge=0)
     """Services whose recent demand was replayed."""
-    ticks: int = Field(default=0, ge=0)
+    ticks: Int = Field(default=0, ge=0)
     """Simulated ticks per model (all services)."""
     window_start: datetime | None = None
     """Time of the oldest sample of the replayed window."""

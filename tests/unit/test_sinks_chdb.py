@@ -203,7 +203,7 @@ def test_audit_chain_stored_verified_and_tamper_detected(backend, cfg):
     tail = queries.audit_tail(backend, cfg.database)
     chain = AuditChain.resume(tail)
     write(backend, cfg, [EXAMPLES["Action"]], audit=chain)
-    assert [r["seq"] for r in queries.audit_rows(backend, cfg.database)] == list(range(1, 12))
+    assert [r["seq"] for r in queries.audit_rows(backend, cfg.database)] == list(range(1, 13))
     assert verify_chain(queries.audit_rows(backend, cfg.database)) == []
     # Somebody rewrites history in place: the chain no longer verifies.
     backend.execute(f"ALTER TABLE {cfg.database}.audit_log UPDATE actor = 'mallory' "

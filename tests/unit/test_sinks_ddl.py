@@ -85,7 +85,7 @@ def test_ddl_uses_config_and_is_idempotent_by_construction():
     assert stmts[0] == "CREATE DATABASE IF NOT EXISTS `hist`"
     assert all(" IF NOT EXISTS " in s for s in stmts)
     tables = [s for s in stmts if "ReplacingMergeTree" in s and "`hist`.`" in s]
-    assert len(tables) == 14
+    assert len(tables) == 15
     assert all("INTERVAL 30 DAY" in s and "PARTITION BY toYYYYMM(event_time)" in s for s in tables)
 
 
