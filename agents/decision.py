@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import pickle  # noqa: S403 - snapshots are our own state, written and read by our workers
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -33,7 +33,7 @@ from models.dqn.safety import SafetyConfig, SafetyGuard
 from schemas import DQN_ACTIONS, Decision, Event, Insight, MetricSample, Outcome, action_id_for
 from schemas.errors import DecodeError
 
-__all__ = ["DecisionConfig", "DecisionEngine", "Explorer", "QFunction"]
+__all__ = ["DecisionConfig", "DecisionEngine", "Explorer", "QFunction", "SampleLog"]
 
 SOURCE = "novacron.decision"
 Transition = tuple[np.ndarray, int, float, np.ndarray, bool, np.ndarray]
@@ -78,6 +78,13 @@ class QFunction(Protocol):
     def q_values(self, state: np.ndarray) -> np.ndarray: ...
 
 
+class SampleLog(Protocol):
+    """Keeps recent samples of the decision units (agents.promotion.RecentDemand)."""
+
+    def add(self, sample: MetricSample) -> None: ...
+    def forget(self, service: str) -> None: ...
+
+
 class Explorer(Protocol):
     """Training hook: may override the greedy choice with an exploratory allowed action."""
 
@@ -116,6 +123,10 @@ class DecisionEngine:
         """Latest closed-transition reward per service (the host exports it)."""
         self._valid_version: object = _UNCHECKED
         """The model version a Decision last passed validation with (see `_build`)."""
+        self.demand: SampleLog | None = None
+        """Where decision-unit samples are also kept (online learning's shadow evaluation)."""
+        self.outbox: deque[Event] = deque()
+        """Events produced off the event path (promotion verdicts), sent on the next tick."""
 
     # --- inputs ------------------------------------------------------------------------------
     def observe(self, sample: MetricSample) -> float | None:
@@ -176,6 +187,10 @@ class DecisionEngine:
         return None if sample is None else self.guard.mask(service_id, sample, now)
 
     # --- model and replay --------------------------------------------------------------------
+    def announce(self, event: Event) -> None:
+        """Queue an event made elsewhere (e.g. by a trainer thread) for the next tick."""
+        self.outbox.append(event)  # deque.append is atomic: safe from another thread
+
     def load_policy(self, policy: QFunction) -> None:
         """Swap in a new model (e.g. after background training or a rollback)."""
         self.policy = policy
@@ -294,6 +309,8 @@ class DecisionEngine:
     def _on_sample(self, sample: MetricSample) -> list[Event]:
         if sample.resource_type not in self.config.resource_types:
             return []
+        if self.demand is not None:
+            self.demand.add(sample)
         value = self.observe(sample)
         if value is not None:
             self.rewards[sample.resource_id] = value
@@ -301,7 +318,11 @@ class DecisionEngine:
         return [] if decision is None else [decision]
 
     def tick(self, now: datetime) -> list[Event]:
-        return []
+        """Events announced since the last tick (none on the event path itself)."""
+        out: list[Event] = []
+        while self.outbox:
+            out.append(self.outbox.popleft())
+        return out
 
     def state_key(self, event: Event) -> str | None:
         if isinstance(event, MetricSample):
@@ -342,6 +363,8 @@ class DecisionEngine:
         self.guard.forget(key)
         self.pending.pop(key, None)
         self.rewards.pop(key, None)
+        if self.demand is not None:
+            self.demand.forget(key)
 
     @classmethod
     def examples(cls) -> Examples:

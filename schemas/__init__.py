@@ -16,6 +16,7 @@ from schemas.decisions import (
 from schemas.envelope import Event, utc_now
 from schemas.findings import SEVERITIES, ComplianceResult, DeadLetter, DriftFinding
 from schemas.gitops import GitSync
+from schemas.promotion import ModelPromotion
 from schemas.telemetry import ConfigChange, DesiredState, MetricSample, PolicyVersion
 
 EVENT_TYPES: dict[str, type[Event]] = {
@@ -35,6 +36,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         ComplianceResult,
         DeadLetter,
         GitSync,
+        ModelPromotion,
     )
 }
 """Every event type by name."""
@@ -60,6 +62,7 @@ __all__ = [
     "GitSync",
     "Insight",
     "MetricSample",
+    "ModelPromotion",
     "Outcome",
     "PolicyVerdict",
     "PolicyVersion",

@@ -29,6 +29,7 @@ AUDITED_TYPES: dict[str, tuple[str, str]] = {
     "DriftFinding": ("source", "resource_id"),
     "ComplianceResult": ("source", "resource_id"),
     "GitSync": ("author", "commit"),
+    "ModelPromotion": ("source", "candidate"),
 }
 """Event types that get an audit row: type → (actor field, subject field)."""
 

@@ -47,6 +47,7 @@ TABLE_NAMES: dict[str, str] = {
     "ComplianceResult": "compliance_results",
     "DeadLetter": "dead_letters",
     "GitSync": "git_syncs",
+    "ModelPromotion": "model_promotions",
 }
 """Event type → table name (an event type missing here gets its snake_case name + `s`)."""
 
@@ -63,6 +64,7 @@ ORDER_BY: dict[str, tuple[str, ...]] = {
     "ComplianceResult": ("control_id", "resource_id", "event_time"),
     "DeadLetter": ("source_topic", "event_time"),
     "GitSync": ("repo", "event_time"),
+    "ModelPromotion": ("model", "event_time"),
 }
 DEFAULT_ORDER_BY = ("resource_id", "event_time")
 

@@ -36,7 +36,7 @@ _OWN_READS: dict[str, tuple[str, ...]] = {
 # What each principal produces (every role may dead-letter what it cannot use).
 _WRITES: dict[str, tuple[str, ...]] = {
     "ingest": ("dlq", HEADS),
-    "learn": ("insights", "decisions", "dlq"),
+    "learn": ("insights", "decisions", "promotions", "dlq"),
     # gate: verdicts, actions; drift/compliance (+ their remediation decisions); the control API
     # and the GitOps reconciler: the operator-set topics, in one transaction per sync
     "govern": ("verdicts", "actions", "approvals", "decisions", "drift", "compliance", "dlq",

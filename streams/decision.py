@@ -9,7 +9,9 @@ pass of `agents.decision.DecisionEngine` (no torch); online training runs in a b
 The deployed model version is the latest record of the compacted `model-versions` topic
 (`novacron model rollback vN` writes it from any machine); every learn worker switches to it on
 its next tick and a restarted one starts with it. Weights come from the local checkpoint folder
-(`<data_dir>/models/dqn`), else from the models shipped in the package.
+(`<data_dir>/models/dqn`), else from the models shipped in the package. Online training
+(streams/online.py) continues from the deployed model and promotes a candidate only after a shadow
+evaluation; a promotion is a local checkpoint version, a rollback or deploy rebases the trainer.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from models.dqn.policy import QPolicy
 from schemas import Decision, Event
 from schemas.errors import NovacronError, RejectedError
 from streams.metrics import REGISTRY
-from streams.settings import OnlineTrainingConfig, Settings
+from streams.settings import Settings
 
 __all__ = ["SHIPPED_MODEL", "DecisionCompanion", "build_engine", "load_policy", "policy_for"]
 
@@ -96,17 +98,18 @@ class DecisionCompanion:
     """Decision counters and reward gauges, the deployed-model switch, the online trainer."""
 
     def __init__(self, engine: DecisionEngine, store: CheckpointStore, shared: SharedState,
-                 training: OnlineTrainingConfig) -> None:
+                 settings: Settings | None = None) -> None:
         self.engine, self.store, self.shared = engine, store, shared
-        self.trainer = _trainer(engine, store, training) if training.online_training else None
+        self.online = _online(engine, store, settings) if settings is not None else None
         self._deployed: str | None = None  # the pointer value last acted on
+        self._shown = self.version  # the version the model gauge shows
         MODEL.labels(self.version).set(1)
 
     @classmethod
     def of(cls, agent: Agent, settings: Settings, shared: SharedState) -> DecisionCompanion:
         if not isinstance(agent, DecisionEngine):
             raise TypeError(f"the decision host needs a DecisionEngine, not {type(agent)}")
-        return cls(agent, model_store(settings), shared, settings.decision_host)
+        return cls(agent, model_store(settings), shared, settings)
 
     @property
     def version(self) -> str:
@@ -118,8 +121,8 @@ class DecisionCompanion:
                 DECISIONS.labels(d.decision_type, d.mode).inc()
         _count_impact_checks(self.engine)
         transitions = self.engine.take_transitions()  # drained even without a trainer
-        if self.trainer is not None:
-            self.trainer.submit(transitions)
+        if self.online is not None:
+            self.online.trainer.submit(transitions)
 
     def tick(self) -> None:
         for service, value in self.engine.rewards.items():
@@ -128,6 +131,7 @@ class DecisionCompanion:
         if deployed is not None and deployed.version != self._deployed:
             self._deployed = deployed.version
             self.switch(deployed.version)
+        self._show()  # a promotion swaps the model from the trainer thread
 
     def switch(self, version: str) -> None:
         """Load a deployed version; an unknown one is logged and the running model kept."""
@@ -137,11 +141,19 @@ class DecisionCompanion:
             log.error("deployed model %s not loaded, still running %s: %s", version,
                       self.version, exc)
             return
-        with contextlib.suppress(KeyError):  # the gauge shows the running version only
-            MODEL.remove(self.version)
         self.engine.load_policy(policy)
-        MODEL.labels(self.version).set(1)
+        self._show()
         log.info("decision model switched to %s", self.version)
+        if self.online is not None:
+            self.online.rebase(self.version)
+
+    def _show(self) -> None:
+        if self.version == self._shown:
+            return
+        with contextlib.suppress(KeyError):  # the gauge shows the running version only
+            MODEL.remove(self._shown)
+        self._shown = self.version
+        MODEL.labels(self.version).set(1)
 
     def forgotten(self, key: str) -> None:
         with contextlib.suppress(KeyError):  # the next owner of the service exports it
@@ -153,19 +165,17 @@ def _count_impact_checks(engine: DecisionEngine) -> None:
         IMPACT_CHECKS.labels(action, str(met).lower()).inc(n)
 
 
-def _trainer(engine: DecisionEngine, store: CheckpointStore, cfg: OnlineTrainingConfig) -> Any:
-    from models.dqn.background import BackgroundTrainer
-    from models.dqn.config import DQNConfig
+def _online(engine: DecisionEngine, store: CheckpointStore, settings: Settings) -> Any:
+    """Safe online learning when enabled and a trained model runs; else None (logged)."""
+    if not settings.decision_host.online_training:
+        return None
+    from streams.online import OnlineLearning
 
-    def publish(weights: Any, grad_steps: int) -> None:
-        meta = store.save(weights, {"parent": engine.policy.version,
-                                    "config": {"grad_steps": grad_steps, "origin": "online"}})
-        engine.load_policy(QPolicy(weights, meta.version))
-        log.info("online training published model %s after %d steps", meta.version, grad_steps)
-
-    current = store.current()
-    initial = store.load(current) if current is not None else None
-    trainer = BackgroundTrainer(DQNConfig(), publish, initial=initial,
-                                publish_every=cfg.publish_every)
-    trainer.start()
-    return trainer
+    try:
+        online = OnlineLearning(engine, store, CheckpointStore(SHIPPED_MODEL),
+                                settings.decision_host, settings.slo)
+    except NovacronError as exc:
+        log.error("online training not started: %s", exc)
+        return None
+    online.start()
+    return online

@@ -17,6 +17,7 @@ from agents.executor import ExecutorConfig
 from agents.gate import GateConfig
 from agents.gitops.config import DeployWatchConfig, GitopsConfig
 from agents.optimizer import OptimizerConfig
+from agents.promotion import ShadowConfig
 from models.slo import SLOConfig
 from policies.engine import EngineConfig as PolicyEngineConfig
 from policies.registry import RegistryConfig
@@ -158,12 +159,16 @@ class HostConfig(BaseModel):
 
 
 class OnlineTrainingConfig(BaseModel):
-    """Background DQN training from live outcomes in the learn role."""
+    """Background DQN training from live outcomes in the learn role (streams/online.py)."""
 
     online_training: bool = False
-    """Train in the background from live outcomes and swap new weights in (versioned)."""
+    """Fine-tune the deployed model in the background from live outcomes; candidates run only
+    after a shadow evaluation promotes them (versioned checkpoints, `model rollback`)."""
     publish_every: int = Field(default=2_000, ge=1)
-    """Gradient steps between published (and checkpointed) models when training online."""
+    """Gradient steps between candidates: each is shadow-evaluated against the running model
+    and promoted (a new checkpoint version) only if it meets the SLO budget at no higher cost."""
+    shadow: ShadowConfig = Field(default_factory=ShadowConfig)
+    """The shadow evaluation of candidates: the recent-demand window and the simulated world."""
 
 
 class Settings(BaseSettings):

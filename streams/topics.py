@@ -61,6 +61,9 @@ CATALOGUE: dict[str, TopicSpec] = {
         # the latest sync per config repository: what is serving (compacted; every sync also
         # lands in ClickHouse, `git_syncs`)
         _spec("gitops", "repo", compacted=True),
+        # online learning's verdicts on model candidates (promoted or rejected, with the
+        # shadow evaluation's numbers), keyed by model; they land in `model_promotions`
+        _spec("promotions", "model", retention_ms=30 * DAY_MS),
     )
 }
 """Every topic of the product by logical name (the prefix is added by KafkaConfig.topic)."""

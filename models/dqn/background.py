@@ -36,6 +36,7 @@ class BackgroundTrainer:
         self.thread: threading.Thread | None = None
         self.grad_steps = 0
         self.dropped = 0
+        self._rebase: tuple[dict[str, np.ndarray], DQNConfig] | None = None
 
     def submit(self, transitions: list[Transition]) -> None:
         """Non-blocking: a full inbox drops transitions (counted) rather than stall the stream."""
@@ -44,6 +45,11 @@ class BackgroundTrainer:
                 self.inbox.put_nowait(item)
             except queue.Full:
                 self.dropped += 1
+
+    def rebase(self, weights: dict[str, np.ndarray], config: DQNConfig) -> None:
+        """Continue from other weights and config (the deployed model changed): the thread
+        picks them up before its next batch and keeps the replay buffer; steps count from 0."""
+        self._rebase = (weights, config)
 
     def start(self) -> None:
         require("torch", "online DQN training (NOVACRON_DECISION_HOST__ONLINE_TRAINING)")
@@ -61,6 +67,10 @@ class BackgroundTrainer:
         trainer = DQNTrainer(self.config, self.initial)
         last_published = 0
         while not self.stop_event.is_set():
+            if (rebase := self._rebase) is not None:
+                self._rebase = None
+                trainer = self._rebuilt(DQNTrainer, trainer, *rebase)
+                last_published = 0
             self._drain(trainer)
             before = trainer.grad_steps
             trainer.train_steps(self.steps_per_batch)
@@ -70,6 +80,15 @@ class BackgroundTrainer:
             if self.grad_steps - last_published >= self.publish_every:
                 last_published = self.grad_steps
                 self.publish(trainer.export_weights(), self.grad_steps)
+
+    def _rebuilt(self, factory: Any, old: Any, weights: dict[str, np.ndarray],
+                 config: DQNConfig) -> Any:
+        self.config, self.initial = config, weights
+        trainer = factory(config, weights)
+        if len(old.buffer) and config.layers == old.config.layers:
+            trainer.buffer = old.buffer  # the experience stays valid for the new start
+        self.grad_steps = 0
+        return trainer
 
     def _drain(self, trainer: Any) -> None:
         while True:

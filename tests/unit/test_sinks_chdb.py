@@ -199,11 +199,11 @@ def test_queries_chain_dlq_and_reports(backend, cfg):
 def test_audit_chain_stored_verified_and_tamper_detected(backend, cfg):
     write(backend, cfg, EXAMPLES.values(), audit=AuditChain())
     rows = queries.audit_rows(backend, cfg.database)
-    assert len(rows) == 10 and verify_chain(rows) == []  # one per audited type (GitSync too)
+    assert len(rows) == 11 and verify_chain(rows) == []  # one per audited type (GitSync too)
     tail = queries.audit_tail(backend, cfg.database)
     chain = AuditChain.resume(tail)
     write(backend, cfg, [EXAMPLES["Action"]], audit=chain)
-    assert [r["seq"] for r in queries.audit_rows(backend, cfg.database)] == list(range(1, 12))
+    assert [r["seq"] for r in queries.audit_rows(backend, cfg.database)] == list(range(1, 13))
     assert verify_chain(queries.audit_rows(backend, cfg.database)) == []
     # Somebody rewrites history in place: the chain no longer verifies.
     backend.execute(f"ALTER TABLE {cfg.database}.audit_log UPDATE actor = 'mallory' "

@@ -21,7 +21,7 @@ CODEC = Codec(clock=lambda: T0)  # the examples' time: inside the edge's event-t
 def test_every_event_type_has_a_table_with_unique_name():
     assert set(TABLES) == set(EVENT_TYPES)
     names = [spec.name for spec in TABLES.values()]
-    assert len(set(names)) == len(names) == 14
+    assert len(set(names)) == len(names) == 15
     assert table_for("PolicyVerdict") == "policy_verdicts"
     assert table_for("MetricSample") == "metric_samples"
     with pytest.raises(KeyError, match="no history table"):
@@ -85,7 +85,7 @@ def test_ddl_uses_config_and_is_idempotent_by_construction():
     assert stmts[0] == "CREATE DATABASE IF NOT EXISTS `hist`"
     assert all(" IF NOT EXISTS " in s for s in stmts)
     tables = [s for s in stmts if "ReplacingMergeTree" in s and "`hist`.`" in s]
-    assert len(tables) == 14
+    assert len(tables) == 15
     assert all("INTERVAL 30 DAY" in s and "PARTITION BY toYYYYMM(event_time)" in s for s in tables)
 
 

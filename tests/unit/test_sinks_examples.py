@@ -17,6 +17,7 @@ from schemas import (
     GitSync,
     Insight,
     MetricSample,
+    ModelPromotion,
     Outcome,
     PolicyVerdict,
     PolicyVersion,
@@ -75,6 +76,14 @@ def _examples() -> dict[str, Event]:
                 author="Ada <ada@example.com>", message="raise the limit", status="applied",
                 serving="c0ffee" * 6 + "abcd", added=["policy/p1"], changed=["baseline/vm-1"],
                 manifest={"policy/p1": "a" * 40, "baseline/vm-1": "b" * 40}),
+        ModelPromotion(event_time=T0, source="novacron.decision", status="promoted",
+                       candidate="v0004", base_version="shipped-v0003",
+                       deployed_version="shipped-v0003", grad_steps=2000,
+                       candidate_violation_pct=0.5, deployed_violation_pct=0.75,
+                       candidate_cost=12.5, deployed_cost=13.25, budget_pct=1.0,
+                       slo_latency_ms=250.0, services=2, ticks=2880,
+                       window_start=datetime(2026, 5, 5, 7, 8, 9, tzinfo=UTC), window_end=T0,
+                       reason="meets the 1% budget (worst 0.5%) at 12.50 <= 13.25"),
     ]
     return {e.event_type: e for e in events}
 
