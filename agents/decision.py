@@ -112,6 +112,7 @@ class DecisionEngine:
         self.states = StateBuilder(self.config.features)
         self.guard = SafetyGuard(self.config.safety)
         self.policy: QFunction = policy or QPolicy(init_weights(self.config.seed), "untrained")
+        self._follow_budget(self.policy)
         self.buffer = ReplayBuffer(self.config.replay_size, len(FEATURES), len(DQN_ACTIONS),
                                    seed=self.config.seed)
         self.explorer: Explorer | None = None
@@ -194,6 +195,13 @@ class DecisionEngine:
     def load_policy(self, policy: QFunction) -> None:
         """Swap in a new model (e.g. after background training or a rollback)."""
         self.policy = policy
+        self._follow_budget(policy)
+
+    def _follow_budget(self, policy: QFunction) -> None:
+        """A model loaded from a checkpoint brings the budget it was trained for: the state's
+        request-rate feature is read relative to it (models.dqn.features.budget_factor)."""
+        if getattr(policy, "from_checkpoint", False):
+            self.states.set_budget_reference(getattr(policy, "budget_reference_pct", None))
 
     def reset(self) -> None:
         """Forget every service's window, history and open transition (a new world or clock)."""

@@ -63,11 +63,20 @@ def load_policy(store: CheckpointStore) -> QPolicy | None:
     """The current checkpoint, else the model shipped with the package, else None (untrained)."""
     version = store.current()
     if version is not None:
-        return QPolicy(store.load(version), version)
+        return _checkpoint_policy(store, version, version)
     shipped = CheckpointStore(SHIPPED_MODEL)
     if (version := shipped.current()) is not None:
-        return QPolicy(shipped.load(version), f"shipped-{version}")
+        return _checkpoint_policy(shipped, version, f"shipped-{version}")
     return None
+
+
+def _checkpoint_policy(store: CheckpointStore, version: str, label: str) -> QPolicy:
+    """A checkpoint's weights with the SLO budget it was trained for (None: before budgets)."""
+    policy = QPolicy(store.load(version), label)
+    features = store.meta(version).config.get("decision", {}).get("features", {})
+    policy.budget_reference_pct = features.get("budget_reference_pct")
+    policy.from_checkpoint = True
+    return policy
 
 
 def policy_for(version: str, store: CheckpointStore) -> QPolicy:
@@ -78,9 +87,9 @@ def policy_for(version: str, store: CheckpointStore) -> QPolicy:
     shipped = CheckpointStore(SHIPPED_MODEL)
     plain = version.removeprefix("shipped-")
     if version == plain and plain in {m.version for m in store.list_versions()}:
-        return QPolicy(store.load(plain), plain)
+        return _checkpoint_policy(store, plain, plain)
     if plain in {m.version for m in shipped.list_versions()}:
-        return QPolicy(shipped.load(plain), f"shipped-{plain}")
+        return _checkpoint_policy(shipped, plain, f"shipped-{plain}")
     raise RejectedError(f"model {version} is neither under {store.root} nor shipped")
 
 
@@ -91,7 +100,9 @@ def build_engine(settings: Settings) -> DecisionEngine:
     if policy is None:
         log.warning("no trained DQN model (run `novacron train dqn`); decisions come from random "
                     "weights and are gated by min_confidence")
-    return DecisionEngine(settings.decision, policy)
+    decision = settings.decision.model_copy(deep=True)
+    decision.features.slo_budget_pct = settings.slo.budget_pct  # the SLO the user states
+    return DecisionEngine(decision, policy)
 
 
 class DecisionCompanion:

@@ -22,10 +22,10 @@ from agents.optimizer import Optimizer, OptimizerConfig
 from agents.simulator import SimConfig, World
 from models.anomaly import AnomalyDetector
 from models.dqn.checkpoints import CheckpointStore
-from models.dqn.policy import QPolicy
 from models.forecast import ForecastConfig, Forecaster
 from models.recommend import Recommender
 from schemas import Decision, Event, Insight, MetricSample, Outcome, action_id_for
+from streams.decision import load_policy
 
 FIXTURE = Path(__file__).parent / "fixtures" / "learn_golden.json"
 PRETRAINED = Path(__file__).resolve().parents[1] / "models" / "dqn" / "pretrained"
@@ -88,8 +88,8 @@ def _samples(n: int) -> list[MetricSample]:
 
 def learn_role_outputs(n: int = 3000) -> dict[str, Any]:
     """The learn role's agents in-process: samples → optimizer → insights → decision engine."""
-    store = CheckpointStore(PRETRAINED)
-    policy = QPolicy(store.load(), str(store.current()))
+    policy = load_policy(CheckpointStore(PRETRAINED))  # as a worker loads it: with its budget
+    assert policy is not None
     optimizer = Optimizer(OptimizerConfig(forecast_every=5, recommend_every=20,
                                           auto_apply_confidence=0.5))
     engine = DecisionEngine(DecisionConfig(), policy)

@@ -23,7 +23,7 @@ from models.dqn.safety import SafetyConfig
 from models.slo import SLOConfig
 
 __all__ = ["BenchmarkConfig", "BenchmarkResult", "baseline_rows", "compare", "deployed_config",
-           "episode_ticks", "verdict"]
+           "dqn_row", "episode_ticks", "verdict"]
 
 
 class BenchmarkConfig(BaseModel):
@@ -64,14 +64,22 @@ class BenchmarkResult(BaseModel):
 
 
 def deployed_config(trained: dict[str, Any], load_quantile: float | None = None,
-                    safety: SafetyConfig | None = None) -> DecisionConfig:
+                    safety: SafetyConfig | None = None, budget_pct: float | None = None,
+                    budget_exponent: float | None = None) -> DecisionConfig:
     """The engine config a model runs with: the one it was trained with (from its checkpoint
-    metadata) at the deployed operating point (`load_quantile`, default FeatureConfig's), under
-    the deployment's safety limits (`safety`, default SafetyConfig's), not the training's."""
+    metadata, the budget it was trained for included) at the deployed operating point
+    (`load_quantile`, default FeatureConfig's), for the deployment's SLO budget (`budget_pct`,
+    default SLOConfig's) with the deployment's `budget_exponent` (default FeatureConfig's),
+    under the deployment's safety limits (`safety`, default SafetyConfig's), not the
+    training's."""
     config = DecisionConfig.model_validate(trained)
     config.safety = safety or SafetyConfig()
-    quantile = FeatureConfig().load_quantile if load_quantile is None else load_quantile
+    defaults = FeatureConfig()
+    quantile = defaults.load_quantile if load_quantile is None else load_quantile
     config.features.load_quantile = quantile
+    config.features.slo_budget_pct = SLOConfig().budget_pct if budget_pct is None else budget_pct
+    config.features.budget_exponent = (defaults.budget_exponent if budget_exponent is None
+                                       else budget_exponent)
     return config
 
 
@@ -123,6 +131,14 @@ def baseline_rows(cfg: BenchmarkConfig, ticks: int, rc: RewardConfig,
     return rows
 
 
+def dqn_row(sim: SimConfig, ticks: int, weights: dict[str, Any],
+            decision: DecisionConfig | None, version: str | None, rc: RewardConfig,
+            name: str = "dqn") -> EpisodeStats:
+    """The decision engine with these weights on the world, scored like the rivals."""
+    engine = DecisionEngine(decision, QPolicy(weights, version))
+    return run_episode(sim, DQNController(engine, name), ticks, rc)
+
+
 def compare(cfg: BenchmarkConfig, weights: dict[str, Any] | None,
             decision: DecisionConfig | None = None, version: str | None = None,
             progress: Callable[[str], None] | None = None,
@@ -138,8 +154,7 @@ def compare(cfg: BenchmarkConfig, weights: dict[str, Any] | None,
     if weights is not None:
         if progress is not None:
             progress("dqn")
-        engine = DecisionEngine(decision, QPolicy(weights, version))
-        rows.append(run_episode(sim, DQNController(engine), ticks, rc))
+        rows.append(dqn_row(sim, ticks, weights, decision, version, rc))
     beats, savings = verdict(rows)
     engine_config = decision or DecisionConfig()
     quantile = engine_config.features.load_quantile if weights is not None else None

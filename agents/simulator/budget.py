@@ -6,7 +6,8 @@ from pydantic import BaseModel, Field
 
 from agents.simulator.evaluate import EpisodeStats
 
-__all__ = ["FAMILIES", "BudgetReport", "TraceBudget", "Verdict", "budget_report", "choose"]
+__all__ = ["FAMILIES", "BudgetReport", "TraceBudget", "Verdict", "budget_report", "budget_row",
+           "choose"]
 
 FAMILIES = ("hpa-", "predictive-")
 """Controller families whose single setting is chosen on validation traces (name prefixes)."""
@@ -48,6 +49,20 @@ class BudgetReport(BaseModel):
     traces: list[TraceBudget] = Field(default_factory=list)
 
 
+def budget_row(budget: float) -> str:
+    """Name of the DQN's row run for one budget (the budget in its state): `dqn@B`."""
+    return f"dqn@{budget:g}"
+
+
+def _at_budget(rows: list[EpisodeStats], budget: float) -> list[EpisodeStats]:
+    """The rivals plus the DQN row run for this budget, named "dqn" (rows without per-budget
+    DQN runs are returned as they are)."""
+    name = budget_row(budget)
+    out = [r for r in rows if not r.controller.startswith("dqn@")]
+    out += [r.model_copy(update={"controller": "dqn"}) for r in rows if r.controller == name]
+    return out
+
+
 def _verdicts(rows: list[EpisodeStats], budget: float) -> list[Verdict]:
     return [Verdict(controller=r.controller, violation_pct=r.slo_violation_pct,
                     vm_hours=r.vm_hours, cost=r.cost, meets=r.slo_violation_pct <= budget)
@@ -87,7 +102,7 @@ def budget_report(runs: dict[str, list[EpisodeStats]], budgets: list[float],
         picks = {family.rstrip("-"): choose(basis, family, budget) for family in FAMILIES}
         report.chosen[f"{budget:g}"] = picks
         for trace, rows in runs.items():
-            verdicts = _verdicts(rows, budget)
+            verdicts = _verdicts(_at_budget(rows, budget), budget)
             report.traces.append(TraceBudget(trace=trace, budget_pct=budget,
                                              controllers=verdicts, oracle=_oracle(verdicts),
                                              chosen=picks))

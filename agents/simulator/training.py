@@ -12,12 +12,14 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from agents.decision import DecisionConfig, DecisionEngine
+from agents.simulator.constrained import BudgetJudge, LagrangeConfig, Multiplier, SplitReplay
 from agents.simulator.controllers import DQNController
 from agents.simulator.evaluate import run_episode
 from agents.simulator.world import SimConfig, World
 from models.dqn.config import DQNConfig
 from models.dqn.features import FeatureConfig
 from models.dqn.policy import QPolicy
+from models.dqn.reward import slo_violated
 from models.dqn.safety import ACTION_INDEX, SafetyConfig
 
 if TYPE_CHECKING:
@@ -25,7 +27,9 @@ if TYPE_CHECKING:
 
 __all__ = ["NStep", "TrainConfig", "TrainResult", "ValidationScore", "train"]
 
-Transition = tuple[np.ndarray, int, float, np.ndarray, bool, np.ndarray]
+Transition = tuple[np.ndarray, int, Any, np.ndarray, bool, np.ndarray]
+"""(s, a, r, s', done, mask); r is a float, or with a split replay the pair (reward without
+violations, violated ticks) as an array, which n-step folding sums alike."""
 
 
 TRAIN_LOAD_QUANTILE = 0.7
@@ -78,11 +82,18 @@ class TrainConfig(BaseModel):
     first CSV of `traces`, else synthetic."""
     validation_ticks: int = Field(default=4000, ge=10)
     """Ticks of a validation run."""
-    select_by: Literal["reward", "hpa_curve"] = "hpa_curve"
+    select_by: Literal["reward", "hpa_curve", "budget"] = "hpa_curve"
     """How validation ranks weights: "reward" is the total reward on the validation trace;
     "hpa_curve" runs the engine at its deployment quantile on every CSV training trace and
     counts those on which it beats the whole HPA curve (total reward breaks ties; without a CSV
-    trace, "reward"; see agents/simulator/selection.py)."""
+    trace, "reward"; see agents/simulator/selection.py); "budget" (with `lagrange`) counts the
+    CSV training traces on which the engine meets the budget, fewer VM-hours breaking ties."""
+    lagrange: LagrangeConfig | None = None
+    """Train against an SLO budget (agents/simulator/constrained.py): the violation penalty is a
+    multiplier adapted at each validation run; None: the reward's fixed penalty."""
+    demand_scale: tuple[float, float] = (0.3, 0.9)
+    """Range of each episode's demand scale (the trace's p99 as a share of max_vms' capacity;
+    the autoscaling world's benchmark uses 0.35)."""
     seed: int = 0
     """Seed of the episode schedule (traces, offsets, demand scale)."""
 
@@ -95,9 +106,19 @@ class ValidationScore(BaseModel):
     """Total reward of the greedy, gated engine (summed over the traces with "hpa_curve")."""
     beats_hpa: int | None = None
     """Traces on which the HPA curve was beaten ("hpa_curve" selection only)."""
+    met: int | None = None
+    """Traces on which the budget was met ("budget" selection only)."""
+    violation_pct: list[float] = Field(default_factory=list)
+    """Violation share per training trace ("budget" selection only)."""
+    vm_hours: float | None = None
+    """VM-hours over the training traces ("budget" selection only)."""
+    multiplier: float | None = None
+    """λ after this run's dual-ascent step (with `lagrange`)."""
 
-    def rank(self) -> tuple[int, float]:
-        """Sort key: HPA-curve wins first, then reward."""
+    def rank(self) -> tuple[float, float]:
+        """Sort key: budget met (then fewer VM-hours), or HPA-curve wins (then reward)."""
+        if self.met is not None:
+            return (self.met, -(self.vm_hours or 0.0))
         return (self.beats_hpa or 0, self.reward)
 
 
@@ -195,7 +216,7 @@ def _episode_world(cfg: TrainConfig, episode: int, rng: np.random.Generator) -> 
     sim = cfg.sim.model_copy(update={
         "trace": trace, "seed": cfg.sim.seed + 1000 * episode,
         "trace_offset": int(rng.integers(0, 20_000)),
-        "peak_demand_fraction": float(rng.uniform(0.3, 0.9)),
+        "peak_demand_fraction": float(rng.uniform(*cfg.demand_scale)),
         "initial_vms": int(rng.integers(1, 8)),
     })
     return World(sim)
@@ -205,13 +226,20 @@ def _run_episode(world: World, engine: DecisionEngine, trainer: DQNTrainer, cfg:
                  ) -> float:
     controller = DQNController(engine)
     folder = NStep(cfg.dqn.n_step, cfg.dqn.gamma)
+    split = cfg.lagrange is not None
     total = 0.0
     for _ in range(cfg.episode_ticks):
         tick = world.step()
         for sample in tick.metrics:
             action = controller.act(sample, tick.time)
-            for transition in engine.take_transitions():
-                total += transition[2]
+            for closed in engine.take_transitions():
+                total += closed[2]
+                transition: Transition = closed
+                if split:  # the sample that closed it says whether it violated the SLO
+                    violated = float(slo_violated(sample, engine.config.reward))
+                    total -= violated  # shown at the reward's unit penalty
+                    transition = (closed[0], closed[1], np.array([closed[2], violated]),
+                                  *closed[3:])
                 for folded in folder.push(transition):
                     trainer.push(*folded)
             if action is not None:
@@ -237,6 +265,8 @@ def validation_score(cfg: TrainConfig, weights: dict[str, np.ndarray]) -> float:
 def _scorer(cfg: TrainConfig) -> Callable[[int, dict[str, np.ndarray]], ValidationScore]:
     """Validation by the configured rule (see TrainConfig.select_by)."""
     csvs = [t for t in cfg.traces if t != "synthetic"]
+    if cfg.select_by == "budget" and csvs:
+        return _budget_scorer(cfg, csvs)
     if cfg.select_by == "reward" or not csvs:
         return lambda episode, weights: ValidationScore(
             episode=episode, reward=round(validation_score(cfg, weights), 3))
@@ -252,12 +282,41 @@ def _scorer(cfg: TrainConfig) -> Callable[[int, dict[str, np.ndarray]], Validati
     return score
 
 
+def _budget_scorer(cfg: TrainConfig, csvs: list[str]
+                   ) -> Callable[[int, dict[str, np.ndarray]], ValidationScore]:
+    worlds = [cfg.sim.model_copy(update={"trace": t, "seed": cfg.sim.seed + 1}) for t in csvs]
+    judge = BudgetJudge(worlds, cfg.validation_ticks, cfg.decision)
+    budget = cfg.lagrange.budget_pct if cfg.lagrange else cfg.decision.features.slo_budget_pct
+
+    def score(episode: int, weights: dict[str, np.ndarray]) -> ValidationScore:
+        violations, hours = judge.score(weights)
+        return ValidationScore(episode=episode, reward=0.0, violation_pct=violations,
+                               met=sum(v <= budget for v in violations), vm_hours=hours)
+
+    return score
+
+
+def _constrain(cfg: TrainConfig, trainer: DQNTrainer) -> Multiplier | None:
+    """With `lagrange`: the engine trains for its budget, the violation part of the reward goes
+    to a split replay priced by the multiplier (the engine's own penalty is zeroed meanwhile)."""
+    if cfg.lagrange is None:
+        return None
+    multiplier = Multiplier(cfg.lagrange)
+    cfg.decision.features.slo_budget_pct = cfg.lagrange.budget_pct
+    cfg.decision.features.budget_reference_pct = cfg.lagrange.budget_pct
+    cfg.decision.reward.violation_penalty = 0.0
+    c = trainer.config
+    trainer.buffer = SplitReplay(c.buffer_size, c.layers[0], c.layers[-1], c.seed, multiplier)
+    return multiplier
+
+
 def train(cfg: TrainConfig, initial: dict[str, np.ndarray] | None = None,
           progress: Callable[[int, float], None] | None = None) -> TrainResult:
     """Train from scratch (or from `initial` weights); `progress(episode, reward)` per episode."""
     from models.dqn.trainer import DQNTrainer  # torch stays out of processes that only decide
 
     trainer = DQNTrainer(cfg.dqn, initial)
+    multiplier = _constrain(cfg, trainer)
     engine = DecisionEngine(cfg.decision, QPolicy(trainer.export_weights(), "training"))
     engine.explorer = _Epsilon(trainer, engine, cfg.guide_share)
     rng = np.random.default_rng(cfg.seed)
@@ -275,10 +334,15 @@ def train(cfg: TrainConfig, initial: dict[str, np.ndarray] | None = None,
                                    or episode + 1 == cfg.episodes):
             weights = trainer.export_weights()
             validation.append(scorer(episode, weights))
+            if multiplier is not None:
+                validation[-1].multiplier = round(multiplier.update(validation[-1].violation_pct),
+                                                  4)
             if best is None or validation[-1].rank() > best[0].rank():
                 best = (validation[-1], weights)
         if progress is not None:
             progress(episode, rewards[-1])
+    if multiplier is not None:  # the engine learns online with the price it was trained at
+        cfg.decision.reward.violation_penalty = round(multiplier.value, 4)
     return TrainResult(weights=best[1] if best else trainer.export_weights(),
                        episode_rewards=rewards, env_steps=trainer.env_steps, first_time=first,
                        last_time=last, validation=validation,

@@ -47,6 +47,26 @@ class FeatureConfig(BaseModel):
     """Samples of the short mean of the fallback trend (short mean / window mean - 1)."""
     insight_ttl_seconds: float = Field(default=600.0, gt=0)
     """An optimizer insight older than this is ignored (the fallback is used)."""
+    slo_budget_pct: float = Field(default=1.0, ge=0, le=100)
+    """The SLO's violation budget the controller runs for, percent of ticks (SLOConfig's
+    budget_pct, NOVACRON_SLO__BUDGET_PCT, is copied here where the engine is built). It enters
+    the state through the request-rate feature: see `budget_factor`."""
+    budget_reference_pct: float | None = Field(default=None, gt=0, le=100)
+    """The budget the loaded model was trained for (saved with it); None (models trained before
+    budgets existed): the budget leaves the state alone."""
+    budget_exponent: float = Field(default=0.15, ge=0, le=2)
+    """How strongly the budget moves the request-rate feature: the feature is multiplied by
+    (budget_reference_pct / slo_budget_pct) ** budget_exponent, so a tighter budget than the
+    model's makes the same demand look closer to capacity (earlier, larger scale-ups) and a
+    looser one farther (docs/decisions.md, "A DQN against an SLO budget")."""
+
+    def budget_factor(self) -> float:
+        """Multiplier of the request-rate feature for the configured budget (1 at the
+        reference budget, or without one)."""
+        if self.budget_reference_pct is None:
+            return 1.0
+        budget = max(self.slo_budget_pct, 0.1)  # a zero budget is treated as 0.1 %
+        return float((self.budget_reference_pct / budget) ** self.budget_exponent)
 
 
 @dataclass
@@ -70,10 +90,18 @@ class StateBuilder:
 
     def __init__(self, config: FeatureConfig | None = None) -> None:
         self.config = config or FeatureConfig()
+        self._budget = self.config.budget_factor()
+        """The budget's multiplier of the request-rate feature (the config does not change)."""
         self.windows: dict[str, ServiceWindow] = {}
         self._built: dict[str, tuple[ServiceWindow, datetime | None, np.ndarray]] = {}
         """Per service the last state built (its window, `now`): closing a transition and the
         next decision ask for the same state; learn_one / learn_insight drop it."""
+
+    def set_budget_reference(self, pct: float | None) -> None:
+        """The reference budget of a newly loaded model (its config changes with it)."""
+        self.config.budget_reference_pct = pct
+        self._budget = self.config.budget_factor()
+        self._built.clear()
 
     def learn_one(self, sample: MetricSample) -> None:
         """Add a sample to its service's window."""
@@ -123,7 +151,7 @@ class StateBuilder:
             (s.cpu_usage if s.cpu_usage is not None else 50.0) / 100.0,
             (s.memory_usage if s.memory_usage is not None else 50.0) / 100.0,
             min((s.network_latency_ms or 0.0) / cfg.slo_latency_ms, 4.0),
-            min(load, 3.0),
+            min(load * self._budget, 3.0),
             math.sqrt(s.error_rate or 0.0),
             (vms - cfg.min_vms) / max(1, cfg.max_vms - cfg.min_vms),
             min((s.cost_per_hour or 0.0) / (cfg.max_vms * cfg.cost_per_vm_hour), 2.0),

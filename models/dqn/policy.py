@@ -36,6 +36,11 @@ class QPolicy:
         self.layers = [(np.ascontiguousarray(weights[f"w{i}"].T, dtype=np.float32),
                         np.asarray(weights[f"b{i}"], dtype=np.float32)) for i in range(count)]
         self.version = version
+        self.budget_reference_pct: float | None = None
+        """The SLO budget the model was trained for (from its checkpoint metadata)."""
+        self.from_checkpoint = False
+        """True when `budget_reference_pct` was read from a checkpoint (None there means a model
+        trained before budgets): the engine then takes it as the state's reference budget."""
 
     @classmethod
     def load(cls, path: str | Path, version: str | None = None) -> QPolicy:

@@ -9,8 +9,8 @@ from typing import Any
 from rich.table import Table
 
 from agents.decision import DecisionConfig
-from agents.simulator.benchmark import BenchmarkConfig, compare
-from agents.simulator.budget import BudgetReport, TraceBudget, budget_report
+from agents.simulator.benchmark import BenchmarkConfig, compare, dqn_row
+from agents.simulator.budget import BudgetReport, TraceBudget, budget_report, budget_row
 from agents.simulator.evaluate import EpisodeStats
 from agents.simulator.world import SimConfig
 from models.dqn.checkpoints import CheckpointStore
@@ -18,20 +18,41 @@ from models.slo import SLOConfig
 
 __all__ = ["Job", "render", "run_report"]
 
-Job = tuple[str, int, int | None, str | None, str | None, dict[str, Any] | None, dict[str, Any]]
-"""(trace, seed, ticks, model dir, version or None for no DQN, decision config, SLO config)."""
+Job = tuple[str, int, int | None, str | None, str | None, dict[str, Any] | None, dict[str, Any],
+            list[float]]
+"""(trace, seed, ticks, model dir, version or None for no DQN, decision config, SLO config,
+budgets)."""
 
 
 def _run(job: Job) -> tuple[str, list[EpisodeStats]]:
-    trace, seed, ticks, model_dir, version, decision, slo = job
+    trace, seed, ticks, model_dir, version, decision, slo, budgets = job
     sim = SimConfig.autoscaling(seed=seed, trace=trace)
-    weights = None
-    if version is not None and model_dir is not None:
-        weights = CheckpointStore(Path(model_dir)).load(version)
     engine = DecisionConfig.model_validate(decision) if decision is not None else None
-    result = compare(BenchmarkConfig(sim=sim, ticks=ticks), weights, engine, version,
+    result = compare(BenchmarkConfig(sim=sim, ticks=ticks), None, engine, version,
                      slo=SLOConfig.model_validate(slo))
-    return trace, result.rows
+    rows = result.rows
+    if version is not None and model_dir is not None and engine is not None:
+        rows += _dqn_rows(sim, result.ticks, CheckpointStore(Path(model_dir)).load(version),
+                          engine, version, budgets, SLOConfig.model_validate(slo))
+    return trace, rows
+
+
+def _dqn_rows(sim: SimConfig, ticks: int, weights: dict[str, Any], engine: DecisionConfig,
+              version: str, budgets: list[float], slo: SLOConfig) -> list[EpisodeStats]:
+    """The DQN run once per budget, that budget in its state (`dqn@B`); a model without a
+    reference budget (trained before budgets) is run once and judged at every budget."""
+    rc = engine.reward.model_copy(update={"slo_latency_ms": slo.latency_ms,
+                                          "slo_error_rate": slo.error_rate})
+    conditioned = engine.features.budget_reference_pct is not None
+    rows: list[EpisodeStats] = []
+    for budget in budgets:
+        if rows and not conditioned:
+            rows.append(rows[0].model_copy(update={"controller": budget_row(budget)}))
+            continue
+        config = engine.model_copy(deep=True)
+        config.features.slo_budget_pct = budget
+        rows.append(dqn_row(sim, ticks, weights, config, version, rc, budget_row(budget)))
+    return rows
 
 
 def run_report(traces: list[str], choose_on: list[str], budgets: list[float], jobs: int,
@@ -41,9 +62,9 @@ def run_report(traces: list[str], choose_on: list[str], budgets: list[float], jo
     settings chosen on `choose_on` (default: `traces`)."""
     seed, ticks, model_dir, version, decision = common
     extra = [t for t in choose_on if t not in traces]
-    work: list[Job] = [(t, seed, ticks, model_dir, version, decision, slo.model_dump())
+    work: list[Job] = [(t, seed, ticks, model_dir, version, decision, slo.model_dump(), budgets)
                        for t in traces]
-    work += [(t, seed, ticks, None, None, None, slo.model_dump()) for t in extra]
+    work += [(t, seed, ticks, None, None, None, slo.model_dump(), budgets) for t in extra]
     if jobs > 1 and len(work) > 1:
         with ProcessPoolExecutor(jobs) as pool:
             done = dict(pool.map(_run, work))

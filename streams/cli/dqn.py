@@ -51,6 +51,7 @@ class SelectBy(StrEnum):
 
     hpa_curve = "hpa_curve"
     reward = "reward"
+    budget = "budget"
 
 
 @train_app.command("dqn")
@@ -74,7 +75,8 @@ def train_dqn(
     select_by: SelectBy = typer.Option(
         SelectBy.hpa_curve, help="How validation ranks weights: 'hpa_curve' (on how many CSV "
         "training traces the deployed engine beats the whole HPA curve, reward breaks ties) or "
-        "'reward' (total reward on the first training CSV)."),
+        "'reward' (total reward on the first training CSV) or 'budget' (on how many CSV training "
+        "traces it meets --slo-budget, fewer VM-hours breaking ties)."),
     validation_ticks: int = typer.Option(4000, min=10, help="Ticks of a validation run."),
     resume: bool = typer.Option(False, help="Start from the current checkpoint's weights."),
     cost_weight: float | None = typer.Option(
@@ -84,9 +86,22 @@ def train_dqn(
         TRAIN_LOAD_QUANTILE, min=0.0, max=1.0,
         help="Demand quantile of the load feature while training (deployment uses "
         "decision.features.load_quantile, the median by default)."),
+    slo_budget: float | None = typer.Option(
+        None, min=0.01, max=100.0, help="Train against this SLO violation budget (percent): the "
+        "violation penalty becomes a Lagrange multiplier adapted at each validation run so the "
+        "greedy engine meets it on the training traces; the model's reference budget."),
+    budget_quantile: float = typer.Option(
+        0.8, min=0.0, max=1.0, help="With --slo-budget: which training trace's violation share "
+        "(as a quantile over the traces) the multiplier drives to the budget."),
+    max_multiplier: float = typer.Option(
+        30.0, min=0.01, help="With --slo-budget: upper bound of the multiplier."),
+    demand_scale: tuple[float, float] = typer.Option(
+        (0.3, 0.9), help="Range of each episode's demand scale (trace p99 as a share of "
+        "max_vms' capacity; the benchmark world uses 0.35)."),
     model_dir: Path = MODEL_DIR,
 ) -> None:
     """Train the DQN on the simulator and save a new versioned checkpoint (made current)."""
+    from agents.simulator.constrained import LagrangeConfig
     from agents.simulator.training import TrainConfig, train
 
     store = CheckpointStore(model_dir)
@@ -94,7 +109,9 @@ def train_dqn(
     cfg = TrainConfig(episodes=episodes, episode_ticks=ticks, traces=trace, seed=seed,
                       train_every=train_every, guide_share=guide_share,
                       validate_every=validate_every, validation_ticks=validation_ticks,
-                      select_by=select_by.value,
+                      select_by=select_by.value, demand_scale=demand_scale,
+                      lagrange=None if slo_budget is None else LagrangeConfig(
+                          budget_pct=slo_budget, quantile=budget_quantile, high=max_multiplier),
                       dqn=DQNConfig(seed=seed, threads=threads, gamma=gamma, n_step=n_step,
                                     target_update_every=1000,
                                     eps_decay_steps=max(1, int(steps * eps_decay))))
@@ -196,7 +213,8 @@ def eval_autoscale(
             saved = store.meta(str(used)).config.get("decision", {})
             deployed = Settings().decision  # what the decision agent runs with (env, files)
             quantile = deployed.features.load_quantile if load_quantile is None else load_quantile
-            decision = deployed_config(saved, quantile, deployed.safety)
+            decision = deployed_config(saved, quantile, deployed.safety, Settings().slo.budget_pct,
+                                       deployed.features.budget_exponent)
         if slo_budget:
             _budget_report(trace, choose_on, slo_budget, jobs, output,
                            (seed, ticks, str(model_dir), used, decision))

@@ -133,12 +133,13 @@ def test_rollback_deploys_the_version_before_the_deployed_one(
     empty = str(tmp_path / "none")  # no local models: the shipped ones
     first = runner.invoke(app, ["model", "rollback", "--model-dir", empty, "--by", "ana"])
     assert first.exit_code == 0, first.output
-    second = runner.invoke(app, ["model", "rollback", "--model-dir", empty])
-    assert second.exit_code == 0, second.output
-    assert _deployed(versions) == ["shipped-v0002", "shipped-v0001"]
+    for _ in range(2):
+        again = runner.invoke(app, ["model", "rollback", "--model-dir", empty])
+        assert again.exit_code == 0, again.output
+    assert _deployed(versions) == ["shipped-v0003", "shipped-v0002", "shipped-v0001"]
     assert json.loads(versions.records[0][1] or b"")["set_by"] == "ana"
-    third = runner.invoke(app, ["model", "rollback", "--model-dir", empty])
-    assert third.exit_code == 2 and "nothing to roll back" in third.output
+    last = runner.invoke(app, ["model", "rollback", "--model-dir", empty])
+    assert last.exit_code == 2 and "nothing to roll back" in last.output
     deploy = runner.invoke(app, ["model", "deploy", "v0003", "--model-dir", empty])
     assert deploy.exit_code == 0 and _deployed(versions)[-1] == "v0003"
 
