@@ -119,10 +119,11 @@ def reasoning(action: str, sample: MetricSample, state: np.ndarray, q: np.ndarra
               mask: np.ndarray, conf: float, blocked: dict[str, str], delta: int) -> str:
     """A sentence or three an SRE can read: what, why (the state), how sure, what was ruled out."""
     # Python floats (exact copies of the float32 values; formatting a numpy scalar formats the
-    # same double) and a stable sort (numpy's argsort of 8 values is an insertion sort): the same
-    # text without numpy's per-call cost on eight numbers
-    qs, allowed_mask, x = q.tolist(), mask.tolist(), state.tolist()
-    allowed = sorted([i for i, ok in enumerate(allowed_mask) if ok], key=lambda i: -qs[i])
+    # same double). The order stays numpy's argsort: its vectorised sort is not stable, and a
+    # Python sort would name another runner-up when two Q-values tie exactly
+    qs, x = q.tolist(), state.tolist()
+    order = np.argsort(-q)
+    allowed = order[mask[order]].tolist()
     best = allowed[0]  # allowed actions, best first
     runner = ""
     if len(allowed) > 1:
