@@ -115,27 +115,29 @@ def test_a_kcat_sample_keeps_its_id_through_insight_and_decision(worker_factory,
                     kafka_cfg.topic("metrics")], input=lines, check=True, timeout=60)
     backend = HttpSqlBackend(ingest.url, token=VIEWER_TOKEN)
 
-    def linked() -> list[dict[str, object]]:
+    def caused(table: str) -> list[dict[str, object]]:
         return ingest.sql(
-            "SELECT s.event_id AS sample, i.event_id AS insight, d.event_id AS decision "
-            "FROM novacron.metric_samples AS s FINAL "
-            "INNER JOIN novacron.insights AS i FINAL ON i.causation_id = s.event_id "
-            "INNER JOIN novacron.decisions AS d FINAL ON d.causation_id = s.event_id "
-            "WHERE s.resource_id = 'svc-kcat' ORDER BY s.event_time LIMIT 1")
+            f"SELECT s.event_id AS sample, e.event_id AS effect "
+            f"FROM novacron.metric_samples AS s FINAL "
+            f"INNER JOIN novacron.{table} AS e FINAL ON e.causation_id = s.event_id "
+            f"WHERE s.resource_id = 'svc-kcat' ORDER BY s.event_time LIMIT 1")
 
-    row = wait_until(linked, timeout=90, what="a sample with an insight and a decision")[0]
-    sample_id = str(row["sample"])
-    positions = {record_event_id(kafka_cfg.topic("metrics"), p, o)
-                 for p in range(kafka_cfg.partitions) for o in range(6)}
-    assert sample_id in positions  # ingest and learn both derived it from the record position
-    hops = chain(backend, "novacron", sample_id)  # what `novacron audit chain` shows
-    by_id = {str(h["event_id"]): h for h in hops}
-    assert {sample_id, str(row["insight"]), str(row["decision"])} <= set(by_id)
-    for hop in hops:  # no break: every event's cause is in the chain (the sample starts it)
-        cause = str(hop["causation_id"])
-        assert (hop["event_id"] == sample_id and not cause) or cause in by_id, hop
-    shown = cli(kafka_cfg, "audit", "chain", sample_id, "--sql-url", ingest.url, COLUMNS="400",
-                NOVACRON_SQL_TOKEN=VIEWER_TOKEN)
-    assert shown.returncode == 0, shown.stderr
-    for event_id in (sample_id, str(row["insight"]), str(row["decision"])):
-        assert event_id in shown.stdout
+    # which samples the model acts on is the model's business (the shipped one acts on the first
+    # ones, before the optimizer's forecasts start): each effect is followed from its own sample
+    for table in ("insights", "decisions"):
+        row = wait_until(lambda t=table: caused(t), timeout=90, what=f"a sample with {table}")[0]
+        sample_id, effect_id = str(row["sample"]), str(row["effect"])
+        positions = {record_event_id(kafka_cfg.topic("metrics"), p, o)
+                     for p in range(kafka_cfg.partitions) for o in range(6)}
+        assert sample_id in positions  # ingest and learn both derived it from the record position
+        hops = chain(backend, "novacron", sample_id)  # what `novacron audit chain` shows
+        by_id = {str(h["event_id"]): h for h in hops}
+        assert {sample_id, effect_id} <= set(by_id)
+        for hop in hops:  # no break: every event's cause is in the chain (the sample starts it)
+            cause = str(hop["causation_id"])
+            assert (hop["event_id"] == sample_id and not cause) or cause in by_id, hop
+        shown = cli(kafka_cfg, "audit", "chain", sample_id, "--sql-url", ingest.url,
+                    COLUMNS="400", NOVACRON_SQL_TOKEN=VIEWER_TOKEN)
+        assert shown.returncode == 0, shown.stderr
+        for event_id in (sample_id, effect_id):
+            assert event_id in shown.stdout

@@ -7,14 +7,20 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from models.dqn.checkpoints import CheckpointStore
 from schemas import MetricSample
 from schemas.envelope import utc_now
 from tests.integration.conftest import wait_until
 from tests.integration.records import CODEC, _send
+
+PRETRAINED = Path(__file__).parents[2] / "models" / "dqn" / "pretrained"
+SHIPPED = f"shipped-{CheckpointStore(PRETRAINED).current()}"
+"""The version the learn worker deploys: the shipped folder's current one."""
 
 pytestmark = pytest.mark.kafka
 ONLINE = {
@@ -27,7 +33,8 @@ ONLINE = {
 
 def samples(services: int = 4, n: int = 700) -> list[MetricSample]:
     """Recent calm telemetry of a few services (the last one now): enough closed transitions for
-    the trainer's warm-up (1,000, v0003's config) and history for the shadow evaluation."""
+    the trainer's warm-up (1,000, the shipped model's config) and history for the shadow
+    evaluation."""
     rng = np.random.default_rng(5)
     start = utc_now() - timedelta(minutes=n)
     out = []
@@ -59,13 +66,13 @@ def test_a_candidate_verdict_lands_in_model_promotions(worker_factory, kafka_cfg
     rows = wait_until(verdicts, timeout=180, interval=2, what="a promotion verdict in ClickHouse")
     first = rows[0]
     assert first["status"] in ("promoted", "rejected") and first["reason"]
-    assert first["base_version"] == first["deployed_version"] == "shipped-v0003"
+    assert first["base_version"] == first["deployed_version"] == SHIPPED
     assert first["source"] == "novacron.decision" and first["budget_pct"] == 1.0
     assert first["services"] == 2 and int(str(first["grad_steps"])) >= 50
     assert first["candidate_violation_pct"] is not None and first["candidate_cost"] is not None
     assert first["deployed_violation_pct"] is not None and first["deployed_cost"] is not None
     if first["status"] == "rejected":
-        assert first["candidate"] == f"shipped-v0003+{first['grad_steps']}"
+        assert first["candidate"] == f"{SHIPPED}+{first['grad_steps']}"
     else:
         assert first["candidate"] == "v0001"
     audited = ingest.scalar(
