@@ -58,7 +58,15 @@ def test_decisions_become_commits_the_world_reconciles_and_verified_outcomes(  #
             "AND o.correlation_id = d.correlation_id AND a.correlation_id = d.correlation_id"
         )
 
-    chains = wait_until(applied_chains, timeout=90, what="decision → action → outcome chains")
+    def committed_chains() -> list[dict[str, object]]:
+        # an action whose change is on the branch already succeeds without a commit (verified,
+        # `unchanged`), so follow a chain whose action the executor did commit
+        made = {trailers(m).get("NovaCron-Action-Id"): trailers(m) for _, m in commits(repo)}
+        return [{**c, "trailers": made[str(c["action_id"])]}
+                for c in applied_chains() if str(c["action_id"]) in made]
+
+    chains = wait_until(committed_chains, timeout=90,
+                        what="decision → action → commit → outcome chains")
     assert {c["action"] for c in chains} <= {
         "scale_up",
         "scale_down",
@@ -80,9 +88,8 @@ def test_decisions_become_commits_the_world_reconciles_and_verified_outcomes(  #
     )
     assert verdicts >= 1
     # the executor committed it with the chain's ids, and the world pulled the commit
-    made = {trailers(m).get("NovaCron-Action-Id"): trailers(m) for _, m in commits(repo)}
     action_id = str(chains[0]["action_id"])
-    assert made[action_id]["NovaCron-Correlation-Id"] == chain
+    assert chains[0]["trailers"]["NovaCron-Correlation-Id"] == chain  # type: ignore[index]
     assert host.stats.commits >= 1 and host.stats.reconciled >= 1
     # only the executor reports action outcomes; the simulator emits none
     assert ingest.scalar("SELECT count() FROM novacron.outcomes "
