@@ -7,6 +7,7 @@ module calling any other SDK built-in is refused when it loads.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 from decimal import Decimal
@@ -31,24 +32,39 @@ def sprintf(fmt: Any, args: Any) -> str:
         msg = "sprintf: operand 1 must be a string and operand 2 an array"
         raise TypeError(msg)
     values = [_go_arg(a) for a in args]
+    pieces, tail = _parsed(fmt)
+    out: list[str] = []
     used = 0
-
-    def one(m: re.Match[str]) -> str:
-        nonlocal used
-        flags, width, prec, verb = m.groups()
+    for literal, (flags, width, prec, verb) in pieces:
+        out.append(literal)
         if verb == "%":
-            return "%"
-        if used >= len(values):
-            return f"%!{verb}(MISSING)"
-        value = values[used]
-        used += 1
-        return _pad(_format(verb, value, prec), flags, width)
-
-    out = _VERB.sub(one, fmt)
+            out.append("%")
+        elif used >= len(values):
+            out.append(f"%!{verb}(MISSING)")
+        else:
+            out.append(_pad(_format(verb, values[used], prec), flags, width))
+            used += 1
+    out.append(tail)
     if used < len(values):
         extra = ", ".join(f"{_go_type(v)}={go_value(v)}" for v in values[used:])
-        out += f"%!(EXTRA {extra})"
-    return out
+        out.append(f"%!(EXTRA {extra})")
+    return "".join(out)
+
+
+Verb = tuple[str, str | None, str | None, str]
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed(fmt: str) -> tuple[tuple[tuple[str, Verb], ...], str]:
+    """The format split once into (literal before, verb) pairs and the tail: policies format
+    with a few constant strings, so each is parsed once rather than per call."""
+    pieces: list[tuple[str, Verb]] = []
+    pos = 0
+    for m in _VERB.finditer(fmt):
+        flags, width, prec, verb = m.groups()
+        pieces.append((fmt[pos:m.start()], (flags, width, prec, verb)))
+        pos = m.end()
+    return tuple(pieces), fmt[pos:]
 
 
 def _go_arg(value: Any) -> Any:

@@ -197,7 +197,9 @@ class BatchEngine:
                                        [digests[i] for i in todo])
             share = (time.perf_counter() - start) * 1000 / len(todo)
             for i, result in zip(todo, fresh, strict=True):
-                out[i] = result = result.with_timing(share)
+                # fresh results are this call's own objects: stamp them instead of copying
+                object.__setattr__(result, "latency_ms", share)
+                out[i] = result
                 if self.config.cache_size:
                     self._remember((scope, digests[i]), result)
         return [r for r in out if r is not None]

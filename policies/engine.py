@@ -191,11 +191,18 @@ def _run(interp: Any, bundle: Any, native_input: Any) -> Any:
         raise QueryError(f"unreadable result ({type(exc).__name__})") from None
 
 
+_QUIET = {None: PolicyAnswer(None), True: PolicyAnswer(True), False: PolicyAnswer(False)}
+"""The answers without reasons, shared (frozen): most rows of a batch are one of these."""
+
+
 def answer_of(row: Any) -> PolicyAnswer:
     """One policy's [allow, deny, approval_required] row as an answer (malformed: an error)."""
     if not isinstance(row, list) or len(row) != 3:
         return PolicyAnswer(None, error="malformed result")
-    return parse_answer(*row)
+    allow, deny, approvals = row
+    if (allow is None or type(allow) is bool) and deny == [] and approvals == []:
+        return _QUIET[allow]
+    return parse_answer(allow, deny, approvals)
 
 
 def input_keys(policies: Sequence[PolicyVersion]) -> frozenset[str] | None:
