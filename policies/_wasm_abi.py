@@ -102,8 +102,8 @@ class WasmPolicy:
         from wasmtime import _ffi  # the C API bindings wasmtime-py ships
 
         self._wt, self._ffi = wasmtime, _ffi
-        # one C callback for every store this policy instantiates (kept alive with the policy)
-        self._host_fn = _HOST(self._builtin_raw)  # must stay alive as long as the policy
+        # one C callback for every store this policy instantiates; held here so it stays alive
+        self._host_fn = _HOST(self._builtin_raw)
         self._host_call = ctypes.cast(self._host_fn, _ffi.wasmtime_func_unchecked_callback_t)
         self._val_row = _ffi.wasmtime_val_raw_t * 7  # id, ctx and up to 4 arguments; 0 = result
         # wasmtime_memory_data returning the address as an int (the shipped binding returns a
