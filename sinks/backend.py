@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import weakref
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -83,6 +84,9 @@ class ChdbBackend:
         except Exception as exc:  # chDB raises RuntimeError subclasses with the engine's text
             raise NonRetryableError(chdb_open_error(self.path, exc)) from exc
         self._lock = threading.Lock()
+        # closed at interpreter exit if nobody closed it: a session still open when chDB's own
+        # globals are destroyed crashes or hangs the exiting process
+        self._closer = weakref.finalize(self, self._session.cleanup)
 
     def execute(self, sql: str) -> None:
         try:
@@ -124,7 +128,7 @@ class ChdbBackend:
         return result.bytes() if hasattr(result, "bytes") else str(result).encode()
 
     def close(self) -> None:
-        self._session.close()
+        self._closer()
 
 
 def folder_locked(path: Path) -> bool:

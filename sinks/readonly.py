@@ -9,6 +9,7 @@ read session is a second session on the folder, so reads never wait for the writ
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -104,6 +105,9 @@ class ChdbReadEngine:
         self._local = threading.local()
         self._sessions: list[Any] = []
         self._lock = threading.Lock()
+        # closed at interpreter exit if nobody closed them: a session still open when chDB's
+        # own globals are destroyed crashes or hangs the exiting process
+        self._closer = weakref.finalize(self, _close_sessions, self._sessions, self._lock)
         self._session()  # open one now: a folder that cannot be opened fails here, not later
 
     def _session(self) -> Any:
@@ -149,10 +153,15 @@ class ChdbReadEngine:
         return bytes(result.bytes())
 
     def close(self) -> None:
-        with self._lock:
-            sessions, self._sessions = self._sessions, []
-        for session in sessions:
-            session.close()
+        self._closer()
+
+
+def _close_sessions(sessions: list[Any], lock: threading.Lock) -> None:
+    with lock:
+        closing = list(sessions)
+        sessions.clear()
+    for session in closing:
+        session.cleanup()
 
 
 def _setting_literal(value: int | float | str) -> str:

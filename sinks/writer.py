@@ -165,6 +165,11 @@ class BatchingSink:
     def __len__(self) -> int:
         return self._batch.count
 
+    @property
+    def empty(self) -> bool:
+        """Nothing buffered: no rows, and no offsets waiting for the next commit."""
+        return self._batch.started is None
+
     def due(self, now: float | None = None) -> bool:
         """True when the batch is full or `batch_seconds` passed since its first record."""
         batch = self._batch

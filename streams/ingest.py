@@ -9,6 +9,7 @@ events/s on this hardware (PERFORMANCE-NOTES.md), and the history path must move
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import time
@@ -31,7 +32,7 @@ from sinks.audit import AuditChain
 from sinks.backend import Backend, open_backend
 from sinks.ddl import apply_ddl
 from sinks.queries import audit_tail
-from sinks.writer import BatchingSink
+from sinks.writer import BatchingSink, SinkStopped
 from streams import kafka_clients
 from streams.app import WorkerContext
 from streams.audithead import HEADS_TOPIC, HeadPublisher
@@ -64,9 +65,40 @@ class SinkPipeline:
         self.topics = {ctx.topic(name): spec for name, spec in CATALOGUE.items()}
         self.dlq_topic = ctx.topic("dlq")
         self._dlq_sends: list[Awaitable[Any]] = []
+        self._closing = asyncio.Event()  # set by close(): drain, commit, leave the group
+        self._stopped = asyncio.Event()
+        self._running = False
 
     async def run(self) -> None:
-        """Consume until cancelled; flush what is buffered on the way out."""
+        """Consume until close() (then land and commit what is buffered) or cancellation."""
+        self._running = True
+        try:
+            await self._run()
+        finally:
+            self._stopped.set()
+
+    async def close(self, timeout: float) -> bool:
+        """Stop consuming, land and commit what is buffered, leave the consumer group.
+
+        ClickHouse gets `timeout` seconds for the last insert; then the sink gives up after its
+        current attempt and what it held is read again on the next start (its offsets were not
+        committed). True once the pipeline no longer runs (its backend may then be closed).
+        """
+        if not self._running or self._stopped.is_set():
+            return True
+        self._closing.set()
+        try:
+            await asyncio.wait_for(self._stopped.wait(), timeout)
+            return True
+        except TimeoutError:
+            log.warning("ingest: the last insert did not finish within %gs; giving up on it "
+                        "(its records are read again on the next start)", timeout)
+            self.sink.stop()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopped.wait(), 5.0)
+        return self._stopped.is_set()
+
+    async def _run(self) -> None:
         kafka = self.ctx.settings.kafka
         consumer = kafka_clients.consumer(
             kafka,
@@ -84,16 +116,18 @@ class SinkPipeline:
         )
         producer = kafka_clients.producer(kafka, acks="all", linger_ms=5)
         await producer.start()
-        self.heads.producer = producer
-        self.sink.audit = await self._resume_audit()
-        await consumer.start()
-        consumer.subscribe(list(self.topics), listener=_LogRebalance())
-        tune_gc()
         try:
-            await self._loop(consumer, producer)
+            self.heads.producer = producer
+            self.sink.audit = await self._resume_audit()
+            await consumer.start()
+            consumer.subscribe(list(self.topics), listener=_LogRebalance())
+            tune_gc()
+            try:
+                await self._loop(consumer, producer)
+            finally:
+                self.sink.stop()
+                await consumer.stop()
         finally:
-            self.sink.stop()
-            await consumer.stop()
             await producer.stop()
 
     async def _loop(self, consumer: AIOKafkaConsumer, producer: AIOKafkaProducer) -> None:
@@ -101,7 +135,7 @@ class SinkPipeline:
         # buffer is bounded (2 batches), so an outage stops consumption instead of eating memory.
         inflight: asyncio.Task[None] | None = None
         try:
-            while True:
+            while not self._closing.is_set():
                 batches = await consumer.getmany(timeout_ms=100, max_records=self.cfg.batch_size)
                 for tp, records in batches.items():
                     await self._process(tp, records, producer)
@@ -110,10 +144,25 @@ class SinkPipeline:
                     inflight = None
                 if inflight is None and self._due():
                     inflight = asyncio.create_task(self._flush(consumer))
+            await self._drain(consumer, inflight)
+            inflight = None
         finally:
             if inflight is not None:
                 inflight.cancel()
                 await asyncio.gather(inflight, return_exceptions=True)
+
+    async def _drain(self, consumer: AIOKafkaConsumer, inflight: asyncio.Task[None] | None) -> None:
+        """On close: the insert under way, then what is still buffered, each committed."""
+        try:
+            if inflight is not None:
+                await inflight
+            if not self.sink.empty:
+                await self._flush(consumer)
+        except SinkStopped:  # close() gave up on ClickHouse: nothing committed, nothing lost
+            log.warning("ingest: stopped before the last insert; %d buffered records are read "
+                        "again on the next start", len(self.sink))
+            return
+        log.info("ingest: drained; offsets committed up to the last stored record")
 
     def _full(self) -> bool:
         return len(self.sink) >= 2 * self.cfg.batch_size
@@ -253,6 +302,19 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
     @app.task
     async def sink_loop() -> None:
         await pipeline.run()
+
+    async def on_shutdown(_app: Any, **_: Any) -> None:
+        # Before faust cancels the tasks: a drained pipeline has committed what it stored and
+        # left the group (its partitions move at once, not after the session timeout), and
+        # chDB's sessions are closed by us rather than by interpreter teardown.
+        stopped = await pipeline.close(ctx.settings.host.stop_timeout_seconds / 2)
+        endpoint.close()
+        if stopped:
+            await asyncio.get_running_loop().run_in_executor(executor, backend.close)
+        executor.shutdown(wait=False)
+
+    # faust's stub types receivers as sync callables only; mode awaits async ones (maybe_async)
+    app.on_before_shutdown.connect(on_shutdown)  # type: ignore[arg-type]
 
     @app.task
     async def access_policies() -> None:

@@ -156,6 +156,10 @@ class HostConfig(BaseModel):
     gate_batch_ms: int = Field(default=20, ge=1, le=10_000)
     """Longest the policy gate holds decisions to evaluate them as one batch (Faust's
     `take_events` window; 200 decisions fill a batch sooner): a verdict waits up to this long."""
+    stop_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
+    """Longest a worker may take to stop after SIGTERM/SIGINT (drain, final checkpoints, closing
+    ClickHouse). Past it the stacks of its threads go to the log and it exits with status 70;
+    input whose offsets were not yet committed is read again on the next start."""
 
 
 class OnlineTrainingConfig(BaseModel):

@@ -5,9 +5,12 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import threading
+from typing import Any
 
 from streams.roles import ROLES, install_import_guard
 from streams.settings import Settings
+from streams.stopping import start_stop_deadline
 
 __all__ = ["build_worker", "run_worker"]
 
@@ -36,14 +39,26 @@ def build_worker(role: str, settings: Settings | None = None, web_port: int | No
 def run_worker(
     role: str, settings: Settings | None = None, loglevel: str = "info", web_port: int | None = None
 ) -> None:
-    """Run one role until SIGTERM/SIGINT (uvloop, Faust worker)."""
+    """Run one role until SIGTERM/SIGINT (uvloop, Faust worker), then stop within the bound."""
     import faust
     import uvloop
 
-    uvloop.install()
     settings = settings or Settings()
+    stop_timeout = settings.host.stop_timeout_seconds
+
+    class BoundedWorker(faust.Worker):  # type: ignore[misc]
+        """Faust's worker, but stopping (from the first signal on) has a deadline."""
+
+        deadline: threading.Timer | None = None
+
+        async def on_stop(self) -> None:
+            if self.deadline is None:
+                self.deadline = start_stop_deadline(stop_timeout)
+            await super().on_stop()
+
+    uvloop.install()
     app = build_worker(role, settings, web_port)
     os.makedirs(settings.data_dir / "faust" / role, exist_ok=True)
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
-    worker = faust.Worker(app, loglevel=loglevel)
+    worker: Any = BoundedWorker(app, loglevel=loglevel)
     worker.execute_from_commandline()

@@ -137,3 +137,91 @@ async def _wait(predicate, timeout: float = 60.0) -> None:  # type: ignore[no-un
     while not await predicate():
         assert loop.time() < deadline, "timed out"
         await asyncio.sleep(0.2)
+
+
+def _pipeline_parts(kafka_cfg: KafkaConfig, tmp_path: Path, batch_seconds: float
+                    ) -> tuple[WorkerContext, FlakyBackend, ThreadPoolExecutor]:
+    ch = ClickHouseConfig(path=tmp_path / "chdb")
+    sink = SinkConfig(batch_seconds=batch_seconds, batch_size=100_000,
+                      retry_initial_seconds=0.1, retry_max_seconds=0.2)
+    settings = Settings(kafka=kafka_cfg, clickhouse=ch, sink=sink)
+    backend = FlakyBackend(ChdbBackend(ch.path))
+    apply_ddl(backend, ch)
+    ctx = WorkerContext(
+        settings=settings, role="ingest", codec=CODEC, metrics=WorkerMetrics(registry=None)
+    )  # type: ignore[arg-type]
+    return ctx, backend, ThreadPoolExecutor(max_workers=1)
+
+
+async def _buffered(pipeline: SinkPipeline, n: int) -> bool:
+    return len(pipeline.sink) == n
+
+
+async def _committed(kafka_cfg: KafkaConfig) -> int:
+    """Sum of the sink group's committed offsets on the metrics topic."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka_cfg.bootstrap,
+                                group_id=f"{kafka_cfg.topic_prefix}sink")
+    await consumer.start()
+    try:
+        tps = [TopicPartition(kafka_cfg.topic("metrics"), p) for p in range(kafka_cfg.partitions)]
+        return sum([await consumer.committed(tp) or 0 for tp in tps])
+    finally:
+        await consumer.stop()
+
+
+def test_close_lands_what_is_buffered_and_commits_it(kafka_cfg: KafkaConfig, tmp_path: Path
+                                                     ) -> None:
+    # a batch that would wait an hour for its time: only close() can have landed it
+    ctx, backend, executor = _pipeline_parts(kafka_cfg, tmp_path, batch_seconds=3600)
+
+    async def scenario() -> None:
+        pipeline = SinkPipeline(ctx, backend, executor)
+        task = asyncio.create_task(pipeline.run())
+        await _produce(kafka_cfg, 0, 400)
+        await _wait(lambda: _buffered(pipeline, 400))
+        assert await _committed(kafka_cfg) == 0
+        assert await pipeline.close(timeout=30) is True
+        assert task.done() and task.exception() is None
+        assert await _committed(kafka_cfg) == 400
+
+    try:
+        asyncio.run(scenario())
+        rows = backend.inner.query("SELECT uniqExact(event_id) AS n FROM novacron.metric_samples")
+        assert rows[0]["n"] == 400
+    finally:
+        backend.inner.close()
+        executor.shutdown()
+
+
+def test_close_during_an_outage_gives_up_and_loses_nothing(kafka_cfg: KafkaConfig,
+                                                           tmp_path: Path) -> None:
+    ctx, backend, executor = _pipeline_parts(kafka_cfg, tmp_path, batch_seconds=0.2)
+
+    async def scenario() -> None:
+        first = SinkPipeline(ctx, backend, executor)
+        task = asyncio.create_task(first.run())
+        await _produce(kafka_cfg, 0, 100)
+        await _wait(lambda: _eq(_committed(kafka_cfg), 100))
+        backend.down = True
+        await _produce(kafka_cfg, 100, 200)
+        await _wait(lambda: _true(first.sink.stats.failed_attempts >= 2))
+        # ClickHouse stays down: close() gives up after its timeout instead of hanging
+        assert await first.close(timeout=0.5) is True
+        assert task.done() and task.exception() is None
+        assert await _committed(kafka_cfg) == 100  # nothing more stored, nothing more committed
+        backend.down = False
+        second = SinkPipeline(ctx, backend, executor)  # the next start reads it all again
+        again = asyncio.create_task(second.run())
+        await _wait(lambda: _true(second.sink.stats.rows_inserted >= 200))
+        assert await second.close(timeout=30) is True
+        await again
+
+    try:
+        asyncio.run(scenario())
+        rows = backend.inner.query("SELECT uniqExact(event_id) AS n FROM novacron.metric_samples")
+        assert rows[0]["n"] == 300
+    finally:
+        backend.inner.close()
+        executor.shutdown()
