@@ -153,6 +153,17 @@ def _pipeline_parts(kafka_cfg: KafkaConfig, tmp_path: Path, batch_seconds: float
     return ctx, backend, ThreadPoolExecutor(max_workers=1)
 
 
+def _stored_after(scenario, backend: FlakyBackend, executor: ThreadPoolExecutor) -> int:  # type: ignore[no-untyped-def]
+    """Run the scenario, then count the distinct events stored; close what the test opened."""
+    try:
+        asyncio.run(scenario())
+        rows = backend.inner.query("SELECT uniqExact(event_id) AS n FROM novacron.metric_samples")
+        return int(rows[0]["n"])
+    finally:
+        backend.inner.close()
+        executor.shutdown()
+
+
 async def _buffered(pipeline: SinkPipeline, n: int) -> bool:
     return len(pipeline.sink) == n
 
@@ -186,13 +197,7 @@ def test_close_lands_what_is_buffered_and_commits_it(kafka_cfg: KafkaConfig, tmp
         assert task.done() and task.exception() is None
         assert await _committed(kafka_cfg) == 400
 
-    try:
-        asyncio.run(scenario())
-        rows = backend.inner.query("SELECT uniqExact(event_id) AS n FROM novacron.metric_samples")
-        assert rows[0]["n"] == 400
-    finally:
-        backend.inner.close()
-        executor.shutdown()
+    assert _stored_after(scenario, backend, executor) == 400
 
 
 def test_close_during_an_outage_gives_up_and_loses_nothing(kafka_cfg: KafkaConfig,
@@ -218,10 +223,4 @@ def test_close_during_an_outage_gives_up_and_loses_nothing(kafka_cfg: KafkaConfi
         assert await second.close(timeout=30) is True
         await again
 
-    try:
-        asyncio.run(scenario())
-        rows = backend.inner.query("SELECT uniqExact(event_id) AS n FROM novacron.metric_samples")
-        assert rows[0]["n"] == 300
-    finally:
-        backend.inner.close()
-        executor.shutdown()
+    assert _stored_after(scenario, backend, executor) == 300
