@@ -162,6 +162,10 @@ class SinkPipeline:
             log.warning("ingest: stopped before the last insert; %d buffered records are read "
                         "again on the next start", len(self.sink))
             return
+        except Exception:  # stopping anyway: what was not committed is read again on restart
+            log.exception("ingest: the last insert or commit failed while stopping; %d buffered "
+                          "records are read again on the next start", len(self.sink))
+            return
         log.info("ingest: drained; offsets committed up to the last stored record")
 
     def _full(self) -> bool:

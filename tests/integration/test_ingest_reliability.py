@@ -224,3 +224,24 @@ def test_close_during_an_outage_gives_up_and_loses_nothing(kafka_cfg: KafkaConfi
         await again
 
     assert _stored_after(scenario, backend, executor) == 300
+
+
+def test_close_when_the_last_insert_fails_stops_and_commits_nothing(
+        kafka_cfg: KafkaConfig, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    ctx, backend, executor = _pipeline_parts(kafka_cfg, tmp_path, batch_seconds=3600)
+
+    def broken_insert(batch: object) -> None:
+        raise RuntimeError("disk full")
+
+    async def scenario() -> None:
+        pipeline = SinkPipeline(ctx, backend, executor)
+        task = asyncio.create_task(pipeline.run())
+        await _produce(kafka_cfg, 0, 50)
+        await _wait(lambda: _buffered(pipeline, 50))
+        pipeline.sink.insert = broken_insert  # type: ignore[method-assign]
+        assert await pipeline.close(timeout=30) is True
+        assert task.done() and task.exception() is None  # the worker stops, it does not crash
+        assert await _committed(kafka_cfg) == 0  # so the next start reads the 50 again
+
+    assert _stored_after(scenario, backend, executor) == 0
+    assert "the last insert or commit failed while stopping" in caplog.text
