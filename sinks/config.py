@@ -38,6 +38,14 @@ class SinkConfig(BaseModel):
     """Flush when this many records are buffered (chDB pays ~14 ms per INSERT: keep it large)."""
     batch_seconds: float = Field(default=1.0, gt=0)
     """Flush at the latest this long after the first record of a batch was buffered."""
+    fetch_min_bytes: int = Field(default=512 * 1024, ge=1)
+    """The broker answers the sink's fetch once this many bytes are ready (or the wait below has
+    passed). History lands per `batch_seconds` anyway; without it, at a few thousand events/s
+    every arriving record answers a fetch across all partitions of every topic, which cost the
+    ingest worker ~3x the CPU of the work itself (bench/README.md, e2e_latency)."""
+    fetch_max_wait_ms: int = Field(default=250, ge=0, le=5_000)
+    """Longest the broker holds the sink's fetch waiting for `fetch_min_bytes` (keep it well
+    under `batch_seconds`: it adds to how soon a record is visible to /sql)."""
     retry_initial_seconds: float = Field(default=0.5, gt=0)
     """First backoff delay after a failed insert; doubles on each further failure."""
     retry_max_seconds: float = Field(default=30.0, gt=0)

@@ -111,7 +111,8 @@ class SinkPipeline:
             max_poll_interval_ms=24 * 3600 * 1000,
             rebalance_timeout_ms=30_000,
             session_timeout_ms=10_000,
-            fetch_max_wait_ms=100,
+            # few, full fetches: history lands once per batch_seconds anyway (SinkConfig)
+            fetch_max_wait_ms=self.cfg.fetch_max_wait_ms, fetch_min_bytes=self.cfg.fetch_min_bytes,
             max_partition_fetch_bytes=4 * 1024 * 1024,
         )
         producer = kafka_clients.producer(kafka, acks="all", linger_ms=5)
