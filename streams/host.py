@@ -165,6 +165,8 @@ class HostCore:
             if key is not None:
                 h.book.touched(key, position)
         self.metrics.events.labels(agent.name, event.event_type, "handled").inc()
+        if out and key is not None:
+            h.book.emitted(key)
         batch.outputs.extend(out)
         batch.by_agent[agent.name].extend(out)
         return out
@@ -250,12 +252,15 @@ class HostCore:
         records = [StateRecord(name, k, self._by_name[name].agent.snapshot(k),
                                self._by_name[name].book.meta(k))
                    for name, ks in keys.items() for k in ks]
-        if not records:
-            return
-        await self.store.save(records)
+        # no snapshot of a key the store never held: nothing to delete, no tombstone to send
+        sent = [r for r in records
+                if r.blob is not None or self._by_name[r.agent].book.stored(r.key)]
+        if sent:
+            await self.store.save(sent)
         now = time.monotonic()
         for r in records:
-            self._by_name[r.agent].book.saved(r.key, now)
+            self._by_name[r.agent].book.saved(r.key, now, stored=r.blob is not None)
+        for r in sent:
             self.metrics.checkpoints.labels(r.agent, reason).inc()
 
     async def _load(self, partition: int) -> None:

@@ -125,15 +125,20 @@ class WebConfig(BaseModel):
 class CheckpointPolicy(BaseModel):
     """When the host saves an agent's per-key state to the role's compacted state topic.
 
-    A key is saved after `every_events` inputs touched it, or once `max_age_seconds` passed
-    since its last save with something unsaved; always on partition revoke and on shutdown.
-    Unset fields take the agent's own default from the wiring table.
+    A key is saved after `every_events` inputs touched it, once `max_age_seconds` passed since
+    its last save with something unsaved, and (`on_output`) before the offsets of an input that
+    made it emit an event are committed; always on partition revoke and on shutdown. Unset
+    fields take the agent's own default from the wiring table.
     """
 
     every_events: int | None = Field(default=None, ge=1)
     """Save a key after this many inputs touched it (1: before every offset commit)."""
     max_age_seconds: float | None = Field(default=None, gt=0)
     """Save a key with unsaved inputs at least this often."""
+    on_output: bool | None = None
+    """Also save a key, before its input is committed, whenever handling that input emitted an
+    event: what the outside world has seen (a decision and the cooldown it started) is never
+    lost, while inputs that only update a window are saved by count and age."""
 
 
 class HostConfig(BaseModel):

@@ -149,18 +149,25 @@ class _Tracked:
     events: int = 0
     unsaved: int = 0
     saved_at: float = field(default_factory=time.monotonic)
+    urgent: bool = False
+    """An input since the last save made the agent emit: save before the next commit."""
+    stored: bool = False
+    """The store holds a snapshot of this key (else forgetting it needs no tombstone)."""
 
 
 class CheckpointBook:
     """Per key of one agent: where its inputs come from, what is saved, and when a save is due."""
 
-    def __init__(self, every_events: int, max_age_seconds: float) -> None:
+    def __init__(self, every_events: int, max_age_seconds: float, on_output: bool = False
+                 ) -> None:
         self.every_events, self.max_age_seconds = every_events, max_age_seconds
+        self.on_output = on_output
         self._keys: dict[str, _Tracked] = {}
 
     @classmethod
     def of(cls, policy: CheckpointPolicy) -> CheckpointBook:
-        return cls(policy.every_events or 1, policy.max_age_seconds or 60.0)
+        return cls(policy.every_events or 1, policy.max_age_seconds or 60.0,
+                   bool(policy.on_output))
 
     def replayed(self, key: str, position: Position) -> bool:
         """True when the restored snapshot already holds this input (redelivered after a crash)."""
@@ -175,6 +182,11 @@ class CheckpointBook:
         t.events += 1
         t.unsaved += 1
 
+    def emitted(self, key: str) -> None:
+        """Handling an input of this key emitted events: with `on_output`, save it now."""
+        if self.on_output and key in self._keys:
+            self._keys[key].urgent = True
+
     def changed(self, key: str) -> None:
         """A key changed without an input (an agent's tick): save it like any other change."""
         if key in self._keys:
@@ -188,18 +200,25 @@ class CheckpointBook:
 
     def restored(self, key: str, meta: StateMeta) -> None:
         self._keys[key] = _Tracked(meta.partition, dict(meta.positions), dict(meta.positions),
-                                   meta.events)
+                                   meta.events, stored=True)
 
     def due(self, now: float, *, force: bool = False) -> list[str]:
         """Keys with unsaved inputs that reached the count or the age (all of them if forced)."""
         return [k for k, t in self._keys.items() if t.unsaved and (
-            force or t.unsaved >= self.every_events or now - t.saved_at >= self.max_age_seconds)]
+            force or t.urgent or t.unsaved >= self.every_events
+            or now - t.saved_at >= self.max_age_seconds)]
 
     def unsaved(self, partitions: set[int]) -> list[str]:
         return [k for k, t in self._keys.items() if t.unsaved and t.home in partitions]
 
-    def saved(self, key: str, now: float) -> None:
-        self._keys[key].unsaved, self._keys[key].saved_at = 0, now
+    def saved(self, key: str, now: float, *, stored: bool = True) -> None:
+        """The key's snapshot (`stored`) or its absence is now what the store holds."""
+        t = self._keys[key]
+        t.unsaved, t.saved_at, t.urgent, t.stored = 0, now, False, stored
+
+    def stored(self, key: str) -> bool:
+        """The store holds a snapshot of this key (restored here or saved since)."""
+        return self._keys[key].stored
 
     def meta(self, key: str) -> StateMeta:
         t = self._keys[key]

@@ -148,9 +148,12 @@ WIRING: tuple[AgentRow, ...] = (
     AgentRow("learn", "optimizer", _optimizer, ("metrics",), companion=_optimizer_gauges,
              # a snapshot is ~0.6 MB and ~3 ms: every 500 samples or 5 minutes per resource
              checkpoint=CheckpointPolicy(every_events=500, max_age_seconds=300.0)),
-    # insights come from the optimizer in-process; cooldowns are saved before every commit
+    # insights come from the optimizer in-process; a service that was decided on is saved
+    # before its sample is committed (the decision's cooldown is never lost); window updates
+    # every 100 samples or 30 s: pickling each touched service per batch cost ~10 % of the role
     AgentRow("learn", "decision", _decision, ("metrics", "outcomes"),
-             follows=("model-versions",), companion=_decision_host),
+             follows=("model-versions",), companion=_decision_host,
+             checkpoint=CheckpointPolicy(every_events=100, max_age_seconds=30.0, on_output=True)),
     # anomalies come from the optimizer in-process; GitOps syncs from the followed topic; the
     # executor's verified git commits (step outcomes) are deploys too
     AgentRow("learn", "deploy-watch", _deploy_watch, ("metrics", "outcomes"), follows=("gitops",)),

@@ -19,6 +19,9 @@ ENV = {
     "NOVACRON_DECISION__SAFETY__COOLDOWN_SECONDS": "3600",  # a scale_up blocks it for an hour
     "NOVACRON_DECISION__SAFETY__MAX_ACTIONS_PER_WINDOW": "99",  # only cooldowns limit here
     "NOVACRON_HOST__SESSION_TIMEOUT_MS": "6000",  # the killed member's partitions move sooner
+    # a decision's service is saved with its batch; samples without one by count or age: 2 s
+    # here (30 s by default), so the waits below for the last sample's save stay short
+    "NOVACRON_HOST__CHECKPOINTS__DECISION__MAX_AGE_SECONDS": "2",
 }
 
 

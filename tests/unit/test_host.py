@@ -275,22 +275,88 @@ async def test_the_decision_state_survives_a_new_host_and_cooldowns_still_block(
     assert any(d.decision_type == "scale_up" for d in cold.of(Decision))  # type: ignore[attr-defined]
 
 
-async def test_forgotten_keys_are_saved_as_tombstones() -> None:
+async def test_a_forgotten_key_is_a_tombstone_and_a_key_never_stored_sends_nothing() -> None:
     store, sink = MemoryStateStore(), _Sink()
 
-    class Once(AgentBase):
-        name, inputs = "once", (MetricSample,)
+    class Forgetful(AgentBase):
+        """Holds state for a resource until its CPU drops under 50; `b` never holds any."""
+
+        name, inputs = "forgetful", (MetricSample,)
+
+        def __init__(self) -> None:
+            self.held: dict[str, bytes] = {}
 
         def state_key(self, event: Event) -> str | None:
-            return "k"
+            return event.resource_id  # type: ignore[attr-defined, no-any-return]
 
         def handle(self, event: Event) -> list[Event]:
+            assert isinstance(event, MetricSample)
+            if event.resource_id == "a" and (event.cpu_usage or 0.0) >= 50:
+                self.held["a"] = b"busy"
+            else:
+                self.held.pop(event.resource_id, None)
             return []
 
-    host = _core(store, sink, (Once(), 1))
-    await host.handle(_records(0, 1, ("a",)))
-    [record] = store.partitions[0].values()
-    assert record.blob is None and record.record_key == b"once/k"  # compaction drops it
+        def snapshot(self, key: str) -> bytes | None:
+            return self.held.get(key)
+
+    def sample(rid: str, partition: int, offset: int, cpu: float) -> RawRecord:
+        s = MetricSample(resource_id=rid, event_time=T0, cpu_usage=cpu)
+        return RawRecord(METRICS, partition, offset, rid.encode(), CODEC.encode(s))
+
+    host = _core(store, sink, (Forgetful(), 1))
+    await host.handle([sample("a", 0, 0, 90.0), sample("b", 1, 0, 90.0)])
+    assert {k: r.blob for k, r in store.partitions[0].items()} == {b"forgetful/a": b"busy"}
+    assert 1 not in store.partitions  # `b` held nothing: no tombstone for a key never stored
+    await host.handle([sample("a", 0, 1, 10.0), sample("b", 1, 1, 10.0)])
+    assert store.partitions[0][b"forgetful/a"].blob is None  # compaction drops it
+    assert 1 not in store.partitions
+
+
+async def test_on_output_saves_a_key_whose_input_emitted_and_leaves_the_rest_to_the_count() -> None:
+    store, sink = MemoryStateStore(), _Sink()
+
+    class Alarm(AgentBase):
+        """Counts samples per resource; a sample above 80 % CPU emits an anomaly insight."""
+
+        name, inputs = "alarm", (MetricSample,)
+
+        def __init__(self) -> None:
+            self.seen: dict[str, int] = {}
+
+        def state_key(self, event: Event) -> str | None:
+            return event.resource_id  # type: ignore[attr-defined, no-any-return]
+
+        def handle(self, event: Event) -> list[Event]:
+            assert isinstance(event, MetricSample)
+            self.seen[event.resource_id] = self.seen.get(event.resource_id, 0) + 1
+            if (event.cpu_usage or 0.0) <= 80:
+                return []
+            return [Insight.caused_by(event, resource_id=event.resource_id, kind="anomaly",
+                                      value=event.cpu_usage)]
+
+        def snapshot(self, key: str) -> bytes | None:
+            return str(self.seen[key]).encode() if key in self.seen else None
+
+    def sample(rid: str, partition: int, offset: int, cpu: float) -> RawRecord:
+        s = MetricSample(resource_id=rid, event_time=T0 + timedelta(minutes=offset), cpu_usage=cpu)
+        return RawRecord(METRICS, partition, offset, rid.encode(), CODEC.encode(s))
+
+    hosted = Hosted(Alarm(), CheckpointBook(every_events=3, max_age_seconds=3600.0,
+                                            on_output=True))
+    host = HostCore("learn", [hosted], [InputTopic(METRICS, MetricSample, external=True)],
+                    store, sink.emit, CODEC, HostMetrics(registry=None))
+    await host.handle([sample("hot", 0, 0, 95.0), sample("calm", 1, 0, 20.0)])
+    assert _saved(store) == {"alarm/hot": 1}  # its insight is out: its state is durable
+    await host.handle([sample("hot", 0, 1, 20.0), sample("calm", 1, 1, 20.0)])
+    assert _saved(store) == {"alarm/hot": 1}  # no output: both wait for the count
+    await host.handle([sample("hot", 0, 2, 20.0), sample("calm", 1, 2, 20.0)])
+    assert _saved(store) == {"alarm/hot": 1, "alarm/calm": 3}  # calm's third input
+    assert len(sink.of(Insight)) == 1
+    without = MemoryStateStore()  # the same inputs, the same count, without on_output
+    plain = _core(without, _Sink(), (Alarm(), 3))
+    await plain.handle([sample("hot", 0, 0, 95.0), sample("calm", 1, 0, 20.0)])
+    assert _saved(without) == {}
 
 
 def test_state_meta_round_trips_through_headers() -> None:
@@ -310,3 +376,7 @@ def test_book_due_by_count_or_age_and_replay_only_below_restored_positions() -> 
     book.touched("a", ("m", 0, 8))
     assert book.due(now=0.0) == ["a"]
     assert book.meta("a") == StateMeta(0, {"m/0": 8}, 8)
+    book.saved("a", now=0.0)
+    book.touched("a", ("m", 0, 9))
+    book.emitted("a")  # without on_output an emitting input changes nothing
+    assert book.due(now=0.0) == []
