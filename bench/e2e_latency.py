@@ -15,7 +15,9 @@ CreateTime of the first decision, verdict, action and outcome of its chain (and 
 events' `produced_at`, where the tree stamps it). Then the maximum sustained throughput of learn
 (a backlog of `--backlog` samples: events/s until the group committed them) and govern (a backlog
 of shadow decisions: decisions/s until the last verdict), and for `current` the latency again at
-half the smaller maximum. CPU seconds per process and the load average come with every phase.
+half the smaller maximum. CPU seconds per process (and of the processes each ran: `.children`),
+of the broker, of this bench and of the whole machine (`machine`, busy cores) and the load
+average come with every phase.
 
     python bench/e2e_latency.py [--rate 1000] [--seconds 30] [--backlog 20000]
         [--systems before,current,plain] [--before main] [--roles ingest,learn,govern,execute]
@@ -88,8 +90,28 @@ class Proc:
     log: Path
 
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.popen.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return _proc_cpu(self.popen.pid)
+
+    def children_cpu_seconds(self) -> float:
+        """CPU of the processes it ran and waited for (the executor's git and terraform)."""
+        return _proc_cpu(self.popen.pid, children=True)
+
+
+def _proc_cpu(pid: int, *, children: bool = False) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    first = 13 if children else 11  # utime, stime / cutime, cstime
+    return (int(fields[first]) + int(fields[first + 1])) / os.sysconf("SC_CLK_TCK")
+
+
+def _machine_cpu() -> dict[str, float]:
+    """CPU seconds the whole machine spent busy, this bench process, and the Kafka broker."""
+    ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    busy = (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # minus idle, iowait
+    out = {"machine": busy, "bench": _proc_cpu(os.getpid())}
+    broker = subprocess.run(["pgrep", "-f", "kafka.Kafka"], capture_output=True, text=True)
+    if pids := broker.stdout.split():
+        out["broker"] = _proc_cpu(int(pids[0]))
+    return out
 
 
 @dataclass
@@ -144,7 +166,10 @@ class System:
         raise TimeoutError(f"{self.name}/{p.name} not ready:\n{p.log.read_text()[-3000:]}")
 
     def cpu(self) -> dict[str, float]:
-        return {p.name: p.cpu_seconds() for p in self.procs}
+        """CPU seconds so far: each role, what each role ran (`role.children`), the machine."""
+        out = {p.name: p.cpu_seconds() for p in self.procs}
+        out |= {f"{p.name}.children": p.children_cpu_seconds() for p in self.procs}
+        return out | _machine_cpu()
 
     def stop(self) -> None:
         for p in self.procs:
@@ -195,7 +220,7 @@ async def _phase(system: System, rate: float, seconds: float, tap: Tap,
     cpu0, load0 = system.cpu(), os.getloadavg()[0]
     tap.seen.clear()
     samplers = {p.name: Sampler(py_spy, p.popen.pid, seconds, system.workdir / f"{p.name}.spy")
-                for p in system.procs if py_spy and p.name in ("learn", "govern")}
+                for p in system.procs if py_spy and p.name in ("ingest", "learn", "govern")}
     scheduled, late = await open_loop(system.kafka, rate, seconds, SERVICES)
     lag = await _lag(system)
     drained = await _settle(system)
