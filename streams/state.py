@@ -158,16 +158,16 @@ class _Tracked:
 class CheckpointBook:
     """Per key of one agent: where its inputs come from, what is saved, and when a save is due."""
 
-    def __init__(self, every_events: int, max_age_seconds: float, on_output: bool = False
-                 ) -> None:
+    def __init__(self, every_events: int, max_age_seconds: float, on_output: bool = False,
+                 max_per_batch: int | None = None) -> None:
         self.every_events, self.max_age_seconds = every_events, max_age_seconds
-        self.on_output = on_output
+        self.on_output, self.max_per_batch = on_output, max_per_batch
         self._keys: dict[str, _Tracked] = {}
 
     @classmethod
     def of(cls, policy: CheckpointPolicy) -> CheckpointBook:
         return cls(policy.every_events or 1, policy.max_age_seconds or 60.0,
-                   bool(policy.on_output))
+                   bool(policy.on_output), policy.max_per_batch)
 
     def replayed(self, key: str, position: Position) -> bool:
         """True when the restored snapshot already holds this input (redelivered after a crash)."""
@@ -203,10 +203,18 @@ class CheckpointBook:
                                    meta.events, stored=True)
 
     def due(self, now: float, *, force: bool = False) -> list[str]:
-        """Keys with unsaved inputs that reached the count or the age (all of them if forced)."""
-        return [k for k, t in self._keys.items() if t.unsaved and (
-            force or t.urgent or t.unsaved >= self.every_events
-            or now - t.saved_at >= self.max_age_seconds)]
+        """Keys to save now: those whose inputs emitted (`on_output`), then those that reached
+        the count or the age, at most `max_per_batch` of them, the longest unsaved first (every
+        key with unsaved inputs if forced)."""
+        keys = self._keys
+        if force:
+            return [k for k, t in keys.items() if t.unsaved]
+        urgent = [k for k, t in keys.items() if t.unsaved and t.urgent]
+        ready = [k for k, t in keys.items() if t.unsaved and not t.urgent and (
+            t.unsaved >= self.every_events or now - t.saved_at >= self.max_age_seconds)]
+        if self.max_per_batch is not None and len(ready) > self.max_per_batch:
+            ready = sorted(ready, key=lambda k: keys[k].saved_at)[:self.max_per_batch]
+        return urgent + ready
 
     def unsaved(self, partitions: set[int]) -> list[str]:
         return [k for k, t in self._keys.items() if t.unsaved and t.home in partitions]

@@ -146,8 +146,10 @@ def _gitops_helper(agent: Agent, ctx: AgentContext) -> Companion:
 
 WIRING: tuple[AgentRow, ...] = (
     AgentRow("learn", "optimizer", _optimizer, ("metrics",), companion=_optimizer_gauges,
-             # a snapshot is ~0.6 MB and ~3 ms: every 500 samples or 5 minutes per resource
-             checkpoint=CheckpointPolicy(every_events=500, max_age_seconds=300.0)),
+             # a snapshot is ~0.6 MB and ~3 ms: every 500 samples or 5 minutes per resource,
+             # at most 10 per batch (~30 ms), so resources due together do not stall one batch
+             checkpoint=CheckpointPolicy(every_events=500, max_age_seconds=300.0,
+                                         max_per_batch=10)),
     # insights come from the optimizer in-process; a service that was decided on is saved
     # before its sample is committed (the decision's cooldown is never lost); window updates
     # every 100 samples or 30 s: pickling each touched service per batch cost ~10 % of the role

@@ -380,3 +380,23 @@ def test_book_due_by_count_or_age_and_replay_only_below_restored_positions() -> 
     book.touched("a", ("m", 0, 9))
     book.emitted("a")  # without on_output an emitting input changes nothing
     assert book.due(now=0.0) == []
+
+
+def test_book_spreads_saves_due_together_over_batches_oldest_first() -> None:
+    book = CheckpointBook(every_events=2, max_age_seconds=60.0, on_output=True, max_per_batch=2)
+    for i, key in enumerate("abcde"):  # saved at t=i: `a` has waited longest
+        book.touched(key, ("m", 0, i))
+        book.saved(key, now=float(i))
+        book.touched(key, ("m", 0, 10 + i))
+        book.touched(key, ("m", 0, 20 + i))  # every key reaches the count at once
+    assert book.due(now=5.0) == ["a", "b"]
+    book.touched("e", ("m", 0, 30))
+    book.emitted("e")  # its input emitted: saved now, outside the limit
+    assert book.due(now=5.0) == ["e", "a", "b"]
+    for key in ("e", "a", "b"):
+        book.saved(key, now=5.0)
+    assert book.due(now=5.0) == ["c", "d"]
+    assert sorted(book.due(now=5.0, force=True)) == ["c", "d"]  # shutdown: no limit
+    book.saved("c", now=5.0)
+    book.saved("d", now=5.0)
+    assert book.due(now=5.0) == []
