@@ -17,16 +17,16 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from agents.contract import Examples, refuse
-from models.dqn.explain import (
-    ImpactModel,
-    expected_impact,
-    impact_met,
-    observed,
-    reasoning,
-    scale_delta,
-)
+from models.dqn.explain import ImpactModel, explanation, impact_met, observed
 from models.dqn.features import FEATURES, FeatureConfig, StateBuilder
-from models.dqn.policy import QPolicy, confidence, init_weights, masked_argmax
+from models.dqn.policy import (
+    Explorer,
+    QFunction,
+    QPolicy,
+    allowed_confidence,
+    best_allowed,
+    init_weights,
+)
 from models.dqn.replay import ReplayBuffer
 from models.dqn.reward import RewardConfig, reward
 from models.dqn.safety import SafetyConfig, SafetyGuard
@@ -70,25 +70,11 @@ class DecisionConfig(BaseModel):
     """Resource types that are decision units (other samples are ignored by the agent)."""
 
 
-class QFunction(Protocol):
-    """Anything that gives Q-values for a state (QPolicy, or a torch adapter in training)."""
-
-    version: str | None
-
-    def q_values(self, state: np.ndarray) -> np.ndarray: ...
-
-
 class SampleLog(Protocol):
     """Keeps recent samples of the decision units (agents.promotion.RecentDemand)."""
 
     def add(self, sample: MetricSample) -> None: ...
     def forget(self, service: str) -> None: ...
-
-
-class Explorer(Protocol):
-    """Training hook: may override the greedy choice with an exploratory allowed action."""
-
-    def pick(self, mask: np.ndarray) -> int | None: ...
 
 
 @dataclass
@@ -101,6 +87,24 @@ class _Pending:
     status: str | None = None
     expected: dict[str, float] = field(default_factory=dict)
     before: dict[str, float] = field(default_factory=dict)
+    decided: tuple[str, MetricSample] | None = None
+    """A decision's id and sample, kept instead of its action id (a SHA-1) and `before` until an
+    outcome or a snapshot reads them: most decisions are superseded by the next one first."""
+
+    def settled(self) -> _Pending:
+        """This step with its action id and `before` derived (no longer deferred)."""
+        if self.decided is not None:
+            decision_id, sample = self.decided
+            self.action_id = action_id_for(decision_id)
+            self.before = observed(sample, self.expected)
+            self.decided = None
+        return self
+
+    def __getstate__(self) -> dict[str, object]:
+        """The fields of before `decided`, settled: the previous version's workers read it."""
+        state = dict(self.settled().__dict__)
+        state.pop("decided", None)
+        return state
 
 
 class DecisionEngine:
@@ -136,7 +140,7 @@ class DecisionEngine:
         pending = self.pending.get(sample.resource_id)
         if pending is None:
             return None
-        if pending.action_id is None or pending.status is not None or pending.shadow:
+        if pending.action == 0 or pending.status is not None or pending.shadow:
             return self._close(sample.resource_id, sample)
         if (sample.event_time - pending.at).total_seconds() > self.config.outcome_timeout_seconds:
             del self.pending[sample.resource_id]  # never executed as far as we know: no lesson
@@ -151,7 +155,7 @@ class DecisionEngine:
         """An action's outcome: with the telemetry that followed it becomes a reward."""
         service = outcome.resource_id.split("/", 1)[0]
         pending = self.pending.get(service)
-        if pending is None or pending.action_id != outcome.action_id:
+        if pending is None or pending.settled().action_id != outcome.action_id:
             return None
         if outcome.status in ("started", "waiting_approval"):
             return None
@@ -169,18 +173,23 @@ class DecisionEngine:
         if sample is None or state is None:
             return None
         self.pending.pop(service_id, None)  # an unanswered action teaches nothing
-        mask, blocked = self.guard.mask_and_reasons(service_id, sample, now)
-        q = self.policy.q_values(state)
-        index = masked_argmax(q, mask)
-        if self.explorer is not None:
-            index = self._explore(index, mask)
-        conf = confidence(q, mask, self.config.confidence_temperature)
+        # The mask and Q-values as Python bools and floats: the argmax, the confidence and the
+        # text read a few of them each, cheaper than numpy's per-call cost. When no_action is the
+        # only allowed action it is chosen at confidence 1 whatever the Q-values: none are needed.
+        allowed, blocked = self.guard.allowed_and_reasons(service_id, sample, now)
+        q, index, conf = [], 0, 1.0
+        if self.explorer is not None or any(allowed[1:]):
+            q = self.policy.q_values(state).tolist()
+            index = best_allowed(q, allowed)
+            if self.explorer is not None:
+                index = self._explore(index, allowed)
+            conf = allowed_confidence(q, allowed, self.config.confidence_temperature)
         gated = conf < self.config.min_confidence and self.explorer is None
         if index == 0 or (gated and self.config.low_confidence == "no_action"):
             self.pending[service_id] = _Pending(state, 0, None, now)
             return None
-        return self._decision(service_id, sample, state, q, (mask, blocked), index, conf, gated,
-                              now)
+        return self._decision(service_id, sample, state, q, (allowed, blocked), index, conf,
+                              gated, now)
 
     def mask(self, service_id: str, now: datetime) -> np.ndarray | None:
         """The current safety mask of a service (True = allowed)."""
@@ -221,44 +230,29 @@ class DecisionEngine:
         return out
 
     # --- internals ---------------------------------------------------------------------------
-    def _explore(self, index: int, mask: np.ndarray) -> int:
+    def _explore(self, index: int, allowed: list[bool]) -> int:
         assert self.explorer is not None
-        pick = self.explorer.pick(mask)
-        return index if pick is None or not mask[pick] else pick
+        pick = self.explorer.pick(np.array(allowed, dtype=bool))
+        return index if pick is None or not allowed[pick] else pick
 
-    def _decision(self, service_id: str, sample: MetricSample, state: np.ndarray, q: np.ndarray,
-                  masked: tuple[np.ndarray, dict[str, str]], index: int, conf: float,
+    def _decision(self, service_id: str, sample: MetricSample, state: np.ndarray, q: list[float],
+                  masked: tuple[list[bool], dict[str, str]], index: int, conf: float,
                   gated: bool, now: datetime) -> Decision:
-        action = DQN_ACTIONS[index]
-        mask, blocked = masked
-        cfg = self.config
-        delta = 0
-        params: dict[str, object] = {}
-        if action in ("scale_up", "scale_down"):
-            bounds = (cfg.safety.min_vms, cfg.safety.max_vms)
-            delta = scale_delta(action, sample, float(state[3]), float(state[7]), cfg.impact,
-                                bounds)
-            params["delta"] = delta
-        impact = expected_impact(action, sample, delta, cfg.impact)
-        values = [round(v, 5) for v in state.tolist()]
-        version = self.policy.version
-        make = self._maker(version, conf + sum(values) + sum(impact.values()))
+        action, cfg = DQN_ACTIONS[index], self.config
+        fields = explanation(action, sample, state, q, masked, conf, cfg.impact, self.guard.bounds)
+        if gated:
+            fields["reasoning"] += " Below min_confidence: escalated for approval."
+        impact, version = fields["expected_impact"], self.policy.version
+        make = self._maker(version, conf + sum(fields["state"].values()) + sum(impact.values()))
         decision = make(
             sample, source=SOURCE, event_time=now, resource_id=service_id, decision_type=action,
-            origin="dqn", confidence=round(conf, 4),
-            reasoning=reasoning(action, sample, state, q, mask, conf, blocked, delta)
-            + (" Below min_confidence: escalated for approval." if gated else ""),
-            expected_impact=impact, state=dict(zip(FEATURES, values, strict=True)),
-            params=params,
-            mode="shadow" if cfg.shadow else "live", requires_approval=gated,
-            model_version=version)
+            origin="dqn", mode="shadow" if cfg.shadow else "live", requires_approval=gated,
+            model_version=version, **fields)
         self._valid_version = version
         if not cfg.shadow:
             self.guard.record(service_id, action, now)
-        self.pending[service_id] = _Pending(
-            state, index, action_id_for(decision.event_id), now, shadow=cfg.shadow,
-            expected=decision.expected_impact,
-            before=observed(sample, decision.expected_impact))
+        self.pending[service_id] = _Pending(state, index, None, now, shadow=cfg.shadow,
+                                            expected=impact, decided=(decision.event_id, sample))
         return decision
 
     def _maker(self, version: str | None, total: float) -> Callable[..., Decision]:
@@ -273,7 +267,7 @@ class DecisionEngine:
     def _check_impact(self, pending: _Pending, sample: MetricSample) -> None:
         if pending.action == 0 or pending.shadow or pending.status is None:
             return  # nothing was executed: there is no outcome to judge
-        met = impact_met(pending.expected, pending.before,
+        met = impact_met(pending.expected, pending.settled().before,
                          observed(sample, pending.expected), pending.status)
         if met is not None:
             self.impact_checks[(DQN_ACTIONS[pending.action], met)] += 1

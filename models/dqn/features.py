@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -79,6 +81,46 @@ class ServiceWindow:
     """Latest forecast insight: (time, relative delta)."""
     anomaly: tuple[datetime, float] | None = None
     last_state: np.ndarray = field(default_factory=lambda: np.zeros(len(FEATURES)))
+    rates: list[float] = field(init=False, repr=False, compare=False)
+    """The request rates of `samples` that report one, oldest first: kept in step with them by
+    `StateBuilder.learn_one` so a state does not collect them again. Not saved: a snapshot
+    holds the same fields as before it existed, and restoring rebuilds it from the samples."""
+
+    def __post_init__(self) -> None:
+        self.rates = _rates_of(self.samples)
+
+    def __getstate__(self) -> dict[str, object]:
+        state = dict(self.__dict__)
+        del state["rates"]
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self.rates = _rates_of(self.samples)
+
+
+def _rates_of(samples: Iterable[MetricSample]) -> list[float]:
+    return [r for s in samples if (r := s.request_rate) is not None]
+
+
+class _Scales(NamedTuple):
+    """The config's numbers the state reads, as plain values computed once (a pydantic field
+    costs several plain reads; the config changes only through `set_budget_reference`)."""
+
+    capacity_rps: float | None
+    slo_latency_ms: float
+    min_vms: int
+    vm_span: int
+    max_cost: float
+    load_quantile: float
+    trend_short: int
+    insight_ttl_seconds: float
+
+    @classmethod
+    def of(cls, cfg: FeatureConfig) -> _Scales:
+        return cls(cfg.vm_capacity_rps, cfg.slo_latency_ms, cfg.min_vms,
+                   max(1, cfg.max_vms - cfg.min_vms), cfg.max_vms * cfg.cost_per_vm_hour,
+                   cfg.load_quantile, cfg.trend_short, cfg.insight_ttl_seconds)
 
 
 def _provisioned(sample: MetricSample) -> float:
@@ -92,6 +134,7 @@ class StateBuilder:
         self.config = config or FeatureConfig()
         self._budget = self.config.budget_factor()
         """The budget's multiplier of the request-rate feature (the config does not change)."""
+        self._scales = _Scales.of(self.config)
         self.windows: dict[str, ServiceWindow] = {}
         self._built: dict[str, tuple[ServiceWindow, datetime | None, np.ndarray]] = {}
         """Per service the last state built (its window, `now`): closing a transition and the
@@ -101,14 +144,21 @@ class StateBuilder:
         """The reference budget of a newly loaded model (its config changes with it)."""
         self.config.budget_reference_pct = pct
         self._budget = self.config.budget_factor()
+        self._scales = _Scales.of(self.config)
         self._built.clear()
 
     def learn_one(self, sample: MetricSample) -> None:
         """Add a sample to its service's window."""
-        self._built.pop(sample.resource_id, None)
-        window = self._window(sample.resource_id)
-        window.samples.append(sample)
-        self._learn_capacity(window, sample)
+        service, rate = sample.resource_id, sample.request_rate
+        self._built.pop(service, None)
+        window = self.windows.get(service) or self._window(service)
+        samples, rates = window.samples, window.rates
+        if len(samples) == samples.maxlen and samples[0].request_rate is not None:
+            del rates[0]  # the oldest sample is about to leave the window, and its rate with it
+        samples.append(sample)
+        if rate is not None:
+            rates.append(rate)
+        self._learn_capacity(window, sample.cpu_usage, rate, sample.active_vms)
 
     def learn_insight(self, insight: Insight) -> None:
         """Keep the latest forecast delta / anomaly score the optimizer sent for a resource."""
@@ -136,27 +186,28 @@ class StateBuilder:
         return x
 
     def _build(self, window: ServiceWindow, now: datetime | None) -> np.ndarray:
-        s = window.samples[-1]
-        cfg = self.config
+        s, k = window.samples[-1], self._scales
         vms = _provisioned(s)
-        capacity = cfg.vm_capacity_rps or window.capacity_rps
-        rates = self._rates(window)  # once per state: the level, trend and surprise read it
+        cpu, memory, errors = s.cpu_usage, s.memory_usage, s.error_rate or 0.0
+        cpu = cpu if cpu is not None else 50.0
+        capacity = k.capacity_rps or window.capacity_rps
+        rates = window.rates  # read, never modified: the level, trend and surprise
         if capacity:
             load = self._level(rates) / (max(vms, 1.0) * capacity)
         else:  # served share / accepted share ≈ offered load, even when saturated
-            served = (s.cpu_usage if s.cpu_usage is not None else 50.0) / 100.0
-            load = served / max(1.0 - (s.error_rate or 0.0), 0.05)
+            load = cpu / 100.0 / max(1.0 - errors, 0.05)
         now = now or s.event_time
+        forecast, anomaly = window.forecast, window.anomaly
         x = np.array([
-            (s.cpu_usage if s.cpu_usage is not None else 50.0) / 100.0,
-            (s.memory_usage if s.memory_usage is not None else 50.0) / 100.0,
-            min((s.network_latency_ms or 0.0) / cfg.slo_latency_ms, 4.0),
+            cpu / 100.0,
+            (memory if memory is not None else 50.0) / 100.0,
+            min((s.network_latency_ms or 0.0) / k.slo_latency_ms, 4.0),
             min(load * self._budget, 3.0),
-            math.sqrt(s.error_rate or 0.0),
-            (vms - cfg.min_vms) / max(1, cfg.max_vms - cfg.min_vms),
-            min((s.cost_per_hour or 0.0) / (cfg.max_vms * cfg.cost_per_vm_hour), 2.0),
-            self._fresh(window.forecast, now) if window.forecast else self._trend(rates),
-            self._fresh(window.anomaly, now) if window.anomaly else self._surprise(rates),
+            math.sqrt(errors),
+            (vms - k.min_vms) / k.vm_span,
+            min((s.cost_per_hour or 0.0) / k.max_cost, 2.0),
+            self._fresh(forecast, now) if forecast else self._trend(rates),
+            self._fresh(anomaly, now) if anomaly else self._surprise(rates),
         ], dtype=np.float32)
         window.last_state = x
         return x
@@ -182,29 +233,27 @@ class StateBuilder:
             window = self.windows[service] = ServiceWindow(deque(maxlen=self.config.window))
         return window
 
-    def _learn_capacity(self, window: ServiceWindow, s: MetricSample) -> None:
-        if not (s.cpu_usage and s.request_rate and s.active_vms) or not 5 < s.cpu_usage < 90:
+    def _learn_capacity(self, window: ServiceWindow, cpu: float | None, rate: float | None,
+                        vms: int | None) -> None:
+        if not (cpu and rate and vms) or not 5 < cpu < 90:
             return  # a saturated or idle VM says little about its capacity
-        estimate = s.request_rate / (s.active_vms * s.cpu_usage / 100.0)
+        estimate = rate / (vms * cpu / 100.0)
         old = window.capacity_rps
         window.capacity_rps = estimate if old is None else 0.9 * old + 0.1 * estimate
 
     def _fresh(self, item: tuple[datetime, float] | None, now: datetime) -> float:
-        if item is None or (now - item[0]).total_seconds() > self.config.insight_ttl_seconds:
+        if item is None or (now - item[0]).total_seconds() > self._scales.insight_ttl_seconds:
             return 0.0
         return item[1]
 
     # Plain Python on purpose: numpy's per-call overhead dominates on a dozen numbers, and this
     # runs on every event.
-    def _rates(self, window: ServiceWindow) -> list[float]:
-        return [r for s in window.samples if (r := s.request_rate) is not None]
-
     def _level(self, rates: list[float]) -> float:
         """The demand level to provision for: a quantile of the window's request rate."""
         rates = sorted(rates)
         if not rates:
             return 0.0
-        return rates[round(self.config.load_quantile * (len(rates) - 1))]
+        return rates[round(self._scales.load_quantile * (len(rates) - 1))]
 
     def _trend(self, rates: list[float]) -> float:
         """Fallback forecast delta: the short mean of the request rate over the window mean - 1.
@@ -214,7 +263,7 @@ class StateBuilder:
         """
         if len(rates) < 3:
             return 0.0
-        short = rates[-self.config.trend_short:]
+        short = rates[-self._scales.trend_short:]
         mean = sum(rates) / len(rates)
         if mean <= 0:
             return 0.0
@@ -226,8 +275,15 @@ class StateBuilder:
             return 0.0
         history = rates[:-1]
         mean = sum(history) / len(history)
-        std = math.sqrt(sum([(r - mean) ** 2 for r in history]) / len(history))
-        z = abs(rates[-1] - mean) / (std + 0.05 * mean + 1e-9)
+        distance, margin = abs(rates[-1] - mean), 0.05 * mean
+        if distance <= margin + 1e-9:
+            # z ≤ 1 whatever the spread: the divisor is at least margin + 1e-9 in floats too
+            # (rounding is monotonic), so the score is 0.0 without the pass over the window
+            return 0.0
+        # ** 2.0 is ** 2 (the exponent becomes 2.0 either way: libm's pow, which is not always
+        # d * d) without converting the int per element
+        std = math.sqrt(sum([(r - mean) ** 2.0 for r in history]) / len(history))
+        z = distance / (std + margin + 1e-9)
         return min(1.0, max(0.0, (z - 1.0) / 4.0))
 
     def _current(self, window: ServiceWindow, metric: str) -> float | None:

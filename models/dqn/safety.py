@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -52,6 +52,34 @@ def _provisioned(sample: MetricSample) -> int:
     return int(sample.active_vms or 0) + int(sample.extra.get("booting_vms", 0.0))
 
 
+class _Limits(NamedTuple):
+    """A guard's limits as plain numbers, with the texts that depend on them alone: read once
+    (a pydantic field costs several plain reads, and the rules read a dozen per event; the
+    config does not change while a guard uses it)."""
+
+    cooldown: float
+    flap: float
+    window: float
+    max_actions: int
+    min_vms: int
+    max_vms: int
+    high_error_rate: float
+    high_latency_ms: float
+    overload_cpu: float
+    overload_seconds: float
+    rate_limited: str
+    overload: str
+
+    @classmethod
+    def of(cls, cfg: SafetyConfig) -> _Limits:
+        return cls(cfg.cooldown_seconds, cfg.scale_down_after_up_seconds, cfg.window_seconds,
+                   cfg.max_actions_per_window, cfg.min_vms, cfg.max_vms, cfg.high_error_rate,
+                   cfg.high_latency_ms, cfg.overload_cpu, cfg.overload_seconds,
+                   f"rate limit: {cfg.max_actions_per_window} actions per "
+                   f"{cfg.window_seconds:.0f}s reached",
+                   f"s at cpu ≥ {cfg.overload_cpu:.0f}%, scale_up forced")
+
+
 class SafetyGuard:
     """Per-service action history and the mask of allowed actions (True = allowed)."""
 
@@ -62,6 +90,12 @@ class SafetyGuard:
         self._last: tuple[MetricSample, dict[str, str]] | None = None
         """The latest sample with its own reasons (bounds, features): closing a transition and
         the next decision both ask for the same sample."""
+        self._limits = _Limits.of(self.config)
+
+    @property
+    def bounds(self) -> tuple[int, int]:
+        """(min_vms, max_vms): the VM limits scale steps are sized within."""
+        return self._limits.min_vms, self._limits.max_vms
 
     def blocked(self, service: str, sample: MetricSample, now: datetime) -> dict[str, str]:
         """Each masked action with the reason it is masked (no_action is not listed: `mask`
@@ -75,8 +109,15 @@ class SafetyGuard:
     def mask_and_reasons(self, service: str, sample: MetricSample, now: datetime
                          ) -> tuple[np.ndarray, dict[str, str]]:
         """`mask` and `blocked` from one evaluation of the rules."""
+        allowed, blocked = self.allowed_and_reasons(service, sample, now)
+        return np.array(allowed, dtype=bool), blocked
+
+    def allowed_and_reasons(self, service: str, sample: MetricSample, now: datetime
+                            ) -> tuple[list[bool], dict[str, str]]:
+        """`mask_and_reasons` with the mask as Python bools, for the decision path (its
+        argmax, confidence and text read them one by one: cheaper than numpy items)."""
         blocked, forced = self._reasons(service, sample, now)
-        allowed = _ALL_ALLOWED.copy()
+        allowed = [True] * len(DQN_ACTIONS)
         for action in blocked:
             allowed[ACTION_INDEX[action]] = False
         if forced:
@@ -87,8 +128,13 @@ class SafetyGuard:
                  ) -> tuple[dict[str, str], bool]:
         """The masked actions with their reasons, and whether scale_up is forced."""
         reasons: dict[str, str] = {}
-        self._rate_limit(service, now, reasons)
-        self._cooldowns(service, now, reasons)
+        recent = self.history.get(service)
+        if recent:  # rate limit first, then cooldowns: the order of the reasons in the text
+            if self.actions_in_window(service, now) >= self._limits.max_actions:
+                # every action (the history holds DQN actions): no cooldown can add one
+                reasons = dict.fromkeys(DQN_ACTIONS, self._limits.rate_limited)
+            else:
+                self._cooldowns(recent, now, reasons)
         for action, why in self._sample_reasons(sample).items():
             reasons.setdefault(action, why)
         forced = self.forced(service, sample, now, reasons)
@@ -103,12 +149,13 @@ class SafetyGuard:
                blocked: dict[str, str]) -> str | None:
         """Why scale_up is forced (sustained overload and scale_up allowed), or None."""
         since = self._overload(service, sample)
-        if since is None or "scale_up" in blocked or not self.config.overload_seconds:
+        limit = self._limits.overload_seconds
+        if since is None or "scale_up" in blocked or not limit:
             return None
         age = (now - since).total_seconds()
-        if age < self.config.overload_seconds:
+        if age < limit:
             return None
-        return f"overload: {age:.0f}s at cpu ≥ {self.config.overload_cpu:.0f}%, scale_up forced"
+        return f"overload: {age:.0f}{self._limits.overload}"
 
     def state_mask(self, sample: MetricSample) -> np.ndarray:
         """The part of the mask that depends on the sample alone (bounds, feature states).
@@ -137,62 +184,64 @@ class SafetyGuard:
     def record(self, service: str, action: str, now: datetime) -> None:
         """Remember an action taken (no_action is not an action)."""
         if action != "no_action":
-            self.history.setdefault(service, deque()).append((now, action))
+            recent = self.history.get(service)
+            if recent is None:  # (setdefault would build a deque each time)
+                recent = self.history[service] = deque()
+            recent.append((now, action))
 
     def actions_in_window(self, service: str, now: datetime) -> int:
         recent = self.history.get(service)
         if not recent:
             return 0
-        while recent and (now - recent[0][0]).total_seconds() >= self.config.window_seconds:
+        window = self._limits.window
+        while recent and (now - recent[0][0]).total_seconds() >= window:
             recent.popleft()
         return len(recent)
 
     def _overload(self, service: str, s: MetricSample) -> datetime | None:
         """Start of the service's current overload (kept per service), or None."""
-        cfg = self.config
-        hot = (s.cpu_usage or 0.0) >= cfg.overload_cpu and (
-            (s.error_rate or 0.0) > cfg.high_error_rate
-            or (s.network_latency_ms or 0.0) > cfg.high_latency_ms)
+        lim = self._limits
+        hot = (s.cpu_usage or 0.0) >= lim.overload_cpu and (
+            (s.error_rate or 0.0) > lim.high_error_rate
+            or (s.network_latency_ms or 0.0) > lim.high_latency_ms)
         if not hot:
             self.overloaded_since.pop(service, None)
             return None
         return self.overloaded_since.setdefault(service, s.event_time)
 
-    def _rate_limit(self, service: str, now: datetime, reasons: dict[str, str]) -> None:
-        if self.actions_in_window(service, now) >= self.config.max_actions_per_window:
-            why = (f"rate limit: {self.config.max_actions_per_window} "
-                   f"actions per {self.config.window_seconds:.0f}s reached")
-            for action in DQN_ACTIONS:
-                reasons.setdefault(action, why)
-
-    def _cooldowns(self, service: str, now: datetime, reasons: dict[str, str]) -> None:
-        for when, action in self.history.get(service, ()):
+    def _cooldowns(self, recent: deque[tuple[datetime, str]], now: datetime,
+                   reasons: dict[str, str]) -> None:
+        cooldown, flap = self._limits.cooldown, self._limits.flap
+        for when, action in recent:
             age = (now - when).total_seconds()
-            if age < self.config.cooldown_seconds:
-                reasons.setdefault(action, f"cooldown: {action} {age:.0f}s ago")
-            if action == "scale_up" and age < self.config.scale_down_after_up_seconds:
-                reasons.setdefault("scale_down", f"anti-flap: scale_up {age:.0f}s ago")
+            if age < cooldown and action not in reasons:
+                reasons[action] = f"cooldown: {action} {age:.0f}s ago"
+            if action == "scale_up" and age < flap and "scale_down" not in reasons:
+                reasons["scale_down"] = f"anti-flap: scale_up {age:.0f}s ago"
 
     def _bounds(self, s: MetricSample, reasons: dict[str, str]) -> None:
-        vms = _provisioned(s)
-        if vms >= self.config.max_vms:
-            reasons.setdefault("scale_up", f"at max_vms={self.config.max_vms}")
-        if vms <= self.config.min_vms:
-            reasons.setdefault("scale_down", f"at min_vms={self.config.min_vms}")
-        if (s.error_rate or 0.0) > self.config.high_error_rate:
-            reasons.setdefault("scale_down", f"error rate {s.error_rate:.3f} is high")
-        if (s.network_latency_ms or 0.0) > self.config.high_latency_ms:
-            reasons.setdefault("scale_down", f"latency {s.network_latency_ms:.0f} ms is high")
+        lim, vms = self._limits, _provisioned(s)
+        errors, latency = s.error_rate, s.network_latency_ms
+        if vms >= lim.max_vms:
+            reasons.setdefault("scale_up", f"at max_vms={lim.max_vms}")
+        if vms <= lim.min_vms:
+            reasons.setdefault("scale_down", f"at min_vms={lim.min_vms}")
+        # the first reason stands: a later one is not even formatted
+        if "scale_down" not in reasons and (errors or 0.0) > lim.high_error_rate:
+            reasons["scale_down"] = f"error rate {errors:.3f} is high"
+        if "scale_down" not in reasons and (latency or 0.0) > lim.high_latency_ms:
+            reasons["scale_down"] = f"latency {latency:.0f} ms is high"
         if vms < 2:
             reasons.setdefault("migrate_vm", "migration needs at least 2 VMs")
 
     def _features(self, s: MetricSample, reasons: dict[str, str]) -> None:
-        cache = s.extra.get("cache_enabled")
+        extra = s.extra
+        cache = extra.get("cache_enabled")
         if cache == 1.0:
             reasons.setdefault("enable_feature", "the cache is already enabled")
         if cache == 0.0:
             reasons.setdefault("disable_feature", "the cache is already disabled")
-        if s.extra.get("throttle_active") == 1.0:
+        if extra.get("throttle_active") == 1.0:
             reasons.setdefault("adjust_policy", "a throttle is already active")
 
     # --- durable per-service state (the host checkpoints it: cooldowns survive a restart) -----
