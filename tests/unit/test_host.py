@@ -66,6 +66,12 @@ def _records(start: int, count: int, rids: tuple[str, ...] = ("a", "b")) -> list
     return out
 
 
+def _sample(rid: str, partition: int, offset: int, cpu: float) -> RawRecord:
+    """One sample of `rid` at `offset` of its partition, a minute per offset."""
+    s = MetricSample(resource_id=rid, event_time=T0 + timedelta(minutes=offset), cpu_usage=cpu)
+    return RawRecord(METRICS, partition, offset, rid.encode(), CODEC.encode(s))
+
+
 def _forecasts(events: list[Event]) -> list[tuple[str | None, str | None, float | None]]:
     return [(e.causation_id, e.metric, e.value) for e in events
             if isinstance(e, Insight) and e.kind == "forecast"]
@@ -300,15 +306,11 @@ async def test_a_forgotten_key_is_a_tombstone_and_a_key_never_stored_sends_nothi
         def snapshot(self, key: str) -> bytes | None:
             return self.held.get(key)
 
-    def sample(rid: str, partition: int, offset: int, cpu: float) -> RawRecord:
-        s = MetricSample(resource_id=rid, event_time=T0, cpu_usage=cpu)
-        return RawRecord(METRICS, partition, offset, rid.encode(), CODEC.encode(s))
-
     host = _core(store, sink, (Forgetful(), 1))
-    await host.handle([sample("a", 0, 0, 90.0), sample("b", 1, 0, 90.0)])
+    await host.handle([_sample("a", 0, 0, 90.0), _sample("b", 1, 0, 90.0)])
     assert {k: r.blob for k, r in store.partitions[0].items()} == {b"forgetful/a": b"busy"}
     assert 1 not in store.partitions  # `b` held nothing: no tombstone for a key never stored
-    await host.handle([sample("a", 0, 1, 10.0), sample("b", 1, 1, 10.0)])
+    await host.handle([_sample("a", 0, 1, 10.0), _sample("b", 1, 1, 10.0)])
     assert store.partitions[0][b"forgetful/a"].blob is None  # compaction drops it
     assert 1 not in store.partitions
 
@@ -338,24 +340,20 @@ async def test_on_output_saves_a_key_whose_input_emitted_and_leaves_the_rest_to_
         def snapshot(self, key: str) -> bytes | None:
             return str(self.seen[key]).encode() if key in self.seen else None
 
-    def sample(rid: str, partition: int, offset: int, cpu: float) -> RawRecord:
-        s = MetricSample(resource_id=rid, event_time=T0 + timedelta(minutes=offset), cpu_usage=cpu)
-        return RawRecord(METRICS, partition, offset, rid.encode(), CODEC.encode(s))
-
     hosted = Hosted(Alarm(), CheckpointBook(every_events=3, max_age_seconds=3600.0,
                                             on_output=True))
     host = HostCore("learn", [hosted], [InputTopic(METRICS, MetricSample, external=True)],
                     store, sink.emit, CODEC, HostMetrics(registry=None))
-    await host.handle([sample("hot", 0, 0, 95.0), sample("calm", 1, 0, 20.0)])
+    await host.handle([_sample("hot", 0, 0, 95.0), _sample("calm", 1, 0, 20.0)])
     assert _saved(store) == {"alarm/hot": 1}  # its insight is out: its state is durable
-    await host.handle([sample("hot", 0, 1, 20.0), sample("calm", 1, 1, 20.0)])
+    await host.handle([_sample("hot", 0, 1, 20.0), _sample("calm", 1, 1, 20.0)])
     assert _saved(store) == {"alarm/hot": 1}  # no output: both wait for the count
-    await host.handle([sample("hot", 0, 2, 20.0), sample("calm", 1, 2, 20.0)])
+    await host.handle([_sample("hot", 0, 2, 20.0), _sample("calm", 1, 2, 20.0)])
     assert _saved(store) == {"alarm/hot": 1, "alarm/calm": 3}  # calm's third input
     assert len(sink.of(Insight)) == 1
     without = MemoryStateStore()  # the same inputs, the same count, without on_output
     plain = _core(without, _Sink(), (Alarm(), 3))
-    await plain.handle([sample("hot", 0, 0, 95.0), sample("calm", 1, 0, 20.0)])
+    await plain.handle([_sample("hot", 0, 0, 95.0), _sample("calm", 1, 0, 20.0)])
     assert _saved(without) == {}
 
 
