@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from typing import TypeVar
 
-from aiokafka import ConsumerRecord
+from aiokafka import ConsumerRecord, TopicPartition
 
 from schemas import Event
 from schemas.codec import Codec
@@ -65,6 +65,26 @@ def state(cfg: KafkaConfig, role: str, agent: str) -> dict[str, tuple[bytes | No
         if name == agent:
             out[key] = (r.value, StateMeta.from_headers(r.partition, r.headers))
     return out
+
+
+async def _committed(cfg: KafkaConfig, group: str, topic: str, partition: int) -> int:
+    admin = kafka_clients.admin(cfg)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    found = offsets.get(TopicPartition(topic, partition))
+    return -1 if found is None else found.offset
+
+
+def committed(cfg: KafkaConfig, role: str, logical: str, partition: int) -> int:
+    """The next offset a role's consumer group will read on one partition (-1: none committed).
+
+    A host commits an input's offset only after its outputs and due checkpoints are
+    acknowledged: a committed offset past a record means the role has fully handled it."""
+    return asyncio.run(_committed(cfg, f"{cfg.topic_prefix}{role}", cfg.topic(logical),
+                                  partition))
 
 
 def cli(cfg: KafkaConfig, *args: str, **env: str) -> subprocess.CompletedProcess[str]:

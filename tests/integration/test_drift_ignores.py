@@ -12,7 +12,7 @@ import pytest
 
 from schemas import ConfigChange, DesiredState, DriftFinding
 from tests.integration.conftest import wait_until
-from tests.integration.records import cli, events, send_events, state
+from tests.integration.records import cli, committed, events, send_events
 
 pytestmark = pytest.mark.kafka
 BASE: dict[str, Any] = {"name": "web", "ingress": [
@@ -36,10 +36,8 @@ def _judged(cfg, change: ConfigChange) -> list[DriftFinding] | None:  # type: ig
     """The findings of a change once the drift agent has handled it, else None."""
     at = send_events(cfg, change)[0]
 
-    def handled() -> bool:
-        saved = state(cfg, "govern", "drift").get("sg-web")
-        return saved is not None and saved[1].positions.get(
-            f"{cfg.topic('config')}/{at[0]}", -1) >= at[1]
+    def handled() -> bool:  # committed after the findings are sent: nothing is still in flight
+        return committed(cfg, "govern", "config", at[0]) > at[1]
 
     wait_until(handled, what=f"the drift agent to handle {change.event_id}")
     return [f for f in events(cfg, DriftFinding) if f.causation_id == change.event_id]
