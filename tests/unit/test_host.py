@@ -72,6 +72,15 @@ def _sample(rid: str, partition: int, offset: int, cpu: float) -> RawRecord:
     return RawRecord(METRICS, partition, offset, rid.encode(), CODEC.encode(s))
 
 
+class _ByResource(AgentBase):
+    """A test agent on metric samples whose state is kept per resource."""
+
+    inputs = (MetricSample,)
+
+    def state_key(self, event: Event) -> str | None:
+        return event.resource_id  # type: ignore[attr-defined, no-any-return]
+
+
 def _forecasts(events: list[Event]) -> list[tuple[str | None, str | None, float | None]]:
     return [(e.causation_id, e.metric, e.value) for e in events
             if isinstance(e, Insight) and e.kind == "forecast"]
@@ -284,16 +293,13 @@ async def test_the_decision_state_survives_a_new_host_and_cooldowns_still_block(
 async def test_a_forgotten_key_is_a_tombstone_and_a_key_never_stored_sends_nothing() -> None:
     store, sink = MemoryStateStore(), _Sink()
 
-    class Forgetful(AgentBase):
+    class Forgetful(_ByResource):
         """Holds state for a resource until its CPU drops under 50; `b` never holds any."""
 
-        name, inputs = "forgetful", (MetricSample,)
+        name = "forgetful"
 
         def __init__(self) -> None:
             self.held: dict[str, bytes] = {}
-
-        def state_key(self, event: Event) -> str | None:
-            return event.resource_id  # type: ignore[attr-defined, no-any-return]
 
         def handle(self, event: Event) -> list[Event]:
             assert isinstance(event, MetricSample)
@@ -318,16 +324,13 @@ async def test_a_forgotten_key_is_a_tombstone_and_a_key_never_stored_sends_nothi
 async def test_on_output_saves_a_key_whose_input_emitted_and_leaves_the_rest_to_the_count() -> None:
     store, sink = MemoryStateStore(), _Sink()
 
-    class Alarm(AgentBase):
+    class Alarm(_ByResource):
         """Counts samples per resource; a sample above 80 % CPU emits an anomaly insight."""
 
-        name, inputs = "alarm", (MetricSample,)
+        name = "alarm"
 
         def __init__(self) -> None:
             self.seen: dict[str, int] = {}
-
-        def state_key(self, event: Event) -> str | None:
-            return event.resource_id  # type: ignore[attr-defined, no-any-return]
 
         def handle(self, event: Event) -> list[Event]:
             assert isinstance(event, MetricSample)
