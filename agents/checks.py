@@ -2,7 +2,8 @@
 
 Each check takes `make` (a fresh agent over a given SharedState) and the agent's `Examples`.
 Event ids and `utc_now()` are pinned while an agent runs, so two runs compare exactly; nothing
-is normalised away.
+is normalised away but the fields the examples declare `measured` (wall-time latencies), whose
+presence and type are compared.
 """
 
 from __future__ import annotations
@@ -69,16 +70,22 @@ def _fresh(make: Make, examples: Examples) -> Agent:
     return make(shared)
 
 
-def _run(agent: Agent, events: Sequence[Event], seed: int) -> list[dict[str, Any]]:
+def _run(agent: Agent, events: Sequence[Event], seed: int, measured: Sequence[str] = ()
+         ) -> list[dict[str, Any]]:
     with frozen_ids_and_clock(seed):
-        return [{"type": o.event_type, **o.model_dump(mode="json")}
-                for e in events for o in agent.handle(e)]
+        out = [{"type": o.event_type, **o.model_dump(mode="json")}
+               for e in events for o in agent.handle(e)]
+    for row in out:
+        for name in measured:
+            if name in row:
+                row[name] = type(row[name]).__name__
+    return out
 
 
 def check_deterministic(make: Make, examples: Examples) -> None:
     """Two fresh agents fed the same inputs emit the same events (and emit something)."""
-    first = _run(_fresh(make, examples), examples.inputs, 0)
-    second = _run(_fresh(make, examples), examples.inputs, 0)
+    first = _run(_fresh(make, examples), examples.inputs, 0, examples.measured)
+    second = _run(_fresh(make, examples), examples.inputs, 0, examples.measured)
     assert first, "the examples make the agent emit nothing: they test too little"
     assert first == second, "two runs over the same inputs emitted different events"
 
@@ -95,9 +102,10 @@ def check_snapshot_restore(make: Make, examples: Examples) -> None:
     restored = _fresh(make, examples)
     for key, blob in blobs.items():
         restored.restore(key, blob)
-    expected = _run(original, tail, 1)
+    expected = _run(original, tail, 1, examples.measured)
     assert expected, "the second half of the examples emits nothing: it tests too little"
-    assert _run(restored, tail, 1) == expected, "the restored agent diverged from the original"
+    assert _run(restored, tail, 1, examples.measured) == expected, \
+        "the restored agent diverged from the original"
 
 
 def check_forget(make: Make, examples: Examples) -> None:

@@ -87,7 +87,11 @@ class Examples:
     rejected: Sequence[Event] = ()
     """Inputs of declared types the agent must refuse with an error from the exception tree."""
     shared: Sequence[Event] = field(default_factory=tuple)
-    """Events of followed compacted topics (e.g. baselines) every instance has seen first."""
+    """Events of followed compacted topics (e.g. baselines, policies) every instance has seen
+    first."""
+    measured: tuple[str, ...] = ()
+    """Output fields that measure this run (a verdict's evaluation latency): the checks compare
+    that they are there and their type, not their value."""
 
 
 def refuse(agent: _Stateful, event: Event) -> NoReturn:

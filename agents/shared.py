@@ -109,6 +109,8 @@ class SharedState:
         """Fold an already decoded event (tests, and events published by this process)."""
         if isinstance(event, DesiredState):
             self.desired.apply(event)
+        elif isinstance(event, PolicyVersion):
+            self.policies.apply(event)
 
     def _desired(self, key: bytes | None, value: bytes | None) -> None:
         if value is None:  # a tombstone withdraws the resource's baseline

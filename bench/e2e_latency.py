@@ -5,7 +5,7 @@ Each system runs as real processes on its own topic prefix and data folder:
 - `before`: the four roles (ingest, learn, govern, execute) of another revision (`--before`,
   default `main`): Faust's fixed 1500 ms fetch wait and the gate's 200 ms batch window;
 - `current`: the four roles of this tree, with the settings' defaults (`kafka.fetch_max_wait_ms`
-  100 ms, `host.gate_batch_ms` 20 ms);
+  100 ms; the gate on the govern role's generic host, `host.batch_wait_ms`);
 - `plain`: the ingest role plus plain aiokafka `getmany` loops doing the learn and govern roles'
   compute (bench/_e2e_plain.py): the baseline.
 

@@ -17,6 +17,7 @@ from schemas.errors import RejectedError
 __all__ = [
     "ENFORCEMENTS",
     "POLICY_TYPES",
+    "SHIPPED_POLICY_DIR",
     "RuleShape",
     "content_hash",
     "load_directory",
@@ -27,6 +28,8 @@ __all__ = [
 ]
 
 
+SHIPPED_POLICY_DIR = Path(__file__).resolve().parent / "rego"
+"""The shipped Rego policies, seeded into the registry when the `policies` topic lacks them."""
 _PACKAGE = re.compile(r"^\s*package\s+([A-Za-z_][\w.]*)\s*$", re.MULTILINE)
 _RULE = r"^\s*(?:default\s+)?{name}\b"
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import faust
 
+from agents.contract import Agent
 from agents.ingest import size_limit
 from agents.shared import SharedState
 from schemas import Event
@@ -24,10 +26,22 @@ from streams.topics import CATALOGUE
 if TYPE_CHECKING:
     from streams.followed import FollowedTopics
 
-__all__ = ["WorkerContext", "create_app"]
+__all__ = ["RoleHost", "WorkerContext", "create_app"]
 
 E = TypeVar("E", bound=Event)
 log = logging.getLogger(__name__)
+
+
+class RoleHost(Protocol):
+    """What the role's other modules may use of its generic host (streams/runner.py)."""
+
+    def agent(self, name: str) -> Agent:
+        """The role's agent of that name."""
+        ...
+
+    def exclusive(self) -> AbstractAsyncContextManager[None]:
+        """Hold the host: no batch, tick or rebalance runs inside."""
+        ...
 
 
 @dataclass
@@ -44,6 +58,8 @@ class WorkerContext:
     the generic host (streams/runner.py): one copy per process for every agent that needs it."""
     followed: FollowedTopics | None = None
     """The readers that feed `shared` (the host's): `need` adds a topic before they start."""
+    host: RoleHost | None = None
+    """The role's generic host (streams/runner.py), set by its `register`: its agents."""
     _emitter: Emitter | None = None
 
     @property

@@ -20,7 +20,8 @@ import logging
 import time
 import uuid
 from collections import defaultdict, deque
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -66,6 +67,12 @@ class InputTopic:
     event_type: type[Event]
     external: bool = False
     """Written by producers outside the project (the configured size limit applies)."""
+    broadcast: bool = False
+    """Read in full by every instance of the role, outside its consumer group (`handle_broadcast`):
+    records keyed by something other than the state key, e.g. answers keyed by request."""
+    needle: bytes | None = None
+    """Only records whose raw value contains these bytes are decoded; the rest are for other
+    roles (e.g. forecasts on `insights`, when the role's agents take anomalies only)."""
 
 
 @dataclass
@@ -73,6 +80,8 @@ class _Batch:
     outputs: list[Event] = field(default_factory=list)
     letters: list[DeadLetter] = field(default_factory=list)
     by_agent: dict[str, list[Event]] = field(default_factory=lambda: defaultdict(list))
+    homes: set[int] = field(default_factory=set)
+    """Partitions of the keys broadcast inputs changed (relearned if the batch is not sent)."""
 
 
 class HostCore:
@@ -93,7 +102,17 @@ class HostCore:
         self._handoff = set(self._takers) - consumed
         self._by_name = {h.agent.name: h for h in self.hosted}
         self.loaded: set[int] = set()
+        self.owned: set[int] = set()
+        """Partitions assigned here (a tick restores those a failed broadcast batch dropped)."""
+        self.rewind: set[int] = set()
+        """Partitions whose state was relearned: the runner re-reads them from their commits."""
         self._lock = asyncio.Lock()  # one batch, tick, save or rebalance at a time
+
+    @asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[None]:
+        """No batch, tick or rebalance runs inside (e.g. a control API reading agent state)."""
+        async with self._lock:
+            yield
 
     # --- the batch path ------------------------------------------------------------------------
     async def handle(self, records: Sequence[RawRecord]) -> list[Event]:
@@ -116,19 +135,45 @@ class HostCore:
         self.metrics.batch_seconds.labels(self.role).observe(time.perf_counter() - started)
         return batch.outputs
 
-    def process(self, records: Iterable[RawRecord]) -> _Batch:
+    async def handle_broadcast(self, records: Sequence[RawRecord]) -> list[Event]:
+        """Handle records of a broadcast topic (read from its start by every instance, never
+        committed); if their outputs are not sent, the keys they changed are relearned from
+        their snapshots, and the caller reads the topic again."""
+        async with self._lock:
+            if self.before is not None:
+                await self.before()
+            batch = await asyncio.to_thread(self.process, records, broadcast=True)
+            try:
+                await self.emit([*batch.outputs, *batch.letters])
+                await self._save(self._due(time.monotonic()), "count")
+            except BaseException:
+                self._discard(batch.homes)
+                self.rewind |= batch.homes
+                raise
+            self._observe(batch)
+        return batch.outputs
+
+    def take_rewind(self) -> set[int]:
+        """Partitions to re-read from their committed offsets (their state was relearned)."""
+        rewind, self.rewind = self.rewind, set()
+        return rewind
+
+    def process(self, records: Iterable[RawRecord], *, broadcast: bool = False) -> _Batch:
         """Decode and dispatch (no I/O): the outputs and dead letters of a batch."""
         batch = _Batch()
         for raw in records:
             topic = self.inputs[raw.topic]
+            if topic.needle is not None and (raw.value is None or topic.needle not in raw.value):
+                continue  # for other roles: not decoded, not counted
             event = self.decoder.decode(raw, topic.event_type, topic.external)
             if isinstance(event, DeadLetter):
                 self._letter(batch, event)
             else:
-                self._dispatch(event, raw, batch)
+                self._dispatch(event, raw, batch, broadcast)
         return batch
 
-    def _dispatch(self, event: Event, raw: RawRecord, batch: _Batch) -> None:
+    def _dispatch(self, event: Event, raw: RawRecord, batch: _Batch, broadcast: bool = False
+                  ) -> None:
         queue: deque[tuple[Event, str]] = deque([(event, "")])
         for _ in range(MAX_HANDOFFS):
             if not queue:
@@ -136,18 +181,22 @@ class HostCore:
             current, origin = queue.popleft()
             for h in self._takers.get(type(current), ()):
                 if h.agent.name != origin:
-                    out = self._call(h, current, raw, batch, handed=bool(origin))
+                    out = self._call(h, current, raw, batch, handed=bool(origin),
+                                     broadcast=broadcast)
                     queue.extend((o, h.agent.name) for o in out if type(o) in self._handoff)
         log.error("%s: more than %d in-process hand-offs for one record at %s[%d]@%d; the rest "
                   "is published only", self.role, MAX_HANDOFFS, raw.topic, raw.partition,
                   raw.offset)
 
-    def _call(self, h: Hosted, event: Event, raw: RawRecord, batch: _Batch, *, handed: bool
-              ) -> list[Event]:
+    def _call(self, h: Hosted, event: Event, raw: RawRecord, batch: _Batch, *, handed: bool,
+              broadcast: bool = False) -> list[Event]:
         agent, position = h.agent, (raw.topic, raw.partition, raw.offset)
         key: str | None = None
         try:
             key = agent.state_key(event)
+            if broadcast and key is not None:  # not a position of the key's home partition
+                self._changed(h, key, batch)
+                key = None
             if key is not None and h.book.replayed(key, position):
                 key = None  # already in the restored state: neither handled nor counted again
                 self.metrics.events.labels(agent.name, event.event_type, "replayed").inc()
@@ -170,6 +219,11 @@ class HostCore:
         batch.outputs.extend(out)
         batch.by_agent[agent.name].extend(out)
         return out
+
+    def _changed(self, h: Hosted, key: str, batch: _Batch) -> None:
+        h.book.changed(key)
+        if (home := h.book.home(key)) is not None:
+            batch.homes.add(home)
 
     def _refused(self, h: Hosted, event: Event, raw: RawRecord, batch: _Batch, kind: str,
                  reason: str, handed: bool) -> list[Event]:
@@ -203,16 +257,23 @@ class HostCore:
         async with self._lock:
             if self.before is not None:
                 await self.before()
+            for p in sorted(self.owned - self.loaded):  # dropped by an unsent batch
+                await self._load(p)
             batch, now = _Batch(), utc_now()
             for h in self.hosted:
                 out = h.agent.tick(now)
                 for e in out:
                     if (key := h.agent.state_key(e)) is not None:
-                        h.book.changed(key)
+                        self._changed(h, key, batch)
                 batch.outputs.extend(out)
                 batch.by_agent[h.agent.name].extend(out)
-            if batch.outputs:
-                await self.emit(batch.outputs)
+            try:
+                if batch.outputs:
+                    await self.emit(batch.outputs)
+            except BaseException:  # e.g. an expiry not sent: relearn it from the snapshot
+                self._discard(batch.homes)
+                self.rewind |= batch.homes
+                raise
             self._observe(batch)
             await self._save(self._due(time.monotonic()), "age")
             for h in self.hosted:
@@ -229,6 +290,7 @@ class HostCore:
             self._discard(self.loaded - wanted)
             for p in sorted(wanted - self.loaded):
                 await self._load(p)
+            self.owned = wanted
 
     async def revoked(self, partitions: Iterable[int]) -> None:
         """Partitions may move: make their keys durable before the next owner reads them."""

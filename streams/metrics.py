@@ -71,12 +71,6 @@ class WorkerMetrics:
             buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05),
             registry=registry,
         )
-        self.policy_latency = Histogram(
-            "novacron_policy_evaluation_seconds",
-            "Latency of one policy evaluation",
-            buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05),
-            registry=registry,
-        )
 
 
 class RecommendationMetrics:

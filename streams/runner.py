@@ -12,20 +12,24 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import CommitFailedError, KafkaError
 
+from agents.contract import Agent
 from agents.ingest import RawRecord
 from agents.shared import SharedState
 from schemas.codec import Codec
+from schemas.errors import NovacronError
 from streams import kafka_clients
 from streams.emit import Emitter
 from streams.followed import FollowedTopics
 from streams.host import HostCore, Hosted, InputTopic
 from streams.host_metrics import HostMetrics, host_metrics
+from streams.reader import TopicReader
 from streams.settings import CheckpointPolicy, Settings
 from streams.state import CheckpointBook, KafkaStateStore, StateStore
 from streams.topics import CATALOGUE
@@ -53,12 +57,15 @@ class RoleRunner:
         ctx = AgentContext(settings, self.shared, role)
         kafka = settings.kafka
         self.topics = list(dict.fromkeys(t for r in rows for t in r.inputs))
+        self.broadcast = list(dict.fromkeys(t for r in rows for t in r.broadcast))
         self.followed = FollowedTopics(self.shared, kafka, (t for r in rows for t in r.follows),
                                        metrics=self.metrics, role=role)
         self.core = HostCore(
             role, [self._hosted(row, ctx) for row in rows],
-            [InputTopic(kafka.topic(t), CATALOGUE[t].event_type, CATALOGUE[t].external_input)
-             for t in self.topics],
+            [*(InputTopic(kafka.topic(t), CATALOGUE[t].event_type, CATALOGUE[t].external_input,
+                          needle=_needle(rows, t)) for t in self.topics),
+             *(InputTopic(kafka.topic(t), CATALOGUE[t].event_type, CATALOGUE[t].external_input,
+                          broadcast=True) for t in self.broadcast)],
             store or KafkaStateStore(kafka, kafka.topic(state_topic(role))),
             emitter.emit, codec, self.metrics, before=self.followed.catch_up)
 
@@ -66,13 +73,22 @@ class RoleRunner:
         agent = row.make(ctx)
         if agent.name != row.name:
             raise ValueError(f"wiring row {row.name!r} built an agent named {agent.name!r}")
-        wrong = [t for t in row.inputs if CATALOGUE[t].event_type not in agent.inputs]
+        wrong = [t for t in (*row.inputs, *row.broadcast)
+                 if CATALOGUE[t].event_type not in agent.inputs]
         if wrong:
             raise ValueError(f"agent {row.name!r} does not take the events of {wrong}")
         override = self.settings.host.checkpoints.get(row.name, CheckpointPolicy())
         policy = row.checkpoint.model_copy(update=override.model_dump(exclude_none=True))
         companion = row.companion(agent, ctx) if row.companion is not None else None
         return Hosted(agent, CheckpointBook.of(policy), companion)
+
+    def agent(self, name: str) -> Agent:
+        """The role's agent of that name (e.g. for a control API that reads its state)."""
+        return next(h.agent for h in self.core.hosted if h.agent.name == name)
+
+    def exclusive(self) -> AbstractAsyncContextManager[None]:
+        """No batch, tick or rebalance runs inside (a control API reading agent state)."""
+        return self.core.exclusive()
 
     async def run(self) -> None:
         """Follow, consume, handle and commit until cancelled; checkpoint on the way out."""
@@ -83,6 +99,7 @@ class RoleRunner:
         consumer.subscribe([self.settings.kafka.topic(t) for t in self.topics],
                            listener=_Rebalance(self.core))
         ticks = asyncio.create_task(self._ticks())
+        readers = [asyncio.create_task(self._broadcast(t)) for t in self.broadcast]
         self.health[self.role] = "ready"
         log.info("%s host ready: agents %s on %s", self.role,
                  [h.agent.name for h in self.core.hosted], self.topics)
@@ -92,8 +109,9 @@ class RoleRunner:
             self.health[self.role] = f"stopped: {exc}"
             raise
         finally:
-            ticks.cancel()
-            await asyncio.gather(ticks, return_exceptions=True)
+            for task in (ticks, *readers):
+                task.cancel()
+            await asyncio.gather(ticks, *readers, return_exceptions=True)
             await self.core.shutdown()
             await consumer.stop()
             await self.followed.stop()
@@ -117,6 +135,10 @@ class RoleRunner:
         while True:
             batches = await consumer.getmany(timeout_ms=host.batch_wait_ms,
                                              max_records=host.batch_size)
+            if rewind := self.core.take_rewind():  # their state was relearned: re-read them
+                tps = [tp for tp in consumer.assignment() if tp.partition in rewind]
+                await consumer.seek_to_committed(*tps)
+                batches = {tp: r for tp, r in batches.items() if tp.partition not in rewind}
             if batches:
                 await self._handle(consumer, batches)
 
@@ -137,6 +159,27 @@ class RoleRunner:
             log.info("%s: offsets not committed (%s); the next owner skips what was saved",
                      self.role, exc)
 
+    async def _broadcast(self, logical: str) -> None:
+        """Read a broadcast topic from its start and follow it; after a failure (an output not
+        sent) read it again from the start: what was handled is in the restored state."""
+        retry = self.settings.host.tick_seconds
+        while True:
+            reader = TopicReader(self.settings.kafka, self.settings.kafka.topic(logical))
+            try:
+                await reader.start()
+                await reader.follow(self._broadcast_records, timeout_ms=1000)
+            except (KafkaError, OSError, NovacronError) as exc:
+                log.warning("%s: reading %s failed (%s); reading it again from the start",
+                            self.role, logical, exc)
+                await asyncio.sleep(retry)
+            finally:
+                await reader.stop()
+
+    async def _broadcast_records(self, records: list[ConsumerRecord]) -> None:
+        await self.core.handle_broadcast(
+            [RawRecord(r.topic, r.partition, r.offset, r.key, r.value, r.timestamp)
+             for r in records])
+
     async def _ticks(self) -> None:
         while True:
             await asyncio.sleep(self.settings.host.tick_seconds)
@@ -144,6 +187,12 @@ class RoleRunner:
                 await self.core.tick()
             except Exception:  # a failed tick (broker away) is retried on the next one
                 log.exception("%s: tick failed", self.role)
+
+
+def _needle(rows: Sequence[AgentRow], topic: str) -> bytes | None:
+    """The bytes every row reading `topic` requires of its records (None: some row takes all)."""
+    needles = {dict(r.needles).get(topic) for r in rows if topic in r.inputs}
+    return needles.pop() if len(needles) == 1 else None
 
 
 class _Rebalance(ConsumerRebalanceListener):
@@ -163,8 +212,9 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
     """Run the role's rows of the wiring table as a task of its Faust app."""
     runner = RoleRunner(ctx.settings, ctx.role, rows_of(ctx.role), emitter=ctx.emitter,
                         codec=ctx.codec, health=ctx.health)
-    # one copy of followed state per process, fed by one reader per topic: the gate reads it too
-    ctx.shared, ctx.followed = runner.shared, runner.followed
+    # one copy of followed state per process, fed by one reader per topic; the role's other
+    # modules (the control API, GitOps) reach its agents through the runner
+    ctx.shared, ctx.followed, ctx.host = runner.shared, runner.followed, runner
 
     @app.task
     async def host() -> None:

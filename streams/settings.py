@@ -164,9 +164,6 @@ class HostConfig(BaseModel):
     compliance): `NOVACRON_HOST__CHECKPOINTS__OPTIMIZER__EVERY_EVENTS=1000`."""
     session_timeout_ms: int = Field(default=10_000, ge=1000)
     """How soon the group notices a dead worker and hands its partitions to another."""
-    gate_batch_ms: int = Field(default=20, ge=1, le=10_000)
-    """Longest the policy gate holds decisions to evaluate them as one batch (Faust's
-    `take_events` window; 200 decisions fill a batch sooner): a verdict waits up to this long."""
     stop_timeout_seconds: float = Field(default=30.0, gt=0, le=3600)
     """Longest a worker may take to stop after SIGTERM/SIGINT (drain, final checkpoints, closing
     ClickHouse). Past it the stacks of its threads go to the log and it exits with status 70;

@@ -224,6 +224,11 @@ class CheckpointBook:
         t = self._keys[key]
         t.unsaved, t.saved_at, t.urgent, t.stored = 0, now, False, stored
 
+    def home(self, key: str) -> int | None:
+        """The partition a key's inputs come from (None: not tracked here)."""
+        t = self._keys.get(key)
+        return None if t is None else t.home
+
     def stored(self, key: str) -> bool:
         """The store holds a snapshot of this key (restored here or saved since)."""
         return self._keys[key].stored

@@ -49,6 +49,13 @@ class AgentRow:
     `agent.inputs`; types it takes from other agents of the role arrive in-process)."""
     follows: tuple[str, ...] = ()
     """Compacted topics it needs folded into SharedState before its first input."""
+    broadcast: tuple[str, ...] = ()
+    """Topics every instance of the role reads in full, from the start, outside its consumer
+    group, and hands to the agent (records keyed by something other than its state key: the
+    answer to a pending request may sit on any partition)."""
+    needles: tuple[tuple[str, bytes], ...] = ()
+    """(topic, bytes): of that input topic it takes only records whose raw value contains the
+    bytes; the rest are skipped undecoded (when every agent of the role reading it says so)."""
     checkpoint: CheckpointPolicy = field(
         default_factory=lambda: CheckpointPolicy(every_events=1, max_age_seconds=30.0))
     """Default checkpoint policy (Settings.host.checkpoints overrides it by name)."""
@@ -56,7 +63,8 @@ class AgentRow:
     """Host-side extras: the agent's own gauges, model switches."""
 
     def __post_init__(self) -> None:
-        unknown = [t for t in self.inputs if t not in CATALOGUE]
+        unknown = [t for t in (*self.inputs, *self.broadcast) if t not in CATALOGUE]
+        unknown += [t for t, _ in self.needles if t not in self.inputs]
         unknown += [t for t in self.follows if t not in FOLLOWED_TOPICS]
         if unknown:
             raise ValueError(f"wiring row {self.name!r}: unknown topics {unknown}")
@@ -124,6 +132,18 @@ def _deploy_watch(ctx: AgentContext) -> Agent:
     return DeployWatch(ctx.settings.deploy_watch, ctx.shared)
 
 
+def _gate(ctx: AgentContext) -> Agent:
+    from streams.gate import build_gate
+
+    return build_gate(ctx.settings, ctx.shared)
+
+
+def _gate_metrics(agent: Agent, ctx: AgentContext) -> Companion:
+    from streams.gate import GateCompanion
+
+    return GateCompanion.of(agent, ctx.shared)
+
+
 def _gitops(ctx: AgentContext) -> Agent:
     from agents.gitops import GitopsReconciler
     from policies.compliance import load_library
@@ -159,6 +179,12 @@ WIRING: tuple[AgentRow, ...] = (
     # anomalies come from the optimizer in-process; GitOps syncs from the followed topic; the
     # executor's verified git commits (step outcomes) are deploys too
     AgentRow("learn", "deploy-watch", _deploy_watch, ("metrics", "outcomes"), follows=("gitops",)),
+    # decisions and anomalies are keyed by resource, as its state; answers are keyed by request,
+    # so every instance reads all of them (one for a request held elsewhere waits, bounded);
+    # the shipped policies are seeded on its first tick, before the consumer starts
+    AgentRow("govern", "gate", _gate, ("decisions", "insights"), companion=_gate_metrics,
+             follows=("policies", "runbooks", "desired"), broadcast=("approvals",),
+             needles=(("insights", b"anomaly"),)),
     AgentRow("govern", "drift", _drift, ("config",), follows=("desired", "drift-ignores"),
              companion=_drift_gauges),
     # acceptances must be known before a violation is reported: the topic is folded first
@@ -170,7 +196,7 @@ WIRING: tuple[AgentRow, ...] = (
              follows=("gitops", "policies", "runbooks", "desired", "drift-ignores",
                       "compliance-attestations")),
 )
-"""Every agent the generic host runs (the gate, executor and ingest still have their own)."""
+"""Every agent the generic host runs (the executor and ingest still have their own)."""
 
 
 def rows_of(role: str, table: tuple[AgentRow, ...] = WIRING) -> list[AgentRow]:
