@@ -15,8 +15,6 @@ import faust
 from aiokafka import ConsumerRecord
 from aiokafka.errors import KafkaError
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agents.executor import Executor, ExecutorConfig
 from runbooks.engine import WorkflowResult
@@ -28,29 +26,14 @@ from streams.journal import JOURNAL_TOPIC, KafkaJournal
 from streams.metrics import REGISTRY
 from streams.reader import TopicReader
 from streams.runbook_topic import runbook_fold
-from streams.settings import KafkaConfig
+from streams.settings import ExecutorKafkaConfig, KafkaConfig
 
-__all__ = ["ExecutorHost", "ExecutorMetrics", "ExecutorWiringConfig", "KafkaApprovals",
+__all__ = ["ExecutorHost", "ExecutorMetrics", "KafkaApprovals",
            "KeyedLocks", "executor_config", "register"]
 
 log = logging.getLogger(__name__)
 Answer = Literal["approved", "rejected", "timeout"]
 _ANSWERS: dict[str, Answer] = {"approved": "approved", "rejected": "rejected", "expired": "timeout"}
-
-
-class ExecutorWiringConfig(BaseSettings):
-    """How the execute role consumes (env `NOVACRON_EXECUTOR_KAFKA__*`)."""
-
-    model_config = SettingsConfigDict(env_prefix="NOVACRON_EXECUTOR_KAFKA__", extra="ignore")
-
-    concurrency: int = Field(default=8, ge=1)
-    """Actions running at once in one worker (Faust agent concurrency; one id never twice)."""
-    retry_initial_seconds: float = Field(default=0.5, gt=0)
-    """First wait before retrying an action after a Kafka (journal or outcome) error."""
-    retry_max_seconds: float = Field(default=30.0, gt=0)
-    """Longest wait between those retries."""
-    approvals_cache: int = Field(default=100_000, ge=1)
-    """Answered approval request ids remembered (an answer may arrive before its waiter)."""
 
 
 class ExecutorMetrics:
@@ -190,7 +173,7 @@ class ExecutorHost:
 
     def __init__(self, config: ExecutorConfig, journal: KafkaJournal, approvals: KafkaApprovals,
                  metrics: ExecutorMetrics, emit: Callable[[list[Event]], Awaitable[int]],
-                 wiring: ExecutorWiringConfig) -> None:
+                 wiring: ExecutorKafkaConfig) -> None:
         self.journal, self.metrics, self.wiring = journal, metrics, wiring
         self._emit_batch = emit
         self._runbooks: dict[str, str] = {}  # running action id → runbook id (metric labels)
@@ -294,7 +277,7 @@ def executor_config(config: ExecutorConfig, env: dict[str, str] | None = None) -
 
 def register(app: faust.App, ctx: WorkerContext) -> None:
     """The executor agent on `actions`, the approvals reader and the rebalance hook."""
-    wiring = ExecutorWiringConfig()
+    wiring = ctx.settings.executor_kafka
     config = executor_config(ctx.settings.executor)
     if "notify_webhook" not in config.defaults:
         log.warning("executor: NOVACRON_NOTIFY_WEBHOOK is unset; actions mapped to the notify "

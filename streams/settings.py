@@ -25,8 +25,8 @@ from schemas.codec import Codec
 from schemas.edge import EdgeRules
 from sinks.config import AuditConfig, ClickHouseConfig, SinkConfig, SqlLimits
 
-__all__ = ["CheckpointPolicy", "HostConfig", "KafkaConfig", "OnlineTrainingConfig", "Settings",
-           "WebConfig"]
+__all__ = ["CheckpointPolicy", "ExecutorKafkaConfig", "HostConfig", "KafkaConfig",
+           "OnlineTrainingConfig", "Settings", "WebConfig"]
 
 
 class KafkaConfig(BaseModel):
@@ -170,6 +170,19 @@ class HostConfig(BaseModel):
     input whose offsets were not yet committed is read again on the next start."""
 
 
+class ExecutorKafkaConfig(BaseModel):
+    """How the execute role consumes `actions` (`NOVACRON_EXECUTOR_KAFKA__*`)."""
+
+    concurrency: int = Field(default=8, ge=1)
+    """Actions running at once in one worker (one action id never twice)."""
+    retry_initial_seconds: float = Field(default=0.5, gt=0)
+    """First wait before retrying an action after a Kafka (journal or outcome) error."""
+    retry_max_seconds: float = Field(default=30.0, gt=0)
+    """Longest wait between those retries."""
+    approvals_cache: int = Field(default=100_000, ge=1)
+    """Answered approval request ids remembered (an answer may arrive before its waiter)."""
+
+
 class OnlineTrainingConfig(BaseModel):
     """Background DQN training from live outcomes in the learn role (streams/online.py)."""
 
@@ -223,7 +236,9 @@ class Settings(BaseSettings):
     compliance: ComplianceConfig = Field(default_factory=ComplianceConfig)
     """Compliance: standards to check, auto-remediation severities (govern role)."""
     executor: ExecutorConfig = Field(default_factory=ExecutorConfig)
-    """Runbook execution: concurrency, allow-list, secrets (execute role)."""
+    """Runbook execution: runbook mapping, library, defaults, secrets (execute role)."""
+    executor_kafka: ExecutorKafkaConfig = Field(default_factory=ExecutorKafkaConfig)
+    """How the execute role consumes actions: concurrency, Kafka retries, approvals cache."""
     gitops: GitopsConfig = Field(default_factory=GitopsConfig)
     """The GitOps reconciler: repository, branch, folder, polling, webhook secret (govern role)."""
     deploy_watch: DeployWatchConfig = Field(default_factory=DeployWatchConfig)
