@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 from unittest import mock
 
-from agents.contract import Agent, Examples
+from agents.contract import Agent, Examples, Prepares
 from agents.shared import SharedState
 from schemas import Event
 from schemas import envelope as _envelope
@@ -30,6 +30,7 @@ __all__ = [
     "check_forget",
     "check_garbled_state",
     "check_no_input_mutation",
+    "check_prepare_changes_nothing",
     "check_snapshot_restore",
     "frozen_ids_and_clock",
     "yield_checks",
@@ -108,6 +109,17 @@ def check_snapshot_restore(make: Make, examples: Examples) -> None:
         "the restored agent diverged from the original"
 
 
+def check_prepare_changes_nothing(make: Make, examples: Examples) -> None:
+    """An agent that prepares a batch ahead (`Prepares`) emits what it emits without that."""
+    plain, prepared = _fresh(make, examples), _fresh(make, examples)
+    if not isinstance(prepared, Prepares):
+        return
+    with frozen_ids_and_clock(0):
+        prepared.prepare(list(examples.inputs))
+    assert _run(prepared, examples.inputs, 0, examples.measured) == _run(
+        plain, examples.inputs, 0, examples.measured), "prepare changed what the agent emits"
+
+
 def check_forget(make: Make, examples: Examples) -> None:
     """`forget(key)` drops the key: its snapshot is None afterwards, other keys are kept."""
     agent = _fresh(make, examples)
@@ -166,6 +178,7 @@ CHECKS: tuple[Callable[[Make, Examples], None], ...] = (
     check_forget,
     check_bad_input,
     check_garbled_state,
+    check_prepare_changes_nothing,
     check_no_input_mutation,
 )
 

@@ -4,6 +4,10 @@ Every agent the generic host (`streams/host.py`) runs implements `Agent` (or `As
 `handle` may emit progress while it awaits). Agents are plain objects: no Kafka, no I/O of their
 own. The host decodes each record once, calls `handle`, publishes what it returns in one batch,
 and checkpoints the state `state_key` names through `snapshot` / `restore` / `forget`.
+An agent may also define `prepare(events)` (`Prepares`): the host calls it with each batch's
+inputs of the agent's types before handling them one by one, for work the batch can share (the
+gate evaluates all its decisions in one engine call); `handle` must emit exactly what it would
+without it (`agents/checks.py` compares the two).
 
 Errors follow `schemas/errors.py`: `DeadLetterError` for input the agent cannot use (the host
 dead-letters the record with the reason), `RejectedError` for well-formed input it refuses (also
@@ -20,7 +24,7 @@ from typing import ClassVar, NoReturn, Protocol, runtime_checkable
 from schemas import Event
 from schemas.errors import RejectedError
 
-__all__ = ["Agent", "AgentBase", "AsyncAgent", "Emit", "Examples", "refuse"]
+__all__ = ["Agent", "AgentBase", "AsyncAgent", "Emit", "Examples", "Prepares", "refuse"]
 
 Emit = Callable[[list[Event]], Awaitable[None]]
 """How an async agent publishes progress while one input is still being handled."""
@@ -75,6 +79,15 @@ class AsyncAgent(_Stateful, Protocol):
 
     async def handle(self, event: Event, emit: Emit) -> list[Event]:
         """Like `Agent.handle`; progress events go through `emit` before the final result."""
+        ...
+
+
+@runtime_checkable
+class Prepares(Protocol):
+    """An agent with work a whole batch can share (optional beside `Agent`)."""
+
+    def prepare(self, events: Sequence[Event]) -> None:
+        """Called with a batch's inputs before their `handle` calls; never changes results."""
         ...
 
 

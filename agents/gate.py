@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from agents.gate_config import GATE_POLICY_TYPES, GateConfig
+from agents.gate_result import GateResult, Ready
 from agents.gate_state import GateState, Pending
 from policies.engine import PolicyEngine
 from policies.result import EvalResult
@@ -25,26 +25,7 @@ from schemas import (
     utc_now,
 )
 
-__all__ = ["GATE_POLICY_TYPES", "GateConfig", "GateResult", "PolicyGate"]
-
-@dataclass(frozen=True, slots=True)
-class GateResult:
-    """What one evaluation produced: always a verdict, at most one action or pending approval."""
-
-    verdict: PolicyVerdict
-    """The decision-log row."""
-    action: Action | None = None
-    """Set when the decision may act now."""
-    approval: Approval | None = None
-    """Set (status pending) when a person has to approve first."""
-    result: EvalResult | None = None
-    """The engine's raw result."""
-
-    @property
-    def events(self) -> list[Event]:
-        """Events to publish, in order."""
-        return [e for e in (self.verdict, self.approval, self.action) if e is not None]
-
+__all__ = ["GATE_POLICY_TYPES", "GateConfig", "GateResult", "PolicyGate", "Ready"]
 
 class PolicyGate:
     """Pure gate logic: resolve what would run, evaluate it, hold pending approvals, release or
@@ -143,19 +124,37 @@ class PolicyGate:
         context: Mapping[str, Any] | None = None,
         *,
         now: datetime | None = None,
+        ready: Ready | None = None,
     ) -> GateResult:
         """Verdict for a decision, plus the Action or the pending Approval (needs approval).
 
         Params that may not run as asked (another runbook, unknown or fixed parameters, wrong
         types or bounds) are denied before any policy runs; any failure is an error verdict.
+        A `ready` result (`precompute`) is used only if it was computed for this very input.
         """
-        return self.evaluate_batch([(decision, context)], now=now)[0]
+        return self.evaluate_batch([(decision, context)], now=now, ready=ready)[0]
+
+    def precompute(self, items: Sequence[tuple[Decision, Mapping[str, Any] | None]], *,
+                   now: datetime | None = None) -> dict[str, tuple[dict[str, Any],
+                                                                   EvalResult | Exception]]:
+        """Engine results for many decisions' inputs as built now, in one engine call.
+
+        Nothing is decided or changed: `evaluate(..., ready=)` takes a result only while the
+        decision's rebuilt input is equal to the one it was computed for, so a decision whose
+        input an earlier one changed (a migration counted, an incident raised) is evaluated again.
+        """
+        now = now or utc_now()
+        built = [(d.event_id, prep[1]) for d, c in items
+                 if not isinstance(prep := self._prepare(d, c, now), GateResult)]
+        results = self._evaluate_values([v for _, v in built])
+        return {eid: (value, res) for (eid, value), res in zip(built, results, strict=True)}
 
     def evaluate_batch(
         self,
         items: Sequence[tuple[Decision, Mapping[str, Any] | None]],
         *,
         now: datetime | None = None,
+        ready: Ready | None = None,
     ) -> list[GateResult]:
         """`evaluate` for a stream batch: one engine call per round, results in input order.
 
@@ -166,19 +165,21 @@ class PolicyGate:
         out: dict[int, GateResult] = {}
         todo = list(range(len(items)))
         while todo:
-            todo = self._round(items, todo, now, out)
+            todo = self._round(items, todo, now, out, ready or {})
         return [out[i] for i in range(len(items))]
 
     def _round(self, items: Sequence[tuple[Decision, Mapping[str, Any] | None]],
-               todo: list[int], now: datetime, out: dict[int, GateResult]) -> list[int]:
+               todo: list[int], now: datetime, out: dict[int, GateResult], ready: Ready
+               ) -> list[int]:
         prepared: dict[int, tuple[ResolvedAction, dict[str, Any]]] = {}
         for i in todo:
-            ready = self._prepare(*items[i], now)
-            if isinstance(ready, GateResult):
-                out[i] = ready
+            built = self._prepare(*items[i], now)
+            if isinstance(built, GateResult):
+                out[i] = built
             else:
-                prepared[i] = ready
-        results = self._evaluate_values([v for _, v in prepared.values()])
+                prepared[i] = built
+        results = self._reuse_or_evaluate(
+            [items[i][0].event_id for i in prepared], [v for _, v in prepared.values()], ready)
         migrated: set[str] = set()
         for n, (i, (resolved, _)) in enumerate(prepared.items()):
             decision = items[i][0]
@@ -202,6 +203,17 @@ class PolicyGate:
             return resolved, self.build_input(decision, context, now, resolved)
         except Exception as exc:  # the gate never drops a decision without a verdict
             return GateResult(self.refusal(decision, _failure("policy evaluation", exc)))
+
+    def _reuse_or_evaluate(self, ids: list[str], values: list[dict[str, Any]], ready: Ready
+                           ) -> list[EvalResult | Exception]:
+        out: list[EvalResult | Exception | None] = [
+            hit[1] if (hit := ready.get(i)) is not None and hit[0] == v else None
+            for i, v in zip(ids, values, strict=True)]
+        missing = [n for n, r in enumerate(out) if r is None]
+        for n, result in zip(missing, self._evaluate_values([values[n] for n in missing]),
+                             strict=True):
+            out[n] = result
+        return [r for r in out if r is not None]
 
     def _evaluate_values(self, values: list[dict[str, Any]]) -> list[EvalResult | Exception]:
         if not values:

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import ClassVar
 
 from agents.contract import AgentBase, Examples, refuse
-from agents.gate import GateResult, PolicyGate
+from agents.gate import GateResult, PolicyGate, Ready
 from agents.gate_facts import ResourceFacts
 from schemas import Action, Approval, Decision, Event, Insight, PolicyVerdict
 
@@ -45,6 +45,16 @@ class GateAgent(AgentBase):
         self.answered: Counter[str] = Counter()
         """Answers applied, by status (the host-side companion exports them as a metric)."""
         self._held: set[str] = set()  # resources this instance keeps a (maybe empty) record of
+        self._ready: Ready = {}  # this batch's engine results, computed ahead (`prepare`)
+
+    def prepare(self, events: Sequence[Event]) -> None:
+        """Evaluate the batch's decisions in one engine call; `handle` uses a result only while
+        the decision's input is still the one it was computed for."""
+        self._ready = {}  # a result from an earlier batch may predate a policy change
+        decisions = [e for e in events if isinstance(e, Decision)]
+        if len(decisions) > 1:
+            self._ready = self.gate.precompute(
+                [(d, self.facts.context_for(d)) for d in decisions])
 
     # --- inputs ------------------------------------------------------------------------------
     def handle(self, event: Event) -> list[Event]:
@@ -60,7 +70,8 @@ class GateAgent(AgentBase):
     def _decide(self, decision: Decision) -> list[Event]:
         self._held.add(decision.resource_id)
         try:
-            result = self.gate.evaluate(decision, self.facts.context_for(decision))
+            result = self.gate.evaluate(decision, self.facts.context_for(decision),
+                                        ready=self._ready)
         except Exception as exc:  # one bad decision never goes without a verdict: fail closed
             reason = f"gate failed, failing closed: {type(exc).__name__}: {str(exc)[:500]}"
             result = GateResult(self.gate.refusal(decision, reason))

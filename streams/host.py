@@ -25,7 +25,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from agents.contract import Agent
+from agents.contract import Agent, Prepares
 from agents.ingest import Ingestor as EdgeDecoder
 from agents.ingest import RawRecord
 from schemas import DeadLetter, Event
@@ -161,6 +161,7 @@ class HostCore:
     def process(self, records: Iterable[RawRecord], *, broadcast: bool = False) -> _Batch:
         """Decode and dispatch (no I/O): the outputs and dead letters of a batch."""
         batch = _Batch()
+        decoded: list[tuple[Event, RawRecord]] = []
         for raw in records:
             topic = self.inputs[raw.topic]
             if topic.needle is not None and (raw.value is None or topic.needle not in raw.value):
@@ -169,8 +170,20 @@ class HostCore:
             if isinstance(event, DeadLetter):
                 self._letter(batch, event)
             else:
-                self._dispatch(event, raw, batch, broadcast)
+                decoded.append((event, raw))
+        self._prepare([event for event, _ in decoded])
+        for event, raw in decoded:
+            self._dispatch(event, raw, batch, broadcast)
         return batch
+
+    def _prepare(self, events: list[Event]) -> None:
+        for h in self.hosted:
+            if isinstance(h.agent, Prepares):
+                try:
+                    h.agent.prepare([e for e in events if isinstance(e, h.agent.inputs)])
+                except Exception:  # only work saved ahead is lost: each input is handled alone
+                    log.exception("%s: prepare failed; handling the batch one by one",
+                                  h.agent.name)
 
     def _dispatch(self, event: Event, raw: RawRecord, batch: _Batch, broadcast: bool = False
                   ) -> None:

@@ -206,3 +206,30 @@ def test_the_companion_counts_verdicts_answers_and_pending_requests() -> None:
         assert registry.get_sample_value("novacron_policy_evaluation_seconds_count") == 2
 
     asyncio.run(run())
+
+
+def test_a_batch_of_decisions_is_evaluated_in_one_engine_call_unless_one_changes_another() -> None:
+    async def run() -> None:
+        sink = _Sink()
+        core = _core(MemoryStateStore(), sink)
+        engine = _gate(core).gate.engine
+        calls: list[int] = []
+        batch_call = engine.evaluate_batch
+
+        def counted(values, **kw):  # type: ignore[no-untyped-def]
+            calls.append(len(values))
+            return batch_call(values, **kw)
+
+        engine.evaluate_batch = counted  # type: ignore[method-assign]
+        await core.assigned({0})
+        moves = [Decision(resource_id="vm-dev", decision_type="migrate_vm", confidence=0.9,
+                          params={"target_region": "eu-west-1"}) for _ in range(2)]
+        others = [_held(f"svc-{i}") for i in range(4)]
+        await core.handle([_rec(DECISIONS, 0, n, d) for n, d in enumerate([*others, *moves])])
+        # one call for all six; the second migration's input counts the first: asked again alone
+        assert calls == [6, 1]
+        assert [v.outcome for v in sink.of(PolicyVerdict)] == (  # type: ignore[attr-defined]
+            ["needs_approval"] * 4 + ["allow"] * 2)
+        assert len(sink.of(Action)) == 2
+
+    asyncio.run(run())
