@@ -1,9 +1,9 @@
 """The one agent contract: a decoded event in, the events it causes out, per-key state as bytes.
 
-Every agent the generic host (`streams/host.py`) runs implements `Agent` (or `AsyncAgent`, whose
-`handle` may emit progress while it awaits). Agents are plain objects: no Kafka, no I/O of their
-own. The host decodes each record once, calls `handle`, publishes what it returns in one batch,
-and checkpoints the state `state_key` names through `snapshot` / `restore` / `forget`.
+Every agent the generic host (`streams/host.py`) runs implements `Agent`. Agents are plain
+objects: no Kafka, no I/O of their own. The host decodes each record once, calls `handle`,
+publishes what it returns in one batch, and checkpoints the state `state_key` names through
+`snapshot` / `restore` / `forget`.
 An agent may also define `prepare(events)` (`Prepares`): the host calls it with each batch's
 inputs of the agent's types before handling them one by one, for work the batch can share (the
 gate evaluates all its decisions in one engine call); `handle` must emit exactly what it would
@@ -16,7 +16,7 @@ recorded in the dead-letter topic, kind `rejected`). An agent never drops bad in
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import ClassVar, NoReturn, Protocol, runtime_checkable
@@ -24,11 +24,7 @@ from typing import ClassVar, NoReturn, Protocol, runtime_checkable
 from schemas import Event
 from schemas.errors import RejectedError
 
-__all__ = ["Agent", "AgentBase", "AsyncAgent", "Emit", "Examples", "Prepares", "refuse"]
-
-Emit = Callable[[list[Event]], Awaitable[None]]
-"""How an async agent publishes progress while one input is still being handled."""
-
+__all__ = ["Agent", "AgentBase", "Examples", "Prepares", "refuse"]
 
 class _Stateful(Protocol):
     """What every agent shares, whatever the shape of its `handle`."""
@@ -70,15 +66,6 @@ class Agent(_Stateful, Protocol):
 
     def handle(self, event: Event) -> list[Event]:
         """The events one input causes; raises DeadLetterError / RejectedError for bad input."""
-        ...
-
-
-@runtime_checkable
-class AsyncAgent(_Stateful, Protocol):
-    """The same contract for agents that wait on the world (the executor runs workflows)."""
-
-    async def handle(self, event: Event, emit: Emit) -> list[Event]:
-        """Like `Agent.handle`; progress events go through `emit` before the final result."""
         ...
 
 
