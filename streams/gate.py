@@ -130,6 +130,16 @@ class GateCompanion:
         self.metrics.pending.set(len(self.agent.gate.pending()))
 
 
+class _Readiness:
+    """What /status says of the gate, read when asked."""
+
+    def __init__(self, agent: GateAgent) -> None:
+        self.agent = agent
+
+    def __str__(self) -> str:
+        return "ready" if self.agent.ready else "loading policies"
+
+
 def register(app: faust.App, ctx: WorkerContext) -> None:
     """/gate and the control API over the gate the role's host runs."""
     if ctx.host is None or ctx.shared is None:
@@ -137,6 +147,7 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
     host, agent = ctx.host, ctx.host.agent(GateAgent.name)
     assert isinstance(agent, GateAgent)
     registry = ctx.shared.policies
+    ctx.health["gate"] = _Readiness(agent)  # /status: "ready" once the policies are seeded
     api = ControlApi(agent.gate.engine, registry, agent.gate, ctx.settings.api,
                      validate_rego=compile_errors)
 

@@ -49,6 +49,9 @@ def test_blocked_never_acts_and_approved_acts_after_the_cli(worker_factory, kafk
                                  config={"replicas": 4, "tags": {"environment": "production"}}))
     tokens = {hash_token(TOKEN): {"user": "olga", "role": "operator"}}
     govern = worker_factory("govern", NOVACRON_API__TOKENS=orjson.dumps(tokens).decode())
+    # /status tells a deployment's readiness probe when the gate has its policies
+    wait_until(lambda: httpx.get(f"{govern.url}/status", timeout=5).json()["agents"].get("gate")
+               == "ready", timeout=60, what="the gate's readiness on /status")
     # an anomaly opens an incident on vm-hot (and a forecast, which the gate skips undecoded)
     send(kafka_cfg, Insight(resource_id="vm-hot", kind="forecast", metric="cpu_usage", value=50),
          Insight(resource_id="vm-hot", kind="anomaly", metric="cpu_usage", score=0.97))
