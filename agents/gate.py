@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -144,8 +144,9 @@ class PolicyGate:
         input an earlier one changed (a migration counted, an incident raised) is evaluated again.
         """
         now = now or utc_now()
-        built = [(d.event_id, prep[1]) for d, c in items
-                 if not isinstance(prep := self._prepare(d, c, now), GateResult)]
+        seen = Counter(d.event_id for d, _ in items)  # a repeated id (e.g. forged) is asked alone
+        built = [(d.event_id, prep[1]) for d, c in items if seen[d.event_id] == 1
+                 and not isinstance(prep := self._prepare(d, c, now), GateResult)]
         results = self._evaluate_values([v for _, v in built])
         return {eid: (value, res) for (eid, value), res in zip(built, results, strict=True)}
 

@@ -101,6 +101,7 @@ class HostCore:
                 self._takers[kind].append(h)
         self._handoff = set(self._takers) - consumed
         self._by_name = {h.agent.name: h for h in self.hosted}
+        self._preparers = [h.agent for h in self.hosted if isinstance(h.agent, Prepares)]
         self.loaded: set[int] = set()
         self.owned: set[int] = set()
         """Partitions assigned here (a tick restores those a failed broadcast batch dropped)."""
@@ -177,13 +178,11 @@ class HostCore:
         return batch
 
     def _prepare(self, events: list[Event]) -> None:
-        for h in self.hosted:
-            if isinstance(h.agent, Prepares):
-                try:
-                    h.agent.prepare([e for e in events if isinstance(e, h.agent.inputs)])
-                except Exception:  # only work saved ahead is lost: each input is handled alone
-                    log.exception("%s: prepare failed; handling the batch one by one",
-                                  h.agent.name)
+        for agent in self._preparers:
+            try:
+                agent.prepare([e for e in events if isinstance(e, agent.inputs)])
+            except Exception:  # only work saved ahead is lost: each input is handled alone
+                log.exception("%s: prepare failed; handling the batch one by one", agent.name)
 
     def _dispatch(self, event: Event, raw: RawRecord, batch: _Batch, broadcast: bool = False
                   ) -> None:

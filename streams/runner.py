@@ -172,6 +172,10 @@ class RoleRunner:
                 log.warning("%s: reading %s failed (%s); reading it again from the start",
                             self.role, logical, exc)
                 await asyncio.sleep(retry)
+            except Exception:  # a bug must not silently end the reader (answers would stall)
+                log.exception("%s: reading %s failed; reading it again from the start",
+                              self.role, logical)
+                await asyncio.sleep(retry)
             finally:
                 await reader.stop()
 

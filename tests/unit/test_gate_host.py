@@ -233,3 +233,16 @@ def test_a_batch_of_decisions_is_evaluated_in_one_engine_call_unless_one_changes
         assert len(sink.of(Action)) == 2
 
     asyncio.run(run())
+
+
+def test_two_decisions_with_one_id_in_a_batch_are_each_evaluated_on_their_own() -> None:
+    gate = make_gate()
+    agent = GateAgent(gate, ResourceFacts())
+    calm = Decision(resource_id="svc-a", decision_type="scale_up", confidence=0.9,
+                    params={"delta": 1})
+    forged = calm.model_copy(update={"resource_id": "svc-b", "requires_approval": True})
+    agent.prepare([calm, forged])
+    assert agent._ready == {}  # nothing computed ahead for an id that is not unique
+    outcomes = [v.outcome for d in (calm, forged) for v in agent.handle(d)
+                if isinstance(v, PolicyVerdict)]
+    assert outcomes == ["allow", "needs_approval"]
