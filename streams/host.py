@@ -119,40 +119,40 @@ class HostCore:
     async def handle(self, records: Sequence[RawRecord]) -> list[Event]:
         """Handle a batch; return once its outputs and due checkpoints are acknowledged."""
         started = time.perf_counter()
-        async with self._lock:
-            if self.before is not None:
-                await self.before()
-            partitions = {r.partition for r in records}
-            for p in sorted(partitions - self.loaded):
-                await self._load(p)
-            batch = await asyncio.to_thread(self.process, records)
-            try:
-                await self.emit([*batch.outputs, *batch.letters])
-                await self._save(self._due(time.monotonic()), "count")
-            except BaseException:  # unsent or unsaved: relearn these partitions from snapshots
-                self._discard(partitions)
-                raise
-            self._observe(batch)
+        outputs = await self._batch(records, broadcast=False)
         self.metrics.batch_seconds.labels(self.role).observe(time.perf_counter() - started)
-        return batch.outputs
+        return outputs
 
     async def handle_broadcast(self, records: Sequence[RawRecord]) -> list[Event]:
         """Handle records of a broadcast topic (read from its start by every instance, never
         committed); if their outputs are not sent, the keys they changed are relearned from
         their snapshots, and the caller reads the topic again."""
+        return await self._batch(records, broadcast=True)
+
+    async def _batch(self, records: Sequence[RawRecord], *, broadcast: bool) -> list[Event]:
         async with self._lock:
             if self.before is not None:
                 await self.before()
-            batch = await asyncio.to_thread(self.process, records, broadcast=True)
+            partitions = set() if broadcast else {r.partition for r in records}
+            for p in sorted(partitions - self.loaded):
+                await self._load(p)
+            batch = await asyncio.to_thread(self.process, records, broadcast=broadcast)
             try:
                 await self.emit([*batch.outputs, *batch.letters])
                 await self._save(self._due(time.monotonic()), "count")
-            except BaseException:
-                self._discard(batch.homes)
-                self.rewind |= batch.homes
+            except BaseException:  # unsent or unsaved: relearn what it changed from snapshots
+                if broadcast:
+                    self._relearn(batch.homes)
+                else:
+                    self._discard(partitions)  # the consumer reads them again from its commits
                 raise
             self._observe(batch)
         return batch.outputs
+
+    def _relearn(self, partitions: set[int]) -> None:
+        """Drop partitions whose state changed without being sent; the runner re-reads them."""
+        self._discard(partitions)
+        self.rewind |= partitions
 
     def take_rewind(self) -> set[int]:
         """Partitions to re-read from their committed offsets (their state was relearned)."""
@@ -283,8 +283,7 @@ class HostCore:
                 if batch.outputs:
                     await self.emit(batch.outputs)
             except BaseException:  # e.g. an expiry not sent: relearn it from the snapshot
-                self._discard(batch.homes)
-                self.rewind |= batch.homes
+                self._relearn(batch.homes)
                 raise
             self._observe(batch)
             await self._save(self._due(time.monotonic()), "age")
