@@ -239,7 +239,8 @@ class DecisionEngine:
                   masked: tuple[list[bool], dict[str, str]], index: int, conf: float,
                   gated: bool, now: datetime) -> Decision:
         action, cfg = DQN_ACTIONS[index], self.config
-        fields = explanation(action, sample, state, q, masked, conf, cfg.impact, self.guard.bounds)
+        fields = explanation(action, sample, state, q, masked, conf, cfg.impact, self.guard.bounds,
+                             self.states.sizing_load(service_id, float(state[3])))
         if gated:
             fields["reasoning"] += " Below min_confidence: escalated for approval."
         impact, version = fields["expected_impact"], self.policy.version

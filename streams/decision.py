@@ -102,6 +102,7 @@ def build_engine(settings: Settings) -> DecisionEngine:
                     "weights and are gated by min_confidence")
     decision = settings.decision.model_copy(deep=True)
     decision.features.slo_budget_pct = settings.slo.budget_pct  # the SLO the user states
+    decision.features.budget_tracking = decision.features.budget_tracking.judged_by(settings.slo)
     return DecisionEngine(decision, policy)
 
 

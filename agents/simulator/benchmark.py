@@ -20,6 +20,7 @@ from models.dqn.features import FeatureConfig
 from models.dqn.policy import QPolicy
 from models.dqn.reward import RewardConfig
 from models.dqn.safety import SafetyConfig
+from models.dqn.tracking import BudgetTracking
 from models.slo import SLOConfig
 
 __all__ = ["BenchmarkConfig", "BenchmarkResult", "baseline_rows", "compare", "deployed_config",
@@ -65,13 +66,14 @@ class BenchmarkResult(BaseModel):
 
 def deployed_config(trained: dict[str, Any], load_quantile: float | None = None,
                     safety: SafetyConfig | None = None, budget_pct: float | None = None,
-                    budget_exponent: float | None = None) -> DecisionConfig:
+                    budget_exponent: float | None = None,
+                    tracking: BudgetTracking | None = None) -> DecisionConfig:
     """The engine config a model runs with: the one it was trained with (from its checkpoint
     metadata, the budget it was trained for included) at the deployed operating point
     (`load_quantile`, default FeatureConfig's), for the deployment's SLO budget (`budget_pct`,
     default SLOConfig's) with the deployment's `budget_exponent` (default FeatureConfig's),
-    under the deployment's safety limits (`safety`, default SafetyConfig's), not the
-    training's."""
+    under the deployment's safety limits (`safety`, default SafetyConfig's) and budget tracking
+    (`tracking`, default FeatureConfig's), not the training's."""
     config = DecisionConfig.model_validate(trained)
     config.safety = safety or SafetyConfig()
     defaults = FeatureConfig()
@@ -80,6 +82,7 @@ def deployed_config(trained: dict[str, Any], load_quantile: float | None = None,
     config.features.slo_budget_pct = SLOConfig().budget_pct if budget_pct is None else budget_pct
     config.features.budget_exponent = (defaults.budget_exponent if budget_exponent is None
                                        else budget_exponent)
+    config.features.budget_tracking = (tracking or defaults.budget_tracking).model_copy()
     return config
 
 

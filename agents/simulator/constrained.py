@@ -94,7 +94,8 @@ class BudgetJudge:
 
     def __init__(self, worlds: list[SimConfig], ticks: int, trained: DecisionConfig) -> None:
         self.worlds, self.ticks = worlds, ticks
-        self.decision = deployed_config(trained.model_dump(), safety=trained.safety)
+        self.decision = deployed_config(trained.model_dump(), safety=trained.safety,
+                                        tracking=trained.features.budget_tracking)
         self.decision.features.slo_budget_pct = trained.features.slo_budget_pct
 
     def score(self, weights: dict[str, np.ndarray]) -> tuple[list[float], float]:

@@ -28,7 +28,8 @@ class CurveJudge:
         self.worlds, self.ticks = worlds, ticks
         # The training safety limits keep a run's choice reproducible when the deployment's
         # change (v0003 was selected with the guard at 90 %).
-        self.decision = deployed_config(trained.model_dump(), safety=trained.safety)
+        self.decision = deployed_config(trained.model_dump(), safety=trained.safety,
+                                        tracking=trained.features.budget_tracking)
         self._rivals: list[list[EpisodeStats]] | None = None
 
     def rivals(self) -> list[list[EpisodeStats]]:

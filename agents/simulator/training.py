@@ -21,6 +21,7 @@ from models.dqn.features import FeatureConfig
 from models.dqn.policy import QPolicy
 from models.dqn.reward import slo_violated
 from models.dqn.safety import ACTION_INDEX, SafetyConfig
+from models.dqn.tracking import BudgetTracking
 
 if TYPE_CHECKING:
     from models.dqn.trainer import DQNTrainer
@@ -47,7 +48,11 @@ beat the HPA curve on 4 validation traces instead of 14 (docs/decisions.md)."""
 
 
 def _training_decision() -> DecisionConfig:
-    return DecisionConfig(features=FeatureConfig(load_quantile=TRAIN_LOAD_QUANTILE),
+    # No budget tracking while training: the network learns its own answer to the budget, the
+    # tracker is the deployment's correction of it (v0004 was trained and selected so).
+    features = FeatureConfig(load_quantile=TRAIN_LOAD_QUANTILE,
+                             budget_tracking=BudgetTracking(rate=0.0))
+    return DecisionConfig(features=features,
                           safety=SafetyConfig(overload_cpu=TRAIN_OVERLOAD_CPU))
 
 

@@ -163,16 +163,18 @@ def impact_met(expected: dict[str, float], before: dict[str, float], after: dict
 
 def explanation(action: str, sample: MetricSample, state: np.ndarray, q: list[float],
                 masked: tuple[list[bool], dict[str, str]], conf: float, model: ImpactModel,
-                bounds: tuple[int, int]) -> dict[str, Any]:
+                bounds: tuple[int, int], sizing_load: float | None = None) -> dict[str, Any]:
     """A DQN Decision's sizing and explanation fields (params, expected_impact, reasoning, state,
     confidence) for `action`, chosen at `conf` from the Q-values `q` under the safety mask
-    (allowed actions, blocked ones with why) in `state`; `bounds` are the VM limits."""
+    (allowed actions, blocked ones with why) in `state`; `bounds` are the VM limits. A scale
+    step is sized for `sizing_load` when given, else for the state's load feature."""
     allowed, blocked = masked
     x = state.tolist()  # exact copies of the float32 values, as float(state[i])
     delta = 0
     params: dict[str, Any] = {}
     if action in ("scale_up", "scale_down"):
-        delta = scale_delta(action, sample, x[3], x[7], model, bounds)
+        load = x[3] if sizing_load is None else sizing_load
+        delta = scale_delta(action, sample, load, x[7], model, bounds)
         params["delta"] = delta
     return {"params": params, "expected_impact": expected_impact(action, sample, delta, model),
             "reasoning": reasoning(action, sample, x, q, allowed, conf, blocked, delta),

@@ -12,6 +12,7 @@ from typing import NamedTuple
 import numpy as np
 from pydantic import BaseModel, Field
 
+from models.dqn.tracking import BudgetTracking, TrackingSteps
 from schemas import Insight, MetricSample
 
 __all__ = ["FEATURES", "FeatureConfig", "ServiceWindow", "StateBuilder"]
@@ -62,6 +63,11 @@ class FeatureConfig(BaseModel):
     model's makes the same demand look closer to capacity (earlier, larger scale-ups) and a
     looser one farther (docs/decisions.md, "A DQN against an SLO budget")."""
 
+    budget_tracking: BudgetTracking = Field(default_factory=BudgetTracking)
+    """Per service, the realised violation share moves the request-rate feature so that the
+    service spends its budget, no more and not much less (models/dqn/tracking.py). Only for a
+    model trained for a budget, like the budget itself."""
+
     def budget_factor(self) -> float:
         """Multiplier of the request-rate feature for the configured budget (1 at the
         reference budget, or without one)."""
@@ -69,6 +75,12 @@ class FeatureConfig(BaseModel):
             return 1.0
         budget = max(self.slo_budget_pct, 0.1)  # a zero budget is treated as 0.1 %
         return float((self.budget_reference_pct / budget) ** self.budget_exponent)
+
+    def tracking_steps(self) -> TrackingSteps | None:
+        """The budget tracker's numbers (None: off, or a model trained before budgets)."""
+        if self.budget_reference_pct is None:
+            return None
+        return self.budget_tracking.steps(self.slo_budget_pct)
 
 
 @dataclass
@@ -81,6 +93,8 @@ class ServiceWindow:
     """Latest forecast insight: (time, relative delta)."""
     anomaly: tuple[datetime, float] | None = None
     last_state: np.ndarray = field(default_factory=lambda: np.zeros(len(FEATURES)))
+    pressure: float = 1.0
+    """The budget tracker's multiplier of the request-rate feature (1 without tracking)."""
     rates: list[float] = field(init=False, repr=False, compare=False)
     """The request rates of `samples` that report one, oldest first: kept in step with them by
     `StateBuilder.learn_one` so a state does not collect them again. Not saved: a snapshot
@@ -95,6 +109,7 @@ class ServiceWindow:
         return state
 
     def __setstate__(self, state: dict[str, object]) -> None:
+        state.setdefault("pressure", 1.0)  # snapshots from before budget tracking
         self.__dict__.update(state)
         self.rates = _rates_of(self.samples)
 
@@ -134,6 +149,7 @@ class StateBuilder:
         self.config = config or FeatureConfig()
         self._budget = self.config.budget_factor()
         """The budget's multiplier of the request-rate feature (the config does not change)."""
+        self._tracking = self.config.tracking_steps()
         self._scales = _Scales.of(self.config)
         self.windows: dict[str, ServiceWindow] = {}
         self._built: dict[str, tuple[ServiceWindow, datetime | None, np.ndarray]] = {}
@@ -144,6 +160,7 @@ class StateBuilder:
         """The reference budget of a newly loaded model (its config changes with it)."""
         self.config.budget_reference_pct = pct
         self._budget = self.config.budget_factor()
+        self._tracking = self.config.tracking_steps()
         self._scales = _Scales.of(self.config)
         self._built.clear()
 
@@ -159,6 +176,9 @@ class StateBuilder:
         if rate is not None:
             rates.append(rate)
         self._learn_capacity(window, sample.cpu_usage, rate, sample.active_vms)
+        if self._tracking is not None:
+            window.pressure = self._tracking.next(window.pressure, sample.network_latency_ms,
+                                                  sample.error_rate)
 
     def learn_insight(self, insight: Insight) -> None:
         """Keep the latest forecast delta / anomaly score the optimizer sent for a resource."""
@@ -202,7 +222,7 @@ class StateBuilder:
             cpu / 100.0,
             (memory if memory is not None else 50.0) / 100.0,
             min((s.network_latency_ms or 0.0) / k.slo_latency_ms, 4.0),
-            min(load * self._budget, 3.0),
+            min(load * self._budget * window.pressure, 3.0),
             math.sqrt(errors),
             (vms - k.min_vms) / k.vm_span,
             min((s.cost_per_hour or 0.0) / k.max_cost, 2.0),
@@ -216,6 +236,22 @@ class StateBuilder:
         """Drop a service's window (and the state built from it)."""
         self.windows.pop(service, None)
         self._built.pop(service, None)
+
+    def sizing_load(self, service: str, load: float) -> float:
+        """The load a scale step is sized for: the state's `load`, or, for a service burning
+        its SLO budget (tracker multiplier above 1), the latest demand over the provisioned
+        capacity times the multiplier when that is higher. On spiky demand the window's median
+        lags a surge by minutes: sized for it, scale-ups came one VM at a time, each behind the
+        surge (docs/decisions.md, "Budget tracking")."""
+        window = self.windows.get(service)
+        if window is None or window.pressure <= 1.0 or not window.samples:
+            return load
+        s = window.samples[-1]
+        capacity = self._scales.capacity_rps or window.capacity_rps
+        if not capacity or s.request_rate is None:
+            return load
+        surge = s.request_rate * window.pressure / (max(_provisioned(s), 1.0) * capacity)
+        return max(load, surge)
 
     def latest(self, service: str) -> MetricSample | None:
         window = self.windows.get(service)

@@ -51,6 +51,7 @@ def _dqn_rows(sim: SimConfig, ticks: int, weights: dict[str, Any], engine: Decis
             continue
         config = engine.model_copy(deep=True)
         config.features.slo_budget_pct = budget
+        config.features.budget_tracking = config.features.budget_tracking.judged_by(slo)
         rows.append(dqn_row(sim, ticks, weights, config, version, rc, budget_row(budget)))
     return rows
 

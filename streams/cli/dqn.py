@@ -213,8 +213,10 @@ def eval_autoscale(
             saved = store.meta(str(used)).config.get("decision", {})
             deployed = Settings().decision  # what the decision agent runs with (env, files)
             quantile = deployed.features.load_quantile if load_quantile is None else load_quantile
-            decision = deployed_config(saved, quantile, deployed.safety, Settings().slo.budget_pct,
-                                       deployed.features.budget_exponent)
+            slo = Settings().slo
+            decision = deployed_config(saved, quantile, deployed.safety, slo.budget_pct,
+                                       deployed.features.budget_exponent,
+                                       deployed.features.budget_tracking.judged_by(slo))
         if slo_budget:
             _budget_report(trace, choose_on, slo_budget, jobs, output,
                            (seed, ticks, str(model_dir), used, decision))

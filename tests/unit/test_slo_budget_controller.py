@@ -15,6 +15,7 @@ from agents.simulator.evaluate import EpisodeStats
 from models.dqn.checkpoints import CheckpointStore
 from models.dqn.features import FEATURES, FeatureConfig
 from models.dqn.policy import QPolicy, init_weights
+from models.dqn.tracking import BudgetTracking
 from schemas import MetricSample
 from streams.decision import policy_for
 
@@ -32,8 +33,10 @@ class PrefersScaleUp:
 
 
 def _engine(budget: float, reference: float | None = 2.0) -> DecisionEngine:
+    # the budget alone, without the tracker (tests/unit/test_budget_tracking.py) moving it
     features = FeatureConfig(vm_capacity_rps=100.0, slo_budget_pct=budget,
-                             budget_reference_pct=reference)
+                             budget_reference_pct=reference,
+                             budget_tracking=BudgetTracking(rate=0.0))
     return DecisionEngine(DecisionConfig(features=features, min_confidence=0.0),
                           PrefersScaleUp())
 
