@@ -50,6 +50,10 @@ IMPACT_CHECKS = Counter(
     ["action", "met"],
     registry=REGISTRY,
 )
+BUDGET = Gauge("novacron_decision_budget_multiplier",
+                "SLO budget tracking: how much heavier the service's demand looks to the DQN "
+                "(1: within its budget; above 1: it has been using its violation budget up)",
+                ["service"], registry=REGISTRY)
 MODEL = Gauge("novacron_decision_model_info", "Loaded DQN model version (value 1)", ["version"],
               registry=REGISTRY)
 
@@ -139,6 +143,8 @@ class DecisionCompanion:
     def tick(self) -> None:
         for service, value in self.engine.rewards.items():
             REWARD.labels(service).set(value)
+        for service, window in self.engine.states.windows.items():
+            BUDGET.labels(service).set(window.pressure)
         deployed = self.shared.model
         if deployed is not None and deployed.version != self._deployed:
             self._deployed = deployed.version

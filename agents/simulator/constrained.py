@@ -14,6 +14,7 @@ from agents.simulator.evaluate import run_episode
 from agents.simulator.world import SimConfig
 from models.dqn.policy import QPolicy
 from models.dqn.replay import ReplayBuffer
+from models.dqn.tracking import BudgetTracking
 
 __all__ = ["BudgetJudge", "LagrangeConfig", "Multiplier", "SplitReplay"]
 
@@ -89,13 +90,15 @@ class SplitReplay(ReplayBuffer):
 
 class BudgetJudge:
     """Scores weights on the training traces at the deployed operating point (load quantile)
-    under the training safety limits, at the reference budget: per trace the violation share
-    and VM-hours. Ranking: traces meeting the budget, then fewer VM-hours."""
+    under the training safety limits, at the reference budget, with `tracking` (default the
+    training's: off): per trace the violation share and VM-hours. Ranking: traces meeting the
+    budget, then fewer VM-hours."""
 
-    def __init__(self, worlds: list[SimConfig], ticks: int, trained: DecisionConfig) -> None:
+    def __init__(self, worlds: list[SimConfig], ticks: int, trained: DecisionConfig,
+                 tracking: BudgetTracking | None = None) -> None:
         self.worlds, self.ticks = worlds, ticks
         self.decision = deployed_config(trained.model_dump(), safety=trained.safety,
-                                        tracking=trained.features.budget_tracking)
+                                        tracking=tracking or trained.features.budget_tracking)
         self.decision.features.slo_budget_pct = trained.features.slo_budget_pct
 
     def score(self, weights: dict[str, np.ndarray]) -> tuple[list[float], float]:

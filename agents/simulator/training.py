@@ -96,6 +96,10 @@ class TrainConfig(BaseModel):
     lagrange: LagrangeConfig | None = None
     """Train against an SLO budget (agents/simulator/constrained.py): the violation penalty is a
     multiplier adapted at each validation run; None: the reward's fixed penalty."""
+    judge_tracking: bool = False
+    """With "budget" selection: judge (the multiplier's steps and the ranking) with the
+    deployment's budget tracking on, so λ is adapted to the engine as it runs (tracking makes
+    up for part of the network's misses); False: the network alone (v0004)."""
     demand_scale: tuple[float, float] = (0.3, 0.9)
     """Range of each episode's demand scale (the trace's p99 as a share of max_vms' capacity;
     the autoscaling world's benchmark uses 0.35)."""
@@ -290,7 +294,8 @@ def _scorer(cfg: TrainConfig) -> Callable[[int, dict[str, np.ndarray]], Validati
 def _budget_scorer(cfg: TrainConfig, csvs: list[str]
                    ) -> Callable[[int, dict[str, np.ndarray]], ValidationScore]:
     worlds = [cfg.sim.model_copy(update={"trace": t, "seed": cfg.sim.seed + 1}) for t in csvs]
-    judge = BudgetJudge(worlds, cfg.validation_ticks, cfg.decision)
+    judge = BudgetJudge(worlds, cfg.validation_ticks, cfg.decision,
+                        BudgetTracking() if cfg.judge_tracking else None)
     budget = cfg.lagrange.budget_pct if cfg.lagrange else cfg.decision.features.slo_budget_pct
 
     def score(episode: int, weights: dict[str, np.ndarray]) -> ValidationScore:

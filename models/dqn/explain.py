@@ -170,14 +170,17 @@ def explanation(action: str, sample: MetricSample, state: np.ndarray, q: list[fl
     step is sized for `sizing_load` when given, else for the state's load feature."""
     allowed, blocked = masked
     x = state.tolist()  # exact copies of the float32 values, as float(state[i])
-    delta = 0
+    delta, surge = 0, ""
     params: dict[str, Any] = {}
     if action in ("scale_up", "scale_down"):
         load = x[3] if sizing_load is None else sizing_load
         delta = scale_delta(action, sample, load, x[7], model, bounds)
         params["delta"] = delta
+        if load > x[3]:
+            surge = (f" Sized for the latest demand (load/capacity {load:.2f}): the service is "
+                     "using up its SLO budget.")
     return {"params": params, "expected_impact": expected_impact(action, sample, delta, model),
-            "reasoning": reasoning(action, sample, x, q, allowed, conf, blocked, delta),
+            "reasoning": reasoning(action, sample, x, q, allowed, conf, blocked, delta) + surge,
             "state": dict(zip(FEATURES, rounded(x, 5), strict=True)),
             "confidence": round_to(conf, 4)}
 

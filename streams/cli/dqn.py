@@ -95,6 +95,10 @@ def train_dqn(
         "(as a quantile over the traces) the multiplier drives to the budget."),
     max_multiplier: float = typer.Option(
         30.0, min=0.01, help="With --slo-budget: upper bound of the multiplier."),
+    judge_tracking: bool = typer.Option(
+        False, help="With --select-by budget: judge with the deployment's budget tracking on "
+        "(decision.features.budget_tracking), so the multiplier and the choice of weights see "
+        "the engine as it will run."),
     demand_scale: tuple[float, float] = typer.Option(
         (0.3, 0.9), help="Range of each episode's demand scale (trace p99 as a share of "
         "max_vms' capacity; the benchmark world uses 0.35)."),
@@ -110,6 +114,7 @@ def train_dqn(
                       train_every=train_every, guide_share=guide_share,
                       validate_every=validate_every, validation_ticks=validation_ticks,
                       select_by=select_by.value, demand_scale=demand_scale,
+                      judge_tracking=judge_tracking,
                       lagrange=None if slo_budget is None else LagrangeConfig(
                           budget_pct=slo_budget, quantile=budget_quantile, high=max_multiplier),
                       dqn=DQNConfig(seed=seed, threads=threads, gamma=gamma, n_step=n_step,

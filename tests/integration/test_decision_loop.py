@@ -103,3 +103,7 @@ def test_decisions_become_commits_the_world_reconciles_and_verified_outcomes(  #
         return re.findall(r'novacron_decision_last_reward\{service="svc-\d"\} (\S+)', text)
 
     assert wait_until(rewards, timeout=30, what="a reward recorded from an outcome")
+    # every decided service exports its SLO budget multiplier (1 within budget, at most 4)
+    multipliers = re.findall(r'novacron_decision_budget_multiplier\{service="svc-\d"\} (\S+)',
+                             httpx.get(f"{learn.url}/metrics", timeout=10).text)
+    assert multipliers and all(1.0 <= float(m) <= 4.0 for m in multipliers)

@@ -151,7 +151,7 @@ class PrefersScaleUp:
         return np.array([0.0, 1.0, -1.0, -1.0, -1.0, -1.0, -1.0, -1.0])
 
 
-def _surge_step(tracking: BudgetTracking, latency: float) -> int:
+def _surge_step(tracking: BudgetTracking, latency: float) -> tuple[int, str]:
     """The scale_up step for a surge to 4× the usual demand after 20 minutes at `latency`."""
     features = FeatureConfig(vm_capacity_rps=100.0, slo_budget_pct=2.0, budget_reference_pct=2.0,
                              budget_tracking=tracking)
@@ -164,11 +164,13 @@ def _surge_step(tracking: BudgetTracking, latency: float) -> int:
                                                            "active_vms": 2}))
     decision = engine.decide("svc", T0 + timedelta(minutes=20))
     assert decision is not None and decision.decision_type == "scale_up"
-    return int(decision.params["delta"])
+    return int(decision.params["delta"]), decision.reasoning
 
 
 def test_a_service_burning_its_budget_sizes_a_scale_up_for_the_surge() -> None:
-    burning = _surge_step(BudgetTracking(), latency=400.0)
+    burning, why = _surge_step(BudgetTracking(), latency=400.0)
     assert burning >= 9  # 400 req/s × the multiplier (> 1) at 75 % of 100 req/s per VM, from 2
-    assert _surge_step(BudgetTracking(), latency=120.0) == 1  # not burning: the window's median
-    assert _surge_step(BudgetTracking(rate=0.0), latency=400.0) == 1  # tracking off
+    assert "Sized for the latest demand" in why
+    quiet, why = _surge_step(BudgetTracking(), latency=120.0)
+    assert quiet == 1 and "Sized for" not in why  # not burning: the window's median
+    assert _surge_step(BudgetTracking(rate=0.0), latency=400.0)[0] == 1  # tracking off
