@@ -133,10 +133,11 @@ def test_rollback_deploys_the_version_before_the_deployed_one(
     empty = str(tmp_path / "none")  # no local models: the shipped ones
     first = runner.invoke(app, ["model", "rollback", "--model-dir", empty, "--by", "ana"])
     assert first.exit_code == 0, first.output
-    for _ in range(2):
+    for _ in range(3):
         again = runner.invoke(app, ["model", "rollback", "--model-dir", empty])
         assert again.exit_code == 0, again.output
-    assert _deployed(versions) == ["shipped-v0003", "shipped-v0002", "shipped-v0001"]
+    assert _deployed(versions) == ["shipped-v0004", "shipped-v0003", "shipped-v0002",
+                                   "shipped-v0001"]
     assert json.loads(versions.records[0][1] or b"")["set_by"] == "ana"
     last = runner.invoke(app, ["model", "rollback", "--model-dir", empty])
     assert last.exit_code == 2 and "nothing to roll back" in last.output
