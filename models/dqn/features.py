@@ -161,6 +161,9 @@ class StateBuilder:
         self.config.budget_reference_pct = pct
         self._budget = self.config.budget_factor()
         self._tracking = self.config.tracking_steps()
+        if self._tracking is None:  # e.g. a rollback to a model trained before budgets
+            for window in self.windows.values():
+                window.pressure = 1.0
         self._scales = _Scales.of(self.config)
         self._built.clear()
 
@@ -218,11 +221,12 @@ class StateBuilder:
             load = cpu / 100.0 / max(1.0 - errors, 0.05)
         now = now or s.event_time
         forecast, anomaly = window.forecast, window.anomaly
+        pressure = window.pressure if self._tracking is not None else 1.0
         x = np.array([
             cpu / 100.0,
             (memory if memory is not None else 50.0) / 100.0,
             min((s.network_latency_ms or 0.0) / k.slo_latency_ms, 4.0),
-            min(load * self._budget * window.pressure, 3.0),
+            min(load * self._budget * pressure, 3.0),
             math.sqrt(errors),
             (vms - k.min_vms) / k.vm_span,
             min((s.cost_per_hour or 0.0) / k.max_cost, 2.0),
@@ -244,7 +248,8 @@ class StateBuilder:
         lags a surge by minutes: sized for it, scale-ups came one VM at a time, each behind the
         surge (docs/decisions.md, "Budget tracking")."""
         window = self.windows.get(service)
-        if window is None or window.pressure <= 1.0 or not window.samples:
+        if (self._tracking is None or window is None or window.pressure <= 1.0
+                or not window.samples):
             return load
         s = window.samples[-1]
         capacity = self._scales.capacity_rps or window.capacity_rps

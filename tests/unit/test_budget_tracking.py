@@ -174,3 +174,24 @@ def test_a_service_burning_its_budget_sizes_a_scale_up_for_the_surge() -> None:
     quiet, why = _surge_step(BudgetTracking(), latency=120.0)
     assert quiet == 1 and "Sized for" not in why  # not burning: the window's median
     assert _surge_step(BudgetTracking(rate=0.0), latency=400.0)[0] == 1  # tracking off
+
+
+def test_a_rollback_to_a_model_without_a_budget_makes_every_service_neutral_again() -> None:
+    builder = _builder()
+    for i in range(30):
+        builder.learn_one(_sample(i, latency=400.0))
+    assert builder.windows["svc"].pressure > 1.0
+    builder.set_budget_reference(None)
+    assert builder.windows["svc"].pressure == 1.0
+    assert builder.sizing_load("svc", 0.6) == 0.6
+    assert _load(builder) == pytest.approx(240.0 / 400.0)
+
+
+def test_a_tracked_window_restored_into_an_engine_without_tracking_is_not_pressed() -> None:
+    tracked = _builder()
+    for i in range(30):
+        tracked.learn_one(_sample(i, latency=400.0))
+    plain = _builder(reference=None)
+    plain.windows["svc"] = pickle.loads(pickle.dumps(tracked.windows["svc"]))
+    assert _load(plain) == pytest.approx(240.0 / 400.0)
+    assert plain.sizing_load("svc", 0.6) == 0.6
