@@ -49,10 +49,11 @@ class BudgetTracking(BaseModel):
 
     rate: float = Field(default=0.05, ge=0, le=1)
     """Step of the log-multiplier per sample; 0 turns tracking off. At 0.05 and a 2 % budget a
-    violated minute raises the multiplier by ~5 % and a quiet day lowers it by ~43 %."""
+    violated minute raises the multiplier by ~5 % and a quiet day (1,440 minutes) lowers it by
+    ~64 % (e^−1.0), down to its floor."""
     share: float = Field(default=0.7, gt=0, le=1)
-    """Share of the budget the tracker aims to use: violations come in bursts, and a service
-    that aims at the whole budget ends a period over it about half the time."""
+    """Share of the budget the tracker aims to use: violations come in bursts, and aiming below
+    the budget leaves a margin for the burst that comes before the multiplier has risen."""
     min_factor: float = Field(default=1.0, gt=0, le=1)
     """Lowest multiplier. 1 by default: the tracker only adds headroom where the budget burns.
     Below 1 it would also spend an unused budget, but v0004 answers demand that looks lower
