@@ -97,9 +97,9 @@ class TrainConfig(BaseModel):
     """Train against an SLO budget (agents/simulator/constrained.py): the violation penalty is a
     multiplier adapted at each validation run; None: the reward's fixed penalty."""
     judge_tracking: bool = False
-    """With "budget" selection: judge (the multiplier's steps and the ranking) with the
-    deployment's budget tracking on, so λ is adapted to the engine as it runs (tracking makes
-    up for part of the network's misses); False: the network alone (v0004)."""
+    """With "budget" selection: judge (the multiplier's steps and the ranking) with budget
+    tracking on at its defaults, so λ is adapted to the engine as it runs by default (tracking
+    makes up for part of the network's misses); False: the network alone (v0004)."""
     demand_scale: tuple[float, float] = (0.3, 0.9)
     """Range of each episode's demand scale (the trace's p99 as a share of max_vms' capacity;
     the autoscaling world's benchmark uses 0.35)."""

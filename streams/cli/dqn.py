@@ -96,9 +96,9 @@ def train_dqn(
     max_multiplier: float = typer.Option(
         30.0, min=0.01, help="With --slo-budget: upper bound of the multiplier."),
     judge_tracking: bool = typer.Option(
-        False, help="With --select-by budget: judge with the deployment's budget tracking on "
-        "(decision.features.budget_tracking), so the multiplier and the choice of weights see "
-        "the engine as it will run."),
+        False, help="With --select-by budget: judge with budget tracking on (its defaults, "
+        "models/dqn/tracking.py), so the multiplier and the choice of weights see the engine "
+        "as it runs by default; rollouts still train without it."),
     demand_scale: tuple[float, float] = typer.Option(
         (0.3, 0.9), help="Range of each episode's demand scale (trace p99 as a share of "
         "max_vms' capacity; the benchmark world uses 0.35)."),
