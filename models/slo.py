@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-__all__ = ["SLOConfig"]
+__all__ = ["SLOConfig", "violates"]
 
 
 class SLOConfig(BaseModel):
@@ -28,3 +28,11 @@ class SLOConfig(BaseModel):
     def met(self, violation_pct: float, budget_pct: float | None = None) -> bool:
         """Whether a violation share (percent of ticks) is within the budget."""
         return violation_pct <= (self.budget_pct if budget_pct is None else budget_pct)
+
+
+def violates(latency_ms: float | None, error_rate: float | None, latency_objective: float,
+             error_objective: float) -> bool:
+    """Whether one tick misses the latency or the error-rate objective (missing is not a miss):
+    the one definition the reward, the benchmarks and budget tracking count violations by."""
+    return (latency_ms is not None and latency_ms > latency_objective) or (
+        error_rate is not None and error_rate > error_objective)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from models.slo import violates
 from schemas import MetricSample
 
 __all__ = ["RewardConfig", "reward", "slo_violated"]
@@ -47,11 +48,8 @@ class RewardConfig(BaseModel):
 
 def slo_violated(sample: MetricSample, config: RewardConfig) -> bool:
     """Whether the sample misses the latency or the error-rate target (missing is not a miss)."""
-    latency = sample.network_latency_ms
-    errors = sample.error_rate
-    return (latency is not None and latency > config.slo_latency_ms) or (
-        errors is not None and errors > config.slo_error_rate
-    )
+    return violates(sample.network_latency_ms, sample.error_rate, config.slo_latency_ms,
+                    config.slo_error_rate)
 
 
 def reward(sample: MetricSample, config: RewardConfig, acted: bool = False) -> float:

@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 from pydantic import BaseModel, Field
 
-from models.slo import SLOConfig
+from models.slo import SLOConfig, violates
 
 __all__ = ["BudgetTracking", "TrackingSteps"]
 
@@ -38,8 +38,7 @@ class TrackingSteps(NamedTuple):
 
     def next(self, pressure: float, latency_ms: float | None, error_rate: float | None) -> float:
         """The multiplier after one more sample (missing metrics are not a violation)."""
-        violated = (latency_ms is not None and latency_ms > self.latency_ms) or (
-            error_rate is not None and error_rate > self.error_rate)
+        violated = violates(latency_ms, error_rate, self.latency_ms, self.error_rate)
         pressure *= self.up if violated else self.down
         return self.high if pressure > self.high else self.low if pressure < self.low else pressure
 
