@@ -10,6 +10,7 @@ from typing import Protocol
 
 from schemas import DeadLetter, Event
 from schemas.codec import Codec
+from schemas.edge import EdgeContext
 from schemas.errors import DeadLetterError
 
 __all__ = [
@@ -103,12 +104,14 @@ class Ingestor:
             return self.dead_letter(record, exc.reason, exc.kind, position_id())
 
     def decode_batch(
-        self, records: Sequence[RecordLike], expected: type[Event], external: bool = True
+        self, records: Sequence[RecordLike], expected: type[Event], external: bool = True,
+        edge: EdgeContext | None = None,
     ) -> list[Event]:
         """`[self.decode(r, expected, external) for r in records]`, validated as one batch.
 
         The records may be the host's own objects with RawRecord's fields (no copy per record);
-        a dead letter is made from a RawRecord of the bad one.
+        a dead letter is made from a RawRecord of the bad one. `edge` is the batch's pinned
+        clock reading when another decoder shares it (`Codec.pinned_edge`).
         """
         limit = size_limit(self.codec, external)
 
@@ -116,7 +119,9 @@ class Ingestor:
             record = records[i]
             return record_event_id(record.topic, record.partition, record.offset)
 
-        decoded = self.codec.decode_batch([r.value for r in records], expected, limit, position_id)
+        decoded = self.codec.decode_batch(
+            [r.value for r in records], expected, limit, position_id, edge
+        )
         return [
             self.dead_letter(raw_record(records[i]), item.reason, item.kind, position_id(i))
             if isinstance(item, DeadLetterError) else item

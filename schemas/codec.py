@@ -15,6 +15,7 @@ from schemas.avro import AVRO_DIR, MAGIC, AvroRegistry
 from schemas.edge import (
     EDGE_CONTEXT,
     IDENTIFIER_PATTERN,
+    EdgeContext,
     EdgeRules,
     edge_context,
     first_forbidden_char,
@@ -118,13 +119,16 @@ class Codec:
         expected: type[E],
         max_bytes: int | None = None,
         event_id: Callable[[int], str] | None = None,
+        edge: EdgeContext | None = None,
     ) -> list[E | DeadLetterError]:
         """Decode many messages of one type: per message the event or the DeadLetterError that
         `decode` would raise for it (`event_id(i)` makes the id of message i when it has none).
 
         The messages are parsed one by one, then validated in one pydantic call; if any fails,
         the batch is validated again message by message, so each refusal keeps its own reason.
-        The event-time window is judged against one clock reading for the whole batch.
+        The event-time window is judged against one clock reading for the whole batch: `edge`
+        when given (from `pinned_edge`, shared with other decoders of the same batch), else one
+        taken here.
         """
         limit = self.max_bytes if max_bytes is None else max_bytes
         out: list[E | DeadLetterError] = []
@@ -139,7 +143,7 @@ class Codec:
                 data["event_id"] = event_id(i)
             parsed.append((i, data))
             out.append(_PENDING)
-        context = {EDGE_CONTEXT: self._context[EDGE_CONTEXT].pinned()}
+        context = {EDGE_CONTEXT: edge or self.pinned_edge()}
         events: Sequence[E | DeadLetterError]
         try:
             events = self._list_adapter(expected).validate_python(
@@ -150,6 +154,11 @@ class Codec:
         for (i, _), event in zip(parsed, events, strict=True):
             out[i] = event
         return out
+
+    def pinned_edge(self) -> EdgeContext:
+        """The edge rules with the clock read once now: one reading judges a whole batch."""
+        edge: EdgeContext = self._context[EDGE_CONTEXT]
+        return edge.pinned()
 
     def _list_adapter(self, expected: type[E]) -> TypeAdapter[list[E]]:
         adapter = self._adapters.get(expected)

@@ -12,7 +12,7 @@ from schemas.envelope import Event
 from sinks.ddl import DATETIME, TABLES
 from sinks.rows import format_datetime, payload_bytes
 
-__all__ = ["ColumnBlock", "arrow_type", "event_columns"]
+__all__ = ["ColumnBlock", "arrow_type", "event_columns", "merge_rows"]
 
 _SORTED = orjson.OPT_SORT_KEYS
 
@@ -40,6 +40,16 @@ def event_columns(event_type: str, events: Sequence[Event]) -> dict[str, list[An
         columns[name] = [orjson.dumps(v[name], option=_SORTED).decode() for v in values]
     columns["payload"] = [payload_bytes(e) for e in events]
     return columns
+
+
+def merge_rows(first: dict[str, list[Any]], first_at: Sequence[int],
+               second: dict[str, list[Any]], second_at: Sequence[int]) -> dict[str, list[Any]]:
+    """Two column sets as one, rows in the order of their positions (`first_at[i]` is the
+    position of row i of `first`); both have the same columns."""
+    order = sorted([(p, 0, i) for i, p in enumerate(first_at)]
+                   + [(p, 1, i) for i, p in enumerate(second_at)])
+    sources = (first, second)
+    return {name: [sources[s][name][i] for _, s, i in order] for name in first}
 
 
 class ColumnBlock:

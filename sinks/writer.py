@@ -135,6 +135,36 @@ class BatchingSink:
                 batch.started = self._clock()
             self.stats.buffered = batch.count
 
+    def add_columns(
+        self, event_type: str, columns: dict[str, list[Any]], topic: str, partition: int,
+        offsets: Sequence[int],
+    ) -> None:
+        """Buffer rows already converted (`event_columns` layout, e.g. from `sinks.fastpath`) of
+        one partition; `offsets` are the offsets of every record they stand for. Only for types
+        without audit entries (those need the events: use `add_batch`)."""
+        if event_type in AUDITED_TYPES:
+            raise ValueError(f"{event_type} is audited: its rows need the events (add_batch)")
+        count = len(columns["payload"])
+        fresh = ColumnBlock(event_type)
+        if columns.keys() != set(fresh.names) or any(len(c) != count for c in columns.values()):
+            raise ValueError(f"not the columns of {event_type}: {sorted(columns)}")  # none added
+        if not count:
+            return
+        with self._guard:
+            batch = self._batch
+            table = self._table(event_type)
+            block = batch.blocks.get(table)
+            if block is None:
+                block = batch.blocks[table] = fresh
+            block.extend(columns)
+            if offsets:
+                tp = (topic, partition)
+                batch.offsets[tp] = max(batch.offsets.get(tp, -1), max(offsets) + 1)
+            batch.count += count
+            if batch.started is None:
+                batch.started = self._clock()
+            self.stats.buffered = batch.count
+
     def _audit_rows(self, entries: list[dict[str, Any] | None]) -> list[dict[str, Any]]:
         """Advance the chain over the entries; on failure put it back where it was and raise."""
         chain = self.audit

@@ -26,11 +26,14 @@ from aiokafka import (
     TopicPartition,
 )
 
-from agents.ingest import Ingestor, RawRecord, raw_record, record_event_id
-from schemas import DeadLetter, Event
+from agents.ingest import Ingestor, RawRecord, raw_record, record_event_id, size_limit
+from schemas import DeadLetter, Event, MetricSample
+from schemas.edge import EdgeContext
 from sinks.audit import AuditChain
 from sinks.backend import Backend, open_backend
+from sinks.columns import event_columns, merge_rows
 from sinks.ddl import apply_ddl
+from sinks.fastpath import FastBatch, FastPath, fast_path_for
 from sinks.queries import audit_tail
 from sinks.writer import BatchingSink, SinkStopped
 from streams import kafka_clients
@@ -62,6 +65,8 @@ class SinkPipeline:
         db = ctx.settings.clickhouse.database
         self.heads = HeadPublisher(ctx.settings.audit, db, ctx.topic(HEADS_TOPIC))
         self.ingestor = Ingestor(ctx.codec)
+        fast = fast_path_for(MetricSample) if self.cfg.fast_decode else None
+        self.fast: dict[type[Event], FastPath] = {MetricSample: fast} if fast else {}
         self.topics = {ctx.topic(name): spec for name, spec in CATALOGUE.items()}
         self.dlq_topic = ctx.topic("dlq")
         self._dlq_sends: list[Awaitable[Any]] = []
@@ -176,20 +181,71 @@ class SinkPipeline:
         self, tp: TopicPartition, records: list[ConsumerRecord], producer: AIOKafkaProducer
     ) -> None:
         spec = self.topics[tp.topic]
-        events = self.ingestor.decode_batch(records, spec.event_type, spec.external_input)
+        edge = self.ctx.codec.pinned_edge()  # one clock reading judges the whole poll batch
+        fast = self._fast(spec.event_type, spec.external_input, records, edge)
+        at = range(len(records)) if fast is None else fast.deferred  # what pydantic decodes
+        pending = [records[i] for i in at]
+        events = self.ingestor.decode_batch(pending, spec.event_type, spec.external_input, edge)
         keep: list[tuple[ConsumerRecord, Event]] = []
-        for rec, event in zip(records, events, strict=True):
+        keep_at: list[int] = []
+        for i, rec, event in zip(at, pending, events, strict=True):
             if isinstance(event, DeadLetter) and spec.name != "dlq":
                 await self._dead_letter(event, producer)
                 self.sink.add_offset(rec.topic, rec.partition, rec.offset)
             else:
                 keep.append((rec, event))
+                keep_at.append(i)
         try:  # the whole poll batch at once, column-wise
-            self.sink.add_batch([e for _, e in keep], tp.topic, tp.partition,
-                                [rec.offset for rec, _ in keep])
+            if fast is None or not fast.taken:
+                self.sink.add_batch([e for _, e in keep], tp.topic, tp.partition,
+                                    [rec.offset for rec, _ in keep])
+            else:  # the fast path's rows and pydantic's, in record order
+                etype = spec.event_type.event_type
+                columns = fast.columns if not keep else merge_rows(
+                    fast.columns, fast.taken, event_columns(etype, [e for _, e in keep]), keep_at)
+                offsets = [records[i].offset for i in (*fast.taken, *keep_at)]
+                self.sink.add_columns(etype, columns, tp.topic, tp.partition, offsets)
         except Exception:  # one record cannot be stored: add them one by one to find it
+            if fast is not None and fast.taken:  # every record through pydantic, in order
+                keep = await self._decoded(spec.event_type, spec.external_input, records, fast,
+                                           list(zip(keep_at, keep, strict=True)), edge,
+                                           producer)
             await self._add_each(keep, producer)
         self.ctx.metrics.events.labels("ingest", spec.name).inc(len(records))
+
+    def _fast(self, expected: type[Event], external: bool, records: list[ConsumerRecord],
+              edge: EdgeContext) -> FastBatch | None:
+        """The rows the fast path takes from a poll batch (None: it does not apply)."""
+        fast = self.fast.get(expected)
+        if fast is None:
+            return None
+        try:
+            return fast.decode([r.value for r in records], edge,
+                               size_limit(self.ctx.codec, external),
+                               lambda i: record_event_id(records[i].topic, records[i].partition,
+                                                         records[i].offset))
+        except Exception:  # a fault of the pre-filter must not cost a record: pydantic decides
+            log.exception("ingest: the fast decode path failed; the batch goes through pydantic")
+            return None
+
+    async def _decoded(
+        self, expected: type[Event], external: bool, records: list[ConsumerRecord],
+        fast: FastBatch, kept: list[tuple[int, tuple[ConsumerRecord, Event]]], edge: EdgeContext,
+        producer: AIOKafkaProducer,
+    ) -> list[tuple[ConsumerRecord, Event]]:
+        """The fast path's records decoded by pydantic too, merged with `kept` in record order
+        (for the one-by-one fallback, which needs events)."""
+        taken = [records[i] for i in fast.taken]
+        events = self.ingestor.decode_batch(taken, expected, external, edge)
+        for i, rec, event in zip(fast.taken, taken, events, strict=True):
+            if isinstance(event, DeadLetter):  # pydantic is the authority: never stored
+                log.error("ingest: the fast path took %s[%d]@%d, which pydantic refuses: %s",
+                          rec.topic, rec.partition, rec.offset, event.reason)
+                await self._dead_letter(event, producer)
+                self.sink.add_offset(rec.topic, rec.partition, rec.offset)
+            else:
+                kept.append((i, (rec, event)))
+        return [pair for _, pair in sorted(kept, key=lambda item: item[0])]
 
     async def _add_each(
         self, keep: list[tuple[ConsumerRecord, Event]], producer: AIOKafkaProducer

@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry
 
 from agents.ingest import Ingestor, RawRecord, RecordLike
 from schemas import DeadLetter, Decision, Event, MetricSample
+from schemas.edge import EdgeContext
 from sinks.audit import AuditChain
 from sinks.backend import ChdbBackend, MemoryBackend
 from sinks.config import ClickHouseConfig
@@ -82,8 +83,8 @@ class PoisonAtOffset(Ingestor):
             record, expected, external)
 
     def decode_batch(self, records: Sequence[RecordLike], expected: type[Event],
-                     external: bool = True) -> list[Event]:
-        events = super().decode_batch(records, expected, external)
+                     external: bool = True, edge: EdgeContext | None = None) -> list[Event]:
+        events = super().decode_batch(records, expected, external, edge)
         pairs = zip(records, events, strict=True)
         return [unstorable() if r.offset == self.offset else e for r, e in pairs]
 
@@ -108,23 +109,30 @@ def backend(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChdbBackend]:
     b.close()
 
 
+@pytest.mark.parametrize("fast", [False, True], ids=["pydantic", "fast-path"])
 def test_pipeline_dead_letters_the_unstorable_record_and_keeps_the_batch(
-        backend: ChdbBackend) -> None:
-    ch = ClickHouseConfig(path=backend.path, database="poison")
+        backend: ChdbBackend, fast: bool) -> None:
+    """With the fast path on, the poisoned record is one it defers (no event_time): the batch
+    holds fast rows and pydantic rows, and the one-by-one fallback decodes the fast ones too."""
+    ch = ClickHouseConfig(path=backend.path, database=f"poison{int(fast)}")
     apply_ddl(backend, ch)
-    settings = Settings(kafka=KafkaConfig(topic_prefix="p."), clickhouse=ch)
+    settings = Settings(kafka=KafkaConfig(topic_prefix="p."), clickhouse=ch,
+                        sink={"fast_decode": fast})
     ctx = WorkerContext(settings, "ingest", settings.codec(), WorkerMetrics(CollectorRegistry()))
     with ThreadPoolExecutor(1) as pool:
         pipeline = SinkPipeline(ctx, backend, pool)
+        assert bool(pipeline.fast) == fast
         pipeline.ingestor = PoisonAtOffset(pipeline.ingestor, offset=1)
         producer = Producer()
         values = [ctx.codec.encode(MetricSample(resource_id=f"vm-{i}")) for i in range(3)]
+        values[1] = orjson.dumps({"resource_id": "vm-1"})  # deferred by the fast path
         records = [Record("p.metrics", 0, i, b"k", v) for i, v in enumerate(values)]
         asyncio.run(pipeline._process(TopicPartition("p.metrics", 0), records,  # type: ignore[arg-type]
                                       producer))  # type: ignore[arg-type]
         offsets = pipeline.sink.flush()
     assert offsets == {("p.metrics", 0): 3}  # the poison record's offset is committed too
-    stored = backend.query("SELECT resource_id FROM poison.metric_samples ORDER BY resource_id")
+    stored = backend.query(
+        f"SELECT resource_id FROM {ch.database}.metric_samples ORDER BY resource_id")
     assert [r["resource_id"] for r in stored] == ["vm-0", "vm-2"]
     [(topic, raw)] = producer.sent
     letter = ctx.codec.decode(raw, DeadLetter)
