@@ -212,6 +212,12 @@ class SinkPipeline:
                                            producer)
             await self._add_each(keep, producer)
         self.ctx.metrics.events.labels("ingest", spec.name).inc(len(records))
+        taken = 0 if fast is None else len(fast.taken)
+        decoded = self.ctx.metrics.sink_decoded
+        if taken:
+            decoded.labels(spec.name, "fast").inc(taken)
+        if len(records) > taken:
+            decoded.labels(spec.name, "pydantic").inc(len(records) - taken)
 
     def _fast(self, expected: type[Event], external: bool, records: list[ConsumerRecord],
               edge: EdgeContext) -> FastBatch | None:

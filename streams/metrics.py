@@ -45,6 +45,12 @@ class WorkerMetrics:
             ["table"],
             registry=registry,
         )
+        self.sink_decoded = Counter(
+            "novacron_sink_decoded_total",
+            "Records the history sink decoded, by topic and path (fast, pydantic)",
+            ["topic", "path"],
+            registry=registry,
+        )
         self.sink_batches = Counter(
             "novacron_sink_batches_total", "Insert batches committed", registry=registry
         )

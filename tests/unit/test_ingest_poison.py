@@ -118,7 +118,8 @@ def test_pipeline_dead_letters_the_unstorable_record_and_keeps_the_batch(
     apply_ddl(backend, ch)
     settings = Settings(kafka=KafkaConfig(topic_prefix="p."), clickhouse=ch,
                         sink={"fast_decode": fast})
-    ctx = WorkerContext(settings, "ingest", settings.codec(), WorkerMetrics(CollectorRegistry()))
+    registry = CollectorRegistry()
+    ctx = WorkerContext(settings, "ingest", settings.codec(), WorkerMetrics(registry))
     with ThreadPoolExecutor(1) as pool:
         pipeline = SinkPipeline(ctx, backend, pool)
         assert bool(pipeline.fast) == fast
@@ -140,3 +141,47 @@ def test_pipeline_dead_letters_the_unstorable_record_and_keeps_the_batch(
     assert letter.error_kind == "processing" and letter.raw == values[1]
     assert letter.reason.startswith("cannot store the Decision in the history: ")
     assert orjson.loads(letter.raw)["resource_id"] == "vm-1"
+    decoded = {path: registry.get_sample_value(
+        "novacron_sink_decoded_total", {"topic": "metrics", "path": path}) for path in
+        ("fast", "pydantic")}
+    assert decoded == ({"fast": 2.0, "pydantic": 1.0} if fast else
+                       {"fast": None, "pydantic": 3.0})
+
+
+class BrokenFastPath:
+    """A fast decode path with a bug: every batch it sees raises."""
+
+    def decode(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug in the pre-filter")
+
+
+def test_a_failing_fast_path_sends_the_whole_batch_through_pydantic(
+        backend: ChdbBackend, caplog: pytest.LogCaptureFixture) -> None:
+    """A fault of the pre-filter costs no record: pydantic decodes, stores and dead-letters
+    the batch as it would without the fast path, and the fault is logged."""
+    ch = ClickHouseConfig(path=backend.path, database="brokenfast")
+    apply_ddl(backend, ch)
+    settings = Settings(kafka=KafkaConfig(topic_prefix="p."), clickhouse=ch)
+    registry = CollectorRegistry()
+    ctx = WorkerContext(settings, "ingest", settings.codec(), WorkerMetrics(registry))
+    with ThreadPoolExecutor(1) as pool:
+        pipeline = SinkPipeline(ctx, backend, pool)
+        assert MetricSample in pipeline.fast  # on by default
+        pipeline.fast[MetricSample] = BrokenFastPath()  # type: ignore[assignment]
+        producer = Producer()
+        values = [ctx.codec.encode(MetricSample(resource_id=f"vm-{i}")) for i in range(3)]
+        values[1] = b'{"resource_id": "vm-1", "cpu_usage": true}'  # pydantic refuses it
+        records = [Record("p.metrics", 0, i, b"k", v) for i, v in enumerate(values)]
+        asyncio.run(pipeline._process(TopicPartition("p.metrics", 0), records,  # type: ignore[arg-type]
+                                      producer))  # type: ignore[arg-type]
+        offsets = pipeline.sink.flush()
+    assert offsets == {("p.metrics", 0): 3}
+    stored = backend.query(
+        f"SELECT resource_id FROM {ch.database}.metric_samples ORDER BY resource_id")
+    assert [r["resource_id"] for r in stored] == ["vm-0", "vm-2"]
+    [(topic, raw)] = producer.sent
+    letter = ctx.codec.decode(raw, DeadLetter)
+    assert topic == "p.dlq" and letter.offset == 1 and "cpu_usage" in letter.reason
+    assert "the fast decode path failed" in caplog.text
+    assert registry.get_sample_value(
+        "novacron_sink_decoded_total", {"topic": "metrics", "path": "pydantic"}) == 3.0
