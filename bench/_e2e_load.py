@@ -41,14 +41,16 @@ async def _producer(kafka: KafkaConfig) -> AIOKafkaProducer:
 
 
 async def open_loop(kafka: KafkaConfig, rate: float, seconds: float, services: int
-                    ) -> tuple[dict[str, float], float]:
+                    ) -> tuple[dict[str, float], dict[str, float]]:
     """Send `rate` samples/s for `seconds` on a fixed schedule (open loop: a slow system does
-    not slow the sender). Returns each sample's scheduled send time (epoch ms) and how late
-    the sender was at worst (ms)."""
+    not slow the sender). Returns each sample's scheduled send time and the time it was
+    actually handed to the producer (epoch ms): the sender itself runs late when the machine
+    is busy, and that lateness is in every latency measured from the schedule."""
     run, producer = uuid.uuid4().hex[:8], await _producer(kafka)
     scheduled: dict[str, float] = {}
+    sent: dict[str, float] = {}
     futures: list[asyncio.Future[Any]] = []
-    start, total, late = time.time(), int(rate * seconds), 0.0
+    start, total = time.time(), int(rate * seconds)
     try:
         i = 0
         while i < total:
@@ -59,7 +61,7 @@ async def open_loop(kafka: KafkaConfig, rate: float, seconds: float, services: i
                     update={"event_time": datetime.fromtimestamp(now, UTC)})
                 at = (start + i / rate) * 1000
                 scheduled[event.event_id] = at
-                late = max(late, now * 1000 - at)
+                sent[event.event_id] = now * 1000
                 futures.append(await producer.send(
                     kafka.topic("metrics"), CODEC.encode(event.stamped()),
                     key=event.key.encode(), timestamp_ms=int(at)))
@@ -68,7 +70,7 @@ async def open_loop(kafka: KafkaConfig, rate: float, seconds: float, services: i
         await asyncio.gather(*futures)
     finally:
         await producer.stop()
-    return scheduled, late
+    return scheduled, sent
 
 
 @dataclass
@@ -139,9 +141,12 @@ def stats(values: Iterable[float]) -> dict[str, float | int]:
             "p99_ms": round(float(np.percentile(arr, 99)), 1), "max_ms": round(float(arr.max()), 1)}
 
 
-def latencies(scheduled: dict[str, float], seen: list[Seen]) -> dict[str, Any]:
+def latencies(scheduled: dict[str, float], seen: list[Seen],
+              sent: dict[str, float] | None = None) -> dict[str, Any]:
     """From each sample's scheduled send to the first decision / verdict / action / outcome of
-    its chain (Kafka CreateTime, set by the sending worker), and per hop (produced_at)."""
+    its chain (Kafka CreateTime, set by the sending worker), and per hop (produced_at); with
+    `sent`, also from the moment the sample was actually sent (without the sender's lateness)
+    and that lateness itself."""
     first: dict[tuple[str, str], Seen] = {}
     for s in seen:
         if s.correlation_id in scheduled:
@@ -150,6 +155,11 @@ def latencies(scheduled: dict[str, float], seen: list[Seen]) -> dict[str, Any]:
     for topic in OUTPUTS:
         out[f"sample_to_{topic[:-1]}"] = stats(
             s.created_ms - scheduled[cid] for (t, cid), s in first.items() if t == topic)
+    if sent is not None:
+        out["sender_late"] = stats(sent[cid] - scheduled[cid] for cid in scheduled)
+        for topic in ("decisions", "actions"):
+            out[f"sample_sent_to_{topic[:-1]}"] = stats(
+                s.created_ms - sent[cid] for (t, cid), s in first.items() if t == topic)
     out["hops_from_produced_at"] = _hops(first)
     return out
 

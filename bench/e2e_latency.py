@@ -221,7 +221,8 @@ async def _phase(system: System, rate: float, seconds: float, tap: Tap,
     tap.seen.clear()
     samplers = {p.name: Sampler(py_spy, p.popen.pid, seconds, system.workdir / f"{p.name}.spy")
                 for p in system.procs if py_spy and p.name in ("ingest", "learn", "govern")}
-    scheduled, late = await open_loop(system.kafka, rate, seconds, SERVICES)
+    scheduled, sent = await open_loop(system.kafka, rate, seconds, SERVICES)
+    late = max((sent[k] - at for k, at in scheduled.items()), default=0.0)
     lag = await _lag(system)
     drained = await _settle(system)
     await asyncio.sleep(2)  # the last verdicts and actions land
@@ -229,7 +230,7 @@ async def _phase(system: System, rate: float, seconds: float, tap: Tap,
     cpu1 = system.cpu()
     return {"rate": rate, "seconds": seconds, "producer_late_ms_max": round(late, 1),
             "learn_backlog_at_end": lag, "seconds_to_drain_after_end": drained,
-            **latencies(scheduled, tap.seen),
+            **latencies(scheduled, tap.seen, sent),
             "cpu_share": {k: round((cpu1[k] - cpu0[k]) / wall, 2) for k in cpu1},
             "load_average": [round(load0, 2), round(os.getloadavg()[0], 2)],
             **({"cpu_profile": {k: v.summary() for k, v in samplers.items()}} if samplers else {})}
