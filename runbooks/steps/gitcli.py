@@ -60,6 +60,12 @@ class Workcopy:
     async def run(self, *args: str, stdin: bytes | None = None, check: bool = True,
                   cwd: Path | None = None) -> tuple[int, str]:
         """(exit code, stdout) of `git ARGS`; GitError (or BackendUnavailable) when check fails."""
+        code, out = await self.run_bytes(*args, stdin=stdin, check=check, cwd=cwd)
+        return code, out.decode(errors="replace")
+
+    async def run_bytes(self, *args: str, stdin: bytes | None = None, check: bool = True,
+                        cwd: Path | None = None) -> tuple[int, bytes]:
+        """`run` with stdout as bytes (file contents, not text)."""
         argv = [self.config.binary, "-c", "protocol.ext.allow=never",
                 "-c", "core.hooksPath=/dev/null", *args]
         proc = await asyncio.create_subprocess_exec(
@@ -81,7 +87,7 @@ class Workcopy:
                                        "Connection refused", "timed out")):
                 raise BackendUnavailable(what)
             raise GitError(what)
-        return code, out.decode(errors="replace")
+        return code, out
 
     async def head(self, ref: str = "HEAD") -> str:
         return (await self.run("rev-parse", "--verify", f"{ref}^{{commit}}"))[1].strip()
@@ -116,11 +122,20 @@ class Workcopy:
         return code == 0, head
 
     async def show(self, sha: str, path: str) -> bytes | None:
-        """A file's bytes at a commit, or None when it does not exist there."""
-        code, _ = await self.run("cat-file", "-e", f"{sha}:{path}", check=False)
-        if code != 0:
+        """A file's bytes at a commit, or None when it does not exist there (one `cat-file
+        --batch` process: an action reads files several times, and each git process costs a
+        few milliseconds of CPU)."""
+        name = f"{sha}:{path}"
+        if "\n" in name:  # one object name per line on --batch's input
+            raise GitError(f"cannot read {name!r}: a newline in the name")
+        _, out = await self.run_bytes("cat-file", "--batch", stdin=name.encode() + b"\n")
+        header, _, rest = out.partition(b"\n")
+        fields = header.split(b" ")
+        if len(fields) == 3 and fields[1] == b"blob" and fields[2].isdigit():
+            return rest[:int(fields[2])]
+        if header.endswith(b" missing"):
             return None
-        return (await self.run("cat-file", "blob", f"{sha}:{path}"))[1].encode()
+        raise GitError(f"cannot read {name!r}: git cat-file says {header[:200]!r}")
 
     async def push(self, refspec: str) -> bool:
         """Push; False when the remote refused because the branch moved (fetch and retry)."""
@@ -134,7 +149,8 @@ class Workcopy:
 @contextlib.asynccontextmanager
 async def clone(config: GitConfig, remote: str, branch: str, redactor: Redactor
                 ) -> AsyncIterator[Workcopy]:
-    """A fresh clone of `branch` in a private temporary folder, removed afterwards."""
+    """A fresh clone of `branch` in a private temporary folder, removed afterwards; its
+    `origin/<branch>` is the remote's head as of the clone (no fetch is needed right after)."""
     folder = Path(tempfile.mkdtemp(prefix="novacron-git-"))
     try:
         work = Workcopy(config, folder / "wc", remote, branch, redactor)

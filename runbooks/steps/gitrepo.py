@@ -150,7 +150,6 @@ async def run_git_change(ctx: StepContext, op: str) -> dict[str, Any]:
     remote (`op` is "commit" or "revert"; `runbooks.steps.gitrevert.run_git` dispatches)."""
     spec = _Spec(ctx)
     async with clone(ctx.config.effectors.git, spec.repo, spec.branch, ctx.redactor) as work:
-        await work.fetch()
         if op == "revert":
             return await _revert(ctx, work, spec)
         return await _commit(ctx, work, spec)

@@ -136,7 +136,6 @@ async def run_revert_commit(ctx: StepContext) -> dict[str, Any]:
     t = _Target(ctx)
     git = ctx.config.effectors.git
     async with clone(git, t.url, t.branch, ctx.redactor) as work:
-        await work.fetch()
         keys = _keys(ctx)
         done = await _made(work, keys)
         if done is not None:  # redelivered or resumed: the revert is there already
@@ -175,7 +174,6 @@ async def run_verify_revert(ctx: StepContext) -> dict[str, Any]:
     t = _Target(ctx)
     made_by = str(ctx.param("step") or "revert")
     async with clone(ctx.config.effectors.git, t.url, t.branch, ctx.redactor) as work:
-        await work.fetch()
         done = await _made(work, _keys(ctx, made_by))
         if done is None:
                 raise PostConditionFailed(f"step {ctx.step.id}: no revert of step {made_by} on "
