@@ -43,7 +43,7 @@ bench: install ## benchmarks (JSON in bench/results/, table in bench/README.md)
 	python bench/policy.py
 	python bench/drift.py
 	python bench/executor.py
-	python bench/git_effector.py --baseline-rev HEAD~1
+	python bench/git_effector.py
 	python bench/remote_write.py
 	python bench/host.py
 	python bench/e2e_latency.py

@@ -6,7 +6,7 @@ executor sees it on a local path) and runs `--actions` approved scale actions on
 through the executor (clone, edit, commit, push, verify from the remote); every outcome must be
 `succeeded`. CPU counts this process and every git process it ran (`RUSAGE_CHILDREN`).
 
-Run: python bench/git_effector.py [--actions 40] [--rounds 3] [--baseline-rev main]
+Run: python bench/git_effector.py [--actions 40] [--rounds 3] [--baseline-rev aa53e9a]
      → bench/results/git_effector.json
 """
 
@@ -28,6 +28,8 @@ from typing import Any
 from _tree import ROOT, export_tree, resolve
 
 OUT = Path(__file__).parent / "results" / "git_effector.json"
+BEFORE = "aa53e9a"
+"""main before the git effector's fewer processes per action (81150a3)."""
 
 
 def _cpu() -> float:
@@ -94,7 +96,9 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--actions", type=int, default=40, help="actions per round")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per tree")
-    parser.add_argument("--baseline-rev", default="main", help="git revision of the baseline")
+    parser.add_argument("--baseline-rev", default=BEFORE,
+                        help="git revision of the baseline (default: the revision before the "
+                             "effector ran fewer git processes)")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--workload", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
