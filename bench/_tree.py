@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
+import sys
 import tarfile
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,3 +37,14 @@ def resolve(rev: str) -> str:
     """The full commit id of `rev`."""
     return subprocess.run(["git", "rev-parse", rev], cwd=ROOT, capture_output=True, text=True,
                           check=True).stdout.strip()
+
+
+def run_workload(script: str, tree: Path, *args: str) -> dict[str, Any]:
+    """Run `script --workload ARGS` in a fresh interpreter importing from `tree`; the JSON object
+    it prints last."""
+    env = dict(os.environ, PYTHONPATH=str(tree))
+    proc = subprocess.run([sys.executable, script, "--workload", *args], cwd=tree, env=env,
+                          capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"workload failed in {tree}:\n{proc.stderr[-3000:]}")
+    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))

@@ -21,8 +21,6 @@ import gc
 import json
 import os
 import platform
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -30,7 +28,7 @@ from typing import Any
 
 import numpy as np
 from _profile import profile_trees
-from _tree import ROOT, export_tree, resolve
+from _tree import ROOT, export_tree, resolve, run_workload
 
 from agents.decision import DecisionConfig, DecisionEngine
 from agents.simulator import SimConfig, World
@@ -90,14 +88,8 @@ def _path(weights: dict[str, np.ndarray], version: str, samples: list[MetricSamp
 
 
 def _run_tree(tree: Path, args: argparse.Namespace) -> dict[str, list[int]]:
-    env = dict(os.environ, PYTHONPATH=str(tree))
-    proc = subprocess.run(
-        [sys.executable, __file__, "--workload", "--samples", str(args.samples),
-         "--model-dir", str(args.model_dir.resolve())],
-        cwd=tree, env=env, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(f"workload failed in {tree}:\n{proc.stderr}")
-    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+    return run_workload(__file__, tree, "--samples", str(args.samples),
+                        "--model-dir", str(args.model_dir.resolve()))
 
 
 def _compare(args: argparse.Namespace, rev: str) -> dict[str, Any]:

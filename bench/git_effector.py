@@ -18,14 +18,13 @@ import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from _tree import ROOT, export_tree, resolve
+from _tree import ROOT, export_tree, resolve, run_workload
 
 OUT = Path(__file__).parent / "results" / "git_effector.json"
 BEFORE = "aa53e9a"
@@ -76,12 +75,7 @@ def workload(actions: int) -> dict[str, Any]:
 
 
 def _round(tree: Path, actions: int) -> dict[str, list[float]]:
-    env = dict(os.environ, PYTHONPATH=str(tree))
-    proc = subprocess.run([sys.executable, __file__, "--workload", "--actions", str(actions)],
-                          cwd=tree, env=env, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(f"workload failed in {tree}:\n{proc.stderr[-3000:]}")
-    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+    return run_workload(__file__, tree, "--actions", str(actions))
 
 
 def _summary(values: list[float]) -> dict[str, float]:

@@ -22,8 +22,6 @@ import os
 import platform
 import random
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -31,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from _profile import profile_trees
-from _tree import ROOT, export_tree, resolve
+from _tree import ROOT, export_tree, resolve, run_workload
 from river import anomaly
 
 from agents.optimizer import Optimizer
@@ -125,12 +123,7 @@ def profile_workload(n: int, out: Path) -> None:
 
 
 def _run_tree(tree: Path, n: int) -> dict[str, dict[str, float]]:
-    env = dict(os.environ, PYTHONPATH=str(tree))
-    proc = subprocess.run([sys.executable, __file__, "--workload", "--samples", str(n)],
-                          cwd=tree, env=env, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(f"workload failed in {tree}:\n{proc.stderr}")
-    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+    return run_workload(__file__, tree, "--samples", str(n))
 
 
 def _median(runs: list[dict[str, dict[str, float]]], clock: str) -> dict[str, float]:
