@@ -202,3 +202,31 @@ def test_no_forward_pass_when_no_action_is_the_only_allowed_action() -> None:
     engine.guard.history.clear()
     engine.decide("svc", T0 + timedelta(minutes=1))
     assert model.calls == 1
+
+
+def test_a_snapshot_keeps_the_newest_sample_whole_and_older_ones_as_rates_only() -> None:
+    rng = random.Random(8)
+    samples = [_sample(i, None if i % 5 == 2 else rng.uniform(50, 900),
+                       cpu_usage=rng.uniform(20, 99), network_latency_ms=rng.uniform(50, 500),
+                       error_rate=rng.uniform(0, 0.05)) for i in range(120)]
+    engine = DecisionEngine()
+    for s in samples[:70]:
+        engine.observe(s)
+        engine.decide("svc", s.event_time)
+    blob = engine.snapshot("svc")
+    assert blob is not None and len(blob) < 4_000  # ~10 KB with every sample whole
+    window = pickle.loads(blob)[1]
+    assert window.samples[-1] == samples[69]  # the newest, whole
+    assert [s.request_rate for s in window.samples] == [
+        s.request_rate for s in samples[70 - len(window.samples):70]]
+    assert not any(isinstance(s, MetricSample) for s in list(window.samples)[:-1])
+    restored = DecisionEngine()
+    restored.restore("svc", blob)
+    for s in samples[70:]:  # past a whole window: the stand-ins leave it one by one
+        out = []
+        for e in (engine, restored):
+            e.observe(s)
+            d = e.decide("svc", s.event_time)
+            out.append(None if d is None else d.model_dump(exclude={"event_id", "produced_at"}))
+            out.append(e.states.state("svc", s.event_time).tolist())  # type: ignore[union-attr]
+        assert out[0] == out[2] and out[1] == out[3]
