@@ -61,8 +61,11 @@ class FollowedTopics:
     async def catch_up(self) -> None:
         """Fold every record the followed topics hold now."""
         async with self._lock:
-            for logical, reader in self._readers.items():
-                await reader.catch_up(self._folder(logical))
+            # every topic's end offsets in one round trip's time (once per host batch), then
+            # folded topic by topic in the usual order
+            ends = await asyncio.gather(*(r.end_offsets() for r in self._readers.values()))
+            for (logical, reader), upto in zip(self._readers.items(), ends, strict=True):
+                await reader.catch_up(self._folder(logical), upto)
         self.ready.set()
 
     def _folder(self, logical: str) -> Handler:

@@ -162,11 +162,20 @@ class TopicReader:
             start = starts.get(tp)
             consumer.seek(tp, start.offset if start is not None else ends[tp])
 
-    async def catch_up(self, handle: Handler) -> int:
-        """Handle every record that existed when called; return how many were read."""
-        consumer = self._require()
+    async def end_offsets(self) -> dict[TopicPartition, int]:
+        """The offset after the last record of each partition read, now."""
+        self._require()
         assert self._offsets is not None
-        ends = await self._offsets.end_offsets(self._tps)
+        ends: dict[TopicPartition, int] = await self._offsets.end_offsets(self._tps)
+        return ends
+
+    async def catch_up(self, handle: Handler,
+                       ends: dict[TopicPartition, int] | None = None) -> int:
+        """Handle every record that existed when called (or up to `ends`, from `end_offsets`);
+        return how many were read."""
+        consumer = self._require()
+        if ends is None:
+            ends = await self.end_offsets()
         read = 0
         while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
             read += await self.poll(handle, 100)
