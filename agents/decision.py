@@ -177,6 +177,10 @@ class DecisionEngine:
         # text read a few of them each, cheaper than numpy's per-call cost. When no_action is the
         # only allowed action it is chosen at confidence 1 whatever the Q-values: none are needed.
         allowed, blocked = self.guard.allowed_and_reasons(service_id, sample, now)
+        held = self.states.scale_down_held(service_id)
+        if held is not None and allowed[_SCALE_DOWN]:  # both fresh per call: changed in place
+            allowed[_SCALE_DOWN] = False
+            blocked["scale_down"] = f"error budget burning (multiplier {held:.2f})"
         q, index, conf = [], 0, 1.0
         if self.explorer is not None or any(allowed[1:]):
             q = self.policy.q_values(state).tolist()
@@ -396,4 +400,5 @@ class DecisionEngine:
 
 
 _STATE_VERSION = 1
+_SCALE_DOWN = DQN_ACTIONS.index("scale_down")
 _UNCHECKED = object()

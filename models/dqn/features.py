@@ -272,6 +272,14 @@ class StateBuilder:
         surge = s.request_rate * window.pressure / (max(_provisioned(s), 1.0) * capacity)
         return max(load, surge)
 
+    def scale_down_held(self, service: str) -> float | None:
+        """The service's multiplier when it holds scale-downs (at or above the tracker's
+        `hold_scale_down_at`), else None."""
+        window = self.windows.get(service)
+        if self._tracking is None or window is None or window.pressure < self._tracking.hold:
+            return None
+        return window.pressure
+
     def latest(self, service: str) -> MetricSample | None:
         window = self.windows.get(service)
         return window.samples[-1] if window and window.samples else None

@@ -35,6 +35,8 @@ class TrackingSteps(NamedTuple):
     high: float
     latency_ms: float
     error_rate: float
+    hold: float
+    """Multiplier at or above which scale-downs are held."""
 
     def next(self, pressure: float, latency_ms: float | None, error_rate: float | None) -> float:
         """The multiplier after one more sample (missing metrics are not a violation)."""
@@ -59,6 +61,12 @@ class BudgetTracking(BaseModel):
     than it is by flapping (on validation: 10× the actions and more VM-hours, not fewer)."""
     max_factor: float = Field(default=4.0, ge=1)
     """Highest multiplier (the feature is capped at 3 whatever it is)."""
+    hold_scale_down_at: float = Field(default=3.0, ge=1)
+    """While a service's multiplier is at or above this, scale-down is masked ("error budget
+    burning"). Past it the request-rate feature is near its cap, so the network cannot be shown
+    more pressure, and a scale-down spends budget the service no longer has. Chosen on the
+    validation traces (docs/decisions.md, "Holding scale-downs"); above `max_factor` it never
+    holds."""
     latency_ms: float = Field(default=250.0, gt=0)
     """Latency objective a sample is judged by (the SLO's; copied from it where the engine is
     built)."""
@@ -75,5 +83,6 @@ class BudgetTracking(BaseModel):
             return None
         aim = budget_pct / 100.0 * self.share
         return TrackingSteps(math.exp(self.rate * (1.0 - aim)), math.exp(-self.rate * aim),
-                             self.min_factor, self.max_factor, self.latency_ms, self.error_rate)
+                             self.min_factor, self.max_factor, self.latency_ms, self.error_rate,
+                             self.hold_scale_down_at)
 

@@ -195,3 +195,42 @@ def test_a_tracked_window_restored_into_an_engine_without_tracking_is_not_presse
     plain.windows["svc"] = pickle.loads(pickle.dumps(tracked.windows["svc"]))
     assert _load(plain) == pytest.approx(240.0 / 400.0)
     assert plain.sizing_load("svc", 0.6) == 0.6
+
+
+class PrefersScaleDown:
+    """A fixed model: scale_down first, then migrate_vm."""
+
+    version = "fixed"
+
+    def q_values(self, state: np.ndarray) -> np.ndarray:
+        return np.array([0.0, -1.0, 1.0, 0.5, -1.0, -1.0, -1.0, -1.0])
+
+
+def _after(hot: int, calm: int, tracking: BudgetTracking) -> tuple[float, str, str]:
+    """The multiplier, the action and the reasoning after `hot` minutes over the SLO's latency
+    (280 ms) and then `calm` minutes well within it (150 ms: the safety guard's own latency rule,
+    > 200 ms, no longer masks scale_down)."""
+    features = FeatureConfig(vm_capacity_rps=100.0, slo_budget_pct=2.0, budget_reference_pct=2.0,
+                             budget_tracking=tracking)
+    engine = DecisionEngine(DecisionConfig(features=features, min_confidence=0.0),
+                            PrefersScaleDown())
+    for i in range(hot + calm):  # 6 VMs and no errors: the sample alone allows a scale-down
+        latency = 280.0 if i < hot else 150.0
+        engine.observe(_sample(i, latency).model_copy(update={"active_vms": 6}))
+    decision = engine.decide("svc", T0 + timedelta(minutes=hot + calm))
+    assert decision is not None
+    return engine.states.windows["svc"].pressure, decision.decision_type, decision.reasoning
+
+
+def test_a_service_that_burnt_its_budget_holds_scale_downs_until_it_recovers() -> None:
+    pressure, action, _ = _after(0, 30, BudgetTracking())
+    assert pressure == 1.0 and action == "scale_down"
+    pressure, action, why = _after(30, 10, BudgetTracking())
+    assert pressure >= 3.0 and action == "migrate_vm"  # the next best one
+    assert "scale_down (error budget burning (multiplier" in why
+    pressure, action, _ = _after(30, 10, BudgetTracking(hold_scale_down_at=5.0))
+    assert pressure >= 3.0 and action == "scale_down"  # above the cap of 4: never held
+    pressure, action, _ = _after(30, 10, BudgetTracking(rate=0.0))
+    assert action == "scale_down"  # tracking off
+    pressure, action, _ = _after(30, 2_000, BudgetTracking())
+    assert pressure < 3.0 and action == "scale_down"  # recovered: a quiet day brings it down
