@@ -39,6 +39,7 @@ bench: install ## benchmarks (JSON in bench/results/, table in bench/README.md)
 	python bench/sql_isolation.py
 	python bench/optimizer.py
 	python bench/decision.py
+	python bench/decision_snapshot.py
 	python bench/autoscale_validation.py
 	python bench/policy.py
 	python bench/drift.py
@@ -46,6 +47,8 @@ bench: install ## benchmarks (JSON in bench/results/, table in bench/README.md)
 	python bench/git_effector.py
 	python bench/remote_write.py
 	python bench/host.py
+	python bench/learn_role_profile.py
+	python bench/followed_catchup.py
 	python bench/e2e_latency.py
 
 mutation: install ## mutation testing of the rule modules (mutmut; ~15 min on 2 cores): bench/results/mutation.json
