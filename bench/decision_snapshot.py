@@ -23,22 +23,14 @@ from typing import Any
 
 import numpy as np
 from _tree import ROOT, export_tree, resolve, run_workload
+from decision import _samples  # the same world and samples as the decision-latency bench
 
 from agents.decision import DecisionConfig, DecisionEngine
-from agents.simulator import SimConfig, World
 from models.dqn.checkpoints import CheckpointStore
 from models.dqn.policy import QPolicy, init_weights
 from schemas import MetricSample
 
 MODEL_DIR = ROOT / "models" / "dqn" / "pretrained"
-
-
-def _samples(n: int) -> list[MetricSample]:
-    world = World(SimConfig(services=4, seed=11, config_every_ticks=0))
-    out: list[MetricSample] = []
-    while len(out) < n:
-        out.extend(world.step().metrics)
-    return out[:n]
 
 
 def _engine() -> DecisionEngine:
