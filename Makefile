@@ -41,6 +41,7 @@ bench: install ## benchmarks (JSON in bench/results/, table in bench/README.md)
 	python bench/decision.py
 	python bench/decision_snapshot.py
 	python bench/autoscale_validation.py
+	python bench/world_serve.py
 	python bench/policy.py
 	python bench/drift.py
 	python bench/executor.py

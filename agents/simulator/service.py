@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -85,15 +86,21 @@ class Measurement:
     hot_vms: int
 
 
-def _capacities(state: ServiceState, hot: np.ndarray, physics: Physics) -> np.ndarray:
+_sum = np.add.reduce
+"""`ndarray.sum` without its Python-level wrapper (the same reduction, so the same bits)."""
+
+
+def _capacities(state: ServiceState, hot: Sequence[bool], physics: Physics) -> np.ndarray:
+    # plain Python over the VMs: this runs for every service on every tick of every simulation
+    capacity, hot_efficiency = physics.vm_capacity_rps, physics.hot_efficiency
     caps = []
     for vm in state.vms:
-        if not vm.ready:
-            continue
-        efficiency = physics.hot_efficiency if hot[vm.host] else 1.0
+        if vm.boot_left:
+            continue  # not ready
+        efficiency = hot_efficiency if hot[vm.host] else 1.0
         if vm.migrate_left > 0:
             efficiency *= physics.migration_efficiency
-        caps.append(physics.vm_capacity_rps * efficiency)
+        caps.append(capacity * efficiency)
     return np.asarray(caps, dtype=np.float64)
 
 
@@ -105,8 +112,9 @@ def _offered_load(state: ServiceState, demand: float, physics: Physics) -> float
     return demand * (1.0 - physics.cache_load_reduction * warm)
 
 
-def measure(state: ServiceState, tick: int, hot: np.ndarray, physics: Physics) -> Measurement:
-    """Serve one tick of demand with the ready VMs: latency, errors, utilisation and cost."""
+def measure(state: ServiceState, tick: int, hot: Sequence[bool], physics: Physics) -> Measurement:
+    """Serve one tick of demand with the ready VMs: latency, errors, utilisation and cost
+    (`hot[h]`: host h is a noisy neighbour this tick)."""
     demand = state.demand_at(tick)
     load = _offered_load(state, demand, physics)
     caps = _capacities(state, hot, physics)
@@ -114,7 +122,7 @@ def measure(state: ServiceState, tick: int, hot: np.ndarray, physics: Physics) -
     cache_cost = physics.cache_cost_per_hour if state.cache_on else 0.0
     cost = billed * physics.cost_per_vm_hour + cache_cost
     cost *= state.cost_boost if state.cost_boost_left > 0 else 1.0
-    hot_vms = sum(bool(hot[vm.host]) for vm in state.vms if vm.ready)
+    hot_vms = sum(1 for vm in state.vms if not vm.boot_left and hot[vm.host])
     if caps.size == 0 or load <= 0:
         down = caps.size == 0 and load > 0
         latency = physics.max_latency_ms if down else physics.base_latency_ms
@@ -123,24 +131,25 @@ def measure(state: ServiceState, tick: int, hot: np.ndarray, physics: Physics) -
     rejected = 0.0
     if state.throttle_left > 0:
         # Throttling rejects (fast) whatever exceeds the allowed share of capacity.
-        allowed = physics.throttle_utilisation * float(caps.sum())
+        allowed = physics.throttle_utilisation * float(_sum(caps))
         rejected = max(0.0, load - allowed)
         load -= rejected
     # A least-outstanding-requests balancer: shares follow capacity (a VM on a hot host gets
     # less), skewed by the weights' drift, which only rebalance_load evens.
-    weights = np.exp([vm.log_weight for vm in state.vms if vm.ready]) * caps
-    shares = weights / weights.sum()
+    weights = np.exp([vm.log_weight for vm in state.vms if not vm.boot_left]) * caps
+    shares = weights / _sum(weights)
     per_vm = load * shares
     rho = per_vm / caps
     served = np.minimum(per_vm, caps)
     # M/M/1-style queueing per VM: latency = base / (1 - ρ), steep as ρ → 1, capped.
     latency = np.minimum(physics.base_latency_ms / (1.0 - np.minimum(rho, 0.995)),
                          physics.max_latency_ms)
-    latency_ms = float((served * latency).sum() / max(served.sum(), 1e-9))
-    errors = float((per_vm - served).sum()) + rejected
+    served_total = _sum(served)
+    latency_ms = float(_sum(served * latency) / max(served_total, 1e-9))
+    errors = float(_sum(per_vm - served)) + rejected
     error_rate = min(1.0, errors / max(load + rejected, 1e-9))
-    util = float(served.sum() / caps.sum())
+    util = float(served_total / _sum(caps))
     memory = min(100.0, 30.0 + 45.0 * util + (12.0 if state.cache_on else 0.0))
-    imbalance = float(rho.max() / max(rho.mean(), 1e-9))
+    imbalance = float(rho.max() / max(float(_sum(rho)) / rho.size, 1e-9))  # = rho.mean()
     return Measurement(demand, 100.0 * util, memory, latency_ms, error_rate, int(caps.size), billed,
                        cost, imbalance, hot_vms)

@@ -91,7 +91,8 @@ class World:
         t = self._tick
         self._now = self.config.start_time + timedelta(seconds=t * self.config.interval_seconds)
         self._evolve_hosts()
-        return {name: self._serve(state, t) for name, state in self.services.items()}
+        hot = (self.hot_left > 0).tolist()
+        return {name: self._serve(state, t, hot) for name, state in self.services.items()}
 
     def _end_tick(self) -> None:
         for state in self.services.values():
@@ -177,14 +178,14 @@ class World:
         lengths = self._host_rng.integers(30, 120, size=self.config.hosts)
         self.hot_left = np.where((self.hot_left == 0) & starts, lengths, self.hot_left)
 
-    def _serve(self, state: ServiceState, t: int) -> Measurement:
+    def _serve(self, state: ServiceState, t: int, hot: list[bool]) -> Measurement:
         noise = self._lb_rng.normal(0.0, self.config.imbalance_drift, self.config.max_vms + 8)
         if state.rebalance_pending:
             actions.even_weights(self, state)
             state.rebalance_pending = False
-        for vm, eps in zip(state.vms, noise, strict=False):
-            vm.log_weight = 0.99 * vm.log_weight + float(eps)  # mean-reverting drift
-        return measure(state, t, self.hot_left > 0, self.physics)
+        for vm, eps in zip(state.vms, noise.tolist(), strict=False):
+            vm.log_weight = 0.99 * vm.log_weight + eps  # mean-reverting drift
+        return measure(state, t, hot, self.physics)
 
     def _sample(self, state: ServiceState, m: Measurement) -> MetricSample:
         extra = {

@@ -67,8 +67,9 @@ def test_a_viewer_reads_the_history_and_others_are_turned_away(worker_factory, k
 
 
 def test_a_slow_query_does_not_hold_up_the_inserts(worker_factory, kafka_cfg) -> None:
-    # the engine cancels a query after max_execution_seconds; 30 s leaves no doubt about order
-    worker = worker_factory("ingest", NOVACRON_SQL_LIMITS__MAX_EXECUTION_SECONDS="30")
+    # the engine cancels a query after max_execution_seconds; 10 s leaves no doubt about order
+    # (the sample lands ~1 s after it is sent while the query runs)
+    worker = worker_factory("ingest", NOVACRON_SQL_LIMITS__MAX_EXECUTION_SECONDS="10")
     assert worker.sql_response("SELECT 1").status_code == 200
     slow: dict[str, httpx.Response] = {}
     started = threading.Event()
