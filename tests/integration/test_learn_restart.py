@@ -74,9 +74,9 @@ def _model(url: str) -> set[str]:
 def test_rollback_reaches_a_running_worker_and_a_restart_keeps_it(worker_factory, kafka_cfg,
                                                                    tmp_path) -> None:  # type: ignore[no-untyped-def]
     learn = worker_factory("learn", **ENV)
-    wait_until(lambda: _model(learn.url) == {"shipped-v0005"}, what="the shipped model")
+    wait_until(lambda: _model(learn.url) == {"shipped-v0006"}, what="the shipped model")
     rolled = cli(kafka_cfg, "model", "rollback", "v0002", "--model-dir", str(tmp_path / "none"),
-                 "--by", "oncall", "--reason", "v0005 costs too much")
+                 "--by", "oncall", "--reason", "v0006 costs too much")
     assert rolled.returncode == 0, rolled.stdout + rolled.stderr
     # the worker polls the model-versions topic every tick (1 s): 10 s is the promise to users
     wait_until(lambda: _model(learn.url) == {"shipped-v0002"}, timeout=10,
