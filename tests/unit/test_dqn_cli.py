@@ -10,11 +10,13 @@ from typer.testing import CliRunner
 
 from agents.simulator.benchmark import deployed_config, verdict
 from agents.simulator.evaluate import EpisodeStats
+from models.dqn.checkpoints import CheckpointStore
 from models.dqn.features import FeatureConfig
 from models.dqn.reward import RewardConfig
 from models.dqn.safety import SafetyConfig
 from streams.cli import dqn as dqn_cli
 from streams.cli.dqn import app
+from streams.decision import SHIPPED_MODEL
 from streams.publish import MemoryRecordTopic
 
 runner = CliRunner()
@@ -131,13 +133,19 @@ def _deployed(topic: MemoryRecordTopic) -> list[str]:
 def test_rollback_deploys_the_version_before_the_deployed_one(
         tmp_path: Path, versions: MemoryRecordTopic) -> None:
     empty = str(tmp_path / "none")  # no local models: the shipped ones
+    shipped = CheckpointStore(SHIPPED_MODEL)
+    current = shipped.current()
+    assert current is not None
+    earlier = sorted((m.version for m in shipped.list_versions() if m.version < current),
+                     reverse=True)
     first = runner.invoke(app, ["model", "rollback", "--model-dir", empty, "--by", "ana"])
     assert first.exit_code == 0, first.output
-    for _ in range(3):
+    for _ in earlier[1:]:
         again = runner.invoke(app, ["model", "rollback", "--model-dir", empty])
         assert again.exit_code == 0, again.output
-    assert _deployed(versions) == ["shipped-v0004", "shipped-v0003", "shipped-v0002",
-                                   "shipped-v0001"]
+    # each rollback deploys the shipped version before the deployed one, down to the first
+    assert _deployed(versions) == [f"shipped-{v}" for v in earlier]
+    assert earlier[-1] == "v0001"
     assert json.loads(versions.records[0][1] or b"")["set_by"] == "ana"
     last = runner.invoke(app, ["model", "rollback", "--model-dir", empty])
     assert last.exit_code == 2 and "nothing to roll back" in last.output
