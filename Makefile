@@ -14,8 +14,8 @@ install: ## create the cached Python environment (outside the checkout) and inst
 demo: install ## the main job: local Kafka, every worker role, the simulator, then a report
 	novacron demo
 
-test: install ## every test: unit and real-broker (starts the local Kafka broker if needed)
-	HYPOTHESIS_PROFILE=ci python -m pytest -q $(PYTEST_ARGS)
+test: install ## every test: unit and real-broker side by side (starts the local Kafka broker if needed)
+	HYPOTHESIS_PROFILE=ci tests/run-all $(PYTEST_ARGS)
 
 test-unit: install ## unit tests only (no broker)
 	HYPOTHESIS_PROFILE=ci python -m pytest -q tests/unit $(PYTEST_ARGS)
