@@ -124,6 +124,8 @@ class System:
     workdir: Path
     roles: tuple[str, ...]
     plain: tuple[str, ...] = ()
+    instances: dict[str, int] = field(default_factory=dict)
+    """Workers per role (more than one: the role's consumer group splits the partitions)."""
     env: dict[str, str] = field(default_factory=dict)
     procs: list[Proc] = field(default_factory=list)
 
@@ -140,9 +142,11 @@ class System:
     def start(self) -> None:
         seed_repository(World(SimConfig(services=SERVICES, seed=1)), self.workdir / "config.git")
         for role in self.roles:
-            port = free_port()
-            self._spawn(role, ["-m", "streams.cli.main", "worker", "--role", role,
-                               "--web-port", str(port), "--loglevel", "warning"], port)
+            for i in range(self.instances.get(role, 1)):
+                port = free_port()
+                self._spawn(role if i == 0 else f"{role}-{i + 1}",
+                            ["-m", "streams.cli.main", "worker", "--role", role,
+                             "--web-port", str(port), "--loglevel", "warning"], port)
         for role in self.plain:
             self._spawn(f"plain-{role}", [str(ROOT / "bench" / "_e2e_plain.py"), role], None)
         for p in self.procs:
@@ -277,7 +281,10 @@ def run_system(name: str, args: argparse.Namespace, scratch: Path) -> dict[str, 
     workdir.mkdir(parents=True)
     system = System(name, tree, kafka, workdir,
                     roles=("ingest",) if name == "plain" else tuple(args.roles.split(",")),
-                    plain=("learn", "govern") if name == "plain" else ())
+                    plain=("learn", "govern") if name == "plain" else (),
+                    instances=_instances(args.instances) if name == "current" else {},
+                    env=dict(kv.split("=", 1) for kv in args.current_env) if name == "current"
+                    else {})
     try:
         system.start()
         print(f"{name}: ready", flush=True)
@@ -290,6 +297,15 @@ def run_system(name: str, args: argparse.Namespace, scratch: Path) -> dict[str, 
                             dirs_exist_ok=True)
     print(json.dumps({name: result}, indent=1), flush=True)
     return result
+
+
+def _instances(spec: str) -> dict[str, int]:
+    """`learn=2,govern=1` → {"learn": 2, "govern": 1}."""
+    out = {}
+    for part in filter(None, spec.split(",")):
+        role, _, count = part.partition("=")
+        out[role.strip()] = int(count)
+    return out
 
 
 def _no_data(folder: str, names: list[str]) -> list[str]:
@@ -318,6 +334,12 @@ def main() -> None:
     parser.add_argument("--before", default="main")
     parser.add_argument("--roles", default="ingest,learn,govern,execute",
                         help="roles of `before` and `current` (e.g. learn,govern to isolate them)")
+    parser.add_argument("--instances", default="",
+                        help="workers per role of `current`, e.g. learn=2 (with --before HEAD: "
+                             "the same tree with one worker each as the comparison)")
+    parser.add_argument("--current-env", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting for `current` only, e.g. NOVACRON_KAFKA__LINGER_MS=0 "
+                             "(with --before HEAD: the same tree with the default as comparison)")
     parser.add_argument("--no-drains", action="store_true")
     parser.add_argument("--bootstrap", default="127.0.0.1:9092")
     parser.add_argument("--py-spy", default=shutil.which("py-spy"),
@@ -327,6 +349,7 @@ def main() -> None:
     args = parser.parse_args()
     result: dict[str, Any] = {
         "rate": args.rate, "seconds": args.seconds, "backlog": args.backlog, "roles": args.roles,
+        "instances_current": _instances(args.instances), "env_current": args.current_env,
         "services": SERVICES, "before_rev": resolve(args.before), "tree": resolve("HEAD"),
         "bench_env": BENCH_ENV, "load_average_start": [round(x, 2) for x in os.getloadavg()],
         "systems": {}}

@@ -7,7 +7,7 @@ record-by-record path (decode, to_row dicts, JSONEachRow insert) against the bat
 Python stages are timed in CPU time of the calling thread (`time.thread_time`), which other
 processes on the shared cores do not inflate; the inserts in wall time and in process CPU time
 (chDB's own threads included). Each path runs with Python's default collector thresholds and
-with the ingest worker's (`streams.ingest.tune_gc`). Writes bench/results/ingest_stages.json.
+with the ingest worker's (`streams.gc_tuning.tune_gc`). Writes bench/results/ingest_stages.json.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from sinks.backend import ChdbBackend
 from sinks.config import ClickHouseConfig
 from sinks.ddl import apply_ddl
 from sinks.writer import BatchingSink
-from streams.ingest import GC_THRESHOLDS
+from streams.gc_tuning import GC_THRESHOLDS
 
 RESULTS = Path(__file__).with_name("results") / "ingest_stages.json"
 

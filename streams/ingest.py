@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import time
 from collections.abc import Awaitable
@@ -39,6 +38,7 @@ from sinks.writer import BatchingSink, SinkStopped
 from streams import kafka_clients
 from streams.app import WorkerContext
 from streams.audithead import HEADS_TOPIC, HeadPublisher
+from streams.gc_tuning import tune_gc
 from streams.sqlview import mount_sql, sql_endpoint
 from streams.topics import CATALOGUE
 
@@ -329,21 +329,6 @@ class SinkPipeline:
             if high is not None:
                 lag = max(0, high - await consumer.position(tp))
                 self.ctx.metrics.lag.labels(group, tp.topic, str(tp.partition)).set(lag)
-
-
-GC_THRESHOLDS = (50_000, 20, 100)
-"""Collector thresholds of the ingest process (Python's default is 700, 10, 10)."""
-
-
-def tune_gc() -> None:
-    """Keep the cyclic collector off the hot path: a poll batch allocates ~5 containers per
-    record that live until the batch is buffered, and with the default thresholds the collector
-    walked them, and the whole heap of a started worker, dozens of times per batch (about half
-    of the decode time, bench/README.md). Objects made during start-up are moved out of its
-    sight (`gc.freeze`); cycles are still collected, less often."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
 
 
 class _LogRebalance(ConsumerRebalanceListener):

@@ -27,6 +27,7 @@ from schemas.errors import NovacronError
 from streams import kafka_clients
 from streams.emit import Emitter
 from streams.followed import FollowedTopics
+from streams.gc_tuning import tune_gc
 from streams.host import HostCore, Hosted, InputTopic
 from streams.host_metrics import HostMetrics, host_metrics
 from streams.reader import TopicReader
@@ -91,8 +92,10 @@ class RoleRunner:
         """No batch, tick or rebalance runs inside (a control API reading agent state)."""
         return self.core.exclusive()
 
-    async def run(self) -> None:
-        """Follow, consume, handle and commit until cancelled; checkpoint on the way out."""
+    async def run(self, started: Callable[[], None] | None = None) -> None:
+        """Follow, consume, handle and commit until cancelled; checkpoint on the way out.
+        `started` is called once the clients are up, before the first batch (the worker
+        process passes `tune_gc`)."""
         await self.followed.start()
         await self.core.tick()  # followed topics folded and the deployed model loaded first
         consumer = self._consumer()
@@ -101,6 +104,8 @@ class RoleRunner:
                            listener=_Rebalance(self.core))
         ticks = asyncio.create_task(self._ticks())
         readers = [asyncio.create_task(self._broadcast(t)) for t in self.broadcast]
+        if started is not None:
+            started()
         self.health[self.role] = "ready"
         log.info("%s host ready: agents %s on %s", self.role,
                  [h.agent.name for h in self.core.hosted], self.topics)
@@ -269,4 +274,4 @@ def register(app: faust.App, ctx: WorkerContext) -> None:
 
     @app.task
     async def host() -> None:
-        await runner.run()
+        await runner.run(started=tune_gc)

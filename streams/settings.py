@@ -63,9 +63,12 @@ class KafkaConfig(BaseModel):
     1500). A partition left out of an in-flight fetch (its records were still buffered) waits
     up to this long for its next records, so it bounds a stall per hop; lower costs idle
     fetch requests (about 1000 / this value per second per consumer)."""
-    linger_ms: int = Field(default=5, ge=0, le=10_000)
-    """How long the workers' producer waits to fill a batch before sending (`linger.ms`):
-    added to every hop's latency, saves requests at high rates."""
+    linger_ms: int = Field(default=0, ge=0, le=10_000)
+    """How long the workers' producer waits to fill a batch before sending (`linger.ms`). A
+    host sends a whole input batch's outputs before awaiting them, so they share requests
+    anyway; a linger is added to every hop (a host waits for its acknowledgements before the
+    next batch): 5 ms gave 40 % higher median telemetry → action latency at 1,000 samples/s
+    and no less broker CPU (bench/README.md, `e2e_latency` 7 Dec, fourth session)."""
 
     @model_validator(mode="after")
     def _security_is_consistent(self) -> KafkaConfig:

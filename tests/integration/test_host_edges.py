@@ -83,12 +83,14 @@ def test_a_toy_agent_runs_from_one_wiring_row(kafka_cfg) -> None:  # type: ignor
             codec = Codec()
             emitter = Emitter(settings, codec)
             runner = RoleRunner(settings, "toy", [ROW], emitter=emitter, codec=codec)
-            task = asyncio.create_task(runner.run())
+            started: list[int] = []
+            task = asyncio.create_task(runner.run(started=lambda s=started: s.append(1)))
             await asyncio.to_thread(send_events, kafka_cfg, *batch)
             wanted = {s.event_id for s in batch}
             while not wanted <= {i.causation_id for i in await asyncio.to_thread(
                     events, kafka_cfg, Insight)}:
                 await asyncio.sleep(0.2)
+            assert started == [1]  # the worker's start-up hook (tune_gc), called once
             task.cancel()  # graceful: the shutdown checkpoint
             await asyncio.gather(task, return_exceptions=True)
             await emitter.stop()
