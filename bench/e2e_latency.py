@@ -22,6 +22,10 @@ average come with every phase.
     python bench/e2e_latency.py [--rate 1000] [--seconds 30] [--backlog 20000]
         [--systems before,current,plain] [--before main] [--roles ingest,learn,govern,execute]
         [--no-drains] [--py-spy PATH] [--out FILE]           (needs `novacron kafka start`)
+        [--instances learn=2] [--current-env NAME=VALUE ...]
+
+A setting or a worker count is compared alone with `--before HEAD`: both systems run this tree,
+`current` with the `--current-env` settings and the `--instances` workers per role.
 """
 
 from __future__ import annotations
