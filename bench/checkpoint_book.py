@@ -1,0 +1,90 @@
+"""The checkpoint book's per-batch work as a worker holds more keys: this tree vs a baseline.
+
+Per batch a host touches the keys of its records and asks every agent's book which keys are due
+(`CheckpointBook.due`), then marks what it saved. Here one book (the decision agent's policy:
+every 100 inputs or 30 s, on output) holds `--keys` keys, all saved once; then batches of 7
+inputs to random keys, one of them emitting, 1 ms apart, each followed by `due` and the saves,
+as `HostCore` does. Each tree runs in a fresh interpreter, interleaved; reported: µs of CPU per
+batch (touches, `due`, saves) by key count.
+
+Run: python bench/checkpoint_book.py [--keys 100,1000,10000] [--batches 20000] [--rounds 3]
+     [--baseline-rev REV]
+Writes bench/results/checkpoint_book.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from _tree import ROOT, export_tree, resolve, run_workload
+
+from streams.state import CheckpointBook
+
+OUT = Path(__file__).parent / "results" / "checkpoint_book.json"
+
+
+def workload(keys: int, batches: int) -> float:
+    """µs of thread CPU per batch with `keys` keys in the book."""
+    rng = random.Random(7)
+    book = CheckpointBook(every_events=100, max_age_seconds=30.0, on_output=True)
+    names = [f"svc-{i}" for i in range(keys)]
+    for i, name in enumerate(names):
+        book.touched(name, ("metrics", i % 4, i))
+        book.saved(name, 0.0)
+    clock, offset = 0.0, keys
+    c0 = time.thread_time_ns()
+    for _ in range(batches):
+        clock += 0.001
+        batch = [rng.choice(names) for _ in range(7)]
+        for name in batch:
+            offset += 1
+            book.touched(name, ("metrics", 0, offset))
+        book.emitted(batch[0])
+        for name in book.due(clock):
+            book.saved(name, clock)
+    return (time.thread_time_ns() - c0) / batches / 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--keys", default="100,1000,10000")
+    parser.add_argument("--batches", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--baseline-rev", default="HEAD")
+    parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--workload", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    counts = [int(k) for k in args.keys.split(",")]
+    if args.workload:
+        print(json.dumps({str(k): workload(k, args.batches) for k in counts}))
+        return
+    load = os.getloadavg()
+    runs: dict[str, list[dict[str, float]]] = {"baseline": [], "current": []}
+    with tempfile.TemporaryDirectory(prefix="novacron-book-bench-") as tmp:
+        trees = {"baseline": export_tree(args.baseline_rev, Path(tmp)), "current": ROOT}
+        for _ in range(args.rounds):
+            for name, tree in trees.items():
+                runs[name].append(run_workload(__file__, tree, "--keys", args.keys,
+                                               "--batches", str(args.batches)))
+    result: dict[str, Any] = {
+        "bench": "checkpoint_book", "baseline_rev": resolve(args.baseline_rev),
+        "batches": args.batches, "rounds": args.rounds,
+        "us_per_batch": {name: {str(k): round(statistics.median(r[str(k)] for r in rs), 2)
+                                for k in counts} for name, rs in runs.items()},
+        "loadavg_before_after": [load, os.getloadavg()]}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
