@@ -126,6 +126,8 @@ class DecisionEngine:
         self.shadow_scores: dict[str, list[float]] = {}
         self.rewards: dict[str, float] = {}
         """Latest closed-transition reward per service (the host exports it)."""
+        self.changed: set[str] = set()
+        """Services observed or restored since `take_changed` (the host's gauges of them)."""
         self._valid_version: object = _UNCHECKED
         """The model version a Decision last passed validation with (see `_build`)."""
         self.demand: SampleLog | None = None
@@ -137,6 +139,7 @@ class DecisionEngine:
     def observe(self, sample: MetricSample) -> float | None:
         """Add a sample; closes the service's open transition. Returns its reward, if any."""
         self.states.learn_one(sample)
+        self.changed.add(sample.resource_id)
         pending = self.pending.get(sample.resource_id)
         if pending is None:
             return None
@@ -225,6 +228,11 @@ class DecisionEngine:
     def take_transitions(self) -> list[Transition]:
         """Transitions completed since the last call, for a trainer running elsewhere."""
         out, self.new_transitions = self.new_transitions, []
+        return out
+
+    def take_changed(self) -> set[str]:
+        """Services observed or restored since the last call."""
+        out, self.changed = self.changed, set()
         return out
 
     def take_impact_checks(self) -> Counter[tuple[str, bool]]:
@@ -358,6 +366,7 @@ class DecisionEngine:
         if version != _STATE_VERSION:
             raise DecodeError(f"decision state of {key} has unknown version {version}")
         self.forget(key)
+        self.changed.add(key)
         if window is not None:
             self.states.windows[key] = window
         if guard is not None:

@@ -141,10 +141,14 @@ class DecisionCompanion:
             self.online.trainer.submit(transitions)
 
     def tick(self) -> None:
-        for service, value in self.engine.rewards.items():
-            REWARD.labels(service).set(value)
-        for service, window in self.engine.states.windows.items():
-            BUDGET.labels(service).set(window.pressure)
+        # only the services with news: a walk over every service each second grew with the
+        # resources held (two gauge updates each, on the event loop)
+        rewards, windows = self.engine.rewards, self.engine.states.windows
+        for service in self.engine.take_changed():
+            if (value := rewards.get(service)) is not None:
+                REWARD.labels(service).set(value)
+            if (window := windows.get(service)) is not None:
+                BUDGET.labels(service).set(window.pressure)
         deployed = self.shared.model
         if deployed is not None and deployed.version != self._deployed:
             self._deployed = deployed.version
