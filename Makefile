@@ -51,6 +51,7 @@ bench: install ## benchmarks (JSON in bench/results/, table in bench/README.md)
 	python bench/learn_role_profile.py
 	python bench/host_gc.py
 	python bench/checkpoint_book.py
+	python bench/decision_gauges.py
 	python bench/followed_catchup.py
 	python bench/e2e_latency.py
 
