@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import tarfile
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -48,3 +49,24 @@ def run_workload(script: str, tree: Path, *args: str) -> dict[str, Any]:
     if proc.returncode != 0:
         raise RuntimeError(f"workload failed in {tree}:\n{proc.stderr[-3000:]}")
     return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+
+def interleaved(script: str, baseline_rev: str, rounds: int, *args: str
+                ) -> dict[str, list[dict[str, Any]]]:
+    """`run_workload` of `baseline_rev`'s tree and of this one, alternately, `rounds` times each
+    (so the machine's drift falls on both): the JSON objects per tree, "baseline" and "current"."""
+    runs: dict[str, list[dict[str, Any]]] = {"baseline": [], "current": []}
+    with tempfile.TemporaryDirectory(prefix="novacron-bench-") as tmp:
+        trees = {"baseline": export_tree(baseline_rev, Path(tmp)), "current": ROOT}
+        for _ in range(rounds):
+            for name, tree in trees.items():
+                runs[name].append(run_workload(script, tree, *args))
+    return runs
+
+
+def write_result(out: Path, result: dict[str, Any]) -> None:
+    """Write a bench's result as JSON to `out` (its folder made if missing) and print it."""
+    text = json.dumps(result, indent=2)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text + "\n")
+    print(text)

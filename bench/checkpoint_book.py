@@ -19,12 +19,11 @@ import json
 import os
 import random
 import statistics
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from _tree import ROOT, export_tree, resolve, run_workload
+from _tree import interleaved, resolve, write_result
 
 from streams.state import CheckpointBook
 
@@ -68,22 +67,15 @@ def main() -> None:
         print(json.dumps({str(k): workload(k, args.batches) for k in counts}))
         return
     load = os.getloadavg()
-    runs: dict[str, list[dict[str, float]]] = {"baseline": [], "current": []}
-    with tempfile.TemporaryDirectory(prefix="novacron-book-bench-") as tmp:
-        trees = {"baseline": export_tree(args.baseline_rev, Path(tmp)), "current": ROOT}
-        for _ in range(args.rounds):
-            for name, tree in trees.items():
-                runs[name].append(run_workload(__file__, tree, "--keys", args.keys,
-                                               "--batches", str(args.batches)))
+    runs = interleaved(__file__, args.baseline_rev, args.rounds, "--keys", args.keys,
+                       "--batches", str(args.batches))
     result: dict[str, Any] = {
         "bench": "checkpoint_book", "baseline_rev": resolve(args.baseline_rev),
         "batches": args.batches, "rounds": args.rounds,
         "us_per_batch": {name: {str(k): round(statistics.median(r[str(k)] for r in rs), 2)
                                 for k in counts} for name, rs in runs.items()},
         "loadavg_before_after": [load, os.getloadavg()]}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_result(args.out, result)
 
 
 if __name__ == "__main__":

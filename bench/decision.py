@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 from _profile import profile_trees
-from _tree import ROOT, export_tree, resolve, run_workload
+from _tree import ROOT, export_tree, resolve, run_workload, write_result
 
 from agents.decision import DecisionConfig, DecisionEngine
 from agents.simulator import SimConfig, World
@@ -187,9 +187,7 @@ def main() -> None:
         "target": "engine_decide p99 <= 100 us (issue 17)",
         "loadavg_before_after": [load_before, os.getloadavg()],
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
-    print(json.dumps(result, indent=2))
+    write_result(args.out, result)
 
 
 if __name__ == "__main__":

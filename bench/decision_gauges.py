@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _tree import ROOT, export_tree, resolve, run_workload
+from _tree import interleaved, resolve, write_result
 
 from agents.decision import DecisionEngine
 from agents.shared import SharedState
@@ -69,22 +69,15 @@ def main() -> None:
         print(json.dumps({str(n): workload(n, args.ticks) for n in counts}))
         return
     load = os.getloadavg()
-    runs: dict[str, list[dict[str, float]]] = {"baseline": [], "current": []}
-    with tempfile.TemporaryDirectory(prefix="novacron-gauges-bench-") as tmp:
-        trees = {"baseline": export_tree(args.baseline_rev, Path(tmp)), "current": ROOT}
-        for _ in range(args.rounds):
-            for name, tree in trees.items():
-                runs[name].append(run_workload(__file__, tree, "--services", args.services,
-                                               "--ticks", str(args.ticks)))
+    runs = interleaved(__file__, args.baseline_rev, args.rounds, "--services", args.services,
+                       "--ticks", str(args.ticks))
     result: dict[str, Any] = {
         "bench": "decision_gauges", "baseline_rev": resolve(args.baseline_rev),
         "ticks": args.ticks, "rounds": args.rounds,
         "tick_ms": {name: {str(n): round(statistics.median(r[str(n)] for r in rs), 3)
                            for n in counts} for name, rs in runs.items()},
         "loadavg_before_after": [load, os.getloadavg()]}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_result(args.out, result)
 
 
 if __name__ == "__main__":

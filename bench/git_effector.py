@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _tree import ROOT, export_tree, resolve, run_workload
+from _tree import ROOT, export_tree, resolve, run_workload, write_result
 
 OUT = Path(__file__).parent / "results" / "git_effector.json"
 BEFORE = "aa53e9a"
@@ -122,9 +122,7 @@ def main() -> None:
     }
     result["cpu_ratio_current_to_baseline"] = round(
         result["current"]["cpu"]["mean_ms"] / result["baseline"]["cpu"]["mean_ms"], 3)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_result(args.out, result)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _tree import ROOT, resolve, run_workload
+from _tree import ROOT, resolve, run_workload, write_result
 from learn_role_profile import BENCH_ENV, _NoSends, _records
 
 from agents.ingest import RawRecord
@@ -125,9 +125,7 @@ def main() -> None:
               "batch": BATCH, "rounds": args.rounds,
               **{mode: _summary(r) for mode, r in runs.items()},
               "loadavg_before_after": [load, os.getloadavg()]}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_result(args.out, result)
 
 
 if __name__ == "__main__":

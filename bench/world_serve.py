@@ -15,12 +15,11 @@ import json
 import os
 import pickle
 import statistics
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from _tree import ROOT, export_tree, resolve, run_workload
+from _tree import ROOT, interleaved, resolve, write_result
 
 from agents.simulator import SimConfig, World
 from agents.simulator.evaluate import peak_vms
@@ -59,13 +58,8 @@ def main() -> None:
     if args.workload:
         print(json.dumps(workload(args.ticks)))
         return
-    runs: dict[str, list[dict[str, Any]]] = {"baseline": [], "current": []}
     load = os.getloadavg()
-    with tempfile.TemporaryDirectory(prefix="novacron-world-bench-") as tmp:
-        trees = {"baseline": export_tree(args.baseline_rev, Path(tmp)), "current": ROOT}
-        for _ in range(args.rounds):
-            for name, tree in trees.items():
-                runs[name].append(run_workload(__file__, tree, "--ticks", str(args.ticks)))
+    runs = interleaved(__file__, args.baseline_rev, args.rounds, "--ticks", str(args.ticks))
     result: dict[str, Any] = {
         "bench": "world_serve", "baseline_rev": resolve(args.baseline_rev), "rounds": args.rounds,
         "ticks": args.ticks, "loadavg_before_after": [load, os.getloadavg()],
@@ -75,8 +69,7 @@ def main() -> None:
                         for trace in TRACES}
     result["ratio_current_to_baseline"] = {
         t: round(result["current"][t] / result["baseline"][t], 3) for t in TRACES}
-    args.out.write_text(json.dumps(result, indent=2))
-    print(json.dumps(result, indent=2))
+    write_result(args.out, result)
 
 
 if __name__ == "__main__":
