@@ -11,7 +11,7 @@ from aiokafka import ConsumerRecord
 from agents.shared import FOLLOWED_TOPICS, SharedState
 from schemas.errors import NovacronError
 from streams.host_metrics import HostMetrics
-from streams.reader import Handler, TopicReader, TopicSource
+from streams.reader import Consumer, Handler, TopicReader, TopicSource, source_of
 from streams.settings import KafkaConfig
 
 __all__ = ["FollowedTopics"]
@@ -30,8 +30,11 @@ class FollowedTopics:
     def __init__(self, shared: SharedState, kafka: KafkaConfig, topics: Iterable[str] = (), *,
                  metrics: HostMetrics, role: str, source: TopicSource | None = None) -> None:
         self.shared, self.kafka, self.metrics, self.role = shared, kafka, metrics, role
-        self.source: KafkaConfig | TopicSource = kafka if source is None else source
+        self.source: TopicSource = source_of(kafka if source is None else source)
         self._readers: dict[str, TopicReader] = {}
+        self._offsets: Consumer | None = None
+        """Asks the end offsets of every followed topic in one request per catch-up (a reader
+        each would send one per topic: per host batch, the role's most frequent request)."""
         self._started = False
         self._lock = asyncio.Lock()
         self.ready = asyncio.Event()
@@ -51,21 +54,28 @@ class FollowedTopics:
         if new and self._started:
             raise RuntimeError(f"{new} must be followed before the readers start")
         for t in new:
-            self._readers[t] = TopicReader(self.source, self.kafka.topic(t))
+            self._readers[t] = TopicReader(self.source, self.kafka.topic(t),
+                                           own_end_offsets=False)
 
     async def start(self) -> None:
         self._started = True
         for reader in self._readers.values():
             await reader.start()
+        if self._readers:
+            self._offsets = self.source.consumer()
+            await self._offsets.start()
 
     async def catch_up(self) -> None:
         """Fold every record the followed topics hold now."""
         async with self._lock:
-            # every topic's end offsets in one round trip's time (once per host batch), then
-            # folded topic by topic in the usual order
-            ends = await asyncio.gather(*(r.end_offsets() for r in self._readers.values()))
-            for (logical, reader), upto in zip(self._readers.items(), ends, strict=True):
-                await reader.catch_up(self._folder(logical), upto)
+            if self._offsets is not None:
+                # every topic's end offsets in one request (once per host batch), then folded
+                # topic by topic in the usual order
+                ends = await self._offsets.end_offsets(
+                    [tp for r in self._readers.values() for tp in r.partitions_read])
+                for logical, reader in self._readers.items():
+                    await reader.catch_up(self._folder(logical),
+                                          {tp: ends[tp] for tp in reader.partitions_read})
         self.ready.set()
 
     def _folder(self, logical: str) -> Handler:
@@ -84,3 +94,6 @@ class FollowedTopics:
     async def stop(self) -> None:
         for reader in self._readers.values():
             await reader.stop()
+        if self._offsets is not None:
+            await self._offsets.stop()
+            self._offsets = None

@@ -15,7 +15,8 @@ from streams import kafka_clients
 from streams.settings import KafkaConfig
 
 __all__ = ["Consumer", "Handler", "KafkaSource", "Latest", "MemoryConsumer", "MemoryLog",
-           "TopicReader", "TopicSource", "read_latest", "read_to_end", "topic_partitions"]
+           "TopicReader", "TopicSource", "read_latest", "read_to_end", "source_of",
+           "topic_partitions"]
 
 TOPIC_AUTHORIZATION_FAILED = 29
 """Kafka's error code for a topic the principal may not describe (no ACL)."""
@@ -83,6 +84,11 @@ class KafkaSource:
         return await topic_partitions(self.kafka, topic)
 
 
+def source_of(source: KafkaConfig | TopicSource) -> TopicSource:
+    """The broker of a KafkaConfig, or the given source (e.g. a MemoryLog)."""
+    return KafkaSource(source) if isinstance(source, KafkaConfig) else source
+
+
 class Latest:
     """The latest record per key, as compaction keeps it: a tombstone deletes its key, records
     without a key are ignored; `records()` in partition and offset order."""
@@ -121,14 +127,22 @@ class TopicReader:
 
     def __init__(self, source: KafkaConfig | TopicSource, topic: str, *,
                  partitions: Iterable[int] | None = None, from_start: bool = True,
-                 since_ms: int | None = None) -> None:
-        self.source = KafkaSource(source) if isinstance(source, KafkaConfig) else source
+                 since_ms: int | None = None, own_end_offsets: bool = True) -> None:
+        self.source = source_of(source)
         self.topic, self.from_start, self.since_ms = topic, from_start, since_ms
         self.partitions = None if partitions is None else sorted(set(partitions))
+        self.own_end_offsets = own_end_offsets
+        """False: the caller asks the end offsets (of several topics in one request, as
+        streams.followed does) and passes them to `catch_up`; `end_offsets` is then refused."""
         self._consumer: Consumer | None = None
         self._offsets: Consumer | None = None
         self._tps: list[TopicPartition] = []
         self._lock = asyncio.Lock()  # catch_up() and follow() may share the consumer
+
+    @property
+    def partitions_read(self) -> list[TopicPartition]:
+        """The topic's partitions this reader reads (known once started)."""
+        return list(self._tps)
 
     async def start(self) -> None:
         known = await self.source.partitions(self.topic)
@@ -142,8 +156,9 @@ class TopicReader:
         # end offsets come from a client that never fetches: on the fetching consumer's
         # connection a ListOffsets request waits behind the in-flight fetch (up to its fetch
         # wait) at the broker, which made every catch-up (once per host batch) cost ~100 ms
-        self._offsets = self.source.consumer()
-        await self._offsets.start()
+        if self.own_end_offsets:
+            self._offsets = self.source.consumer()
+            await self._offsets.start()
         self._tps = [TopicPartition(self.topic, p) for p in sorted(wanted)]
         consumer.assign(self._tps)
         if self.since_ms is not None:
@@ -165,7 +180,9 @@ class TopicReader:
     async def end_offsets(self) -> dict[TopicPartition, int]:
         """The offset after the last record of each partition read, now."""
         self._require()
-        assert self._offsets is not None
+        if self._offsets is None:
+            raise RuntimeError(f"reader of {self.topic} has no end-offsets client of its own: "
+                               "pass the end offsets to catch_up")
         ends: dict[TopicPartition, int] = await self._offsets.end_offsets(self._tps)
         return ends
 

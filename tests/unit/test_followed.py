@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
+import pytest
+from aiokafka import ConsumerRecord, TopicPartition
+
 from agents.drift import DriftDetector, desired_state
 from agents.gate_facts import ResourceFacts
 from agents.shared import SharedState
@@ -11,7 +16,7 @@ from schemas import ConfigChange, Decision, DriftFinding
 from schemas.codec import Codec
 from streams.followed import FollowedTopics
 from streams.host_metrics import HostMetrics
-from streams.reader import MemoryLog
+from streams.reader import Consumer, MemoryLog, TopicReader
 from streams.settings import KafkaConfig, Settings
 from streams.wiring import AgentContext, rows_of
 
@@ -93,3 +98,51 @@ async def test_the_runbook_registry_is_folded_once_and_serves_the_gates_library(
     log.append(KAFKA.topic("runbooks"), b"from-git", None)  # withdrawn from both
     await followed.catch_up()
     assert shared.runbooks.get("from-git") is None and "from-git" not in library
+
+
+@dataclass
+class _AskedLog(MemoryLog):
+    """A MemoryLog that records every end-offsets request of its consumers."""
+
+    asked: list[list[TopicPartition]] = field(default_factory=list)
+
+    def consumer(self) -> Consumer:
+        consumer = super().consumer()
+        ask = consumer.end_offsets
+
+        async def asked(partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+            self.asked.append(sorted(partitions))
+            return await ask(partitions)
+
+        consumer.end_offsets = asked  # type: ignore[method-assign]
+        return consumer
+
+
+async def test_one_catch_up_asks_the_end_offsets_of_every_followed_topic_in_one_request() -> None:
+    desired, ignores = KAFKA.topic("desired"), KAFKA.topic("drift-ignores")
+    log = _AskedLog(topics={desired: 2, ignores: 1})
+    followed, drift, facts = _govern(log)
+    await followed.start()
+    log.append(desired, b"db-1", Codec().encode(desired_state("db-1", "aws_db_instance", CONFIG,
+                                                              origin="git")), partition=1)
+    await followed.catch_up()
+    assert log.asked == [[TopicPartition(desired, 0), TopicPartition(desired, 1),
+                          TopicPartition(ignores, 0)]]
+    assert facts.context_for(Decision(resource_id="db-1", decision_type="scale_up")) is not None
+    await followed.catch_up()
+    assert len(log.asked) == 2  # one request per catch-up, whatever the number of topics
+    await followed.stop()
+
+
+async def test_a_reader_without_its_own_end_offsets_client_refuses_to_ask_them() -> None:
+    log = _AskedLog(topics={KAFKA.topic("desired"): 1})
+    reader = TopicReader(log, KAFKA.topic("desired"), own_end_offsets=False)
+    await reader.start()
+    with pytest.raises(RuntimeError, match="no end-offsets client"):
+        await reader.end_offsets()
+    assert await reader.catch_up(_ignore, {}) == 0 and log.asked == []
+    await reader.stop()
+
+
+async def _ignore(records: list[ConsumerRecord]) -> None:
+    return None
