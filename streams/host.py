@@ -39,6 +39,11 @@ __all__ = ["Companion", "HostCore", "Hosted", "InputTopic"]
 
 log = logging.getLogger(__name__)
 Emit = Callable[[list[Event]], Awaitable[object]]
+INLINE_RECORDS = 100
+"""Batches of at most this many records are handled on the event loop (HostConfig's default):
+a hand-off to a worker thread costs ~0.1 ms, and while it runs the batch thread and the loop
+(fetches, acknowledgements) take the GIL from each other; larger batches, a backlog or a
+catch-up, still go to a thread (bench/README.md, 7 Dec fifth session)."""
 MAX_HANDOFFS = 1_000  # events handed on in-process per input record: a cycle is a wiring bug
 
 
@@ -89,8 +94,10 @@ class HostCore:
 
     def __init__(self, role: str, hosted: Sequence[Hosted], inputs: Sequence[InputTopic],
                  store: StateStore, emit: Emit, codec: Codec, metrics: HostMetrics,
-                 before: Callable[[], Awaitable[None]] | None = None) -> None:
+                 before: Callable[[], Awaitable[None]] | None = None,
+                 inline_records: int = INLINE_RECORDS) -> None:
         self.role, self.hosted, self.store, self.emit = role, list(hosted), store, emit
+        self.inline_records = inline_records
         self.inputs = {t.name: t for t in inputs}
         self.metrics, self.before = metrics, before
         self.decoder = EdgeDecoder(codec, source=f"novacron.{role}")
@@ -136,7 +143,10 @@ class HostCore:
             partitions = set() if broadcast else {r.partition for r in records}
             for p in sorted(partitions - self.loaded):
                 await self._load(p)
-            batch = await asyncio.to_thread(self.process, records, broadcast=broadcast)
+            if len(records) <= self.inline_records:
+                batch = self.process(records, broadcast=broadcast)
+            else:  # long: the loop keeps serving heartbeats, metrics and the control API
+                batch = await asyncio.to_thread(self.process, records, broadcast=broadcast)
             try:
                 await self.emit([*batch.outputs, *batch.letters])
                 await self._save(self._due(time.monotonic()), "count")

@@ -68,7 +68,8 @@ class RoleRunner:
              *(InputTopic(kafka.topic(t), CATALOGUE[t].event_type, CATALOGUE[t].external_input,
                           broadcast=True) for t in self.broadcast)],
             store or KafkaStateStore(kafka, kafka.topic(state_topic(role))),
-            emitter.emit, codec, self.metrics, before=self.followed.catch_up)
+            emitter.emit, codec, self.metrics, before=self.followed.catch_up,
+            inline_records=self.settings.host.inline_records)
         self.commits = OffsetCommits(role)
 
     def _hosted(self, row: AgentRow, ctx: AgentContext) -> Hosted:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -18,6 +19,7 @@ from schemas.codec import Codec
 from schemas.errors import SchemaViolation
 from streams.host import HostCore, Hosted, InputTopic
 from streams.host_metrics import HostMetrics
+from streams.settings import HostConfig
 from streams.state import CheckpointBook, MemoryStateStore, StateMeta
 
 CODEC = Codec()
@@ -401,3 +403,38 @@ def test_book_spreads_saves_due_together_over_batches_oldest_first() -> None:
     book.saved("c", now=5.0)
     book.saved("d", now=5.0)
     assert book.due(now=5.0) == []
+
+
+# --- where a batch runs ----------------------------------------------------------------------
+class _Threads(AgentBase):
+    """Records the thread each input is handled on."""
+
+    inputs = (MetricSample,)
+
+    def __init__(self) -> None:
+        self.threads: list[int] = []
+
+    def handle(self, event: Event) -> list[Event]:
+        self.threads.append(threading.get_ident())
+        return []
+
+
+@pytest.mark.parametrize(("inline_records", "size", "on_loop"),
+                         [(100, 2, True), (100, 100, True), (100, 101, False), (0, 1, False)])
+async def test_a_batch_up_to_inline_records_runs_on_the_event_loop_a_longer_one_in_a_thread(
+        inline_records: int, size: int, on_loop: bool) -> None:
+    agent, sink = _Threads(), _Sink()
+    host = HostCore("learn", [Hosted(agent, CheckpointBook(1000, 3600.0))],  # type: ignore[arg-type]
+                    [InputTopic(METRICS, MetricSample, external=True)], MemoryStateStore(),
+                    sink.emit, CODEC, HostMetrics(registry=None), inline_records=inline_records)
+    await host.handle(_records(0, size, rids=("a",)))
+    assert len(agent.threads) == size
+    if on_loop:
+        assert set(agent.threads) == {threading.get_ident()}
+    else:
+        assert threading.get_ident() not in agent.threads
+
+
+def test_the_hosts_default_is_the_settings_default() -> None:
+    assert HostCore("learn", [], [], MemoryStateStore(), _Sink().emit, CODEC,
+                    HostMetrics(registry=None)).inline_records == HostConfig().inline_records
