@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tarfile
@@ -70,3 +72,18 @@ def write_result(out: Path, result: dict[str, Any]) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text + "\n")
     print(text)
+
+
+def comparison_args(parser: argparse.ArgumentParser, out: Path | None) -> None:
+    """The options of a bench that runs this tree against a baseline revision (`interleaved`)."""
+    parser.add_argument("--baseline-rev", default="HEAD", help="git revision of the baseline")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per tree")
+    parser.add_argument("--out", type=Path, default=out)
+    parser.add_argument("--workload", action="store_true", help=argparse.SUPPRESS)
+
+
+def median_by_size(runs: dict[str, list[dict[str, float]]], sizes: list[int],
+                   ndigits: int) -> dict[str, dict[str, float]]:
+    """Per tree, the median over its rounds of each size's number (workloads keyed by size)."""
+    return {name: {str(n): round(statistics.median(r[str(n)] for r in rs), ndigits)
+                   for n in sizes} for name, rs in runs.items()}

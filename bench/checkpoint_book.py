@@ -18,12 +18,11 @@ import argparse
 import json
 import os
 import random
-import statistics
 import time
 from pathlib import Path
 from typing import Any
 
-from _tree import interleaved, resolve, write_result
+from _tree import comparison_args, interleaved, median_by_size, resolve, write_result
 
 from streams.state import CheckpointBook
 
@@ -57,10 +56,7 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--keys", default="100,1000,10000")
     parser.add_argument("--batches", type=int, default=20_000)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--baseline-rev", default="HEAD")
-    parser.add_argument("--out", type=Path, default=OUT)
-    parser.add_argument("--workload", action="store_true", help=argparse.SUPPRESS)
+    comparison_args(parser, OUT)
     args = parser.parse_args()
     counts = [int(k) for k in args.keys.split(",")]
     if args.workload:
@@ -72,8 +68,7 @@ def main() -> None:
     result: dict[str, Any] = {
         "bench": "checkpoint_book", "baseline_rev": resolve(args.baseline_rev),
         "batches": args.batches, "rounds": args.rounds,
-        "us_per_batch": {name: {str(k): round(statistics.median(r[str(k)] for r in rs), 2)
-                                for k in counts} for name, rs in runs.items()},
+        "us_per_batch": median_by_size(runs, counts, 2),
         "loadavg_before_after": [load, os.getloadavg()]}
     write_result(args.out, result)
 

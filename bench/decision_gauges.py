@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _tree import interleaved, resolve, write_result
+from _tree import comparison_args, interleaved, median_by_size, resolve, write_result
 
 from agents.decision import DecisionEngine
 from agents.shared import SharedState
@@ -59,10 +59,7 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--services", default="100,10000")
     parser.add_argument("--ticks", type=int, default=50)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--baseline-rev", default="HEAD")
-    parser.add_argument("--out", type=Path, default=OUT)
-    parser.add_argument("--workload", action="store_true", help=argparse.SUPPRESS)
+    comparison_args(parser, OUT)
     args = parser.parse_args()
     counts = [int(n) for n in args.services.split(",")]
     if args.workload:
@@ -74,8 +71,7 @@ def main() -> None:
     result: dict[str, Any] = {
         "bench": "decision_gauges", "baseline_rev": resolve(args.baseline_rev),
         "ticks": args.ticks, "rounds": args.rounds,
-        "tick_ms": {name: {str(n): round(statistics.median(r[str(n)] for r in rs), 3)
-                           for n in counts} for name, rs in runs.items()},
+        "tick_ms": median_by_size(runs, counts, 3),
         "loadavg_before_after": [load, os.getloadavg()]}
     write_result(args.out, result)
 

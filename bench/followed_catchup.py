@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _tree import interleaved, resolve, write_result
+from _tree import comparison_args, interleaved, resolve, write_result
 from aiokafka import conn
 
 from agents.shared import SharedState
@@ -102,10 +102,7 @@ def main() -> None:
     parser.add_argument("--role", default="govern", help="whose followed topics (govern: 6)")
     parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--idle", type=float, default=10.0, help="seconds of idle readers")
-    parser.add_argument("--baseline-rev", default="HEAD")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--out", type=Path)
-    parser.add_argument("--workload", action="store_true", help=argparse.SUPPRESS)
+    comparison_args(parser, None)
     args = parser.parse_args()
     if args.workload:
         print(json.dumps(asyncio.run(workload(args.role, args.calls, args.idle))))
