@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaProducer, TopicPartition
 from schemas import Decision, Event, MetricSample
 from schemas.codec import Codec
 from streams import kafka_clients
+from streams.collect_kafka import PUBLISH_LINGER_MS
 from streams.settings import KafkaConfig
 
 CODEC = Codec()
@@ -34,19 +35,24 @@ def sample(run: str, i: int, services: int) -> MetricSample:
         request_rate=900.0 if hot else 120.0, active_vms=3, cost_per_hour=0.3)
 
 
-async def _producer(kafka: KafkaConfig) -> AIOKafkaProducer:
-    producer = kafka_clients.producer(kafka, acks="all", linger_ms=kafka.linger_ms)
+async def _producer(kafka: KafkaConfig, linger_ms: int = PUBLISH_LINGER_MS) -> AIOKafkaProducer:
+    """The samples' producer: the telemetry edge, as the collect role publishes (its linger),
+    not a worker's hop (`kafka.linger_ms`)."""
+    producer = kafka_clients.producer(kafka, acks="all", linger_ms=linger_ms)
     await producer.start()
     return producer
 
 
-async def open_loop(kafka: KafkaConfig, rate: float, seconds: float, services: int
+async def open_loop(kafka: KafkaConfig, rate: float, seconds: float, services: int,
+                    linger_ms: int = PUBLISH_LINGER_MS
                     ) -> tuple[dict[str, float], dict[str, float]]:
     """Send `rate` samples/s for `seconds` on a fixed schedule (open loop: a slow system does
     not slow the sender). Returns each sample's scheduled send time and the time it was
     actually handed to the producer (epoch ms): the sender itself runs late when the machine
-    is busy, and that lateness is in every latency measured from the schedule."""
-    run, producer = uuid.uuid4().hex[:8], await _producer(kafka)
+    is busy, and that lateness is in every latency measured from the schedule. The producer
+    waits up to `linger_ms` to fill a request, as the collect role's does: that wait is in the
+    latencies too."""
+    run, producer = uuid.uuid4().hex[:8], await _producer(kafka, linger_ms)
     scheduled: dict[str, float] = {}
     sent: dict[str, float] = {}
     futures: list[asyncio.Future[Any]] = []

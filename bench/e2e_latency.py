@@ -64,6 +64,7 @@ from _tree import ROOT, export_tree, resolve  # noqa: E402
 from agents.simulator.gitops import seed_repository  # noqa: E402
 from agents.simulator.world import SimConfig, World  # noqa: E402
 from streams import kafka_clients  # noqa: E402
+from streams.collect_kafka import PUBLISH_LINGER_MS  # noqa: E402
 from streams.settings import KafkaConfig  # noqa: E402
 from streams.topics import create_topics  # noqa: E402
 
@@ -220,7 +221,7 @@ async def _settle(system: System, timeout: float = 120) -> float:
     return round(time.monotonic() - t0, 1)
 
 
-async def _phase(system: System, rate: float, seconds: float, tap: Tap,
+async def _phase(system: System, rate: float, seconds: float, tap: Tap, linger_ms: int,
                  py_spy: str | None = None) -> dict[str, Any]:
     """Latency at a fixed rate, with the CPU each process used and the load average; learn's
     backlog when the sender stops says whether the rate was sustained."""
@@ -229,7 +230,7 @@ async def _phase(system: System, rate: float, seconds: float, tap: Tap,
     tap.seen.clear()
     samplers = {p.name: Sampler(py_spy, p.popen.pid, seconds, system.workdir / f"{p.name}.spy")
                 for p in system.procs if py_spy and p.name in ("ingest", "learn", "govern")}
-    scheduled, sent = await open_loop(system.kafka, rate, seconds, SERVICES)
+    scheduled, sent = await open_loop(system.kafka, rate, seconds, SERVICES, linger_ms)
     late = max((sent[k] - at for k, at in scheduled.items()), default=0.0)
     lag = await _lag(system)
     drained = await _settle(system)
@@ -263,12 +264,14 @@ async def measure(system: System, args: argparse.Namespace) -> dict[str, Any]:
         await open_loop(system.kafka, min(args.rate, 200), 5, SERVICES)  # warm-up
         await asyncio.sleep(3)
         spy = args.py_spy if system.name == "current" else None
-        out: dict[str, Any] = {"at_rate": await _phase(system, args.rate, args.seconds, tap, spy)}
+        out: dict[str, Any] = {"at_rate": await _phase(system, args.rate, args.seconds, tap,
+                                                       args.sender_linger_ms, spy)}
         if not args.no_drains and system.name != "before":
             out["max_throughput"] = await _drains(system, args.backlog, tap)
             if system.name == "current":
                 best = out["max_throughput"]["learn"]["events_per_s"]  # metrics feed learn
-                out["at_half_max"] = await _phase(system, max(10, best // 2), args.seconds, tap)
+                out["at_half_max"] = await _phase(system, max(10, best // 2), args.seconds, tap,
+                                                  args.sender_linger_ms)
         return out
     finally:
         await tap.stop()
@@ -344,6 +347,9 @@ def main() -> None:
     parser.add_argument("--current-env", action="append", default=[], metavar="NAME=VALUE",
                         help="a setting for `current` only, e.g. NOVACRON_KAFKA__LINGER_MS=0 "
                              "(with --before HEAD: the same tree with the default as comparison)")
+    parser.add_argument("--sender-linger-ms", type=int, default=PUBLISH_LINGER_MS,
+                        help="the samples' producer waits this long to fill a request, as the "
+                             "collect role's publisher does (default); 0: a request per sample")
     parser.add_argument("--no-drains", action="store_true")
     parser.add_argument("--bootstrap", default="127.0.0.1:9092")
     parser.add_argument("--py-spy", default=shutil.which("py-spy"),
@@ -354,6 +360,7 @@ def main() -> None:
     result: dict[str, Any] = {
         "rate": args.rate, "seconds": args.seconds, "backlog": args.backlog, "roles": args.roles,
         "instances_current": _instances(args.instances), "env_current": args.current_env,
+        "sender_linger_ms": args.sender_linger_ms,
         "services": SERVICES, "before_rev": resolve(args.before), "tree": resolve("HEAD"),
         "bench_env": BENCH_ENV, "load_average_start": [round(x, 2) for x in os.getloadavg()],
         "systems": {}}

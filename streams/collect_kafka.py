@@ -40,6 +40,11 @@ class Publisher(Protocol):
         ...
 
 
+PUBLISH_LINGER_MS = 5
+"""How long the publisher waits to fill a produce request: one request carries many samples
+from the receivers' concurrent requests (the workers' own hops send without a linger)."""
+
+
 class KafkaPublisher:
     """Publishes to the events' topics with acks=all, bounded by a timeout."""
 
@@ -56,7 +61,7 @@ class KafkaPublisher:
                 producer = kafka_clients.producer(
                     self.settings.kafka,
                     acks="all",
-                    linger_ms=5,
+                    linger_ms=PUBLISH_LINGER_MS,
                     max_batch_size=256 * 1024,
                     request_timeout_ms=int(self.timeout * 1000),
                 )
