@@ -68,7 +68,9 @@ class FollowedTopics:
     async def catch_up(self) -> None:
         """Fold every record the followed topics hold now."""
         async with self._lock:
-            if self._offsets is not None:
+            if self._readers:
+                if self._offsets is None:  # never "ready" with nothing read
+                    raise RuntimeError(f"{self.role}: followed topics caught up before start()")
                 # every topic's end offsets in one request (once per host batch), then folded
                 # topic by topic in the usual order
                 ends = await self._offsets.end_offsets(

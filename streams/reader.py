@@ -71,8 +71,8 @@ IDLE_FETCH_WAIT_MS = 500
 """How long the broker holds a reader's fetch while its topic has nothing new. A new record
 answers a held fetch at once, so this only sets how often an idle reader asks again: a role
 reads its followed topics all the time (govern: six, and the approvals), and at 100 ms they
-were half of govern's requests (fetches 106/s → 54/s at 1,000 samples/s in the end-to-end
-bench). End offsets come from another client, never behind a held fetch (TopicReader.start,
+made half of govern's fetches (106/s → 54/s at 1,000 samples/s in the end-to-end bench). End
+offsets come from another client, never behind a held fetch (TopicReader.start,
 FollowedTopics)."""
 
 

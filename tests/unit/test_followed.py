@@ -146,3 +146,11 @@ async def test_a_reader_without_its_own_end_offsets_client_refuses_to_ask_them()
 
 async def _ignore(records: list[ConsumerRecord]) -> None:
     return None
+
+
+async def test_a_catch_up_before_start_refuses_instead_of_reporting_ready() -> None:
+    log = MemoryLog(topics={KAFKA.topic("desired"): 1, KAFKA.topic("drift-ignores"): 1})
+    followed, _, _ = _govern(log)
+    with pytest.raises(RuntimeError, match="before start"):
+        await followed.catch_up()
+    assert not followed.ready.is_set()
