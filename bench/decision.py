@@ -5,7 +5,10 @@ tree (`git archive` of --baseline-rev, default: the commit the learn role's equi
 was recorded from, i.e. the code before the per-sample optimisations), each in a fresh
 interpreter, in interleaved rounds; per event both wall time and the thread's CPU time are taken
 (the machine is shared: wall-time tails include other people's work). Percentiles are over all
-events of all rounds of a tree.
+events of all rounds of a tree. The closed transitions are handed on every HOST_BATCH events, as
+the learn host does after each batch. After its path each interpreter also times a fixed
+pure-Python loop sized to the path's median (`machine_control_cpu`): the tail this machine adds to
+work that never varies; `machine_page_stalls` counts reads of memory the machine stalls.
 
 Run: python bench/decision.py [--samples 5000] [--rounds 3] [--model-dir var/models/dqn]
      [--baseline-rev REV]
@@ -37,6 +40,9 @@ from models.dqn.policy import QPolicy, init_weights, masked_argmax
 from schemas import MetricSample
 
 GOLDEN = ROOT / "tests" / "fixtures" / "learn_golden.json"
+HOST_BATCH = 20
+"""Events per host batch: the learn host hands the closed transitions to the trainer after each
+batch (streams/decision.py), so they do not pile up in the engine as in an undrained loop."""
 
 
 def _stats(ns: list[int]) -> dict[str, float]:
@@ -71,12 +77,14 @@ def _path(weights: dict[str, np.ndarray], version: str, samples: list[MetricSamp
     states: list[np.ndarray] = []
     masks: list[np.ndarray] = []
     gc.freeze()  # the inputs: not what a worker holds
-    for sample in samples:
+    for i, sample in enumerate(samples, 1):
         t0, c0 = time.perf_counter_ns(), time.thread_time_ns()
         engine.observe(sample)
         engine.decide(sample.resource_id, sample.event_time)
         cpu_ns.append(time.thread_time_ns() - c0)
         wall_ns.append(time.perf_counter_ns() - t0)
+        if i % HOST_BATCH == 0:  # as the learn host does after each batch (outside the timing)
+            engine.take_transitions()
         if not collect:
             continue
         state = engine.states.state(sample.resource_id)
@@ -87,22 +95,69 @@ def _path(weights: dict[str, np.ndarray], version: str, samples: list[MetricSamp
     return wall_ns, cpu_ns, states, masks
 
 
+def _spin(n: int) -> int:
+    total = 0
+    for i in range(n):
+        total += i * 3
+    return total
+
+
+def _control(target_ns: float, events: int) -> list[int]:
+    """The machine's own tail: thread CPU ns of a fixed pure-Python loop sized to `target_ns`
+    (the path's median), `events` times. Its work never varies, so its spread is the machine's
+    (interrupts, other tenants of the host), the part of the path's p99 no code change removes."""
+    n = 1000
+    for _ in range(2):  # the second pass corrects the first's cold start
+        probe = []
+        for _ in range(50):
+            c0 = time.thread_time_ns()
+            _spin(n)
+            probe.append(time.thread_time_ns() - c0)
+        n = max(1, int(n * target_ns / max(float(np.median(probe)), 1.0)))
+    out = []
+    for _ in range(events):
+        c0 = time.thread_time_ns()
+        _spin(n)
+        out.append(time.thread_time_ns() - c0)
+    return out
+
+
+def _page_stalls(pages: int = 16384, stall_us: float = 50.0) -> dict[str, dict[str, float]]:
+    """How often this machine stalls a read: one byte read per 4 KiB page of a buffer already
+    written (distinct pages), then the same byte as often (one page). On a virtual machine whose
+    host handles guest memory lazily, reads of distinct pages now and then stall for hundreds of
+    µs while reads of one page do not: a path touching more memory meets more such stalls."""
+    buf = np.ones(pages * 4096, dtype=np.uint8)
+    out = {}
+    for name, step in (("distinct_pages", 4096), ("same_page", 0)):
+        ns = np.empty(pages, dtype=np.int64)
+        for j in range(pages):
+            t0 = time.perf_counter_ns()
+            buf[j * step]
+            ns[j] = time.perf_counter_ns() - t0
+        us = ns / 1000.0
+        out[name] = {"reads": pages, "stalls_over_50us": int((us > stall_us).sum()),
+                     "p99_us": round(float(np.percentile(us, 99)), 2),
+                     "max_us": round(float(us.max()), 1)}
+    return out
+
+
 def _run_tree(tree: Path, args: argparse.Namespace) -> dict[str, list[int]]:
     return run_workload(__file__, tree, "--samples", str(args.samples),
                         "--model-dir", str(args.model_dir.resolve()))
 
 
 def _compare(args: argparse.Namespace, rev: str) -> dict[str, Any]:
-    runs: dict[str, dict[str, list[int]]] = {name: {"wall": [], "cpu": []}
+    runs: dict[str, dict[str, list[int]]] = {name: {"wall": [], "cpu": [], "control": []}
                                              for name in ("baseline", "current")}
     with tempfile.TemporaryDirectory(prefix="novacron-decision-bench-") as tmp:
         trees = {"baseline": export_tree(rev, Path(tmp)), "current": ROOT}
         for _ in range(args.rounds):
             for name, tree in trees.items():
                 out = _run_tree(tree, args)
-                runs[name]["wall"] += out["wall"]
-                runs[name]["cpu"] += out["cpu"]
-    return {name: {"wall": _stats(r["wall"]), "cpu": _stats(r["cpu"])}
+                for key in runs[name]:
+                    runs[name][key] += out.get(key, [])
+    return {name: {key: _stats(values) for key, values in r.items() if values}
             for name, r in runs.items()}
 
 
@@ -129,7 +184,8 @@ def main() -> None:
     samples = _samples(args.samples)
     if args.workload:  # one round, in a fresh interpreter on one tree
         wall_ns, cpu_ns, _, _ = _path(weights, version, samples)
-        print(json.dumps({"wall": wall_ns, "cpu": cpu_ns}))
+        control = _control(float(np.median(cpu_ns)), len(cpu_ns))
+        print(json.dumps({"wall": wall_ns, "cpu": cpu_ns, "control": control}))
         return
     if args.profile_workload:  # the same loop under cProfile
         with cProfile.Profile() as prof:
@@ -178,6 +234,8 @@ def main() -> None:
         "engine_decide_cpu": compared["current"]["cpu"],
         "baseline_engine_decide": compared["baseline"]["wall"],
         "baseline_engine_decide_cpu": compared["baseline"]["cpu"],
+        "machine_control_cpu": compared["current"]["control"],
+        "machine_page_stalls": _page_stalls(),
         "numpy_forward_masked": _stats(numpy_ns),
         "torch_eager_forward_masked": _stats(torch_ns),
         "train_step_batch64": _stats(step_ns),
