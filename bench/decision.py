@@ -124,9 +124,9 @@ def _control(target_ns: float, events: int) -> list[int]:
 
 def _page_stalls(pages: int = 16384, stall_us: float = 50.0) -> dict[str, dict[str, float]]:
     """How often this machine stalls a read: one byte read per 4 KiB page of a buffer already
-    written (distinct pages), then the same byte as often (one page). On a virtual machine whose
-    host handles guest memory lazily, reads of distinct pages now and then stall for hundreds of
-    µs while reads of one page do not: a path touching more memory meets more such stalls."""
+    written (distinct pages), then the same byte as often (one page). On the virtual machine
+    these rows were measured on, reads of distinct pages now and then stall for hundreds of µs
+    while reads of one page do not: a path touching more memory meets more such stalls."""
     buf = np.ones(pages * 4096, dtype=np.uint8)
     out = {}
     for name, step in (("distinct_pages", 4096), ("same_page", 0)):
