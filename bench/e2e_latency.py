@@ -10,7 +10,8 @@ Each system runs as real processes on its own topic prefix and data folder:
   compute (bench/_e2e_plain.py): the baseline.
 
 On each: an open-loop producer sends `--rate` metric samples/s for `--seconds` (100 services,
-every fifth overloaded); latency runs from each sample's scheduled send time to the Kafka
+every fifth overloaded; every `--sender-tick-ms` the samples then due, in one request); latency
+runs from each sample's scheduled send time (the tick's wait included) to the Kafka
 CreateTime of the first decision, verdict, action and outcome of its chain (and per hop from the
 events' `produced_at`, where the tree stamps it). Then the maximum sustained throughput of learn
 (a backlog of `--backlog` samples: events/s until the group committed them) and govern (a backlog
@@ -51,6 +52,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _e2e_load import (  # noqa: E402
+    Pace,
     Tap,
     committed_all,
     drain_govern,
@@ -221,7 +223,7 @@ async def _settle(system: System, timeout: float = 120) -> float:
     return round(time.monotonic() - t0, 1)
 
 
-async def _phase(system: System, rate: float, seconds: float, tap: Tap, linger_ms: int,
+async def _phase(system: System, rate: float, seconds: float, tap: Tap, pace: Pace,
                  py_spy: str | None = None) -> dict[str, Any]:
     """Latency at a fixed rate, with the CPU each process used and the load average; learn's
     backlog when the sender stops says whether the rate was sustained."""
@@ -230,7 +232,7 @@ async def _phase(system: System, rate: float, seconds: float, tap: Tap, linger_m
     tap.seen.clear()
     samplers = {p.name: Sampler(py_spy, p.popen.pid, seconds, system.workdir / f"{p.name}.spy")
                 for p in system.procs if py_spy and p.name in ("ingest", "learn", "govern")}
-    scheduled, sent = await open_loop(system.kafka, rate, seconds, SERVICES, linger_ms)
+    scheduled, sent = await open_loop(system.kafka, rate, seconds, SERVICES, pace)
     late = max((sent[k] - at for k, at in scheduled.items()), default=0.0)
     lag = await _lag(system)
     drained = await _settle(system)
@@ -264,14 +266,15 @@ async def measure(system: System, args: argparse.Namespace) -> dict[str, Any]:
         await open_loop(system.kafka, min(args.rate, 200), 5, SERVICES)  # warm-up
         await asyncio.sleep(3)
         spy = args.py_spy if system.name == "current" else None
+        pace = Pace(tick_ms=args.sender_tick_ms, linger_ms=args.sender_linger_ms)
         out: dict[str, Any] = {"at_rate": await _phase(system, args.rate, args.seconds, tap,
-                                                       args.sender_linger_ms, spy)}
+                                                       pace, spy)}
         if not args.no_drains and system.name != "before":
             out["max_throughput"] = await _drains(system, args.backlog, tap)
             if system.name == "current":
                 best = out["max_throughput"]["learn"]["events_per_s"]  # metrics feed learn
                 out["at_half_max"] = await _phase(system, max(10, best // 2), args.seconds, tap,
-                                                  args.sender_linger_ms)
+                                                  pace)
         return out
     finally:
         await tap.stop()
@@ -347,9 +350,14 @@ def main() -> None:
     parser.add_argument("--current-env", action="append", default=[], metavar="NAME=VALUE",
                         help="a setting for `current` only, e.g. NOVACRON_KAFKA__LINGER_MS=0 "
                              "(with --before HEAD: the same tree with the default as comparison)")
-    parser.add_argument("--sender-linger-ms", type=int, default=PUBLISH_LINGER_MS,
-                        help="the samples' producer waits this long to fill a request, as the "
-                             "collect role's publisher does (default); 0: a request per sample")
+    parser.add_argument("--sender-tick-ms", type=float, default=Pace.tick_ms,
+                        help="the sender wakes this often and hands over every sample then due, "
+                             "in one request (the wait is in the latencies); 0: a wake-up per "
+                             f"sample (with --sender-linger-ms {PUBLISH_LINGER_MS}: the rows "
+                             "before 7 Dec, seventh session)")
+    parser.add_argument("--sender-linger-ms", type=int, default=Pace.linger_ms,
+                        help="the samples' producer waits this long to fill a request (the "
+                             f"collect role's publisher lingers {PUBLISH_LINGER_MS} ms)")
     parser.add_argument("--no-drains", action="store_true")
     parser.add_argument("--bootstrap", default="127.0.0.1:9092")
     parser.add_argument("--py-spy", default=shutil.which("py-spy"),
@@ -360,7 +368,7 @@ def main() -> None:
     result: dict[str, Any] = {
         "rate": args.rate, "seconds": args.seconds, "backlog": args.backlog, "roles": args.roles,
         "instances_current": _instances(args.instances), "env_current": args.current_env,
-        "sender_linger_ms": args.sender_linger_ms,
+        "sender_linger_ms": args.sender_linger_ms, "sender_tick_ms": args.sender_tick_ms,
         "services": SERVICES, "before_rev": resolve(args.before), "tree": resolve("HEAD"),
         "bench_env": BENCH_ENV, "load_average_start": [round(x, 2) for x in os.getloadavg()],
         "systems": {}}
