@@ -24,6 +24,9 @@ class RoleSpec:
     description: str
     wiring: tuple[str, ...]
     forbidden: tuple[str, ...]
+    uvloop: bool = True
+    """Run on uvloop (faster sockets); False: the standard event loop, whose child processes can
+    lead process groups of their own (runbooks/children.py: uvloop cannot start one)."""
 
 
 ROLES: dict[str, RoleSpec] = {
@@ -54,6 +57,7 @@ ROLES: dict[str, RoleSpec] = {
             "executor: runs actions as runbooks and workflows, at most once per action id",
             ("streams.executor",),
             ("torch", "regopy"),
+            uvloop=False,  # its effectors' programs: a process group each, not a session
         ),
         RoleSpec(
             "collect",

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from agents.collectors.config import CollectorConfig
@@ -24,6 +24,7 @@ from policies.registry import RegistryConfig
 from schemas.codec import Codec
 from schemas.edge import EdgeRules
 from sinks.config import AuditConfig, ClickHouseConfig, SinkConfig, SqlLimits
+from streams.roles import ROLES
 
 __all__ = ["CheckpointPolicy", "ExecutorKafkaConfig", "HostConfig", "KafkaConfig",
            "OnlineTrainingConfig", "Settings", "WebConfig"]
@@ -247,6 +248,13 @@ class Settings(BaseSettings):
     """Runbook execution: runbook mapping, library, defaults, secrets (execute role)."""
     executor_kafka: ExecutorKafkaConfig = Field(default_factory=ExecutorKafkaConfig)
     """How the execute role consumes actions: concurrency, Kafka retries, approvals cache."""
+    nice: dict[str, Annotated[int, Field(ge=0, le=19)]] = Field(
+        default_factory=lambda: {"execute": 10})
+    """CPU priority of a role's worker and of every program it starts, as `nice -n` gives it
+    (0–19, larger is lower; a role not named runs at 0), e.g. `NOVACRON_NICE='{"execute": 0}'`.
+    The execute role's effectors (git, terraform) are throughput work beside the latency of the
+    decision path: where roles share a CPU scheduler they take what the other roles leave. It
+    orders processes in one CPU cgroup only (one container, or one host without CPU cgroups)."""
     gitops: GitopsConfig = Field(default_factory=GitopsConfig)
     """The GitOps reconciler: repository, branch, folder, polling, webhook secret (govern role)."""
     deploy_watch: DeployWatchConfig = Field(default_factory=DeployWatchConfig)
@@ -294,6 +302,13 @@ class Settings(BaseSettings):
         if path.is_file():
             return path.read_text(encoding="utf-8").strip() or None
         return None
+
+    @field_validator("nice")
+    @classmethod
+    def _nice_names_roles(cls, value: dict[str, int]) -> dict[str, int]:
+        if unknown := sorted(set(value) - set(ROLES)):
+            raise ValueError(f"nice names no role {unknown}; the roles: {', '.join(ROLES)}")
+        return value
 
     @model_validator(mode="after")
     def _edge_age_follows_retention(self) -> Settings:

@@ -12,7 +12,7 @@ from streams.roles import ROLES, install_import_guard
 from streams.settings import Settings
 from streams.stopping import start_stop_deadline
 
-__all__ = ["build_worker", "run_worker"]
+__all__ = ["build_worker", "lower_priority", "run_worker"]
 
 
 def build_worker(role: str, settings: Settings | None = None, web_port: int | None = None):  # type: ignore[no-untyped-def]
@@ -36,15 +36,24 @@ def build_worker(role: str, settings: Settings | None = None, web_port: int | No
     return app
 
 
+def lower_priority(role: str, settings: Settings) -> None:
+    """Take the role's `nice` setting (streams/settings.py). Called before any thread starts:
+    Linux keeps a nice value per thread, and new threads and child processes inherit it."""
+    if niceness := settings.nice.get(role, 0):
+        os.nice(niceness)
+
+
 def run_worker(
     role: str, settings: Settings | None = None, loglevel: str = "info", web_port: int | None = None
 ) -> None:
-    """Run one role until SIGTERM/SIGINT (uvloop, Faust worker), then stop within the bound."""
+    """Run one role until SIGTERM/SIGINT (Faust worker, on uvloop unless the role says not),
+    then stop within the bound."""
     import faust
     import uvloop
 
     settings = settings or Settings()
     stop_timeout = settings.host.stop_timeout_seconds
+    lower_priority(role, settings)
 
     class BoundedWorker(faust.Worker):  # type: ignore[misc]
         """Faust's worker, but stopping (from the first signal on) has a deadline."""
@@ -56,7 +65,8 @@ def run_worker(
                 self.deadline = start_stop_deadline(stop_timeout)
             await super().on_stop()
 
-    uvloop.install()
+    if ROLES[role].uvloop:
+        uvloop.install()
     app = build_worker(role, settings, web_port)
     os.makedirs(settings.data_dir / "faust" / role, exist_ok=True)
     logging.getLogger("aiokafka").setLevel(logging.WARNING)

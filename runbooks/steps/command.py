@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import signal
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from runbooks import children
 from runbooks.runtime import EngineConfig, StepContext
 from schemas.errors import NonRetryableError, RetryableError
 
@@ -57,34 +56,26 @@ def _check(argv: Sequence[str], ctx: StepContext) -> None:
         raise NonRetryableError(f"step {ctx.step.id}: an argument contains a NUL byte")
 
 
-async def _kill(proc: asyncio.subprocess.Process) -> None:
-    # the child leads its own session, so the whole group dies (shell scripts' children too)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    await proc.wait()
-
-
 async def run_command(ctx: StepContext) -> dict[str, Any]:
     """Run the step's argv; an unexpected exit code is retryable unless listed non-retryable."""
     argv = render_argv(ctx)
     _check(argv, ctx)
     env = child_env({str(k): str(v) for k, v in (ctx.param("env") or {}).items()})
     try:
-        proc = await asyncio.create_subprocess_exec(
+        proc = await children.start(
             *argv,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             env=env,
             cwd=ctx.param("cwd"),
-            start_new_session=True,
         )
     except OSError as exc:  # not found, not executable, argument too long
         raise NonRetryableError(f"cannot run {argv[0]!r}: {exc.strerror or exc}") from exc
     try:
         out, err = await proc.communicate()
     except BaseException:
-        await _kill(proc)
+        await children.kill_group(proc)  # a shell script's children too
         raise
     stdout = ctx.clip(out.decode(errors="replace"))
     output = {"exit_code": proc.returncode, "stdout": stdout}

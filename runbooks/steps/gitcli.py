@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+from runbooks import children
 from runbooks.effectors import GitConfig
 from runbooks.interpolate import Redactor
 from schemas.errors import BackendUnavailable, NonRetryableError
@@ -68,16 +69,14 @@ class Workcopy:
         """`run` with stdout as bytes (file contents, not text)."""
         argv = [self.config.binary, "-c", "protocol.ext.allow=never",
                 "-c", "core.hooksPath=/dev/null", *args]
-        proc = await asyncio.create_subprocess_exec(
-            *argv, cwd=cwd or self.root, env=self._env(), start_new_session=True,
+        proc = await children.start(
+            *argv, cwd=cwd or self.root, env=self._env(),
             stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
         try:
             out, err = await asyncio.wait_for(proc.communicate(stdin), self.config.timeout)
         except BaseException:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
+            await children.kill_group(proc)  # git's own children too (ssh, a remote helper)
             raise
         code = proc.returncode or 0
         if check and code != 0:

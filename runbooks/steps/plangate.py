@@ -10,7 +10,6 @@ the runbooks layer stays free of policies). Any error, timeout or unreadable ans
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import shutil
 import sys
 import tempfile
@@ -20,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from runbooks import children
 from runbooks.effectors import TerraformConfig
 from runbooks.steps.verdict import PlanVerdict
 
@@ -52,17 +52,15 @@ class SubprocessPlanGate:
 
     async def _ask(self, argv: list[str]) -> PlanVerdict:
         try:
-            proc = await asyncio.create_subprocess_exec(
+            proc = await children.start(
                 *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE, start_new_session=True)
+                stderr=asyncio.subprocess.PIPE)
         except OSError as exc:
             return PlanVerdict(False, [f"plan gate could not start: {exc.strerror or exc}"])
         try:
             out, err = await asyncio.wait_for(proc.communicate(), self.config.gate_timeout)
         except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
+            await children.kill_group(proc)
             return PlanVerdict(False, [f"plan gate timed out after {self.config.gate_timeout:g}s"])
         try:
             answer = orjson.loads(out.decode().strip().splitlines()[-1])

@@ -30,6 +30,7 @@ from typing import Any
 
 import orjson
 
+from runbooks import children
 from runbooks.effectors import TerraformConfig
 from runbooks.runtime import StepContext, StepHandler
 from runbooks.steps.gitrepo import PostConditionFailed
@@ -84,16 +85,14 @@ class _Terraform:
         return env
 
     async def run(self, *args: str) -> tuple[int, str, str]:
-        proc = await asyncio.create_subprocess_exec(
+        proc = await children.start(
             self.config.binary, *args, cwd=self.workdir, env=self._env(),
             stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE, start_new_session=True)
+            stderr=asyncio.subprocess.PIPE)
         try:
             out, err = await asyncio.wait_for(proc.communicate(), self.config.timeout)
         except BaseException:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, 9)
-            await proc.wait()
+            await children.kill_group(proc)  # its providers too
             raise
         return proc.returncode or 0, out.decode(errors="replace"), err.decode(errors="replace")
 
