@@ -17,16 +17,17 @@ from runbooks import children
 from streams.roles import ROLES
 from streams.settings import Settings
 
-# prints its own session and process group, then starts a grandchild that outlives it unless killed
-PROBE = "import os, subprocess, sys, time; print(os.getsid(0), os.getpgid(0), flush=True); " \
-        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); time.sleep(60)"
+# starts a grandchild that outlives it unless killed, then prints its own session and process
+# group: once the line is read, both processes exist (no waiting on the machine's speed)
+PROBE = "import os, subprocess, sys, time; " \
+        "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); " \
+        "print(os.getsid(0), os.getpgid(0), flush=True); time.sleep(60)"
 
 
 async def _ids_and_group_kill() -> tuple[int, int, int, list[int]]:
     proc = await children.start(sys.executable, "-c", PROBE, stdout=asyncio.subprocess.PIPE)
     assert proc.stdout is not None
     sid, pgid = map(int, (await proc.stdout.readline()).split())
-    await asyncio.sleep(0.3)  # the grandchild has started
     members = _group_members(proc.pid)
     await children.kill_group(proc)
     await proc.stdout.read()  # EOF once the group is gone: its pipe closes with the loop
