@@ -207,8 +207,23 @@ class DeployWatch(AgentBase):
 
     # --- state ---------------------------------------------------------------------------------
     def state_key(self, event: Event) -> str | None:
-        if isinstance(event, MetricSample | Insight | Outcome):
-            return event.resource_id or None
+        """The resource whose state the input can change, else None: the host then neither
+        tracks nor saves a key for it. An executor's outcome may open a window and an
+        application's sample records its status; another sample or an anomaly changes state
+        only where a window is open (a breach count, a proposal), and a sample only with a
+        latency SLO set. Keying every sample saved each watched service once per sample (the
+        default policy saves a touched key before each commit), unchanged: with every role at
+        1,000 samples/s, 7,488 learn state records in 30 s against 3,039 (bench/README.md)."""
+        rid = getattr(event, "resource_id", None) or None
+        if isinstance(event, Outcome) or rid is None:
+            return rid
+        if isinstance(event, MetricSample):
+            if event.resource_type == APP_TYPE:
+                return rid
+            watched = bool(self.windows.get(rid))
+            return rid if watched and self.config.latency_slo_ms is not None else None
+        if isinstance(event, Insight):
+            return rid if self.windows.get(rid) else None
         return None
 
     def snapshot(self, key: str) -> bytes | None:

@@ -219,3 +219,25 @@ def test_an_executor_commit_window_closes_and_survives_a_restart() -> None:
     _, decision = again.handle(anomaly("svc-pay", 25))
     assert decision.params == {"runbook": "gitops-revert", "commit": SHA,  # type: ignore[attr-defined]
                                "repository": "config"}
+
+
+def test_only_an_input_that_can_change_the_watch_names_a_key() -> None:
+    """The host saves the key an input names before committing it: a sample that changes
+    nothing names none, so a watched service is not saved once per sample."""
+    w = watch()
+    assert w.state_key(latency("svc-cart", 0, 900)) is None  # nothing watched yet
+    assert w.state_key(anomaly("svc-cart", 0)) is None
+    assert w.state_key(committed()) == "svc-cart"  # may open a window
+    w.handle(committed())
+    before = w.snapshot("svc-cart")
+    assert w.state_key(latency("svc-cart", 1, 900)) is None  # no latency SLO: no breach count
+    assert w.handle(latency("svc-cart", 1, 900)) == [] and w.snapshot("svc-cart") == before
+    assert w.state_key(anomaly("svc-cart", 1)) == "svc-cart"  # may propose in the open window
+    assert w.state_key(anomaly("svc-other", 1)) is None
+    slo = watch(latency_slo_ms=250)
+    slo.handle(committed())
+    assert slo.state_key(latency("svc-cart", 1, 900)) == "svc-cart"  # counts breaches
+    assert slo.state_key(latency("svc-other", 1, 900)) is None
+    app = app_sample({"metadata": {"name": "shop"}, "status": {"history": [
+        {"id": 1, "revision": "aaa"}]}})
+    assert w.state_key(app) == "shop"  # its status is remembered
