@@ -52,6 +52,13 @@ class GitConfig(BaseModel):
     """Largest file a git step reads or writes."""
     timeout: float = Field(default=120.0, gt=0)
     """Seconds one git command may take."""
+    max_batch: int = Field(default=32, ge=1, le=1000)
+    """Most commit steps on one remote branch that share a clone, a push and the verifying
+    fetch (each keeps its own commit and post-condition); 1: every step pushes alone."""
+    keep_clone: bool = True
+    """Keep one clone per remote branch between batches (fetched, and reset when the remote
+    moved, before each); false: a fresh clone for every batch. A kept clone is removed when
+    anything in a batch fails, and when the worker exits."""
 
 
 class TerraformConfig(BaseModel):

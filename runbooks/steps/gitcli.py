@@ -1,8 +1,9 @@
 """A git working copy driven through the git CLI (argv only, never a shell), for `git` steps.
 
 Every command runs with prompts off and the `ext::` transport disabled (a repository URL must not
-be able to start a program), in a fresh clone per step attempt, so concurrent actions never
-share a working tree.
+be able to start a program). A working copy is used by one batch of steps at a time: a fresh
+clone (`clone`), or the clone a branch's committer keeps between batches
+(`runbooks.steps.gitbatch`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from runbooks.effectors import GitConfig
 from runbooks.interpolate import Redactor
 from schemas.errors import BackendUnavailable, NonRetryableError
 
-__all__ = ["GitError", "Workcopy", "clone", "trailers"]
+__all__ = ["GitError", "Workcopy", "clone", "clone_into", "trailers"]
 
 _TRAILER = re.compile(r"^([A-Za-z0-9-]+): (.*)$")
 _ENV_KEEP = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "SSH_AUTH_SOCK", "GIT_SSH_COMMAND")
@@ -103,38 +104,59 @@ class Workcopy:
 
     async def find(self, keys: dict[str, str], ref: str | None = None) -> str | None:
         """The newest commit on the branch whose trailers hold every key: value given."""
-        first = next(iter(keys.items()))
-        code, out = await self.run(
-            "log", "--format=%H%x1f%B%x1e", "--fixed-strings", f"--grep={first[0]}: {first[1]}",
-            ref or f"origin/{self.branch}", check=False)
+        return (await self.find_all([keys], ref))[0]
+
+    async def find_all(self, wanted: list[dict[str, str]], ref: str | None = None
+                       ) -> list[str | None]:
+        """For each set of trailers, the newest commit on the branch holding them all (one
+        `git log`, its `--grep`s on each set's first trailer)."""
+        if not wanted:
+            return []
+        greps = [f"--grep={k}: {v}" for k, v in (next(iter(keys.items())) for keys in wanted)]
+        code, out = await self.run("log", "--format=%H%x1f%B%x1e", "--fixed-strings", *greps,
+                                   ref or f"origin/{self.branch}", check=False)
+        found: list[str | None] = [None] * len(wanted)
         for record in out.split("\x1e") if code == 0 else []:
             sha, _, body = record.strip().partition("\x1f")
-            found = trailers(body)
-            if sha and all(found.get(k) == v for k, v in keys.items()):
-                return sha
-        return None
+            have = trailers(body)
+            for i, keys in enumerate(wanted):
+                if sha and found[i] is None and all(have.get(k) == v for k, v in keys.items()):
+                    found[i] = sha
+        return found
 
     async def is_on_remote(self, sha: str) -> tuple[bool, str]:
         """(whether the commit is on the remote branch now, the remote head)."""
         head = await self.fetch()
+        if head == sha:
+            return True, head
         code, _ = await self.run("merge-base", "--is-ancestor", sha, head, check=False)
         return code == 0, head
 
+    async def commits(self, count: int, ref: str = "HEAD") -> list[str]:
+        """The ids of the newest `count` commits of `ref`'s first-parent line, newest first."""
+        _, out = await self.run("rev-list", "--first-parent", f"--max-count={count}", ref)
+        return out.split()
+
     async def show(self, sha: str, path: str) -> bytes | None:
-        """A file's bytes at a commit, or None when it does not exist there (one `cat-file
-        --batch` process: an action reads files several times, and each git process costs a
-        few milliseconds of CPU)."""
-        name = f"{sha}:{path}"
-        if "\n" in name:  # one object name per line on --batch's input
-            raise GitError(f"cannot read {name!r}: a newline in the name")
-        _, out = await self.run_bytes("cat-file", "--batch", stdin=name.encode() + b"\n")
-        header, _, rest = out.partition(b"\n")
-        fields = header.split(b" ")
-        if len(fields) == 3 and fields[1] == b"blob" and fields[2].isdigit():
-            return rest[:int(fields[2])]
-        if header.endswith(b" missing"):
-            return None
-        raise GitError(f"cannot read {name!r}: git cat-file says {header[:200]!r}")
+        """A file's bytes at a commit, or None when it does not exist there."""
+        return (await self.show_many([(sha, path)]))[0]
+
+    async def show_many(self, names: list[tuple[str, str]]) -> list[bytes | None]:
+        """Files' bytes at commits ((commit, path) pairs; None: not there), all through one
+        `cat-file --batch` process: each git process costs milliseconds of CPU."""
+        lines = [f"{sha}:{path}" for sha, path in names]
+        bad = next((name for name in lines if "\n" in name), None)
+        if bad is not None:  # one object name per line on --batch's input
+            raise GitError(f"cannot read {bad!r}: a newline in the name")
+        if not lines:
+            return []
+        _, out = await self.run_bytes("cat-file", "--batch",
+                                      stdin="".join(n + "\n" for n in lines).encode())
+        found, at = [], 0
+        for name in lines:
+            content, at = _batch_entry(out, at, name)
+            found.append(content)
+        return found
 
     async def push(self, refspec: str) -> bool:
         """Push; False when the remote refused because the branch moved (fetch and retry)."""
@@ -145,16 +167,35 @@ class Workcopy:
         return False
 
 
+def _batch_entry(out: bytes, at: int, name: str) -> tuple[bytes | None, int]:
+    """One answer of `cat-file --batch` at offset `at`: (the blob's bytes or None, next offset)."""
+    end = out.find(b"\n", at)
+    header = out[at:end if end >= 0 else len(out)]
+    fields = header.split(b" ")
+    if len(fields) == 3 and fields[1] == b"blob" and fields[2].isdigit():
+        size = int(fields[2])
+        return out[end + 1:end + 1 + size], end + 2 + size  # the content, then a newline
+    if end >= 0 and header.endswith(b" missing"):
+        return None, end + 1
+    raise GitError(f"cannot read {name!r}: git cat-file says {header[:200]!r}")
+
+
+async def clone_into(config: GitConfig, remote: str, branch: str, redactor: Redactor,
+                     folder: Path) -> Workcopy:
+    """A clone of `branch` at `folder`/wc; its `origin/<branch>` is the remote's head as of the
+    clone (no fetch is needed right after)."""
+    work = Workcopy(config, folder / "wc", remote, branch, redactor)
+    await work.run("clone", "--quiet", "--no-tags", "--single-branch", "--branch", branch,
+                   "--", remote, str(work.root), cwd=folder)
+    return work
+
+
 @contextlib.asynccontextmanager
 async def clone(config: GitConfig, remote: str, branch: str, redactor: Redactor
                 ) -> AsyncIterator[Workcopy]:
-    """A fresh clone of `branch` in a private temporary folder, removed afterwards; its
-    `origin/<branch>` is the remote's head as of the clone (no fetch is needed right after)."""
+    """A fresh clone of `branch` in a private temporary folder, removed afterwards."""
     folder = Path(tempfile.mkdtemp(prefix="novacron-git-"))
     try:
-        work = Workcopy(config, folder / "wc", remote, branch, redactor)
-        await work.run("clone", "--quiet", "--no-tags", "--single-branch", "--branch", branch,
-                       "--", remote, str(work.root), cwd=folder)
-        yield work
+        yield await clone_into(config, remote, branch, redactor, folder)
     finally:
         shutil.rmtree(folder, ignore_errors=True)

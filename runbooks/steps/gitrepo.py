@@ -12,11 +12,14 @@ The GitOps-native effector: ArgoCD or Flux (or the simulator's reconciler) appli
       message: scale ${resource_id} by ${delta}   # values must be plain tokens (ids, numbers)
       review:  false                  # true: push a review branch, wait for approval, merge
 
-Each commit carries the trailers `NovaCron-Action-Id`, `NovaCron-Correlation-Id` and
-`NovaCron-Step`. A step that finds its own commit already on the branch does not commit again
-(redelivery, a crash after the push), so git steps are idempotent. `revert` reverts the commit
-another step of the same action made (default: the step it compensates); `revert_commit` rolls
-back a commit named by id (a deploy gone wrong), see `runbooks.steps.gitrevert`.
+Commit steps waiting on one remote branch share a clone, a push and the verifying fetch, each
+with its own commit (`runbooks.steps.gitbatch`); a `review` commit and a `revert` use a fresh
+clone of their own. Each commit carries the trailers `NovaCron-Action-Id`,
+`NovaCron-Correlation-Id` and `NovaCron-Step`. A step that finds its own commit already on the
+branch does not commit again (redelivery, a crash after the push), so git steps are idempotent.
+`revert` reverts the commit another step of the same action made (default: the step it
+compensates); `revert_commit` rolls back a commit named by id (a deploy gone wrong), see
+`runbooks.steps.gitrevert`.
 
 Post-condition: the commit is on the remote branch after a fresh fetch, and the file at that
 commit holds every changed value; otherwise the step fails with what it observed.
@@ -26,7 +29,7 @@ from __future__ import annotations
 
 import re
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import yaml
@@ -39,8 +42,9 @@ from runbooks.steps.gitcli import Workcopy, clone
 from schemas import Approval, Outcome, utc_now
 from schemas.errors import NonRetryableError, RetryableError
 
-__all__ = ["GIT_ACTIONS", "PostConditionFailed", "identity", "render_message", "render_path",
-           "run_git_change"]
+__all__ = ["GIT_ACTIONS", "BranchSpec", "PostConditionFailed", "commit_message", "dump_file",
+           "edit", "identity", "Landed", "load_file", "post_condition", "render_message",
+           "render_path", "run_git_change", "write_commit"]
 
 GIT_ACTIONS = frozenset({"commit", "revert", "revert_commit", "verify_revert"})
 """What a git step can do (its `action`)."""
@@ -105,12 +109,15 @@ def identity(ctx: StepContext) -> dict[str, str]:
     }
 
 
-def _message(subject: str, keys: dict[str, str]) -> bytes:
+def commit_message(subject: str, keys: dict[str, str]) -> bytes:
+    """The commit message: the subject, a blank line, the trailers."""
     trailer = "\n".join(f"{k}: {v}" for k, v in keys.items())
     return f"{subject}\n\n{trailer}\n".encode()
 
 
-def _load(raw: bytes | None, path: str, ctx: StepContext) -> Any:
+def load_file(raw: bytes | None, path: str, ctx: StepContext) -> Any:
+    """A repository file's document (None: no file); NonRetryableError when it is too large or
+    not valid YAML / JSON: a file the step cannot read is never overwritten."""
     if raw is None:
         return None
     limit = ctx.config.effectors.git.max_file_bytes
@@ -125,14 +132,32 @@ def _load(raw: bytes | None, path: str, ctx: StepContext) -> Any:
                                 f"{path.rsplit('.', 1)[-1].upper()}: {exc}") from exc
 
 
-def _dump(doc: Any, path: str) -> bytes:
+def dump_file(doc: Any, path: str) -> bytes:
+    """A document as the bytes of a repository file (JSON or YAML, by the path's suffix)."""
     if path.endswith(".json"):
         return orjson.dumps(doc, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
     return yaml.safe_dump(doc, sort_keys=False, default_flow_style=False,
                           allow_unicode=True).encode()
 
 
-class _Spec:
+def edit(ctx: StepContext, path: str, changes: list[Any], raw: bytes | None
+         ) -> tuple[Any, Any, dict[str, Any]]:
+    """(the document before, after the step's changes, the values the changes set) for the
+    file's current bytes (None: no file yet, the step's `create` document is the start)."""
+    before = load_file(raw, path, ctx)
+    if before is None:
+        before = ctx.param("create")
+        if before is None:
+            raise NonRetryableError(f"step {ctx.step.id}: {path} does not exist on the branch "
+                                    "and the step has no `create` document")
+    try:
+        after, expected = apply_changes(before, changes)
+    except EditError as exc:
+        raise NonRetryableError(f"step {ctx.step.id}: {path}: {exc}") from exc
+    return before, after, expected
+
+
+class BranchSpec:
     """The step's parameters, filled and checked."""
 
     def __init__(self, ctx: StepContext) -> None:
@@ -148,14 +173,16 @@ class _Spec:
 async def run_git_change(ctx: StepContext, op: str) -> dict[str, Any]:
     """Commit (or revert) this step's own change in the config repository and verify it on the
     remote (`op` is "commit" or "revert"; `runbooks.steps.gitrevert.run_git` dispatches)."""
-    spec = _Spec(ctx)
+    spec = BranchSpec(ctx)
     async with clone(ctx.config.effectors.git, spec.repo, spec.branch, ctx.redactor) as work:
         if op == "revert":
             return await _revert(ctx, work, spec)
         return await _commit(ctx, work, spec)
 
 
-async def _commit(ctx: StepContext, work: Workcopy, spec: _Spec) -> dict[str, Any]:
+async def _commit(ctx: StepContext, work: Workcopy, spec: BranchSpec) -> dict[str, Any]:
+    """A commit for review: on a review branch of its own, merged once a person approves
+    (the commit steps without review go through `runbooks.steps.gitbatch`)."""
     path = render_path(str(ctx.step.parameters.get("file", "")), ctx)
     changes = render_changes(ctx.step.parameters.get("changes"), ctx.interp, f"step {ctx.step.id}")
     keys = identity(ctx)
@@ -163,53 +190,49 @@ async def _commit(ctx: StepContext, work: Workcopy, spec: _Spec) -> dict[str, An
     if done is not None:  # redelivered or resumed: the change is there already
         return await _verify(ctx, work, spec, done, path, None, already=True)
     subject = render_message(str(ctx.step.parameters.get("message") or ""), ctx)
-    for _ in range(ctx.config.effectors.git.push_attempts):
-        before = _load(await work.show("HEAD", path), path, ctx)
-        if before is None:
-            before = ctx.param("create")
-            if before is None:
-                raise NonRetryableError(f"step {ctx.step.id}: {path} does not exist on "
-                                        f"{spec.branch} and the step has no `create` document")
-        try:
-            after, expected = apply_changes(before, changes)
-        except EditError as exc:
-            raise NonRetryableError(f"step {ctx.step.id}: {path}: {exc}") from exc
-        if after == before and await work.show("HEAD", path) is not None:
-            return await _verify(ctx, work, spec, await work.head(), path, expected,
-                                 unchanged=True)
-        sha = await _write_commit(work, path, after, _message(subject, keys))
-        if spec.review:
-            return await _review(ctx, work, spec, sha, path, expected)
-        if await work.push(f"HEAD:refs/heads/{spec.branch}"):
-            return await _verify(ctx, work, spec, sha, path, expected)
-        await work.reset_to_remote()  # the branch moved: apply the change again on its head
-    raise RetryableError(f"step {ctx.step.id}: {spec.branch} kept moving; "
-                         f"{ctx.config.effectors.git.push_attempts} pushes were refused")
+    raw = await work.show("HEAD", path)
+    before, after, expected = edit(ctx, path, changes, raw)
+    if after == before and raw is not None:
+        return await _verify(ctx, work, spec, await work.head(), path, expected, unchanged=True)
+    await write_commit(work, path, dump_file(after, path), commit_message(subject, keys))
+    return await _review(ctx, work, spec, await work.head(), path, expected)
 
 
-async def _write_commit(work: Workcopy, path: str, doc: Any, message: bytes) -> str:
+async def write_commit(work: Workcopy, path: str, data: bytes, message: bytes) -> None:
+    """Write the file in the working copy and commit it (and nothing else) with the message."""
     target = work.root / path
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.is_symlink() or not target.resolve().is_relative_to(work.root.resolve()):
         raise NonRetryableError(f"{path} leaves the repository (a symlink)")
-    target.write_bytes(_dump(doc, path))
+    target.write_bytes(data)
     await work.run("add", "--", path)
     await work.run("commit", "--quiet", "--no-verify", "--cleanup=verbatim", "-F", "-",
                    stdin=message)
-    return await work.head()
 
 
-async def _verify(ctx: StepContext, work: Workcopy, spec: _Spec, sha: str, path: str,
-                  expected: dict[str, Any] | None, **flags: bool) -> dict[str, Any]:
-    on_remote, head = await work.is_on_remote(sha)
-    observed_doc = _load(await work.show(sha, path), path, ctx)
-    observed = {p: get_at(observed_doc, p, None) for p in (expected or {})}
-    out = {"effector": "git", "git_action": "commit", "commit": sha, "branch": spec.branch,
-           "file": path, "remote_head": head, "observed": observed, **flags}
+class Landed(NamedTuple):
+    """Where a step's change is: the commit that holds it, the file, the values it set."""
+
+    branch: str
+    sha: str
+    path: str
+    expected: dict[str, Any] | None
+    flags: dict[str, Any]
+
+
+def post_condition(ctx: StepContext, landed: Landed, doc: Any, on_remote: bool,
+                   remote_head: str) -> dict[str, Any]:
+    """The step's output once its commit is on the remote branch and the file there (`doc`)
+    holds every value the change set; PostConditionFailed with what was observed otherwise."""
+    sha, path = landed.sha, landed.path
+    observed = {p: get_at(doc, p, None) for p in (landed.expected or {})}
+    out = {"effector": "git", "git_action": "commit", "commit": sha, "branch": landed.branch,
+           "file": path, "remote_head": remote_head, "observed": observed, **landed.flags}
     if not on_remote:
         raise PostConditionFailed(f"step {ctx.step.id}: commit {sha[:12]} is not on "
-                                  f"{spec.branch} after the push (remote head {head[:12]})")
-    wrong = {p: v for p, v in (expected or {}).items() if observed.get(p) != v}
+                                  f"{landed.branch} after the push (remote head "
+                                  f"{remote_head[:12]})")
+    wrong = {p: v for p, v in (landed.expected or {}).items() if observed.get(p) != v}
     if wrong:
         raise PostConditionFailed(
             f"step {ctx.step.id}: {path} at {sha[:12]} does not hold the change: expected "
@@ -217,7 +240,15 @@ async def _verify(ctx: StepContext, work: Workcopy, spec: _Spec, sha: str, path:
     return {**out, "verified": True}
 
 
-async def _revert(ctx: StepContext, work: Workcopy, spec: _Spec) -> dict[str, Any]:
+async def _verify(ctx: StepContext, work: Workcopy, spec: BranchSpec, sha: str, path: str,
+                  expected: dict[str, Any] | None, **flags: bool) -> dict[str, Any]:
+    on_remote, head = await work.is_on_remote(sha)
+    doc = load_file(await work.show(sha, path), path, ctx)
+    return post_condition(ctx, Landed(spec.branch, sha, path, expected, dict(flags)), doc,
+                          on_remote, head)
+
+
+async def _revert(ctx: StepContext, work: Workcopy, spec: BranchSpec) -> dict[str, Any]:
     target_step = str(ctx.param("step") or ctx.step.id.removesuffix(".compensate"))
     keys = identity(ctx)
     done = await work.find(keys)
@@ -233,7 +264,7 @@ async def _revert(ctx: StepContext, work: Workcopy, spec: _Spec) -> dict[str, An
             raise NonRetryableError(f"step {ctx.step.id}: {made[:12]} does not revert cleanly "
                                     f"on {spec.branch} (later commits changed the same lines)")
         await work.run("commit", "--quiet", "--no-verify", "--cleanup=verbatim", "-F", "-",
-                       stdin=_message(subject, {**keys, "NovaCron-Reverts": made}))
+                       stdin=commit_message(subject, {**keys, "NovaCron-Reverts": made}))
         sha = await work.head()
         if await work.push(f"HEAD:refs/heads/{spec.branch}"):
             return await _verify_revert(ctx, work, spec, sha, made)
@@ -241,7 +272,7 @@ async def _revert(ctx: StepContext, work: Workcopy, spec: _Spec) -> dict[str, An
     raise RetryableError(f"step {ctx.step.id}: {spec.branch} kept moving")
 
 
-async def _verify_revert(ctx: StepContext, work: Workcopy, spec: _Spec, sha: str,
+async def _verify_revert(ctx: StepContext, work: Workcopy, spec: BranchSpec, sha: str,
                          made: str | None, **flags: bool) -> dict[str, Any]:
     on_remote, head = await work.is_on_remote(sha)
     if not on_remote:
@@ -257,7 +288,7 @@ async def _verify_revert(ctx: StepContext, work: Workcopy, spec: _Spec, sha: str
             "verified": True, **flags}
 
 
-async def _review(ctx: StepContext, work: Workcopy, spec: _Spec, sha: str, path: str,
+async def _review(ctx: StepContext, work: Workcopy, spec: BranchSpec, sha: str, path: str,
                   expected: dict[str, Any]) -> dict[str, Any]:
     """Push a review branch, wait for a person's approval, then merge it into the branch."""
     if ctx.wait_for_approval is None:

@@ -27,6 +27,7 @@ from typing import Any
 
 from runbooks.interpolate import as_text
 from runbooks.runtime import StepContext
+from runbooks.steps.gitbatch import run_git_commit
 from runbooks.steps.gitcli import Workcopy, clone, trailers
 from runbooks.steps.gitrepo import GIT_ACTIONS, PostConditionFailed, identity, run_git_change
 from schemas.errors import NonRetryableError, RetryableError
@@ -197,4 +198,6 @@ async def run_git(ctx: StepContext) -> dict[str, Any]:
         raise NonRetryableError(f"step {ctx.step.id}: unknown git action {op!r}")
     if op in NAMED_ACTIONS:
         return await NAMED_ACTIONS[op](ctx)
+    if op == "commit":
+        return await run_git_commit(ctx)
     return await run_git_change(ctx, op)
