@@ -17,7 +17,7 @@ from runbooks.runtime import EngineConfig
 from runbooks.steps.gitcli import trailers
 from schemas import Event, Outcome
 from tests.unit.effector_support import bare_repo, commits, git, read
-from tests.unit.test_runbooks_support import approved
+from tests.unit.test_runbooks_support import approved, book
 
 LIB = Library()
 
@@ -133,3 +133,45 @@ def test_the_kept_clone_follows_the_branch_forward_and_back(tmp_path: Path) -> N
     log = commits(remote)
     assert read(remote, "services/web-1.yaml")["replicas"] == 3
     assert [sha for sha, _ in log][1:] == [seed] and "act-2" in log[0][1]
+
+
+def quick_book() -> Any:
+    """One commit step that gives up after 0.6 s and is not retried."""
+    return book([
+        {"id": "commit", "action_type": "git", "action": "commit", "critical": True,
+         "timeout": 0.6, "retry": {"max_attempts": 1},
+         "parameters": {"repo": "${config_repo}", "file": "services/${resource_id}.yaml",
+                        "changes": [{"op": "add", "path": "/replicas", "value": 1}],
+                        "message": "scale ${resource_id}"}},
+    ], id="quick-scale", metadata={"id": "quick-scale", "selectable": True},
+        parameters={"config_repo": {"type": "string", "kind": "endpoint"}})
+
+
+def test_a_step_that_gives_up_while_waiting_leaves_the_batch_and_never_lands(
+        tmp_path: Path) -> None:
+    remote = bare_repo(tmp_path, {"services/web-1.yaml": {"service": "web-1", "replicas": 2}})
+    hook = remote / "hooks" / "pre-receive"  # a slow server: each push takes a second
+    hook.write_text("#!/bin/sh\nsleep 1\n")
+    hook.chmod(0o755)
+    lib = Library()
+    lib.add(quick_book())
+    events: list[Event] = []
+    ex = Executor(ExecutorConfig(defaults={"config_repo": str(remote)}),
+                  journal=InMemoryJournal(), emit=events.append, library=lib)
+
+    async def scenario() -> list[Any]:
+        first = asyncio.create_task(ex.handle(approved(
+            lib, "scale_up", {"delta": 1}, resource_id="web-1", action_id="slow-but-patient")))
+        await asyncio.sleep(0.3)  # its batch is pushing: the next step has to wait
+        second = ex.handle(approved(lib, "run_runbook", {"runbook": "quick-scale"},
+                                    resource_id="web-1", action_id="gives-up"))
+        done = list(await asyncio.gather(first, second))
+        await asyncio.sleep(2.5)  # time for a batch that wrongly kept the step to push it
+        return done
+
+    patient, quick = asyncio.run(scenario())
+    assert patient.status == "succeeded", patient.error
+    assert quick.status == "failed" and "no result within 0.6s" in (quick.error or "")
+    log = commits(remote)
+    assert len(log) == 2 and trailers(log[0][1])["NovaCron-Action-Id"] == "slow-but-patient"
+    assert read(remote, "services/web-1.yaml")["replicas"] == 3
