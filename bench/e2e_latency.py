@@ -23,7 +23,7 @@ average come with every phase.
     python bench/e2e_latency.py [--rate 1000] [--seconds 30] [--backlog 20000]
         [--systems before,current,plain] [--before main] [--roles ingest,learn,govern,execute]
         [--no-drains] [--py-spy PATH] [--out FILE]           (needs `novacron kafka start`)
-        [--instances learn=2] [--current-env NAME=VALUE ...]
+        [--instances learn=2] [--current-env NAME=VALUE ...] [--cooldown-seconds 3]
 
 A setting or a worker count is compared alone with `--before HEAD`: both systems run this tree,
 `current` with the `--current-env` settings and the `--instances` workers per role.
@@ -358,6 +358,10 @@ def main() -> None:
     parser.add_argument("--sender-linger-ms", type=int, default=Pace.linger_ms,
                         help="the samples' producer waits this long to fill a request (the "
                              f"collect role's publisher lingers {PUBLISH_LINGER_MS} ms)")
+    parser.add_argument("--cooldown-seconds", type=float, default=3.0,
+                        help="the decision engine's per-service cooldown in every system (the "
+                             "product's default is 120 s; 3 s makes ~50 actions/s, more than "
+                             "the executor gets through on 2 cores, so it is always behind)")
     parser.add_argument("--no-drains", action="store_true")
     parser.add_argument("--bootstrap", default="127.0.0.1:9092")
     parser.add_argument("--py-spy", default=shutil.which("py-spy"),
@@ -365,6 +369,7 @@ def main() -> None:
     parser.add_argument("--keep-logs", default=None, help="copy each system's logs here")
     parser.add_argument("--out", default=str(RESULTS / "e2e_latency.json"))
     args = parser.parse_args()
+    BENCH_ENV["NOVACRON_DECISION__SAFETY__COOLDOWN_SECONDS"] = f"{args.cooldown_seconds:g}"
     result: dict[str, Any] = {
         "rate": args.rate, "seconds": args.seconds, "backlog": args.backlog, "roles": args.roles,
         "instances_current": _instances(args.instances), "env_current": args.current_env,
