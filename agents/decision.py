@@ -125,17 +125,25 @@ class DecisionEngine:
     def record_outcome(self, outcome: Outcome, next_sample: MetricSample | None = None
                        ) -> float | None:
         """An action's outcome: with the telemetry that followed it becomes a reward."""
-        service = outcome.resource_id.split("/", 1)[0]
-        pending = self.pending.get(service)
-        if pending is None or pending.settled().action_id != outcome.action_id:
+        service = self._settles(outcome)
+        if service is None:
             return None
-        if outcome.status in ("started", "waiting_approval"):
-            return None
+        pending = self.pending[service]
         pending.status = outcome.status
         if next_sample is None:
             return None  # the next observed sample closes it
         self.states.learn_one(next_sample)
         return self._close(service, next_sample)
+
+    def _settles(self, outcome: Outcome) -> str | None:
+        """The service whose open step this outcome settles (its action's final status), else
+        None: an outcome of another action, a step's, a start or a wait changes nothing."""
+        service = outcome.resource_id.split("/", 1)[0]
+        pending = self.pending.get(service)
+        if (pending is None or outcome.status in ("started", "waiting_approval")
+                or pending.settled().action_id != outcome.action_id):
+            return None
+        return service
 
     # --- decisions ---------------------------------------------------------------------------
     def decide(self, service_id: str, now: datetime) -> Decision | None:
@@ -313,9 +321,8 @@ class DecisionEngine:
             return event.resource_id if event.resource_type in self.config.resource_types else None
         if isinstance(event, Insight):
             return event.resource_id if event.resource_id in self.states.windows else None
-        if isinstance(event, Outcome):
-            service = event.resource_id.split("/", 1)[0]
-            return service if service in self.pending else None
+        if isinstance(event, Outcome):  # only an action's outcome that settles its open step
+            return self._settles(event) if event.scope == "action" else None
         return None
 
     def snapshot(self, key: str) -> bytes | None:

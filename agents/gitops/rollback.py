@@ -104,15 +104,23 @@ class DeployWatch(AgentBase):
                                    sync.commit, sync.event_time, sync.event_time + self._span,
                                    repository=sync.repo))
 
-    def _effector_commit(self, outcome: Outcome) -> list[Event]:
-        """A commit the executor's `git` step made and read back opens a window on the action's
-        resource; anything else (a revert, an unchanged file, another source) deploys nothing."""
+    def _deployed(self, outcome: Outcome) -> str | None:
+        """The commit, when the outcome is one the executor's `git` step made and read back;
+        None for anything else (a revert, an unchanged file, another source: no deploy)."""
         out, sha = outcome.output, outcome.output.get("commit")
         if (outcome.source != self.config.executor_source or outcome.scope != "step"
                 or outcome.status != "succeeded" or outcome.simulated or not outcome.resource_id
                 or out.get("effector") != "git" or out.get("git_action") != "commit"
                 or out.get("verified") is not True or out.get("unchanged")
                 or not isinstance(sha, str) or not _SHA.fullmatch(sha)):
+            return None
+        return sha
+
+    def _effector_commit(self, outcome: Outcome) -> list[Event]:
+        """A commit the executor's `git` step made and read back opens a window on the action's
+        resource."""
+        sha = self._deployed(outcome)
+        if sha is None:
             return []
         self._open(outcome.resource_id, Window(
             outcome.event_id, outcome.correlation_id, "git", sha, sha, outcome.event_time,
@@ -208,15 +216,17 @@ class DeployWatch(AgentBase):
     # --- state ---------------------------------------------------------------------------------
     def state_key(self, event: Event) -> str | None:
         """The resource whose state the input can change, else None: the host then neither
-        tracks nor saves a key for it. An executor's outcome may open a window and an
+        tracks nor saves a key for it. An executor's verified commit opens a window and an
         application's sample records its status; another sample or an anomaly changes state
         only where a window is open (a breach count, a proposal), and a sample only with a
         latency SLO set. Keying every sample saved each watched service once per sample (the
         default policy saves a touched key before each commit), unchanged: with every role at
         1,000 samples/s, 7,488 learn state records in 30 s against 3,039 (bench/README.md)."""
         rid = getattr(event, "resource_id", None) or None
-        if isinstance(event, Outcome) or rid is None:
-            return rid
+        if rid is None:
+            return None
+        if isinstance(event, Outcome):  # the executor's verified commits, not its other records
+            return rid if self._deployed(event) is not None else None
         if isinstance(event, MetricSample):
             if event.resource_type == APP_TYPE:
                 return rid

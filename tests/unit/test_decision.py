@@ -102,6 +102,32 @@ def test_outcome_and_next_sample_become_a_transition() -> None:
     assert action == DQN_ACTIONS.index("scale_up") and reward == value and len(engine.buffer) == 1
 
 
+def test_only_an_outcome_that_settles_the_open_step_names_a_key() -> None:
+    """The host saves the key an input names before committing it: the executor's starts, its
+    step outcomes and another action's outcomes change nothing here, so they name none."""
+    engine = DecisionEngine(policy=FixedQ("scale_up"))
+    engine.observe(_sample())
+    decision = engine.decide("svc-0", T0)
+    assert decision is not None
+    mine = action_id_for(decision.event_id)
+
+    def outcome(**fields: object) -> Outcome:
+        base: dict[str, object] = {"action_id": mine, "status": "succeeded", "scope": "action",
+                                   "resource_id": "svc-0", "action_type": "scale_up"}
+        return Outcome(**{**base, **fields})  # type: ignore[arg-type]
+
+    before = engine.snapshot("svc-0")
+    for other in (outcome(status="started"), outcome(status="waiting_approval"),
+                  outcome(scope="step", step_id="commit"), outcome(action_id="act-else"),
+                  outcome(resource_id="svc-9")):
+        assert engine.state_key(other) is None
+        assert engine.handle(other) == [] and engine.snapshot("svc-0") == before
+    final = outcome(status="failed")
+    assert engine.state_key(final) == "svc-0"
+    engine.handle(final)
+    assert engine.pending["svc-0"].status == "failed" and engine.snapshot("svc-0") != before
+
+
 def test_no_action_is_learned_from_the_next_sample() -> None:
     engine = DecisionEngine(policy=FixedQ("no_action"))
     engine.observe(_sample())

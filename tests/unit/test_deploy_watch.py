@@ -227,7 +227,12 @@ def test_only_an_input_that_can_change_the_watch_names_a_key() -> None:
     w = watch()
     assert w.state_key(latency("svc-cart", 0, 900)) is None  # nothing watched yet
     assert w.state_key(anomaly("svc-cart", 0)) is None
-    assert w.state_key(committed()) == "svc-cart"  # may open a window
+    assert w.state_key(committed()) == "svc-cart"  # opens a window
+    # the executor's other records open nothing: its action outcome, a start, an unchanged file
+    for other in (committed(scope="action", step_id=None), committed(status="started"),
+                  committed(output={"unchanged": True}), committed(output={"effector": "http"})):
+        assert w.state_key(other) is None
+        assert w.handle(other) == [] and w.snapshot("svc-cart") is None
     w.handle(committed())
     before = w.snapshot("svc-cart")
     assert w.state_key(latency("svc-cart", 1, 900)) is None  # no latency SLO: no breach count
