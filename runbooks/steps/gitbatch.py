@@ -146,8 +146,10 @@ class Committer:
 
     def _finished(self, task: asyncio.Task[None], batch: list[Change]) -> None:
         self._task = None
-        if task.cancelled() or task.exception() is not None:  # the loop is closing
-            for change in batch:
+        stopped = task.cancelled()  # the loop is closing: no new batch, nobody left waiting
+        if stopped or task.exception() is not None:
+            left, self.waiting = (self.waiting, []) if stopped else ([], self.waiting)
+            for change in [*batch, *left]:
                 change.settle(RetryableError(f"step {change.ctx.step.id}: the git batch on "
                                              f"{self.branch} was stopped"))
         if self.waiting:
@@ -192,7 +194,10 @@ class Committer:
 def _for(change: Change, exc: Exception) -> Exception:
     """The batch's error as this step's own (its own redaction; a fresh object per step)."""
     if isinstance(exc, NovacronError):
-        return type(exc)(change.ctx.redactor.text(str(exc)))
+        try:
+            return type(exc)(change.ctx.redactor.text(str(exc)))
+        except TypeError:  # an error type that takes more than its message
+            return exc
     return exc
 
 
