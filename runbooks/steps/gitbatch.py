@@ -32,6 +32,7 @@ from runbooks.steps.gitcli import Workcopy, clone_into
 from runbooks.steps.gitrepo import (
     BranchSpec,
     Landed,
+    check_inside,
     commit_message,
     dump_file,
     edit,
@@ -43,7 +44,7 @@ from runbooks.steps.gitrepo import (
     run_git_change,
     write_commit,
 )
-from schemas.errors import NonRetryableError, NovacronError, RetryableError
+from schemas.errors import NovacronError, RetryableError
 
 __all__ = ["Change", "Committer", "committer", "run_git_commit"]
 
@@ -238,7 +239,7 @@ async def _apply(work: Workcopy, live: list[Change]) -> tuple[list[_Made], int]:
         try:
             before, after, expected = edit(change.ctx, change.path, change.changes,
                                            files[change.path])
-            _inside(work, change.path)
+            check_inside(work, change.path)
         except NovacronError as exc:  # this change alone cannot be made
             change.settle(exc)
             continue
@@ -252,12 +253,6 @@ async def _apply(work: Workcopy, live: list[Change]) -> tuple[list[_Made], int]:
         made.append(_Made(change, expected, {}, position=commits))
         seen[tuple(change.keys.items())] = made[-1]
     return made, commits
-
-
-def _inside(work: Workcopy, path: str) -> None:
-    target = work.root / path
-    if target.is_symlink() or not target.resolve().is_relative_to(work.root.resolve()):
-        raise NonRetryableError(f"{path} leaves the repository (a symlink)")
 
 
 async def _verify_all(work: Workcopy, made: list[_Made], commits: int) -> str:

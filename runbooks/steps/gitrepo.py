@@ -42,9 +42,9 @@ from runbooks.steps.gitcli import Workcopy, clone
 from schemas import Approval, Outcome, utc_now
 from schemas.errors import NonRetryableError, RetryableError
 
-__all__ = ["GIT_ACTIONS", "BranchSpec", "PostConditionFailed", "commit_message", "dump_file",
-           "edit", "identity", "Landed", "load_file", "post_condition", "render_message",
-           "render_path", "run_git_change", "write_commit"]
+__all__ = ["GIT_ACTIONS", "BranchSpec", "Landed", "PostConditionFailed", "check_inside",
+           "commit_message", "dump_file", "edit", "identity", "load_file", "post_condition",
+           "render_message", "render_path", "run_git_change", "write_commit"]
 
 GIT_ACTIONS = frozenset({"commit", "revert", "revert_commit", "verify_revert"})
 """What a git step can do (its `action`)."""
@@ -198,12 +198,18 @@ async def _commit(ctx: StepContext, work: Workcopy, spec: BranchSpec) -> dict[st
     return await _review(ctx, work, spec, await work.head(), path, expected)
 
 
-async def write_commit(work: Workcopy, path: str, data: bytes, message: bytes) -> None:
-    """Write the file in the working copy and commit it (and nothing else) with the message."""
+def check_inside(work: Workcopy, path: str) -> None:
+    """NonRetryableError when writing the file would leave the working copy (a symlink)."""
     target = work.root / path
-    target.parent.mkdir(parents=True, exist_ok=True)
     if target.is_symlink() or not target.resolve().is_relative_to(work.root.resolve()):
         raise NonRetryableError(f"{path} leaves the repository (a symlink)")
+
+
+async def write_commit(work: Workcopy, path: str, data: bytes, message: bytes) -> None:
+    """Write the file in the working copy and commit it (and nothing else) with the message."""
+    check_inside(work, path)
+    target = work.root / path
+    target.parent.mkdir(parents=True, exist_ok=True)
     target.write_bytes(data)
     await work.run("add", "--", path)
     await work.run("commit", "--quiet", "--no-verify", "--cleanup=verbatim", "-F", "-",
