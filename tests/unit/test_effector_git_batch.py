@@ -175,3 +175,32 @@ def test_a_step_that_gives_up_while_waiting_leaves_the_batch_and_never_lands(
     log = commits(remote)
     assert len(log) == 2 and trailers(log[0][1])["NovaCron-Action-Id"] == "slow-but-patient"
     assert read(remote, "services/web-1.yaml")["replicas"] == 3
+
+
+def test_a_file_that_is_a_symlink_in_the_repository_is_never_written_through(
+        tmp_path: Path) -> None:
+    remote = bare_repo(tmp_path, {"services/web-2.yaml": {"service": "web-2", "replicas": 2}})
+    work = tmp_path / "author"
+    git("clone", "--quiet", str(remote), str(work))
+    # a link whose target text reads as YAML (`replicas: 2`): git stores that text as the blob
+    (work / "services" / "web-1.yaml").symlink_to("replicas: 2")
+    outside = tmp_path / "outside.yaml"
+    outside.write_text("replicas: 2\n")
+    (work / "services" / "web-3.yaml").symlink_to(outside)
+    git("add", "services", cwd=work)
+    git("commit", "--quiet", "-m", "links", cwd=work)
+    git("push", "--quiet", "origin", "HEAD:main", cwd=work)
+    events: list[Event] = []
+    # the first step pushes alone; the other three wait and share the next batch
+    results = asyncio.run(run_all(executor(remote, events), [
+        approved(LIB, "scale_up", {"delta": 1}, resource_id="web-2", action_id="plain-1"),
+        approved(LIB, "scale_up", {"delta": 1}, resource_id="web-1", action_id="link-in"),
+        approved(LIB, "scale_up", {"delta": 1}, resource_id="web-3", action_id="link-out"),
+        approved(LIB, "scale_up", {"delta": 1}, resource_id="web-2", action_id="plain-2")]))
+
+    assert [r.status for r in results] == ["succeeded", "failed", "failed", "succeeded"]
+    assert "services/web-1.yaml leaves the repository (a symlink)" in (results[1].error or "")
+    assert outside.read_text() == "replicas: 2\n"
+    log = commits(remote)  # the links failed alone: the plain file's batch-mate landed
+    assert [trailers(m).get("NovaCron-Action-Id") for _, m in log[:2]] == ["plain-2", "plain-1"]
+    assert len(log) == 4 and read(remote, "services/web-2.yaml")["replicas"] == 4
