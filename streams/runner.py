@@ -267,8 +267,8 @@ class _Rebalance(ConsumerRebalanceListener):
 
 def register(app: faust.App, ctx: WorkerContext) -> None:
     """Run the role's rows of the wiring table as a task of its Faust app."""
-    runner = RoleRunner(ctx.settings, ctx.role, rows_of(ctx.role), emitter=ctx.emitter,
-                        codec=ctx.codec, health=ctx.health)
+    runner = RoleRunner(ctx.settings, ctx.role, rows_of(ctx.role, settings=ctx.settings),
+                        emitter=ctx.emitter, codec=ctx.codec, health=ctx.health)
     # one copy of followed state per process, fed by one reader per topic; the role's other
     # modules (the control API, GitOps) reach its agents through the runner
     ctx.shared, ctx.followed, ctx.host = runner.shared, runner.followed, runner

@@ -61,6 +61,9 @@ class AgentRow:
     """Default checkpoint policy (Settings.host.checkpoints overrides it by name)."""
     companion: CompanionFactory | None = None
     """Host-side extras: the agent's own gauges, model switches."""
+    runs: Callable[[Settings], bool] | None = None
+    """Whether the settings run it (None: always); a row that does not run is left out of its
+    role's host, its topics and its state."""
 
     def __post_init__(self) -> None:
         unknown = [t for t in (*self.inputs, *self.broadcast) if t not in CATALOGUE]
@@ -178,7 +181,8 @@ WIRING: tuple[AgentRow, ...] = (
              checkpoint=CheckpointPolicy(every_events=100, max_age_seconds=30.0, on_output=True)),
     # anomalies come from the optimizer in-process; GitOps syncs from the followed topic; the
     # executor's verified git commits (step outcomes) are deploys too
-    AgentRow("learn", "deploy-watch", _deploy_watch, ("metrics", "outcomes"), follows=("gitops",)),
+    AgentRow("learn", "deploy-watch", _deploy_watch, ("metrics", "outcomes"), follows=("gitops",),
+             runs=lambda settings: settings.deploy_watch.enabled),
     # decisions and anomalies are keyed by resource, as its state; answers are keyed by request,
     # so every instance reads all of them (one for a request held elsewhere waits, bounded);
     # the shipped policies are seeded on its first tick, before the consumer starts
@@ -199,9 +203,12 @@ WIRING: tuple[AgentRow, ...] = (
 """Every agent the generic host runs (the executor and ingest still have their own)."""
 
 
-def rows_of(role: str, table: tuple[AgentRow, ...] = WIRING) -> list[AgentRow]:
-    """The rows of one role, in table order (the order agents see each event in)."""
-    return [r for r in table if r.role == role]
+def rows_of(role: str, table: tuple[AgentRow, ...] = WIRING, settings: Settings | None = None
+            ) -> list[AgentRow]:
+    """The rows of one role, in table order (the order agents see each event in); with
+    `settings`, only the rows they run."""
+    return [r for r in table if r.role == role
+            and (settings is None or r.runs is None or r.runs(settings))]
 
 
 def roles(table: tuple[AgentRow, ...] = WIRING) -> list[str]:
