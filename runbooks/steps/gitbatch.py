@@ -116,10 +116,7 @@ class Committer:
     def __init__(self, config: GitConfig, repo: str, branch: str) -> None:
         self.config, self.repo, self.branch = config, repo, branch
         self.waiting: list[Change] = []
-        self.batches = 0
-        """Batches run so far (for tests and logs)."""
         self._task: asyncio.Task[None] | None = None
-        self._folder: Path | None = None
         self._work: Workcopy | None = None
         self._clean_at = ""
         """The commit the kept clone's files are known to match ("" unknown: reset first)."""
@@ -141,7 +138,6 @@ class Committer:
     def _start(self) -> None:
         size = self.config.max_batch
         batch, self.waiting = self.waiting[:size], self.waiting[size:]
-        self.batches += 1
         self._task = asyncio.get_running_loop().create_task(self._run(batch))
         self._task.add_done_callback(lambda task: self._finished(task, batch))
 
@@ -176,20 +172,19 @@ class Committer:
         if self._work is not None:
             self._work.redactor = lead.redactor
             if await self._work.fetch() != self._clean_at:  # moved, or left unknown
-                await self._work.run("reset", "--quiet", "--hard", f"origin/{self.branch}")
+                await self._work.reset_hard()
                 await self._work.run("clean", "--quiet", "-ffdx")
             return self._work
-        self._folder = Path(tempfile.mkdtemp(prefix="novacron-git-"))
-        self._finalizer = weakref.finalize(self, shutil.rmtree, self._folder, True)
-        self._work = await clone_into(self.config, self.repo, self.branch, lead.redactor,
-                                      self._folder)
+        folder = Path(tempfile.mkdtemp(prefix="novacron-git-"))
+        self._finalizer = weakref.finalize(self, shutil.rmtree, folder, True)
+        self._work = await clone_into(self.config, self.repo, self.branch, lead.redactor, folder)
         return self._work
 
     def _discard(self) -> None:
         """Forget the kept clone (a failed batch may have left it anywhere) and remove it."""
         if self._finalizer is not None:
             self._finalizer()
-        self._work, self._folder, self._finalizer, self._clean_at = None, None, None, ""
+        self._work, self._finalizer, self._clean_at = None, None, ""
 
 
 def _for(change: Change, exc: Exception) -> Exception:
@@ -213,7 +208,7 @@ async def _commit_all(work: Workcopy, batch: list[Change], config: GitConfig) ->
         if not commits or await work.push(f"HEAD:refs/heads/{work.branch}"):
             return await _verify_all(work, made, commits)
         # the branch moved (the push fetched it): apply the changes again on its head
-        await work.run("reset", "--quiet", "--hard", f"origin/{work.branch}")
+        await work.reset_hard()
     for change in batch:
         change.settle(RetryableError(f"step {change.ctx.step.id}: {work.branch} kept moving; "
                                      f"{config.push_attempts} pushes were refused"))

@@ -100,6 +100,11 @@ class Workcopy:
 
     async def reset_to_remote(self) -> None:
         await self.fetch()
+        await self.reset_hard()
+
+    async def reset_hard(self) -> None:
+        """The working copy at `origin/<branch>` as last fetched (own commits not pushed are
+        dropped)."""
         await self.run("reset", "--quiet", "--hard", f"origin/{self.branch}")
 
     async def find(self, keys: dict[str, str], ref: str | None = None) -> str | None:
