@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import multiprocessing as mp
 import time
 import uuid
 from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -63,7 +66,29 @@ async def open_loop(kafka: KafkaConfig, rate: float, seconds: float, services: i
     not slow the sender). Returns each sample's scheduled send time and the time it was
     actually handed to the producer (epoch ms): the sender itself runs late when the machine
     is busy, and that lateness is in every latency measured from the schedule, as are the
-    waits of `pace` (the producer's linger, the sender's tick)."""
+    waits of `pace` (the producer's linger, the sender's tick).
+
+    The sender is a process of its own. In the bench's process it shared an event loop with
+    the tap, which decodes every output: a burst of decisions, verdicts and actions held it
+    back, so the samples sent during a burst (those that start the next chains) were late
+    because of the measurement, not the system. Its collector is off while it sends: a full
+    collection of a growing heap is a pause the system never caused."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn")) as pool:
+        return await asyncio.get_running_loop().run_in_executor(
+            pool, _send_process, kafka, rate, seconds, services, pace)
+
+
+def _send_process(kafka: KafkaConfig, rate: float, seconds: float, services: int,
+                  pace: Pace) -> tuple[dict[str, float], dict[str, float]]:
+    gc.disable()
+    try:
+        return asyncio.run(_send(kafka, rate, seconds, services, pace))
+    finally:
+        gc.enable()
+
+
+async def _send(kafka: KafkaConfig, rate: float, seconds: float, services: int,
+                pace: Pace) -> tuple[dict[str, float], dict[str, float]]:
     run, producer = uuid.uuid4().hex[:8], await _producer(kafka, pace.linger_ms)
     scheduled: dict[str, float] = {}
     sent: dict[str, float] = {}

@@ -111,10 +111,12 @@ def _proc_cpu(pid: int, *, children: bool = False) -> float:
 
 
 def _machine_cpu() -> dict[str, float]:
-    """CPU seconds the whole machine spent busy, this bench process, and the Kafka broker."""
+    """CPU seconds the whole machine spent busy, this bench process (and, in `bench.children`,
+    the processes it ran that ended: a phase's sender), and the Kafka broker."""
     ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
     busy = (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # minus idle, iowait
-    out = {"machine": busy, "bench": _proc_cpu(os.getpid())}
+    out = {"machine": busy, "bench": _proc_cpu(os.getpid()),
+           "bench.children": _proc_cpu(os.getpid(), children=True)}
     broker = subprocess.run(["pgrep", "-f", "kafka.Kafka"], capture_output=True, text=True)
     if pids := broker.stdout.split():
         out["broker"] = _proc_cpu(int(pids[0]))
