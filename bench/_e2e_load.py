@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import math
 import multiprocessing as mp
 import time
 import uuid
@@ -206,6 +207,19 @@ def latencies(scheduled: dict[str, float], seen: list[Seen],
                 s.created_ms - sent[cid] for (t, cid), s in first.items() if t == topic)
     out["hops_from_produced_at"] = _hops(first)
     return out
+
+
+def slowest_chains(scheduled: dict[str, float], seen: list[Seen], topic: str = "actions",
+                   share: float = 0.01) -> list[tuple[float, float]]:
+    """The lifetimes (epoch seconds, from the sample's schedule to the first `topic` record of
+    its chain) of the slowest `share` of the chains: the p99's own chains."""
+    first: dict[str, Seen] = {}
+    for s in seen:
+        if s.topic == topic and s.correlation_id in scheduled:
+            first.setdefault(s.correlation_id, s)
+    spans = sorted(((scheduled[c] / 1000, s.created_ms / 1000) for c, s in first.items()),
+                   key=lambda span: span[1] - span[0], reverse=True)
+    return spans[:math.ceil(len(spans) * share)]
 
 
 def _hops(first: dict[tuple[str, str], Seen]) -> dict[str, Any]:

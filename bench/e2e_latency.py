@@ -18,7 +18,9 @@ events' `produced_at`, where the tree stamps it). Then the maximum sustained thr
 of shadow decisions: decisions/s until the last verdict), and for `current` the latency again at
 half the smaller maximum. CPU seconds per process (and of the processes each ran: `.children`),
 of the broker, of this bench and of the whole machine (`machine`, busy cores) and the load
-average come with every phase.
+average come with every phase, and (`cpu_while_slowest_ran`) the cores each of them used while
+the slowest 1 % of the chains ran, sampled every 100 ms, against the whole phase: the profile
+of a tail, which a phase's average hides.
 
     python bench/e2e_latency.py [--rate 1000] [--seconds 30] [--backlog 20000]
         [--systems before,current,plain] [--before main] [--roles ingest,learn,govern,execute]
@@ -59,8 +61,10 @@ from _e2e_load import (  # noqa: E402
     drain_learn,
     latencies,
     open_loop,
+    slowest_chains,
 )
 from _e2e_profile import Sampler  # noqa: E402
+from _e2e_timeline import CpuTimeline  # noqa: E402
 from _tree import ROOT, export_tree, resolve  # noqa: E402
 
 from agents.simulator.gitops import seed_repository  # noqa: E402
@@ -184,6 +188,14 @@ class System:
         out |= {f"{p.name}.children": p.children_cpu_seconds() for p in self.procs}
         return out | _machine_cpu()
 
+    def pids(self) -> dict[str, int]:
+        """Each process of the system, the broker and this bench (the tap), by name."""
+        pids = {p.name: p.popen.pid for p in self.procs} | {"bench": os.getpid()}
+        broker = subprocess.run(["pgrep", "-f", "kafka.Kafka"], capture_output=True, text=True)
+        if found := broker.stdout.split():
+            pids["broker"] = int(found[0])
+        return pids
+
     def stop(self) -> None:
         for p in self.procs:
             p.popen.terminate()
@@ -234,7 +246,12 @@ async def _phase(system: System, rate: float, seconds: float, tap: Tap, pace: Pa
     tap.seen.clear()
     samplers = {p.name: Sampler(py_spy, p.popen.pid, seconds, system.workdir / f"{p.name}.spy")
                 for p in system.procs if py_spy and p.name in ("ingest", "learn", "govern")}
-    scheduled, sent = await open_loop(system.kafka, rate, seconds, SERVICES, pace)
+    timeline = CpuTimeline(system.pids())
+    timeline.start()
+    try:
+        scheduled, sent = await open_loop(system.kafka, rate, seconds, SERVICES, pace)
+    finally:
+        timeline.stop()
     late = max((sent[k] - at for k, at in scheduled.items()), default=0.0)
     lag = await _lag(system)
     drained = await _settle(system)
@@ -244,9 +261,19 @@ async def _phase(system: System, rate: float, seconds: float, tap: Tap, pace: Pa
     return {"rate": rate, "seconds": seconds, "producer_late_ms_max": round(late, 1),
             "learn_backlog_at_end": lag, "seconds_to_drain_after_end": drained,
             **latencies(scheduled, tap.seen, sent),
+            "cpu_while_slowest_ran": _tail_cpu(timeline, scheduled, tap.seen),
             "cpu_share": {k: round((cpu1[k] - cpu0[k]) / wall, 2) for k in cpu1},
             "load_average": [round(load0, 2), round(os.getloadavg()[0], 2)],
             **({"cpu_profile": {k: v.summary() for k, v in samplers.items()}} if samplers else {})}
+
+
+def _tail_cpu(timeline: CpuTimeline, scheduled: dict[str, float], seen: list[Any]
+              ) -> dict[str, Any]:
+    """Cores per process while the slowest 1 % of the chains (sample to action) ran, against
+    the whole phase (`rest`: what no named process used, e.g. the sender)."""
+    spans = slowest_chains(scheduled, seen)
+    return {"chains": len(spans), "cores": timeline.during(spans),
+            "cores_whole_phase": timeline.overall()}
 
 
 async def _drains(system: System, backlog: int, tap: Tap) -> dict[str, Any]:
