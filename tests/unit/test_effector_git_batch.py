@@ -204,3 +204,39 @@ def test_a_file_that_is_a_symlink_in_the_repository_is_never_written_through(
     log = commits(remote)  # the links failed alone: the plain file's batch-mate landed
     assert [trailers(m).get("NovaCron-Action-Id") for _, m in log[:2]] == ["plain-2", "plain-1"]
     assert len(log) == 4 and read(remote, "services/web-2.yaml")["replicas"] == 4
+
+
+def test_a_new_file_and_a_change_to_it_land_in_one_batch(tmp_path: Path) -> None:
+    """A step may create a file the branch does not have (its `create` document); the next
+    change to that file in the same batch starts from the new file, and each commit holds its
+    own file only."""
+    folder = tmp_path / "library"
+    folder.mkdir()
+    text = (Path(LIB.folders[0]) / "scale-up.yaml").read_text()
+    marker = "      file: services/${resource_id}.yaml\n"
+    assert marker in text
+    (folder / "scale-up.yaml").write_text(
+        text.replace(marker, marker + "      create: {service: \"${resource_id}\", replicas: 1}\n"))
+    library = Library([LIB.folders[0], folder])
+    remote = bare_repo(tmp_path, {"services/web-1.yaml": {"service": "web-1", "replicas": 2}})
+    # act-0 pushes alone; act-1 (the new file) and act-2 (a change to it) queue behind it
+    actions = [approved(library, "scale_up", {"delta": d}, resource_id=r, action_id=f"act-{i}")
+               for i, (r, d) in enumerate([("web-1", 1), ("web-9", 2), ("web-9", 3)])]
+    events: list[Event] = []
+    engine = EngineConfig(effectors=EffectorsConfig(git=GitConfig()))
+    ex = Executor(ExecutorConfig(defaults={"config_repo": str(remote)}, engine=engine),
+                  journal=InMemoryJournal(), emit=events.append, library=library)
+    results = asyncio.run(run_all(ex, actions))
+
+    assert [r.status for r in results] == ["succeeded"] * 3
+    assert read(remote, "services/web-9.yaml") == {"service": "web-9", "replicas": 6}
+    assert read(remote, "services/web-1.yaml") == {"service": "web-1", "replicas": 3}
+    log = commits(remote)
+    assert len(log) == 4
+    for sha, msg in log[:3]:  # each commit changes its own service's file and nothing else
+        service = {"act-0": "web-1", "act-1": "web-9", "act-2": "web-9"}[
+            trailers(msg)["NovaCron-Action-Id"]]
+        changed = git("show", "--name-only", "--format=", sha, cwd=remote).split()
+        assert changed == [f"services/{service}.yaml"]
+    outputs = step_outputs(events)
+    assert outputs["act-1"].output["batch"] == outputs["act-2"].output["batch"] == 2
