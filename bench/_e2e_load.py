@@ -81,11 +81,8 @@ async def open_loop(kafka: KafkaConfig, rate: float, seconds: float, services: i
 
 def _send_process(kafka: KafkaConfig, rate: float, seconds: float, services: int,
                   pace: Pace) -> tuple[dict[str, float], dict[str, float]]:
-    gc.disable()
-    try:
-        return asyncio.run(_send(kafka, rate, seconds, services, pace))
-    finally:
-        gc.enable()
+    gc.disable()  # the process ends with the phase
+    return asyncio.run(_send(kafka, rate, seconds, services, pace))
 
 
 async def _send(kafka: KafkaConfig, rate: float, seconds: float, services: int,
@@ -192,10 +189,7 @@ def latencies(scheduled: dict[str, float], seen: list[Seen],
     its chain (Kafka CreateTime, set by the sending worker), and per hop (produced_at); with
     `sent`, also from the moment the sample was actually sent (without the sender's lateness)
     and that lateness itself."""
-    first: dict[tuple[str, str], Seen] = {}
-    for s in seen:
-        if s.correlation_id in scheduled:
-            first.setdefault((s.topic, s.correlation_id), s)
+    first = _first_of_chains(scheduled, seen)
     out: dict[str, Any] = {}
     for topic in OUTPUTS:
         out[f"sample_to_{topic[:-1]}"] = stats(
@@ -213,13 +207,20 @@ def slowest_chains(scheduled: dict[str, float], seen: list[Seen], topic: str = "
                    share: float = 0.01) -> list[tuple[float, float]]:
     """The lifetimes (epoch seconds, from the sample's schedule to the first `topic` record of
     its chain) of the slowest `share` of the chains: the p99's own chains."""
-    first: dict[str, Seen] = {}
-    for s in seen:
-        if s.topic == topic and s.correlation_id in scheduled:
-            first.setdefault(s.correlation_id, s)
-    spans = sorted(((scheduled[c] / 1000, s.created_ms / 1000) for c, s in first.items()),
+    spans = sorted(((scheduled[c] / 1000, s.created_ms / 1000)
+                    for (t, c), s in _first_of_chains(scheduled, seen).items() if t == topic),
                    key=lambda span: span[1] - span[0], reverse=True)
     return spans[:math.ceil(len(spans) * share)]
+
+
+def _first_of_chains(scheduled: dict[str, float], seen: list[Seen]
+                     ) -> dict[tuple[str, str], Seen]:
+    """The first record of each topic for each of the samples' chains, by (topic, chain)."""
+    first: dict[tuple[str, str], Seen] = {}
+    for s in seen:
+        if s.correlation_id in scheduled:
+            first.setdefault((s.topic, s.correlation_id), s)
+    return first
 
 
 def _hops(first: dict[tuple[str, str], Seen]) -> dict[str, Any]:

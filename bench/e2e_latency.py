@@ -55,6 +55,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _e2e_load import (  # noqa: E402
     Pace,
+    Seen,
     Tap,
     committed_all,
     drain_govern,
@@ -121,10 +122,15 @@ def _machine_cpu() -> dict[str, float]:
     busy = (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # minus idle, iowait
     out = {"machine": busy, "bench": _proc_cpu(os.getpid()),
            "bench.children": _proc_cpu(os.getpid(), children=True)}
-    broker = subprocess.run(["pgrep", "-f", "kafka.Kafka"], capture_output=True, text=True)
-    if pids := broker.stdout.split():
-        out["broker"] = _proc_cpu(int(pids[0]))
+    if (broker := _broker_pid()) is not None:
+        out["broker"] = _proc_cpu(broker)
     return out
+
+
+def _broker_pid() -> int | None:
+    found = subprocess.run(["pgrep", "-f", "kafka.Kafka"], capture_output=True, text=True)
+    pids = found.stdout.split()
+    return int(pids[0]) if pids else None
 
 
 @dataclass
@@ -191,9 +197,8 @@ class System:
     def pids(self) -> dict[str, int]:
         """Each process of the system, the broker and this bench (the tap), by name."""
         pids = {p.name: p.popen.pid for p in self.procs} | {"bench": os.getpid()}
-        broker = subprocess.run(["pgrep", "-f", "kafka.Kafka"], capture_output=True, text=True)
-        if found := broker.stdout.split():
-            pids["broker"] = int(found[0])
+        if (broker := _broker_pid()) is not None:
+            pids["broker"] = broker
         return pids
 
     def stop(self) -> None:
@@ -267,7 +272,7 @@ async def _phase(system: System, rate: float, seconds: float, tap: Tap, pace: Pa
             **({"cpu_profile": {k: v.summary() for k, v in samplers.items()}} if samplers else {})}
 
 
-def _tail_cpu(timeline: CpuTimeline, scheduled: dict[str, float], seen: list[Any]
+def _tail_cpu(timeline: CpuTimeline, scheduled: dict[str, float], seen: list[Seen]
               ) -> dict[str, Any]:
     """Cores per process while the slowest 1 % of the chains (sample to action) ran, against
     the whole phase (`rest`: what no named process used, e.g. the sender)."""
