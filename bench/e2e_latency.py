@@ -9,8 +9,9 @@ Each system runs as real processes on its own topic prefix and data folder:
 - `plain`: the ingest role plus plain aiokafka `getmany` loops doing the learn and govern roles'
   compute (bench/_e2e_plain.py): the baseline.
 
-On each: an open-loop producer sends `--rate` metric samples/s for `--seconds` (100 services,
-every fifth overloaded; every `--sender-tick-ms` the samples then due, in one request); latency
+On each: an open-loop producer (a process of its own) sends `--rate` metric samples/s for
+`--seconds` (100 services, every fifth overloaded; every `--sender-tick-ms` the samples then
+due, in one request); latency
 runs from each sample's scheduled send time (the tick's wait included) to the Kafka
 CreateTime of the first decision, verdict, action and outcome of its chain (and per hop from the
 events' `produced_at`, where the tree stamps it). Then the maximum sustained throughput of learn
